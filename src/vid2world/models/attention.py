@@ -1,0 +1,169 @@
+"""Attention layers of the DynamiCrafter UNet, on `F.scaled_dot_product_attention`, with lvdm parameter names.
+
+- `SpatialTransformer`: per frame, over the H*W tokens; self-attention then cross-attention to text tokens plus
+  (optionally) a separate image-token branch whose output is added (DynamiCrafter's dual cross-attention).
+- `TemporalTransformer`: per spatial location, over the T frames; both of its attentions are self-attention.
+  A causal one masks key frames after the query frame; its input GroupNorm spans time (`TemporalGroupNorm`).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .state import FrameContext
+from .temporal import TemporalGroupNorm
+
+
+class Attention(nn.Module):
+    """Multi-head attention (lvdm `CrossAttention`): keys `to_q`, `to_k`, `to_v`, `to_out.0`, and for image
+    cross-attention `to_k_ip`, `to_v_ip` (+ `alpha` when its scale is learnable)."""
+
+    def __init__(self, query_dim: int, context_dim: int | None, heads: int, dim_head: int,
+                 image_cross_attention: bool = False, scale_learnable: bool = False, text_len: int = 77) -> None:
+        super().__init__()
+        inner = heads * dim_head
+        kv_dim = context_dim or query_dim
+        self.heads = heads
+        self.text_len = text_len
+        self.to_q = nn.Linear(query_dim, inner, bias=False)
+        self.to_k = nn.Linear(kv_dim, inner, bias=False)
+        self.to_v = nn.Linear(kv_dim, inner, bias=False)
+        self.to_out = nn.Sequential(nn.Linear(inner, query_dim), nn.Dropout(0.0))
+        self.image_cross_attention = image_cross_attention
+        if image_cross_attention:
+            self.to_k_ip = nn.Linear(kv_dim, inner, bias=False)
+            self.to_v_ip = nn.Linear(kv_dim, inner, bias=False)
+            if scale_learnable:
+                self.alpha = nn.Parameter(torch.tensor(0.0))
+        self.scale_learnable = image_cross_attention and scale_learnable
+
+    def _heads(self, t: Tensor) -> Tensor:
+        b, n, _ = t.shape
+        return t.reshape(b, n, self.heads, -1).transpose(1, 2)
+
+    def _attend(self, q: Tensor, k: Tensor, v: Tensor, causal: bool) -> Tensor:
+        out = F.scaled_dot_product_attention(q, self._heads(k), self._heads(v), is_causal=causal)
+        return out.transpose(1, 2).flatten(2)
+
+    def forward(self, x: Tensor, context: Tensor | None = None, causal: bool = False) -> Tensor:
+        q = self._heads(self.to_q(x))
+        if context is None:  # self-attention
+            return self.to_out(self._attend(q, self.to_k(x), self.to_v(x), causal))
+        text, image = context[:, : self.text_len], context[:, self.text_len:]
+        out = self._attend(q, self.to_k(text), self.to_v(text), False)
+        if self.image_cross_attention and image.shape[1] > 0:
+            out_ip = self._attend(q, self.to_k_ip(image), self.to_v_ip(image), False)
+            if self.scale_learnable:
+                out_ip = out_ip * (torch.tanh(self.alpha) + 1)
+            out = out + out_ip
+        return self.to_out(out)
+
+
+class GEGLU(nn.Module):
+    def __init__(self, dim_in: int, dim_out: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(dim_in, dim_out * 2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x, gate = self.proj(x).chunk(2, dim=-1)
+        return x * F.gelu(gate)
+
+
+class FeedForward(nn.Module):
+    """Gated feed-forward (keys `net.0.proj`, `net.2`), width multiplier 4."""
+
+    def __init__(self, dim: int, mult: int = 4) -> None:
+        super().__init__()
+        self.net = nn.Sequential(GEGLU(dim, dim * mult), nn.Dropout(0.0), nn.Linear(dim * mult, dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class TransformerBlock(nn.Module):
+    """lvdm `BasicTransformerBlock`: attn1 (self), attn2 (cross, or self when no context), gated FF; pre-norm."""
+
+    def __init__(self, dim: int, heads: int, dim_head: int, context_dim: int | None,
+                 image_cross_attention: bool = False, scale_learnable: bool = False, text_len: int = 77) -> None:
+        super().__init__()
+        self.attn1 = Attention(dim, None, heads, dim_head)
+        self.ff = FeedForward(dim)
+        self.attn2 = Attention(dim, context_dim, heads, dim_head, image_cross_attention, scale_learnable, text_len)
+        self.norm1 = nn.LayerNorm(dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.norm3 = nn.LayerNorm(dim)
+
+    def forward(self, x: Tensor, context: Tensor | None = None, causal: bool = False) -> Tensor:
+        x = self.attn1(self.norm1(x), causal=causal) + x
+        x = self.attn2(self.norm2(x), context, causal=causal) + x
+        return self.ff(self.norm3(x)) + x
+
+
+def _projection(use_linear: bool, conv: type[nn.Module], c_in: int, c_out: int) -> nn.Module:
+    return nn.Linear(c_in, c_out) if use_linear else conv(c_in, c_out, kernel_size=1)
+
+
+class SpatialTransformer(nn.Module):
+    """Attention over the pixels of each frame, with cross-attention to the conditioning tokens."""
+
+    def __init__(self, channels: int, heads: int, dim_head: int, depth: int, context_dim: int | None,
+                 use_linear: bool, image_cross_attention: bool, scale_learnable: bool, text_len: int) -> None:
+        super().__init__()
+        inner = heads * dim_head
+        self.use_linear = use_linear
+        self.norm = nn.GroupNorm(32, channels, eps=1e-6)
+        self.proj_in = _projection(use_linear, nn.Conv2d, channels, inner)
+        self.transformer_blocks = nn.ModuleList(
+            TransformerBlock(inner, heads, dim_head, context_dim, image_cross_attention, scale_learnable, text_len)
+            for _ in range(depth)
+        )
+        self.proj_out = _projection(use_linear, nn.Conv2d, inner, channels)
+
+    def forward(self, h: Tensor, ctx: FrameContext) -> Tensor:
+        bt, c, hh, ww = h.shape
+        x = self.norm(h)
+        if not self.use_linear:
+            x = self.proj_in(x)
+        x = x.flatten(2).transpose(1, 2)  # [(B T), H*W, C]
+        if self.use_linear:
+            x = self.proj_in(x)
+        for block in self.transformer_blocks:
+            x = block(x, ctx.context)
+        if self.use_linear:
+            x = self.proj_out(x)
+        x = x.transpose(1, 2).reshape(bt, -1, hh, ww)
+        if not self.use_linear:
+            x = self.proj_out(x)
+        return x + h
+
+
+class TemporalTransformer(nn.Module):
+    """Self-attention over the frames at each spatial location; `causal` masks future frames."""
+
+    def __init__(self, channels: int, heads: int, dim_head: int, depth: int, use_linear: bool,
+                 causal: bool, norm_mode: str) -> None:
+        super().__init__()
+        inner = heads * dim_head
+        self.use_linear = use_linear
+        self.causal = causal
+        self.norm = TemporalGroupNorm(32, channels, eps=1e-6, mode=norm_mode)
+        self.proj_in = _projection(use_linear, nn.Conv1d, channels, inner)
+        self.transformer_blocks = nn.ModuleList(
+            TransformerBlock(inner, heads, dim_head, None) for _ in range(depth)
+        )
+        self.proj_out = _projection(use_linear, nn.Conv1d, inner, channels)
+
+    def forward(self, h: Tensor, ctx: FrameContext) -> Tensor:
+        video = ctx.to_video(h)  # [B, C, T, H, W]
+        b, c, t, hh, ww = video.shape
+        x = self.norm(video).permute(0, 3, 4, 1, 2).reshape(b * hh * ww, c, t)  # [(B H W), C, T]
+        x = x.transpose(1, 2) if self.use_linear else self.proj_in(x).transpose(1, 2)
+        if self.use_linear:
+            x = self.proj_in(x)
+        for block in self.transformer_blocks:
+            x = block(x, causal=self.causal)
+        x = self.proj_out(x).transpose(1, 2) if self.use_linear else self.proj_out(x.transpose(1, 2))
+        x = x.reshape(b, hh, ww, c, t).permute(0, 3, 4, 1, 2)  # [B, C, T, H, W]
+        return h + ctx.to_frames(x)
