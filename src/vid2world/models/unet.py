@@ -93,6 +93,24 @@ class VideoUNet(nn.Module):
         height_causal = bool(cfg.causal and cfg.causal.out_conv_height_causal)
         self.out = nn.Sequential(GroupNorm32(c), nn.SiLU(), OutputConv(c, cfg.out_channels, height_causal))
         self.set_gradient_checkpointing(cfg.gradient_checkpointing)
+        self._zero_init_residual_outputs()
+
+    def _zero_init_residual_outputs(self) -> None:
+        """lvdm zero-initialises the last layer of every residual branch (ResBlock output conv, transformer output
+        projection, last temporal conv), the fps MLP's last layer and the output conv: a fresh UNet outputs zero
+        and each block starts as the identity."""
+        zeroed = [self.out[2]] + ([self.fps_embedding[-1]] if self.config.fs_condition else [])
+        for module in self.modules():
+            if isinstance(module, ResBlock):
+                zeroed.append(module.out_layers[3])
+                if hasattr(module, "temopral_conv"):
+                    zeroed.append(module.temopral_conv.conv4[-1])
+            elif isinstance(module, (SpatialTransformer, TemporalTransformer)):
+                zeroed.append(module.proj_out)
+        with torch.no_grad():
+            for layer in zeroed:
+                for p in layer.parameters():
+                    p.zero_()
 
     # ---- switches ------------------------------------------------------------------------------------------
     def set_gradient_checkpointing(self, enabled: bool = True) -> "VideoUNet":

@@ -1,0 +1,71 @@
+"""vid2world: turn pretrained video diffusion models into interactive world models.
+
+The command line: argument parsing only; the work lives in the packages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Sequence
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+    from .causal.study import format_study
+
+    paths = run_demo(args.out, device=args.device)
+    print(format_study(json.loads(paths["json"].read_text())))
+    print(f"\nwrote {paths['picture']}, {paths['markdown']}, {paths['json']}")
+    return 0
+
+
+def _bench_causal(args: argparse.Namespace) -> int:
+    from .causal.study import format_study, run_study
+
+    result = run_study(preset=args.preset, frames=args.frames, size=args.size, seed=args.seed,
+                       leak_at=args.leak_at, device=args.device)
+    print(format_study(result))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vid2world", description=__doc__.splitlines()[0] if __doc__ else None)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="the main job on the bundled model, offline")
+    demo.add_argument("--out", default="out/demo", help="directory for the demo's outputs (default: out/demo)")
+    demo.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 (default: cpu)")
+    demo.set_defaults(func=_demo)
+
+    bench = sub.add_parser("bench", help="measurements, as tables and JSON")
+    bench_sub = bench.add_subparsers(dest="bench", required=True)
+    causal = bench_sub.add_parser("causal", help="future leak and feature preservation of every transfer x norm")
+    causal.add_argument("--preset", default="tiny", help="UNet preset (default: tiny; random stand-in weights)")
+    causal.add_argument("--frames", type=int, default=8, help="clip length (default: 8)")
+    causal.add_argument("--size", type=int, default=16, help="latent height and width (default: 16)")
+    causal.add_argument("--leak-at", type=int, default=3, help="perturb the frames after this one (default: 3)")
+    causal.add_argument("--seed", type=int, default=0, help="seed of the weights and inputs (default: 0)")
+    causal.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    causal.add_argument("--json", help="also write the result to this JSON file")
+    causal.set_defaults(func=_bench_causal)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"vid2world {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

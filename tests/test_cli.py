@@ -1,0 +1,44 @@
+"""The command line, run as users run it: a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from PIL import Image
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "vid2world", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_demo_writes_picture_and_study(tmp_path):
+    proc = run("demo", "--out", str(tmp_path / "demo"))
+    assert proc.returncode == 0, proc.stderr
+    study = json.loads((tmp_path / "demo" / "study.json").read_text())
+    by_mode = {(r["transfer"], r["temporal_norm"]): r for r in study["rows"]}
+    assert by_mode[("extrapolative", "frame")]["leak_max_past"] == 0.0
+    assert by_mode[("extrapolative", "causal")]["leak_max_past"] == 0.0
+    assert by_mode[("extrapolative", "clip")]["leak_max_past"] > 1e-3
+    with Image.open(tmp_path / "demo" / "causality.png") as img:
+        assert img.size[0] > 300 and img.size[1] > 200
+    assert "| extrapolative | frame | 0 |" in proc.stdout
+
+
+def test_bench_causal_json_and_bad_preset(tmp_path):
+    proc = run("bench", "causal", "--frames", "5", "--size", "8", "--leak-at", "1", "--json", str(tmp_path / "b.json"))
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "b.json").read_text())
+    assert len(result["rows"]) == 10 and result["frames"] == 5
+    bad = run("bench", "causal", "--preset", "huge")
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == ["vid2world bench: error: unknown UNet preset 'huge'; available: "
+                                               "['dynamicrafter-1024', 'dynamicrafter-256', 'dynamicrafter-512', 'tiny']"]
+
+
+def test_help_explains_every_command():
+    proc = run("--help")
+    assert proc.returncode == 0 and "demo" in proc.stdout and "bench" in proc.stdout
+    proc = run("bench", "causal", "--help")
+    assert "--leak-at" in proc.stdout and "--device" in proc.stdout
