@@ -135,3 +135,19 @@ def test_official_forward_leaks_the_future_as_documented(official):
         args = (io["timesteps"], io["context"], io["fs"], io["action_raw"], io["action_mask"])
         a, b = strict(io["x"], *args), strict(io["x_perturbed_last2"], *args)
     assert (a - b)[:, :, :4].abs().max().item() == 0.0
+
+
+def test_unet_part_of_a_model_ckpt_loads_strictly(official):
+    # A DynamiCrafter model.ckpt state_dict: the UNet under model.diffusion_model., other parts beside it, and the
+    # old `framestride_embed` name some checkpoints use for `fps_embedding`.
+    from vid2world.causal import normalize_keys, strip_prefix
+
+    unet = load_file(official / "dynamicrafter_tiny_unet.safetensors")
+    ckpt = {UNET_PREFIX + k.replace("fps_embedding.", "framestride_embed."): v for k, v in unet.items()}
+    ckpt["first_stage_model.encoder.conv_in.weight"] = torch.zeros(1)
+    ckpt["scale_arr"] = torch.zeros(1400)
+    state, renamed = normalize_keys(strip_prefix(ckpt))
+    assert sorted(renamed.values()) == sorted(k for k in unet if k.startswith("fps_embedding."))
+    model = VideoUNet(UNetConfig.preset("tiny"))
+    model.load_state_dict(state, strict=True)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in unet.items())
