@@ -34,6 +34,29 @@ def _bench_causal(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ints(text: str) -> list[int]:
+    return [int(v) for v in text.split(",") if v]
+
+
+def _floats(text: str) -> list[float]:
+    return [float(v) for v in text.split(",") if v]
+
+
+def _bench_rollout(args: argparse.Namespace) -> int:
+    from .world.bench import format_bench, run_bench
+
+    caches = {"on": [True], "off": [False], "both": [True, False]}[args.cache]
+    result = run_bench(preset=args.preset, size=args.size, histories=_ints(args.histories), steps=_ints(args.steps),
+                       guidances=_floats(args.guidance), caches=caches, batch=args.batch, repeats=args.repeats,
+                       norm=args.norm, device=args.device, dtype=args.dtype)
+    print(format_bench(result))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
+        print(f"\nwrote {args.json}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vid2world", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -54,6 +77,22 @@ def build_parser() -> argparse.ArgumentParser:
     causal.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     causal.add_argument("--json", help="also write the result to this JSON file")
     causal.set_defaults(func=_bench_causal)
+
+    rollout = bench_sub.add_parser("rollout", help="per-frame latency vs history: cached/recompute, guided/unguided")
+    rollout.add_argument("--preset", default="tiny",
+                         help="UNet preset (tiny: pixel space; dynamicrafter-*: 4-channel latents); random weights")
+    rollout.add_argument("--size", type=int, default=16, help="latent height and width (default: 16)")
+    rollout.add_argument("--histories", default="1,3,7,15", help="history lengths, comma-separated (default: 1,3,7,15)")
+    rollout.add_argument("--steps", default="10", help="denoising steps per frame, comma-separated (default: 10)")
+    rollout.add_argument("--guidance", default="1,2.5", help="guidance scales, comma-separated; 1 = off (default: 1,2.5)")
+    rollout.add_argument("--cache", choices=["on", "off", "both"], default="both", help="KV cache (default: both)")
+    rollout.add_argument("--norm", default="frame", choices=["frame", "causal"], help="temporal norm mode")
+    rollout.add_argument("--batch", type=int, default=1, help="rollouts in parallel (default: 1)")
+    rollout.add_argument("--repeats", type=int, default=3, help="timed frames per cell, median reported (default: 3)")
+    rollout.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    rollout.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"], help="weights dtype")
+    rollout.add_argument("--json", help="also write the result to this JSON file")
+    rollout.set_defaults(func=_bench_rollout)
     return parser
 
 

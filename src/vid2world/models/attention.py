@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .state import FrameContext
+from .stream import StreamState
 from .temporal import TemporalGroupNorm
 
 
@@ -43,22 +44,57 @@ class Attention(nn.Module):
         b, n, _ = t.shape
         return t.reshape(b, n, self.heads, -1).transpose(1, 2)
 
-    def _attend(self, q: Tensor, k: Tensor, v: Tensor, causal: bool) -> Tensor:
-        out = F.scaled_dot_product_attention(q, self._heads(k), self._heads(v), is_causal=causal)
+    @staticmethod
+    def _merge(out: Tensor) -> Tensor:
         return out.transpose(1, 2).flatten(2)
 
-    def forward(self, x: Tensor, context: Tensor | None = None, causal: bool = False) -> Tensor:
+    def forward(self, x: Tensor, context: Tensor | None = None, causal: bool = False,
+                stream: StreamState | None = None) -> Tensor:
         q = self._heads(self.to_q(x))
         if context is None:  # self-attention
-            return self.to_out(self._attend(q, self.to_k(x), self.to_v(x), causal))
+            k, v = self._heads(self.to_k(x)), self._heads(self.to_v(x))
+            if stream is not None:
+                return self.to_out(self._merge(self._attend_stream(q, k, v, causal, stream)))
+            return self.to_out(self._merge(F.scaled_dot_product_attention(q, k, v, is_causal=causal)))
         text, image = context[:, : self.text_len], context[:, self.text_len:]
-        out = self._attend(q, self.to_k(text), self.to_v(text), False)
+        out = F.scaled_dot_product_attention(q, self._heads(self.to_k(text)), self._heads(self.to_v(text)))
         if self.image_cross_attention and image.shape[1] > 0:
-            out_ip = self._attend(q, self.to_k_ip(image), self.to_v_ip(image), False)
+            out_ip = F.scaled_dot_product_attention(q, self._heads(self.to_k_ip(image)), self._heads(self.to_v_ip(image)))
             if self.scale_learnable:
                 out_ip = out_ip * (torch.tanh(self.alpha) + 1)
             out = out + out_ip
-        return self.to_out(out)
+        return self.to_out(self._merge(out))
+
+    def _attend_stream(self, q: Tensor, k: Tensor, v: Tensor, causal: bool, stream: StreamState) -> Tensor:
+        """New frames attend to the cached keys/values of committed frames plus (causally) to each other."""
+        if not causal:
+            raise RuntimeError("a non-causal temporal attention cannot run on a stream")
+        if stream.get(self) is not None and not stream.commit and q.shape[2] == 1:
+            return self._one_query_over_cache(q, k, v, stream.get(self), stream.batch_repeat)
+        past = stream.read(self)
+        if past is not None:
+            k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+        if stream.commit:
+            start = 0 if stream.keep is None else max(0, k.shape[2] - stream.keep)
+            stream.put(self, (k[:, :, start:], v[:, :, start:]))
+        new, total = q.shape[2], k.shape[2]
+        mask = None
+        if new > 1:  # query i (absolute total-new+i) sees keys up to itself
+            mask = torch.ones(new, total, dtype=torch.bool, device=q.device).tril(total - new)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+    @staticmethod
+    def _one_query_over_cache(q: Tensor, k: Tensor, v: Tensor, past: tuple[Tensor, Tensor], repeat: int) -> Tensor:
+        """Softmax attention of one new frame over cached keys plus its own key, without copying the cache
+        (the hot path of a cached rollout: every denoising step of every frame). A query batch that repeats the
+        cache's batch `repeat` times (guidance) broadcasts over it."""
+        n = q.shape[0]
+        q5, k5, v5 = (t.reshape(repeat, n // repeat, *t.shape[1:]) for t in (q, k, v))
+        scale = q.shape[-1] ** -0.5
+        scores = torch.cat([q5 @ past[0].transpose(-1, -2), (q5 * k5).sum(-1, keepdim=True)], dim=-1) * scale
+        weights = scores.softmax(dim=-1)
+        out = weights[..., :-1] @ past[1] + weights[..., -1:] * v5
+        return out.reshape(q.shape)
 
 
 class GEGLU(nn.Module):
@@ -95,9 +131,10 @@ class TransformerBlock(nn.Module):
         self.norm2 = nn.LayerNorm(dim)
         self.norm3 = nn.LayerNorm(dim)
 
-    def forward(self, x: Tensor, context: Tensor | None = None, causal: bool = False) -> Tensor:
-        x = self.attn1(self.norm1(x), causal=causal) + x
-        x = self.attn2(self.norm2(x), context, causal=causal) + x
+    def forward(self, x: Tensor, context: Tensor | None = None, causal: bool = False,
+                stream: StreamState | None = None) -> Tensor:
+        x = self.attn1(self.norm1(x), causal=causal, stream=stream) + x
+        x = self.attn2(self.norm2(x), context, causal=causal, stream=stream) + x
         return self.ff(self.norm3(x)) + x
 
 
@@ -109,11 +146,12 @@ class SpatialTransformer(nn.Module):
     """Attention over the pixels of each frame, with cross-attention to the conditioning tokens."""
 
     def __init__(self, channels: int, heads: int, dim_head: int, depth: int, context_dim: int | None,
-                 use_linear: bool, image_cross_attention: bool, scale_learnable: bool, text_len: int) -> None:
+                 use_linear: bool, image_cross_attention: bool, scale_learnable: bool, text_len: int,
+                 groups: int = 32) -> None:
         super().__init__()
         inner = heads * dim_head
         self.use_linear = use_linear
-        self.norm = nn.GroupNorm(32, channels, eps=1e-6)
+        self.norm = nn.GroupNorm(groups, channels, eps=1e-6)
         self.proj_in = _projection(use_linear, nn.Conv2d, channels, inner)
         self.transformer_blocks = nn.ModuleList(
             TransformerBlock(inner, heads, dim_head, context_dim, image_cross_attention, scale_learnable, text_len)
@@ -143,12 +181,12 @@ class TemporalTransformer(nn.Module):
     """Self-attention over the frames at each spatial location; `causal` masks future frames."""
 
     def __init__(self, channels: int, heads: int, dim_head: int, depth: int, use_linear: bool,
-                 causal: bool, norm_mode: str) -> None:
+                 causal: bool, norm_mode: str, groups: int = 32) -> None:
         super().__init__()
         inner = heads * dim_head
         self.use_linear = use_linear
         self.causal = causal
-        self.norm = TemporalGroupNorm(32, channels, eps=1e-6, mode=norm_mode)
+        self.norm = TemporalGroupNorm(groups, channels, eps=1e-6, mode=norm_mode)
         self.proj_in = _projection(use_linear, nn.Conv1d, channels, inner)
         self.transformer_blocks = nn.ModuleList(
             TransformerBlock(inner, heads, dim_head, None) for _ in range(depth)
@@ -158,12 +196,12 @@ class TemporalTransformer(nn.Module):
     def forward(self, h: Tensor, ctx: FrameContext) -> Tensor:
         video = ctx.to_video(h)  # [B, C, T, H, W]
         b, c, t, hh, ww = video.shape
-        x = self.norm(video).permute(0, 3, 4, 1, 2).reshape(b * hh * ww, c, t)  # [(B H W), C, T]
+        x = self.norm(video, ctx.stream).permute(0, 3, 4, 1, 2).reshape(b * hh * ww, c, t)  # [(B H W), C, T]
         x = x.transpose(1, 2) if self.use_linear else self.proj_in(x).transpose(1, 2)
         if self.use_linear:
             x = self.proj_in(x)
         for block in self.transformer_blocks:
-            x = block(x, causal=self.causal)
+            x = block(x, causal=self.causal, stream=ctx.stream)
         x = self.proj_out(x).transpose(1, 2) if self.use_linear else self.proj_out(x.transpose(1, 2))
         x = x.reshape(b, hh, ww, c, t).permute(0, 3, 4, 1, 2)  # [B, C, T, H, W]
         return h + ctx.to_frames(x)

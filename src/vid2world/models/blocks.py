@@ -8,27 +8,29 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from .state import FrameContext
-from .temporal import TemporalConv, TemporalGroupNorm
+from .stream import StreamState
+from .temporal import TemporalConv, TemporalGroupNorm, at_least_float32
 
 
 class GroupNorm32(nn.GroupNorm):
-    """lvdm `normalization()`: GroupNorm(32, C) computed in float32 whatever the input dtype."""
+    """lvdm `normalization()`: GroupNorm(32, C), computed in float32 for half-precision inputs."""
 
-    def __init__(self, channels: int) -> None:
-        super().__init__(32, channels)
+    def __init__(self, channels: int, groups: int = 32) -> None:
+        super().__init__(groups, channels)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.group_norm(x.float(), self.num_groups, self.weight.float(), self.bias.float(), self.eps).to(x.dtype)
+        h = at_least_float32(x)
+        return F.group_norm(h, self.num_groups, self.weight.to(h.dtype), self.bias.to(h.dtype), self.eps).to(x.dtype)
 
 
 class TemporalConvBlock(nn.Module):
     """identity + conv4(conv3(conv2(conv1(x)))), each convN = TemporalGroupNorm, SiLU, [Dropout], (3,1,1) conv."""
 
-    def __init__(self, channels: int, causal: bool, norm_mode: str, dropout: float = 0.1) -> None:
+    def __init__(self, channels: int, causal: bool, norm_mode: str, dropout: float = 0.1, groups: int = 32) -> None:
         super().__init__()
 
         def layer(with_dropout: bool) -> nn.Sequential:
-            parts: list[nn.Module] = [TemporalGroupNorm(32, channels, mode=norm_mode), nn.SiLU()]
+            parts: list[nn.Module] = [TemporalGroupNorm(groups, channels, mode=norm_mode), nn.SiLU()]
             if with_dropout:
                 parts.append(nn.Dropout(dropout))
             parts.append(TemporalConv(channels, channels, 3, causal=causal))
@@ -39,8 +41,12 @@ class TemporalConvBlock(nn.Module):
         self.conv3 = layer(True)
         self.conv4 = layer(True)
 
-    def forward(self, video: Tensor) -> Tensor:
-        return video + self.conv4(self.conv3(self.conv2(self.conv1(video))))
+    def forward(self, video: Tensor, stream: StreamState | None = None) -> Tensor:
+        x = video
+        for conv in (self.conv1, self.conv2, self.conv3, self.conv4):
+            for layer in conv:
+                x = layer(x, stream) if isinstance(layer, (TemporalGroupNorm, TemporalConv)) else layer(x)
+        return video + x
 
 
 class ResBlock(nn.Module):
@@ -48,23 +54,23 @@ class ResBlock(nn.Module):
     per-channel bias, then the temporal conv block over the clip."""
 
     def __init__(self, channels: int, emb_dim: int, out_channels: int, dropout: float,
-                 temporal_conv: bool, causal: bool, norm_mode: str) -> None:
+                 temporal_conv: bool, causal: bool, norm_mode: str, groups: int = 32) -> None:
         super().__init__()
-        self.in_layers = nn.Sequential(GroupNorm32(channels), nn.SiLU(), nn.Conv2d(channels, out_channels, 3, padding=1))
+        self.in_layers = nn.Sequential(GroupNorm32(channels, groups), nn.SiLU(),
+                                       nn.Conv2d(channels, out_channels, 3, padding=1))
         self.emb_layers = nn.Sequential(nn.SiLU(), nn.Linear(emb_dim, out_channels))
-        self.out_layers = nn.Sequential(
-            GroupNorm32(out_channels), nn.SiLU(), nn.Dropout(dropout), nn.Conv2d(out_channels, out_channels, 3, padding=1)
-        )
+        self.out_layers = nn.Sequential(GroupNorm32(out_channels, groups), nn.SiLU(), nn.Dropout(dropout),
+                                        nn.Conv2d(out_channels, out_channels, 3, padding=1))
         self.skip_connection = nn.Identity() if out_channels == channels else nn.Conv2d(channels, out_channels, 1)
         if temporal_conv:
-            self.temopral_conv = TemporalConvBlock(out_channels, causal, norm_mode)
+            self.temopral_conv = TemporalConvBlock(out_channels, causal, norm_mode, groups=groups)
 
     def forward(self, h: Tensor, ctx: FrameContext) -> Tensor:
         out = self.in_layers(h)
         out = out + self.emb_layers(ctx.emb).to(out.dtype)[:, :, None, None]
         out = self.skip_connection(h) + self.out_layers(out)
         if hasattr(self, "temopral_conv"):
-            out = ctx.to_frames(self.temopral_conv(ctx.to_video(out)))
+            out = ctx.to_frames(self.temopral_conv(ctx.to_video(out), ctx.stream))
         return out
 
 

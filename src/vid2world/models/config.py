@@ -88,6 +88,8 @@ class UNetConfig:
     transformer_depth: int = 1
     context_dim: int | None = 1024
     dropout: float = 0.1
+    norm_groups: int = 32  # GroupNorm groups everywhere (lvdm: 32). Small models want fewer: with one channel per
+    # group, a GroupNorm removes the per-channel noise-level/action embedding a ResBlock adds.
     use_linear: bool = True
     temporal_conv: bool = True
     temporal_attention: bool = True
@@ -108,9 +110,10 @@ class UNetConfig:
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"UNetConfig.{name} must be >= 1, got {getattr(self, name)}")
         widths = [self.model_channels * m for m in self.channel_mult] + [self.model_channels]
-        bad = [w for w in widths if w % 32]
+        bad = [w for w in widths if w % self.norm_groups]
         if bad:
-            raise ValueError(f"every UNet width must be a multiple of 32 (GroupNorm(32)); got widths {widths}")
+            raise ValueError(f"every UNet width must be a multiple of norm_groups={self.norm_groups} (GroupNorm); "
+                             f"got widths {widths}")
 
     @property
     def time_embed_dim(self) -> int:

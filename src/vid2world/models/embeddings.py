@@ -48,10 +48,6 @@ def build_action_layers(space: ActionSpace, model_channels: int) -> dict[str, nn
     return {"action_emb_proj": mlp([space.dim, c, e, e])}
 
 
-def shift_actions(actions: Tensor, previous: Tensor | None = None) -> Tensor:
-    """Frame t is conditioned on a_{t-1}: shift [B, T, A] one frame later.
-
-    Frame 0 gets `previous` (the action before the first frame, when a rollout continues) or zeros.
-    """
-    first = torch.zeros_like(actions[:, :1]) if previous is None else previous.reshape_as(actions[:, :1])
-    return torch.cat([first.to(actions.dtype), actions[:, :-1]], dim=1)
+def shift_actions(actions: Tensor) -> Tensor:
+    """Frame t is conditioned on a_{t-1}: shift raw actions [B, T, A] one frame later; frame 0 gets zeros."""
+    return torch.cat([torch.zeros_like(actions[:, :1]), actions[:, :-1]], dim=1)

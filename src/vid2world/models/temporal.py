@@ -17,17 +17,25 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .stream import StreamState
+
+
+def at_least_float32(x: Tensor) -> Tensor:
+    """Half-precision tensors are normalised in float32; float32 and float64 stay as they are."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
 
 def clip_group_norm(x: Tensor, groups: int, weight: Tensor | None, bias: Tensor | None, eps: float) -> Tensor:
     """GroupNorm with statistics over (C/G, T, H, W): frame t depends on every frame of the clip."""
-    return F.group_norm(x.float(), groups, _f32(weight), _f32(bias), eps).to(x.dtype)
+    h = at_least_float32(x)
+    return F.group_norm(h, groups, _like(weight, h), _like(bias, h), eps).to(x.dtype)
 
 
 def frame_group_norm(x: Tensor, groups: int, weight: Tensor | None, bias: Tensor | None, eps: float) -> Tensor:
     """GroupNorm with statistics over (C/G, H, W) of each frame alone: stateless and strictly causal."""
     b, c, t, h, w = x.shape
-    frames = x.float().permute(0, 2, 1, 3, 4).reshape(b * t, c, h, w)
-    out = F.group_norm(frames, groups, _f32(weight), _f32(bias), eps)
+    frames = at_least_float32(x).permute(0, 2, 1, 3, 4).reshape(b * t, c, h, w)
+    out = F.group_norm(frames, groups, _like(weight, frames), _like(bias, frames), eps)
     return out.reshape(b, t, c, h, w).permute(0, 2, 1, 3, 4).to(x.dtype)
 
 
@@ -39,22 +47,22 @@ def causal_group_norm(x: Tensor, groups: int, weight: Tensor | None, bias: Tenso
     from cancelling catastrophically.
     """
     b, c, t, h, w = x.shape
-    g = x.float().reshape(b, groups, c // groups, t, h, w)
+    g = at_least_float32(x).reshape(b, groups, c // groups, t, h, w)
     per_frame = (c // groups) * h * w
     shift = g[:, :, :, :1].mean(dim=(2, 3, 4, 5), keepdim=True)
     centred = g - shift
     s1 = centred.sum(dim=(2, 4, 5)).cumsum(dim=-1)  # [B, G, T]
     s2 = centred.square().sum(dim=(2, 4, 5)).cumsum(dim=-1)
-    count = per_frame * torch.arange(1, t + 1, device=x.device, dtype=torch.float32)
+    count = per_frame * torch.arange(1, t + 1, device=x.device, dtype=g.dtype)
     mean = s1 / count
     var = (s2 / count - mean.square()).clamp_min(0.0)
     mean = mean[:, :, None, :, None, None]
     inv_std = torch.rsqrt(var[:, :, None, :, None, None] + eps)
     out = ((centred - mean) * inv_std).reshape(b, c, t, h, w)
     if weight is not None:
-        out = out * weight.float()[None, :, None, None, None]
+        out = out * weight.to(g.dtype)[None, :, None, None, None]
     if bias is not None:
-        out = out + bias.float()[None, :, None, None, None]
+        out = out + bias.to(g.dtype)[None, :, None, None, None]
     return out.to(x.dtype)
 
 
@@ -65,12 +73,16 @@ TEMPORAL_NORMS: dict[str, Callable[..., Tensor]] = {
 }
 
 
-def _f32(p: Tensor | None) -> Tensor | None:
-    return None if p is None else p.float()
+def _like(p: Tensor | None, like: Tensor) -> Tensor | None:
+    return None if p is None else p.to(like.dtype)
 
 
 class TemporalGroupNorm(nn.GroupNorm):
-    """A GroupNorm applied to [B, C, T, H, W]; `mode` picks which frames its statistics pool (see module doc)."""
+    """A GroupNorm applied to [B, C, T, H, W]; `mode` picks which frames its statistics pool (see module doc).
+
+    With a `StreamState`, the frames given follow the frames already committed to it (`causal` mode reads their
+    per-frame moments; `frame` mode needs nothing).
+    """
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, mode: str = "clip") -> None:
         super().__init__(num_groups, num_channels, eps=eps, affine=True)
@@ -79,11 +91,51 @@ class TemporalGroupNorm(nn.GroupNorm):
         self.mode = mode
         self._norm = TEMPORAL_NORMS[mode]
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self._norm(x, self.num_groups, self.weight, self.bias, self.eps)
+    def forward(self, x: Tensor, stream: StreamState | None = None) -> Tensor:
+        if stream is None or self.mode == "frame":
+            return self._norm(x, self.num_groups, self.weight, self.bias, self.eps)
+        if self.mode == "clip":
+            raise RuntimeError("a clip-wide temporal GroupNorm has no causal state: it cannot run on a stream "
+                               "(recompute the window instead, or use temporal_norm 'frame' or 'causal')")
+        return self._streamed_causal(x, stream)
+
+    def _streamed_causal(self, x: Tensor, stream: StreamState) -> Tensor:
+        """`causal_group_norm` continuing from the committed frames: per-frame moments combined with Chan's rule."""
+        b, c, t, h, w = x.shape
+        g = at_least_float32(x).reshape(b, self.num_groups, c // self.num_groups, t, h, w)
+        mean_f = g.mean(dim=(2, 4, 5))  # [B, G, t]
+        m2_f = (g - mean_f[:, :, None, :, None, None]).square().sum(dim=(2, 4, 5))
+        per_frame = (c // self.num_groups) * h * w
+        past = stream.read(self)
+        count, mean, m2 = 0.0, torch.zeros_like(mean_f[..., 0]), torch.zeros_like(mean_f[..., 0])
+        if past is not None:
+            for j in range(past[0].shape[-1]):
+                count, mean, m2 = _combine(count, mean, m2, per_frame, past[0][..., j], past[1][..., j])
+        means, inv_stds = [], []
+        for j in range(t):
+            count, mean, m2 = _combine(count, mean, m2, per_frame, mean_f[..., j], m2_f[..., j])
+            means.append(mean)
+            inv_stds.append(torch.rsqrt(m2 / count + self.eps))
+        mean_t = torch.stack(means, dim=-1)[:, :, None, :, None, None]
+        inv_t = torch.stack(inv_stds, dim=-1)[:, :, None, :, None, None]
+        out = ((g - mean_t) * inv_t).reshape(b, c, t, h, w)
+        out = out * self.weight.to(g.dtype)[None, :, None, None, None] + self.bias.to(g.dtype)[None, :, None, None, None]
+        if stream.commit:
+            hist_mean = mean_f if past is None else torch.cat([past[0], mean_f], dim=-1)
+            hist_m2 = m2_f if past is None else torch.cat([past[1], m2_f], dim=-1)
+            start = 0 if stream.keep is None else max(0, hist_mean.shape[-1] - stream.keep)
+            stream.put(self, (hist_mean[..., start:], hist_m2[..., start:]))
+        return out.to(x.dtype)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", mode={self.mode}"
+
+
+def _combine(n_a: float, mean_a: Tensor, m2_a: Tensor, n_b: float, mean_b: Tensor, m2_b: Tensor):
+    """Merge the moments of two sets (Chan et al.): counts, means and sums of squared deviations."""
+    n = n_a + n_b
+    delta = mean_b - mean_a
+    return n, mean_a + delta * (n_b / n), m2_a + m2_b + delta.square() * (n_a * n_b / n)
 
 
 class TemporalConv(nn.Conv3d):
@@ -99,10 +151,19 @@ class TemporalConv(nn.Conv3d):
         super().__init__(in_channels, out_channels, (kernel, 1, 1), padding=(0 if causal else kernel // 2, 0, 0))
         self.causal = causal
 
-    def forward(self, x: Tensor) -> Tensor:
-        if self.causal:
-            x = F.pad(x, (0, 0, 0, 0, self.kernel_size[0] - 1, 0))
-        return super().forward(x)
+    def forward(self, x: Tensor, stream: StreamState | None = None) -> Tensor:
+        past = self.kernel_size[0] - 1
+        if stream is None:
+            return super().forward(F.pad(x, (0, 0, 0, 0, past, 0)) if self.causal else x)
+        if not self.causal:
+            raise RuntimeError("a non-causal temporal conv cannot run on a stream")
+        previous = stream.read(self)
+        if previous is None:  # the zero padding a causal conv sees before frame 0
+            previous = x.new_zeros(x.shape[0], x.shape[1], past, x.shape[3], x.shape[4])
+        extended = torch.cat([previous, x], dim=2)
+        if stream.commit:
+            stream.put(self, extended[:, :, extended.shape[2] - past:])
+        return super().forward(extended)
 
 
 class OutputConv(nn.Conv2d):

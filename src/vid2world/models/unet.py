@@ -14,6 +14,7 @@ from .blocks import Downsample, GroupNorm32, InputConv, ResBlock, Stage, Upsampl
 from .config import UNetConfig
 from .embeddings import build_action_layers, mlp, shift_actions, timestep_embedding
 from .state import FrameContext
+from .stream import StreamState
 from .temporal import OutputConv
 from .validation import check_forward_inputs, check_state_dict
 
@@ -45,23 +46,25 @@ class VideoUNet(nn.Module):
             self.fps_embedding = mlp([c, e, e])
 
         def res(ch_in: int, ch_out: int) -> ResBlock:
-            return ResBlock(ch_in, e, ch_out, cfg.dropout, cfg.temporal_conv, causal, norm)
+            return ResBlock(ch_in, e, ch_out, cfg.dropout, cfg.temporal_conv, causal, norm, cfg.norm_groups)
 
         def attention(ch: int) -> list[nn.Module]:
             heads = ch // cfg.num_head_channels
             layers: list[nn.Module] = [SpatialTransformer(
                 ch, heads, cfg.num_head_channels, cfg.transformer_depth, cfg.context_dim, cfg.use_linear,
-                cfg.image_cross_attention, cfg.image_cross_attention_scale_learnable, cfg.text_context_len)]
+                cfg.image_cross_attention, cfg.image_cross_attention_scale_learnable, cfg.text_context_len,
+                cfg.norm_groups)]
             if cfg.temporal_attention:
                 layers.append(TemporalTransformer(
-                    ch, heads, cfg.num_head_channels, cfg.transformer_depth, cfg.use_linear, causal, norm))
+                    ch, heads, cfg.num_head_channels, cfg.transformer_depth, cfg.use_linear, causal, norm,
+                    cfg.norm_groups))
             return layers
 
         self.input_blocks = nn.ModuleList([Stage([InputConv(cfg.in_channels, c)])])
         if cfg.init_attn:
             # lvdm hard-codes 8 heads of `num_head_channels` and 1x1-conv projections here.
             self.init_attn = Stage([TemporalTransformer(
-                c, 8, cfg.num_head_channels, cfg.transformer_depth, False, causal, norm)])
+                c, 8, cfg.num_head_channels, cfg.transformer_depth, False, causal, norm, cfg.norm_groups)])
         skip_channels, ch, ds = [c], c, 1
         for level, mult in enumerate(cfg.channel_mult):
             for _ in range(cfg.num_res_blocks):
@@ -91,7 +94,7 @@ class VideoUNet(nn.Module):
                 self.output_blocks.append(Stage(layers))
 
         height_causal = bool(cfg.causal and cfg.causal.out_conv_height_causal)
-        self.out = nn.Sequential(GroupNorm32(c), nn.SiLU(), OutputConv(c, cfg.out_channels, height_causal))
+        self.out = nn.Sequential(GroupNorm32(c, cfg.norm_groups), nn.SiLU(), OutputConv(c, cfg.out_channels, height_causal))
         self.set_gradient_checkpointing(cfg.gradient_checkpointing)
         self._zero_init_residual_outputs()
 
@@ -140,7 +143,27 @@ class VideoUNet(nn.Module):
     def forward(self, x: Tensor, timesteps: Tensor, context: Tensor | None = None, fs: Tensor | int | None = None,
                 actions: Tensor | None = None, action_mask: Tensor | None = None) -> Tensor:
         timesteps = check_forward_inputs(self.config, x, timesteps, context, actions, action_mask)
-        ctx = self.frame_context(x, timesteps, context, fs, actions, action_mask)
+        frame_actions = None if actions is None else shift_actions(actions.float())
+        return self._run(x, timesteps, context, fs, frame_actions, action_mask, None)
+
+    def denoise(self, x: Tensor, timesteps: Tensor, context: Tensor | None = None, fs: Tensor | int | None = None,
+                frame_actions: Tensor | None = None, action_mask: Tensor | None = None,
+                stream: StreamState | None = None) -> Tensor:
+        """The forward pass for frames given with the action each one is conditioned on (`frame_actions[:, j]` =
+        a_{t-1} for the frame at absolute position t; no shift here). With a `stream`, the frames given follow the
+        frames already committed to it, and `stream.commit` decides whether they are appended."""
+        timesteps = check_forward_inputs(self.config, x, timesteps, context, frame_actions, action_mask)
+        if stream is not None and not (self.config.causal and self.config.causal.strictly_causal):
+            raise ValueError(f"a stream (cache) needs a strictly causal UNet (temporal_norm 'frame' or 'causal'); "
+                             f"this one is causal={self.config.causal}")
+        out = self._run(x, timesteps, context, fs, frame_actions, action_mask, stream)
+        if stream is not None and stream.commit:
+            stream.frames += x.shape[2]
+        return out
+
+    def _run(self, x: Tensor, timesteps: Tensor, context: Tensor | None, fs: Tensor | int | None,
+             frame_actions: Tensor | None, action_mask: Tensor | None, stream: StreamState | None) -> Tensor:
+        ctx = self.frame_context(x, timesteps, context, fs, frame_actions, action_mask, stream)
         h = ctx.to_frames(x)
         skips = []
         for i, stage in enumerate(self.input_blocks):
@@ -154,8 +177,8 @@ class VideoUNet(nn.Module):
         return ctx.to_video(self.out(h))
 
     def frame_context(self, x: Tensor, timesteps: Tensor, context: Tensor | None, fs: Tensor | int | None,
-                      actions: Tensor | None, action_mask: Tensor | None,
-                      previous_action: Tensor | None = None) -> FrameContext:
+                      frame_actions: Tensor | None, action_mask: Tensor | None,
+                      stream: StreamState | None = None) -> FrameContext:
         """Everything the blocks need besides the features: per-frame embeddings and per-frame context tokens."""
         cfg = self.config
         b, t = x.shape[0], x.shape[2]
@@ -165,28 +188,34 @@ class VideoUNet(nn.Module):
             fs = cfg.default_fs if fs is None else fs
             fs = torch.full((b,), fs, device=x.device) if isinstance(fs, int) else fs.to(x.device).reshape(b)
             emb = emb + self.fps_embedding(timestep_embedding(fs, cfg.model_channels).to(x.dtype))[:, None]
-        if cfg.action_space is not None and actions is not None:
-            emb = emb + self.embed_actions(actions, action_mask, previous_action).to(emb.dtype)
-        return FrameContext(batch=b, frames=t, emb=emb.reshape(b * t, -1), context=self._frame_tokens(context, t))
+        if cfg.action_space is not None and frame_actions is not None:
+            emb = emb + self.action_embedding(frame_actions, action_mask).to(emb.dtype)
+        in_view = t if stream is None else stream.frames_in_view(t)
+        tokens = self._frame_tokens(context, in_view, in_view - t, t)
+        return FrameContext(batch=b, frames=t, emb=emb.reshape(b * t, -1), context=tokens, stream=stream)
 
-    def embed_actions(self, actions: Tensor, action_mask: Tensor | None = None,
-                      previous_action: Tensor | None = None) -> Tensor:
-        """Raw actions [B, T, A] -> per-frame embeddings [B, T, 4C] (shifted one frame, then masked)."""
-        shifted = shift_actions(actions.float(), previous_action)
+    def action_embedding(self, frame_actions: Tensor, action_mask: Tensor | None = None) -> Tensor:
+        """Per-frame actions [B, T, A] (already shifted: the action each frame follows) -> embeddings [B, T, 4C],
+        multiplied by the mask (0 = dropped)."""
+        a = frame_actions.to(self.action_emb_proj[0].weight.dtype if not hasattr(self, "action_emb_preprocess")
+                              else self.action_emb_preprocess.weight.dtype)
         if hasattr(self, "action_emb_preprocess"):  # multi-hot: sum of the active rows of the table
-            shifted = shifted @ self.action_emb_preprocess.weight
-        emb = self.action_emb_proj(shifted)
+            a = a @ self.action_emb_preprocess.weight
+        emb = self.action_emb_proj(a)
         if action_mask is not None:
             emb = emb * action_mask.to(emb.dtype)[..., None]
         return emb
 
-    def _frame_tokens(self, context: Tensor | None, t: int) -> Tensor | None:
+    def _frame_tokens(self, context: Tensor | None, in_view: int, first: int, count: int) -> Tensor | None:
+        """Cross-attention tokens for `count` frames starting at position `first` of the `in_view` frames the model
+        sees. lvdm's rule: if there are exactly 77 + 16 * in_view tokens, frame j gets the text tokens and its own 16
+        image tokens; otherwise every frame gets all tokens."""
         if context is None:
             return None
         b, n, d = context.shape
         text_len, per_frame = self.config.text_context_len, self.config.image_tokens_per_frame
-        if n == text_len + per_frame * t:
-            text = context[:, :text_len].repeat_interleave(t, dim=0)
-            image = context[:, text_len:].reshape(b * t, per_frame, d)
-            return torch.cat([text, image], dim=1)
-        return context.repeat_interleave(t, dim=0)
+        if n == text_len + per_frame * in_view:
+            text = context[:, :text_len].repeat_interleave(count, dim=0)
+            image = context[:, text_len + per_frame * first: text_len + per_frame * (first + count)]
+            return torch.cat([text, image.reshape(b * count, per_frame, d)], dim=1)
+        return context.repeat_interleave(count, dim=0)

@@ -1,0 +1,5 @@
+"""Data: datasets and generators of observations and actions."""
+
+from .synthetic import SquareWorld
+
+__all__ = ["SquareWorld"]

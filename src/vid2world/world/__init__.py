@@ -1,0 +1,6 @@
+"""World models: rollouts, sessions and caches on top of a causal video UNet."""
+
+from .session import RolloutSession
+from .world_model import SamplerConfig, WorldModel
+
+__all__ = ["RolloutSession", "SamplerConfig", "WorldModel"]

@@ -1,0 +1,120 @@
+"""`vid2world bench rollout`: per-frame latency against history length, cached vs recompute, guided vs unguided.
+
+Random weights (timing does not depend on them). Each cell starts a session with `history` context frames and
+times `repeats` single-frame steps at exactly that history (a fresh session per repeat); the median is reported.
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+import time
+from typing import Any, Iterable
+
+import torch
+
+from ..causal.diagnostics import randomize_weights
+from ..diffusion.guidance import GuidanceConfig
+from ..models.codec import IdentityCodec
+from ..models.config import ActionSpace, CausalConfig, UNetConfig
+from ..models.unet import VideoUNet
+from .world_model import SamplerConfig, WorldModel
+
+
+def bench_model(preset: str, norm: str, action_dim: int, window: int, device: str) -> tuple[WorldModel, int, int]:
+    """A random-weight world model for timing; returns (model, latent channels, latent size)."""
+    if preset == "tiny":  # pixel space, as our small models
+        cfg = UNetConfig.preset("tiny", in_channels=3, out_channels=3, context_dim=None, image_cross_attention=False,
+                                fs_condition=False, attention_resolutions=(2,), norm_groups=8)
+        channels = 3
+    else:  # latent space with DynamiCrafter's first-frame concat (context tokens random)
+        cfg = UNetConfig.preset(preset)
+        channels = cfg.out_channels
+    cfg = cfg.replace(action_space=ActionSpace.continuous(action_dim), causal=CausalConfig(norm), temporal_length=window)
+    unet = randomize_weights(VideoUNet(cfg), 0).eval().to(device)
+    return WorldModel(unet, IdentityCodec(channels)), channels, cfg.downsample_factor
+
+
+def time_step(model: WorldModel, history: int, size: int, steps: int, guidance: float, cache: bool,
+              batch: int, repeats: int, device: str, context: torch.Tensor | None) -> float:
+    """Median seconds to generate one frame after `history` frames."""
+    channels = model.unet.config.out_channels
+    gen = torch.Generator().manual_seed(0)
+    latents = torch.randn(batch, channels, history, size, size, generator=gen).to(device)
+    actions = torch.zeros(batch, history, model.action_dim, device=device)
+    times = []
+    for r in range(repeats + 1):  # the first run warms up
+        sess = model.latent_session(latents, actions, steps=steps, guidance=guidance, cache=cache, seed=r,
+                                    context=context)
+        _sync(device)
+        start = time.perf_counter()
+        sess.step_latent(torch.zeros(batch, model.action_dim, device=device))
+        _sync(device)
+        if r:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _sync(device: str) -> None:
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def run_bench(preset: str = "tiny", size: int = 16, histories: Iterable[int] = (1, 3, 7, 15),
+              steps: Iterable[int] = (10,), guidances: Iterable[float] = (1.0, 2.5), caches: Iterable[bool] = (True, False),
+              batch: int = 1, repeats: int = 3, norm: str = "frame", device: str = "cpu",
+              dtype: str = "float32") -> dict[str, Any]:
+    histories, steps, guidances, caches = list(histories), list(steps), list(guidances), list(caches)
+    model, _, _ = bench_model(preset, norm, 7, max(histories) + 1, device)
+    model = model.to(getattr(torch, dtype))
+    context = None
+    if model.unet.config.context_dim is not None:
+        context = torch.randn(batch, 77 + 16, model.unet.config.context_dim, device=device, dtype=getattr(torch, dtype))
+    rows = []
+    with torch.inference_mode():
+        for h, n, g, c in itertools.product(histories, steps, guidances, caches):
+            seconds = time_step(model, h, size, n, g, c, batch, repeats, device, context)
+            rows.append({"history": h, "steps": n, "guidance": g, "cache": c, "seconds_per_frame": seconds})
+    return {"preset": preset, "size": size, "batch": batch, "norm": norm, "device": str(device), "dtype": dtype,
+            "torch": torch.__version__, "threads": torch.get_num_threads(), "repeats": repeats, "rows": rows,
+            "ratios": ratios(rows)}
+
+
+def _find(rows: list[dict], **match: Any) -> float | None:
+    hits = [r["seconds_per_frame"] for r in rows if all(r[k] == v for k, v in match.items())]
+    return hits[0] if hits else None
+
+
+def ratios(rows: list[dict]) -> dict[str, float]:
+    """The acceptance ratios, where the table has the cells they need."""
+    out: dict[str, float] = {}
+    hs = sorted({r["history"] for r in rows})
+    lo, hi = hs[0], hs[-1]
+    for n in sorted({r["steps"] for r in rows}):
+        for g in sorted({r["guidance"] for r in rows}):
+            a, b = _find(rows, history=hi, steps=n, guidance=g, cache=True), _find(rows, history=lo, steps=n,
+                                                                                   guidance=g, cache=True)
+            if a and b:
+                out[f"cached h{hi}/h{lo} (steps {n}, guidance {g})"] = a / b
+            r = _find(rows, history=hi, steps=n, guidance=g, cache=False)
+            if a and r:
+                out[f"recompute/cached at h{hi} (steps {n}, guidance {g})"] = r / a
+        gs = sorted({r["guidance"] for r in rows})
+        if 1.0 in gs and len(gs) > 1:
+            guided = _find(rows, history=hi, steps=n, guidance=gs[-1], cache=True)
+            plain = _find(rows, history=hi, steps=n, guidance=1.0, cache=True)
+            if guided and plain:
+                out[f"guided {gs[-1]}/unguided, cached at h{hi} (steps {n})"] = guided / plain
+    return out
+
+
+def format_bench(result: dict[str, Any]) -> str:
+    lines = [f"preset {result['preset']}, {result['size']}x{result['size']} latents, batch {result['batch']}, "
+             f"{result['dtype']} on {result['device']} ({result['threads']} threads), median of {result['repeats']}",
+             "", "| history | steps | guidance | cache | ms / frame |", "|---|---|---|---|---|"]
+    for r in result["rows"]:
+        lines.append(f"| {r['history']} | {r['steps']} | {r['guidance']} | {'on' if r['cache'] else 'off'} | "
+                     f"{1000 * r['seconds_per_frame']:.1f} |")
+    lines += ["", "| ratio | value |", "|---|---|"]
+    lines += [f"| {k} | {v:.2f} |" for k, v in result["ratios"].items()]
+    return "\n".join(lines)

@@ -1,0 +1,120 @@
+"""`RolloutSession`: a world model stepped one frame at a time.
+
+Start from context frames (and the actions between them); each `step(action)` returns the next frame. History
+frames are noised once, at the history level, when they become history (the official rule), and either committed to
+a cache (`CachedEvaluator`) or kept for recomputation (`RecomputeEvaluator`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..diffusion.guidance import GuidanceConfig, Moments
+from ..diffusion.sampler import ddim_update
+from ..diffusion.timesteps import CLEAN
+from .evaluate import CachedEvaluator, History, RecomputeEvaluator, Request
+from .frames import tensor_to_frames
+
+
+class RolloutSession:
+    """Created by `WorldModel.session(...)`; see there for the arguments."""
+
+    def __init__(self, model: Any, latents: Tensor, frame_actions: Tensor | None, *, timesteps: Tensor,
+                 history_level: int, guidance: GuidanceConfig, eta: float, window: int | None, cache: bool,
+                 generator: torch.Generator, as_numpy: bool, concat: Tensor | None, context: Tensor | None,
+                 batched: bool = True) -> None:
+        self.model = model
+        self.unet = model.unet
+        self.timesteps = timesteps  # ascending DDIM levels
+        self.history_level = history_level
+        self.guidance = guidance
+        self.eta = eta
+        self.window = window
+        self.generator = generator
+        self.as_numpy = as_numpy
+        self.concat = concat  # [B, Cc, 1, H, W] or None
+        self.context = context
+        self.device = latents.device
+        self.history = History()
+        self.latents: list[Tensor] = []  # clean latents of every frame so far, [B, C, 1, H, W]
+        self.has_actions = frame_actions is not None
+        self.evaluator = CachedEvaluator(self.unet, model.new_stream(window), batched) if cache else \
+            RecomputeEvaluator(self.unet, window, batched)
+        self._last_action: Tensor | None = None
+        self._start(latents, frame_actions)
+
+    @property
+    def frames(self) -> int:
+        """Frames so far, context included."""
+        return len(self.latents)
+
+    def _noise(self, like: Tensor) -> Tensor:
+        return torch.randn(like.shape, generator=self.generator, dtype=like.dtype).to(self.device)
+
+    def _to_history(self, clean: Tensor) -> Tensor:
+        """Noise frames [B, C, n, H, W] once at the history level (no noise for level 'clean')."""
+        if self.history_level == 0 and self.model.sampler.history_level == "clean":
+            return clean
+        levels = torch.full((clean.shape[0], clean.shape[2]), self.history_level, device=self.device)
+        return self.model.schedule.add_noise(clean, levels, self._noise(clean))
+
+    def _start(self, latents: Tensor, frame_actions: Tensor | None) -> None:
+        n = latents.shape[2]
+        keep = n if self.window is None else min(n, max(self.window - 1, 0))
+        noisy = self._to_history(latents)
+        for j in range(n):
+            self.latents.append(latents[:, :, j:j + 1])
+        noisy, used = noisy[:, :, n - keep:], None if frame_actions is None else frame_actions[:, n - keep:]
+        if keep == 0:
+            return
+        self._append_history(noisy, used)
+
+    def _append_history(self, noisy: Tensor, frame_actions: Tensor | None) -> None:
+        n = noisy.shape[2]
+        for j in range(n):
+            self.history.noisy.append(noisy[:, :, j:j + 1])
+            if frame_actions is not None:
+                self.history.frame_actions.append(frame_actions[:, j])
+        if isinstance(self.evaluator, CachedEvaluator):
+            concat = None if self.concat is None else self.concat.expand(-1, -1, n, -1, -1)
+            out = self.evaluator.commit(noisy, self.history_level, frame_actions, concat, self.context,
+                                        self.model.fps)
+            self.history.moments.extend(Moments.of(out[:, :, j:j + 1]) for j in range(n))
+        limit = None if self.window is None else max(self.window - 1, 0)
+        if limit is not None:  # only what a window can still see
+            for seq in (self.history.noisy, self.history.frame_actions, self.history.moments):
+                del seq[: max(0, len(seq) - limit)]
+
+    @torch.no_grad()
+    def step_latent(self, action: Tensor | None) -> Tensor:
+        """Generate the next frame's latent [B, C, 1, H, W] following `action` (a_{t-1}, raw, [B, A])."""
+        b = self.latents[0].shape[0]
+        frame_action = action if self.has_actions else None
+        guided = self.guidance.active and self.has_actions
+        self.evaluator.begin_frame(guided)
+        x = self._noise(self.latents[0])
+        levels = self.timesteps.flip(0).tolist()
+        for i, level in enumerate(levels):
+            next_level = levels[i + 1] if i + 1 < len(levels) else CLEAN
+            req = Request(x, level, self.history_level, frame_action, self.concat, self.context, self.model.fps,
+                          guided, self.guidance.cfg_scale)
+            out = self.evaluator(req, self.history)
+            v = out.v_cond if out.v_uncond is None else \
+                self.guidance.apply(out.v_cond, out.v_uncond, out.history, out.history_guided)
+            noise = self._noise(x) if self.eta > 0 else None
+            x, _ = ddim_update(self.model.schedule, x, v, torch.tensor([level], device=self.device),
+                               torch.tensor([next_level], device=self.device), self.eta, noise,
+                               self.model.sampler.final_alpha_one)
+        self.latents.append(x)
+        self._append_history(self._to_history(x), None if frame_action is None else frame_action[:, None])
+        return x
+
+    def step(self, action: Any = None) -> Any:
+        """The next frame [B, H, W, 3] uint8 after `action` ([B, A] raw action taken after the last frame)."""
+        a = self.model.check_step_action(action, self.latents[0].shape[0])
+        latent = self.step_latent(a)
+        pixels = self.model.codec.decode(latent)
+        return tensor_to_frames(pixels, self.as_numpy)[:, 0]

@@ -1,0 +1,284 @@
+"""`WorldModel`: a causal video UNet, a codec, a noise schedule and sampler settings, rolled out frame by frame."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from ..diffusion.guidance import GuidanceConfig
+from ..diffusion.schedule import NoiseSchedule, ScheduleConfig
+from ..diffusion.timesteps import SPACINGS, ddim_timesteps, history_level
+from ..models.codec import IdentityCodec, codec_from_config
+from ..models.config import UNetConfig
+from ..models.stream import StreamState
+from ..models.unet import VideoUNet
+from ..models.validation import StateDictError
+from .frames import actions_to_tensor, frames_to_tensor, tensor_to_frames
+from .session import RolloutSession
+
+CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """How frames are sampled. Defaults follow the official release (method.md section 12, `release`/`strict`)."""
+
+    steps: int = 50
+    spacing: str = "trailing"
+    eta: float = 1.0
+    history_level: int | str = "penultimate"  # "penultimate" (official: 39 at 50 steps) | "clean" | int (paper: 20)
+    window: int | None = None  # frames the model sees at once (history + new); None: the UNet's training length
+    slide: bool = True  # roll the window along for rollouts longer than it; False: longer rollouts are an error
+    cache: bool = True  # KV/conv/norm cache (strictly causal models); False: recompute the window every step
+    final_alpha_one: bool = False  # lvdm ends at abar_0, not 1
+    guidance: GuidanceConfig = field(default_factory=GuidanceConfig)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.steps, int) or not 1 <= self.steps <= 1000:
+            raise ValueError(f"steps must be an integer in 1..1000, got {self.steps!r}")
+        if self.spacing not in SPACINGS:
+            raise ValueError(f"spacing must be one of {SPACINGS}, got {self.spacing!r}")
+        if not (isinstance(self.eta, (int, float)) and 0 <= self.eta <= 1):
+            raise ValueError(f"eta must be in [0, 1], got {self.eta!r}")
+        if self.window is not None and self.window < 1:
+            raise ValueError(f"window must be >= 1 frame, got {self.window}")
+        history_level(ddim_timesteps(self.steps, self.spacing), self.history_level)  # validates
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "SamplerConfig":
+        d = dict(d)
+        d["guidance"] = GuidanceConfig.from_dict(d.get("guidance", {}))
+        return cls(**d)
+
+
+class WorldModel(nn.Module):
+    """Predicts the next frame from past frames and actions.
+
+    `WorldModel(unet, codec=None)`: pixel space when `codec` is None. `fps` is the frame-rate condition (Vid2World
+    uses 3 for every dataset); `concat_first_frame` (default: the UNet takes twice the codec's channels) feeds the
+    first context frame's latent, repeated, as extra input channels (DynamiCrafter's hybrid conditioning).
+    """
+
+    def __init__(self, unet: VideoUNet, codec: nn.Module | None = None, schedule: ScheduleConfig | None = None,
+                 sampler: SamplerConfig | None = None, *, fps: int | None = None,
+                 concat_first_frame: bool | None = None, metadata: Mapping[str, Any] | None = None) -> None:
+        super().__init__()
+        self.unet = unet
+        self.codec = codec or IdentityCodec()
+        self.schedule = NoiseSchedule(schedule)
+        self.sampler = sampler or SamplerConfig()
+        self.fps = fps
+        channels = self.codec.latent_channels
+        if concat_first_frame is None:
+            concat_first_frame = unet.config.in_channels == 2 * channels
+        expected_in = channels * (2 if concat_first_frame else 1)
+        if unet.config.in_channels != expected_in or unet.config.out_channels != channels:
+            raise ValueError(f"UNet channels in={unet.config.in_channels} out={unet.config.out_channels} do not fit a "
+                             f"codec of {channels} channels (expected in={expected_in}, out={channels})")
+        self.concat_first_frame = concat_first_frame
+        self.metadata = dict(metadata or {})
+
+    # ---- properties ----------------------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.unet.parameters()).device
+
+    @property
+    def action_dim(self) -> int | None:
+        space = self.unet.config.action_space
+        return None if space is None else space.dim
+
+    @property
+    def window(self) -> int:
+        return self.sampler.window or self.unet.config.temporal_length
+
+    def new_stream(self, window: int | None) -> StreamState:
+        return StreamState(window)
+
+    # ---- checks --------------------------------------------------------------------------------------------
+    def check_step_action(self, action: Any, batch: int) -> Tensor | None:
+        if self.action_dim is None:
+            if action is not None:
+                raise ValueError("action: this world model has no action input; call step() without one")
+            return None
+        if action is None:
+            raise ValueError(f"action: expected [B={batch}, A={self.action_dim}], got None")
+        a = actions_to_tensor(torch.as_tensor(action)[:, None] if torch.as_tensor(action).ndim == 2 else action,
+                              "action", batch, self.action_dim, self.device)
+        return a[:, 0]
+
+    def _settings(self, steps: int | None, guidance: float | None, cache: bool | None) -> SamplerConfig:
+        changes: dict[str, Any] = {}
+        if steps is not None:
+            changes["steps"] = steps
+        if guidance is not None:
+            if not isinstance(guidance, (int, float)) or not math.isfinite(guidance):
+                raise ValueError(f"guidance must be a finite number (1 = off), got {guidance!r}")
+            changes["guidance"] = replace(self.sampler.guidance, scale=float(guidance))
+        if cache is not None:
+            changes["cache"] = bool(cache)
+        return replace(self.sampler, **changes) if changes else self.sampler
+
+    # ---- rollouts ------------------------------------------------------------------------------------------
+    def session(self, context_frames: Any, context_actions: Any = None, steps: int | None = None,
+                guidance: float | None = None, seed: int = 0, cache: bool | None = None,
+                context: Tensor | None = None) -> RolloutSession:
+        """A stateful rollout: start from `context_frames` [B, T0, H, W, 3] uint8 and the actions between them
+        (`context_actions` [B, T0-1, A] = a_0 .. a_{T0-2}); then `session.step(action)` -> the next frame.
+
+        `cache=False` recomputes the window at every step (the official algorithm; needed for `clip`-norm models).
+        """
+        self._settings(steps, guidance, cache)  # validate before any work
+        pixels, as_numpy = frames_to_tensor(context_frames, "context_frames", self.device)
+        b, t0 = pixels.shape[0], pixels.shape[2]
+        frame_actions = None
+        if self.action_dim is not None:
+            if t0 > 1 and context_actions is None:
+                raise ValueError(f"context_actions: expected [B={b}, T0-1={t0 - 1}, A={self.action_dim}] for "
+                                 f"{t0} context frames, got None")
+            prior = torch.zeros(b, 1, self.action_dim, device=self.device)  # frame 0 follows no action
+            if t0 > 1:
+                given = actions_to_tensor(context_actions, "context_actions", b, self.action_dim, self.device)
+                if given.shape[1] != t0 - 1:
+                    raise ValueError(f"context_actions: expected T0-1={t0 - 1} actions for {t0} context frames, got "
+                                     f"{given.shape[1]}")
+                prior = torch.cat([prior, given], dim=1)
+            frame_actions = prior
+        with torch.no_grad():
+            latents = self.codec.encode(pixels).to(next(self.unet.parameters()).dtype)
+        return self.latent_session(latents, frame_actions, steps, guidance, seed, cache, context, as_numpy)
+
+    def latent_session(self, latents: Tensor, frame_actions: Tensor | None = None, steps: int | None = None,
+                       guidance: float | None = None, seed: int = 0, cache: bool | None = None,
+                       context: Tensor | None = None, as_numpy: bool = False) -> RolloutSession:
+        """A session started from context latents [B, C, T0, h, w] and the action each one follows
+        ([B, T0, A], frame 0's being zeros); for callers that work in latent space (benchmarks, training)."""
+        settings = self._settings(steps, guidance, cache)
+        t0 = latents.shape[2]
+        window = self.window if settings.slide else None
+        if not settings.slide and t0 >= self.window:
+            raise ValueError(f"context_frames: {t0} context frames leave no room in a window of {self.window} frames "
+                             "and sliding is off (SamplerConfig.slide=False); give fewer frames or enable sliding")
+        causal = self.unet.config.causal
+        if settings.cache and not (causal and causal.strictly_causal):
+            raise ValueError(f"cache=True needs a strictly causal UNet (temporal_norm 'frame' or 'causal'), this one "
+                             f"has causal={causal}; pass cache=False to recompute the window at every step")
+        concat = latents[:, :, :1] if self.concat_first_frame else None
+        timesteps = ddim_timesteps(settings.steps, settings.spacing, self.schedule.num_train_timesteps)
+        return RolloutSession(
+            self, latents, frame_actions, timesteps=timesteps,
+            history_level=history_level(timesteps, settings.history_level), guidance=settings.guidance,
+            eta=settings.eta, window=window, cache=settings.cache,
+            generator=torch.Generator().manual_seed(int(seed)), as_numpy=as_numpy, concat=concat, context=context)
+
+    @torch.no_grad()
+    def rollout(self, context_frames: Any, actions: Any = None, steps: int | None = None,
+                guidance: float | None = None, seed: int = 0, cache: bool | None = None, horizon: int | None = None,
+                progress: bool = False, context: Tensor | None = None) -> Any:
+        """Autoregressive rollout, batched: returns the N generated frames [B, N, H, W, 3] uint8.
+
+        `actions` [B, T0-1+N, A] = a_0 .. a_{T0+N-2}: frame t follows action t-1. Models without actions take
+        `horizon=N` instead.
+        """
+        pixels, _ = frames_to_tensor(context_frames, "context_frames", "cpu")
+        b, t0 = pixels.shape[0], pixels.shape[2]
+        if self.action_dim is None:
+            if actions is not None:
+                raise ValueError("actions: this world model has no action input; pass horizon=N instead")
+            if not horizon or horizon < 1:
+                raise ValueError(f"horizon: expected the number of frames to generate (>= 1), got {horizon!r}")
+            n, all_actions = horizon, None
+        else:
+            if actions is None:
+                raise ValueError(f"actions: expected [B={b}, T0-1+N, A={self.action_dim}], got None")
+            all_actions = actions_to_tensor(actions, "actions", b, self.action_dim, self.device)
+            n = all_actions.shape[1] - (t0 - 1)
+            if n < 1:
+                raise ValueError(f"actions: {all_actions.shape[1]} actions for {t0} context frames generate no frame; "
+                                 f"expected T0-1+N = {t0 - 1}+N actions with N >= 1")
+        settings = self._settings(steps, guidance, cache)
+        if not settings.slide and t0 + n > self.window:
+            raise ValueError(f"a rollout of {t0}+{n} frames exceeds the window of {self.window} frames and sliding "
+                             "is off (SamplerConfig.slide=False)")
+        sess = self.session(context_frames, None if all_actions is None else all_actions[:, : t0 - 1], steps,
+                            guidance, seed, cache, context)
+        for i in tqdm(range(n), desc="rollout", unit="frame", disable=not progress):
+            sess.step_latent(None if all_actions is None else all_actions[:, t0 - 1 + i])
+        generated = torch.cat(sess.latents[t0:], dim=2)
+        return tensor_to_frames(self.codec.decode(generated), as_numpy=not isinstance(context_frames, Tensor))
+
+    # ---- persistence ---------------------------------------------------------------------------------------
+    def config_dict(self) -> dict[str, Any]:
+        return {"format": "vid2world.WorldModel", "version": 1, "unet": self.unet.config.to_dict(),
+                "codec": self.codec.config(), "schedule": self.schedule.config.to_dict(),
+                "sampler": self.sampler.to_dict(), "fps": self.fps, "concat_first_frame": self.concat_first_frame,
+                "metadata": self.metadata}
+
+    def save_pretrained(self, directory: str | os.PathLike) -> Path:
+        """Write `config.json` and `model.safetensors` into `directory` (atomically: a temporary sibling, then
+        renamed into place)."""
+        target = Path(directory)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        try:
+            state = {k: v.detach().contiguous().cpu() for k, v in self.unet.state_dict().items()}
+            save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "vid2world.VideoUNet"})
+            (tmp / CONFIG_NAME).write_text(json.dumps(self.config_dict(), indent=1))
+            os.chmod(tmp, 0o755)
+            if target.exists():
+                old = target.with_name(f".{target.name}.old")
+                shutil.rmtree(old, ignore_errors=True)
+                target.rename(old)
+                tmp.rename(target)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                tmp.rename(target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return target
+
+    @classmethod
+    def from_pretrained(cls, directory: str | os.PathLike, device: str | torch.device = "cpu") -> "WorldModel":
+        """Load a directory written by `save_pretrained`."""
+        path = Path(directory)
+        config_path, weights_path = path / CONFIG_NAME, path / WEIGHTS_NAME
+        for p in (config_path, weights_path):
+            if not p.is_file():
+                raise FileNotFoundError(f"{p}: missing; a world-model directory holds {CONFIG_NAME} and {WEIGHTS_NAME}")
+        try:
+            config = json.loads(config_path.read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{config_path}: not valid JSON ({err})") from None
+        if config.get("format") != "vid2world.WorldModel":
+            raise ValueError(f"{config_path}: key 'format' is {config.get('format')!r}, expected 'vid2world.WorldModel'")
+        try:
+            unet = VideoUNet(UNetConfig.from_dict(config["unet"]))
+            state = load_file(str(weights_path))
+            unet.load_state_dict(state)
+        except KeyError as err:
+            raise ValueError(f"{config_path}: missing key {err}") from None
+        except StateDictError as err:
+            raise ValueError(f"{weights_path}: {err}") from None
+        except Exception as err:  # safetensors raises its own error types for truncated or foreign files
+            if isinstance(err, ValueError):
+                raise ValueError(f"{path}: {err}") from None
+            raise ValueError(f"{weights_path}: cannot read weights ({err})") from None
+        model = cls(unet.eval(), codec_from_config(config["codec"]), ScheduleConfig.from_dict(config["schedule"]),
+                    SamplerConfig.from_dict(config["sampler"]), fps=config.get("fps"),
+                    concat_first_frame=config.get("concat_first_frame"), metadata=config.get("metadata"))
+        return model.to(device)
