@@ -81,7 +81,7 @@ def test_causalize_rejects_bad_options_and_causal_models(model):
 def test_bad_configs():
     with pytest.raises(ValueError, match=r"unknown UNet preset 'huge'; available: \["):
         UNetConfig.preset("huge")
-    with pytest.raises(ValueError, match="multiple of 32"):
+    with pytest.raises(ValueError, match="multiple of norm_groups=32"):
         UNetConfig.preset("tiny", model_channels=40)
     with pytest.raises(ValueError, match=r"unknown UNetConfig keys \['chanels'\]"):
         UNetConfig.from_dict({"chanels": 3})

@@ -35,7 +35,8 @@ def test_schedule_equals_diffusers_ddim_scheduler():
                                   beta_schedule="scaled_linear", rescale_betas_zero_snr=True,
                                   prediction_type="v_prediction", timestep_spacing="trailing",
                                   set_alpha_to_one=False, clip_sample=False)
-    torch.testing.assert_close(NoiseSchedule().alphas_cumprod, ref.alphas_cumprod, atol=1e-7, rtol=0)
+    # diffusers builds its betas in float32, the official code (and vid2world) in float64: 5e-7 apart.
+    torch.testing.assert_close(NoiseSchedule().alphas_cumprod, ref.alphas_cumprod, atol=1e-6, rtol=0)
     ref.set_timesteps(50)
     assert ddim_timesteps(50, "trailing").flip(0).tolist() == ref.timesteps.tolist()
     x0, noise = torch.randn(2, 4, 3, 4, 4), torch.randn(2, 4, 3, 4, 4)
