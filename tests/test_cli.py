@@ -13,17 +13,33 @@ def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "vid2world", *args], capture_output=True, text=True, timeout=300)
 
 
-def test_demo_writes_picture_and_study(tmp_path):
-    proc = run("demo", "--out", str(tmp_path / "demo"))
+def test_demo_writes_picture_study_model_and_video(tmp_path):
+    # A 3-step training run: this checks the plumbing (the learning itself is tests/test_learning.py).
+    proc = run("demo", "--out", str(tmp_path / "demo"), "--train-steps", "3")
     assert proc.returncode == 0, proc.stderr
-    study = json.loads((tmp_path / "demo" / "study.json").read_text())
+    out = tmp_path / "demo"
+    study = json.loads((out / "study.json").read_text())
     by_mode = {(r["transfer"], r["temporal_norm"]): r for r in study["rows"]}
     assert by_mode[("extrapolative", "frame")]["leak_max_past"] == 0.0
     assert by_mode[("extrapolative", "causal")]["leak_max_past"] == 0.0
     assert by_mode[("extrapolative", "clip")]["leak_max_past"] > 1e-3
-    with Image.open(tmp_path / "demo" / "causality.png") as img:
+    with Image.open(out / "causality.png") as img:
         assert img.size[0] > 300 and img.size[1] > 200
     assert "| extrapolative | frame | 0 |" in proc.stdout
+    import av
+
+    with av.open(str(out / "rollout.mp4")) as container:
+        decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(decoded) == 17 and decoded[0].shape[2] == 3  # the context frame + 16 generated
+    report = json.loads((out / "report.json").read_text())
+    assert len(report["psnr_per_frame"]) == 16 and report["train_steps"] == 3
+    import vid2world as v2w
+
+    model = v2w.WorldModel.from_pretrained(out / "square-world-model")
+    assert model.action_dim == 2 and model.metadata["env"] == "square-world"
+    again = run("demo", "--out", str(out))  # a second run reuses the saved model instead of training
+    assert again.returncode == 0, again.stderr
+    assert json.loads((out / "report.json").read_text())["loss_first_last"] == []
 
 
 def test_bench_causal_json_and_bad_preset(tmp_path):

@@ -11,13 +11,24 @@ import sys
 from typing import Sequence
 
 
+def _write_json(path: str | None, result: dict) -> None:
+    """Write a result for machines too, when --json asked for it."""
+    if path:
+        with open(path, "w") as f:
+            json.dump(result, f, indent=1)
+        print(f"\nwrote {path}")
+
+
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
     from .causal.study import format_study
 
-    paths = run_demo(args.out, device=args.device)
+    paths = run_demo(args.out, device=args.device, train_steps=args.train_steps)
     print(format_study(json.loads(paths["json"].read_text())))
-    print(f"\nwrote {paths['picture']}, {paths['markdown']}, {paths['json']}")
+    report = json.loads(paths["report"].read_text())
+    print(f"\nsquare world: 16-frame rollouts from one frame, PSNR {report['psnr']:.2f} dB following the actions, "
+          f"{report['psnr_other_actions']:.2f} dB with another episode's actions")
+    print(f"wrote {paths['picture']}, {paths['video']}, {paths['model']}/, {paths['report']}")
     return 0
 
 
@@ -27,10 +38,7 @@ def _bench_causal(args: argparse.Namespace) -> int:
     result = run_study(preset=args.preset, frames=args.frames, size=args.size, seed=args.seed,
                        leak_at=args.leak_at, device=args.device)
     print(format_study(result))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
-        print(f"\nwrote {args.json}")
+    _write_json(args.json, result)
     return 0
 
 
@@ -50,10 +58,16 @@ def _bench_rollout(args: argparse.Namespace) -> int:
                        guidances=_floats(args.guidance), caches=caches, batch=args.batch, repeats=args.repeats,
                        norm=args.norm, device=args.device, dtype=args.dtype)
     print(format_bench(result))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
-        print(f"\nwrote {args.json}")
+    _write_json(args.json, result)
+    return 0
+
+
+def _bench_cache(args: argparse.Namespace) -> int:
+    from .world.bench import cache_exactness, format_exactness
+
+    result = cache_exactness(frames=args.frames, steps=args.steps, size=args.size, seed=args.seed)
+    print(format_exactness(result))
+    _write_json(args.json, result)
     return 0
 
 
@@ -64,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the main job on the bundled model, offline")
     demo.add_argument("--out", default="out/demo", help="directory for the demo's outputs (default: out/demo)")
     demo.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 (default: cpu)")
+    demo.add_argument("--train-steps", type=int, default=320,
+                      help="training steps of the square-world model when OUT has none yet (default: 320)")
     demo.set_defaults(func=_demo)
 
     bench = sub.add_parser("bench", help="measurements, as tables and JSON")
@@ -93,6 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
     rollout.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"], help="weights dtype")
     rollout.add_argument("--json", help="also write the result to this JSON file")
     rollout.set_defaults(func=_bench_rollout)
+
+    cache = bench_sub.add_parser("cache", help="cached vs recomputed rollouts: largest difference per norm mode")
+    cache.add_argument("--frames", type=int, default=16, help="rollout length incl. the context frame (default: 16)")
+    cache.add_argument("--steps", type=int, default=10, help="denoising steps per frame (default: 10)")
+    cache.add_argument("--size", type=int, default=16, help="frame height and width (default: 16)")
+    cache.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
+    cache.add_argument("--json", help="also write the result to this JSON file")
+    cache.set_defaults(func=_bench_cache)
     return parser
 
 

@@ -1,8 +1,10 @@
 """`vid2world demo`: the main job on a fresh machine, offline.
 
-Until bundled world models ship, the demo shows the core of vid2world working on a real UNet: it builds the tiny
-DynamiCrafter-architecture UNet (random stand-in weights), causalizes it with each temporal-norm mode, measures
-how much each variant's past outputs move when the future changes, and draws that as a picture.
+Until bundled simulator models ship, the demo shows the core of vid2world on CPU in a few minutes:
+1. causalization: the tiny DynamiCrafter-architecture UNet (random stand-in weights) causalized in each
+   temporal-norm mode, and how much each variant's past outputs move when the future changes (`causality.png`);
+2. a world model: a tiny causal UNet trained with Diffusion Forcing on a square steered by the action, saved as a
+   world-model directory, and rolled out frame by frame from one frame and an action sequence (`rollout.mp4`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from .causal.study import format_study, run_study
+from .world.square_demo import rollout_video, train_square_world
+from .world.world_model import WorldModel
 
 
 def leak_heatmap(result: dict[str, Any], path: Path) -> None:
@@ -55,15 +59,27 @@ def _atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def run_demo(out: str | Path, device: str = "cpu") -> dict[str, Path]:
-    """Run the study, write `study.json`, `study.md` and `causality.png` into `out`; return their paths."""
+def run_demo(out: str | Path, device: str = "cpu", train_steps: int = 320) -> dict[str, Path]:
+    """Write the causality study (`study.json`, `study.md`, `causality.png`), a trained square-world model
+    (`square-world-model/`, reused when present) and its rollouts (`rollout.mp4`, `report.json`) into `out`."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     result = run_study(device=device)
-    paths = {"json": out / "study.json", "markdown": out / "study.md", "picture": out / "causality.png"}
+    paths = {"json": out / "study.json", "markdown": out / "study.md", "picture": out / "causality.png",
+             "model": out / "square-world-model", "video": out / "rollout.mp4", "report": out / "report.json"}
     _atomic_write_text(paths["json"], json.dumps(result, indent=1))
     _atomic_write_text(paths["markdown"], format_study(result) + "\n")
     tmp_png = out / ".causality.png.tmp.png"
     leak_heatmap(result, tmp_png)
     os.replace(tmp_png, paths["picture"])
+
+    losses: list[float] = []
+    if (paths["model"] / "config.json").is_file():
+        model = WorldModel.from_pretrained(paths["model"], device=device)
+    else:
+        model, losses = train_square_world(steps=train_steps)
+        model.to(device).save_pretrained(paths["model"])
+    report = rollout_video(model, out)
+    report["train_steps"], report["loss_first_last"] = train_steps, losses[:1] + losses[-1:]
+    _atomic_write_text(paths["report"], json.dumps(report, indent=1))
     return paths

@@ -1,6 +1,6 @@
 """A synthetic world that anyone can generate offline: a square steered by the action.
 
-Frames are uint8 [T, H, W, 3]: a static colour gradient background and a white square. Action a_t in
+Frames are uint8 [T, H, W, 3]: a static background (flat, or a colour gradient) and a white square. Action a_t in
 {-1, 0, 1}^2 (continuous space of width 2: dx, dy) moves the square `speed` pixels per unit between frame t and
 t+1; the walls stop it. Actions are held for a few frames so that the motion is purposeful, not jitter.
 """
@@ -18,8 +18,11 @@ class SquareWorld:
     square: int = 4
     speed: int = 2
     hold: tuple[int, int] = (2, 5)  # an action is held for this many frames (inclusive range)
+    gradient: bool = False  # a colour-gradient background instead of a flat one
 
     def background(self) -> np.ndarray:
+        if not self.gradient:
+            return np.broadcast_to(np.array([30, 40, 90], dtype=np.uint8), (self.size, self.size, 3))
         y, x = np.mgrid[0: self.size, 0: self.size] / max(1, self.size - 1)
         bg = np.stack([40 + 60 * x, 30 + 50 * y, 90 - 40 * x], axis=-1)
         return bg.astype(np.uint8)

@@ -30,10 +30,13 @@ def _map(tree: Any, fn: Callable[[Tensor], Tensor]) -> Any:
 class StreamState:
     """Per-layer temporal state of a causal UNet over a growing sequence of frames (see module doc)."""
 
-    def __init__(self, window: int | None = None) -> None:
+    def __init__(self, window: int | None = None, approximate_clip: bool = False) -> None:
         if window is not None and window < 1:
             raise ValueError(f"window must be >= 1 frames, got {window}")
         self.window = window
+        # Measurement only: let clip-norm layers normalise over the frames of each call (what a naive cache does)
+        # instead of refusing; the result is not the model's output. See docs/rollouts.md.
+        self.approximate_clip = approximate_clip
         self.frames = 0  # frames committed so far
         self.commit = False  # set by the caller: does this call append its frames?
         self.batch_repeat = 1  # calls on this view carry the state's batch this many times over
@@ -59,7 +62,7 @@ class StreamState:
     def repeat_batch(self, times: int) -> "StreamState":
         """A read-only view for calls whose batch is this state's batch repeated `times` (conditional and
         unconditional passes in one call). The state is shared, not copied: layers expand it as they read."""
-        view = StreamState(self.window)
+        view = StreamState(self.window, self.approximate_clip)
         view.frames = self.frames
         view.batch_repeat = self.batch_repeat * times
         view._layers = self._layers

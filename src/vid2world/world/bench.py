@@ -118,3 +118,40 @@ def format_bench(result: dict[str, Any]) -> str:
     lines += ["", "| ratio | value |", "|---|---|"]
     lines += [f"| {k} | {v:.2f} |" for k, v in result["ratios"].items()]
     return "\n".join(lines)
+
+
+def cache_exactness(frames: int = 16, steps: int = 10, size: int = 16, seed: int = 0,
+                    dtypes: Iterable[str] = ("float32", "float64")) -> dict[str, Any]:
+    """Largest |cached - recomputed| over a rollout's latents, per norm mode and dtype (random-weight tiny model).
+
+    `clip` has no exact cache; it is measured with the approximate one (each call normalises its own frames).
+    """
+    rows = []
+    for norm, dtype in itertools.product(("frame", "causal", "clip"), dtypes):
+        model, channels, _ = bench_model("tiny", norm, 2, frames, "cpu")
+        model = model.to(getattr(torch, dtype))
+        gen = torch.Generator().manual_seed(seed)
+        latents = torch.rand(1, channels, 1, size, size, generator=gen).to(getattr(torch, dtype)) * 2 - 1
+        actions = torch.randint(-1, 2, (1, frames, 2), generator=gen).float()
+        runs = []
+        for cache in (True, False):
+            sess = model.latent_session(latents, actions[:, :1] * 0, steps=steps, seed=seed, cache=cache,
+                                        approximate_clip_cache=norm == "clip")
+            with torch.inference_mode():
+                for i in range(frames - 1):
+                    sess.step_latent(actions[:, i])
+            runs.append(torch.cat(sess.latents, dim=2))
+        diff = (runs[0] - runs[1]).abs().amax(dim=(0, 1, 3, 4))
+        rows.append({"norm": norm, "dtype": dtype, "max_abs_diff": diff.max().item(),
+                     "per_frame": diff.tolist(), "latent_abs_max": runs[1].abs().max().item(),
+                     "exact_cache": norm != "clip"})
+    return {"frames": frames, "steps": steps, "size": size, "rows": rows}
+
+
+def format_exactness(result: dict[str, Any]) -> str:
+    lines = [f"{result['frames']} frames, {result['steps']} steps, {result['size']}x{result['size']} pixels", "",
+             "| temporal norm | dtype | max abs(cached - recomputed) | max abs latent | cache |", "|---|---|---|---|---|"]
+    for r in result["rows"]:
+        kind = "exact" if r["exact_cache"] else "approximate (measurement only)"
+        lines.append(f"| {r['norm']} | {r['dtype']} | {r['max_abs_diff']:.2e} | {r['latent_abs_max']:.2f} | {kind} |")
+    return "\n".join(lines)

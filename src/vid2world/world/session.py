@@ -25,7 +25,7 @@ class RolloutSession:
     def __init__(self, model: Any, latents: Tensor, frame_actions: Tensor | None, *, timesteps: Tensor,
                  history_level: int, guidance: GuidanceConfig, eta: float, window: int | None, cache: bool,
                  generator: torch.Generator, as_numpy: bool, concat: Tensor | None, context: Tensor | None,
-                 batched: bool = True) -> None:
+                 batched: bool = True, approximate_clip: bool = False) -> None:
         self.model = model
         self.unet = model.unet
         self.timesteps = timesteps  # ascending DDIM levels
@@ -41,7 +41,7 @@ class RolloutSession:
         self.history = History()
         self.latents: list[Tensor] = []  # clean latents of every frame so far, [B, C, 1, H, W]
         self.has_actions = frame_actions is not None
-        self.evaluator = CachedEvaluator(self.unet, model.new_stream(window), batched) if cache else \
+        self.evaluator = CachedEvaluator(self.unet, model.new_stream(window, approximate_clip), batched) if cache else \
             RecomputeEvaluator(self.unet, window, batched)
         self._last_action: Tensor | None = None
         self._start(latents, frame_actions)

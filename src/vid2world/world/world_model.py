@@ -106,8 +106,8 @@ class WorldModel(nn.Module):
     def window(self) -> int:
         return self.sampler.window or self.unet.config.temporal_length
 
-    def new_stream(self, window: int | None) -> StreamState:
-        return StreamState(window)
+    def new_stream(self, window: int | None, approximate_clip: bool = False) -> StreamState:
+        return StreamState(window, approximate_clip)
 
     # ---- checks --------------------------------------------------------------------------------------------
     def check_step_action(self, action: Any, batch: int) -> Tensor | None:
@@ -164,9 +164,13 @@ class WorldModel(nn.Module):
 
     def latent_session(self, latents: Tensor, frame_actions: Tensor | None = None, steps: int | None = None,
                        guidance: float | None = None, seed: int = 0, cache: bool | None = None,
-                       context: Tensor | None = None, as_numpy: bool = False) -> RolloutSession:
+                       context: Tensor | None = None, as_numpy: bool = False,
+                       approximate_clip_cache: bool = False) -> RolloutSession:
         """A session started from context latents [B, C, T0, h, w] and the action each one follows
-        ([B, T0, A], frame 0's being zeros); for callers that work in latent space (benchmarks, training)."""
+        ([B, T0, A], frame 0's being zeros); for callers that work in latent space (benchmarks, training).
+
+        `approximate_clip_cache` (measurement only) caches a `clip`-norm model anyway, each call normalising its own
+        frames: how far that is from the real (recomputed) rollout is reported in docs/rollouts.md."""
         settings = self._settings(steps, guidance, cache)
         t0 = latents.shape[2]
         window = self.window if settings.slide else None
@@ -174,7 +178,7 @@ class WorldModel(nn.Module):
             raise ValueError(f"context_frames: {t0} context frames leave no room in a window of {self.window} frames "
                              "and sliding is off (SamplerConfig.slide=False); give fewer frames or enable sliding")
         causal = self.unet.config.causal
-        if settings.cache and not (causal and causal.strictly_causal):
+        if settings.cache and not (causal and causal.strictly_causal) and not approximate_clip_cache:
             raise ValueError(f"cache=True needs a strictly causal UNet (temporal_norm 'frame' or 'causal'), this one "
                              f"has causal={causal}; pass cache=False to recompute the window at every step")
         concat = latents[:, :, :1] if self.concat_first_frame else None
@@ -183,7 +187,8 @@ class WorldModel(nn.Module):
             self, latents, frame_actions, timesteps=timesteps,
             history_level=history_level(timesteps, settings.history_level), guidance=settings.guidance,
             eta=settings.eta, window=window, cache=settings.cache,
-            generator=torch.Generator().manual_seed(int(seed)), as_numpy=as_numpy, concat=concat, context=context)
+            generator=torch.Generator().manual_seed(int(seed)), as_numpy=as_numpy, concat=concat, context=context,
+            approximate_clip=approximate_clip_cache)
 
     @torch.no_grad()
     def rollout(self, context_frames: Any, actions: Any = None, steps: int | None = None,

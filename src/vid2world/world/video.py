@@ -1,0 +1,57 @@
+"""Writing frames to mp4 (through PyAV) or GIF (through Pillow), atomically."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def upscale(frames: np.ndarray, factor: int) -> np.ndarray:
+    """Nearest-neighbour upscaling of uint8 frames [T, H, W, 3] (small worlds are unreadable at native size)."""
+    return frames.repeat(factor, axis=1).repeat(factor, axis=2) if factor > 1 else frames
+
+
+def write_video(frames: np.ndarray, path: str | Path, fps: int = 4) -> Path:
+    """uint8 frames [T, H, W, 3] -> `path` (.mp4: H.264 via PyAV; .gif: Pillow). Written to a temporary file
+    beside it, then renamed."""
+    path = Path(path)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"frames: expected uint8 [T, H, W, 3], got {frames.dtype} {frames.shape}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        if path.suffix == ".gif":
+            images = [Image.fromarray(f) for f in frames]
+            images[0].save(tmp, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
+        elif path.suffix == ".mp4":
+            _write_mp4(frames, tmp, fps)
+        else:
+            raise ValueError(f"{path}: unsupported video suffix {path.suffix!r} (use .mp4 or .gif)")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _write_mp4(frames: np.ndarray, path: str, fps: int) -> None:
+    import av
+
+    h, w = frames.shape[1:3]
+    even = frames[:, : h - h % 2, : w - w % 2]  # yuv420p needs even sizes
+    with av.open(path, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height = even.shape[2], even.shape[1]
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": "18"}
+        for frame in even:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
