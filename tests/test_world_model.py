@@ -9,7 +9,6 @@ import torch
 import vid2world as v2w
 from vid2world.causal.diagnostics import randomize_weights
 from vid2world.diffusion.guidance import GuidanceConfig, Moments, combine, unconditional_mask
-from vid2world.world.evaluate import CachedEvaluator, RecomputeEvaluator
 
 
 def pixel_unet(norm: str = "frame", action_space=v2w.ActionSpace.continuous(2), seed: int = 0, **overrides):

@@ -14,11 +14,10 @@ from typing import Any, Iterable
 import torch
 
 from ..causal.diagnostics import randomize_weights
-from ..diffusion.guidance import GuidanceConfig
 from ..models.codec import IdentityCodec
 from ..models.config import ActionSpace, CausalConfig, UNetConfig
 from ..models.unet import VideoUNet
-from .world_model import SamplerConfig, WorldModel
+from .world_model import WorldModel
 
 
 def bench_model(preset: str, norm: str, action_dim: int, window: int, device: str) -> tuple[WorldModel, int, int]:

@@ -62,15 +62,13 @@ class RolloutSession:
         return self.model.schedule.add_noise(clean, levels, self._noise(clean))
 
     def _start(self, latents: Tensor, frame_actions: Tensor | None) -> None:
+        """Context frames: all kept as output; the last `window - 1` (what a window can see) become history."""
         n = latents.shape[2]
+        self.latents.extend(latents[:, :, j:j + 1] for j in range(n))
+        noisy = self._to_history(latents)  # every context frame draws its noise, seen or not: same RNG either way
         keep = n if self.window is None else min(n, max(self.window - 1, 0))
-        noisy = self._to_history(latents)
-        for j in range(n):
-            self.latents.append(latents[:, :, j:j + 1])
-        noisy, used = noisy[:, :, n - keep:], None if frame_actions is None else frame_actions[:, n - keep:]
-        if keep == 0:
-            return
-        self._append_history(noisy, used)
+        if keep:
+            self._append_history(noisy[:, :, n - keep:], None if frame_actions is None else frame_actions[:, n - keep:])
 
     def _append_history(self, noisy: Tensor, frame_actions: Tensor | None) -> None:
         n = noisy.shape[2]
@@ -91,7 +89,6 @@ class RolloutSession:
     @torch.no_grad()
     def step_latent(self, action: Tensor | None) -> Tensor:
         """Generate the next frame's latent [B, C, 1, H, W] following `action` (a_{t-1}, raw, [B, A])."""
-        b = self.latents[0].shape[0]
         frame_action = action if self.has_actions else None
         guided = self.guidance.active and self.has_actions
         self.evaluator.begin_frame(guided)

@@ -13,7 +13,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from ..data.synthetic import SquareWorld
-from ..diffusion.schedule import NoiseSchedule, ScheduleConfig
+from ..diffusion.schedule import ScheduleConfig
 from ..models.config import ActionSpace, CausalConfig, UNetConfig
 from ..models.unet import VideoUNet
 from ..train.simple import FitConfig, fit_world_model

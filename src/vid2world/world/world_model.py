@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
@@ -111,15 +112,17 @@ class WorldModel(nn.Module):
 
     # ---- checks --------------------------------------------------------------------------------------------
     def check_step_action(self, action: Any, batch: int) -> Tensor | None:
+        """One step's action [B, A] (numpy or torch) as a float tensor on the model's device."""
         if self.action_dim is None:
             if action is not None:
                 raise ValueError("action: this world model has no action input; call step() without one")
             return None
         if action is None:
             raise ValueError(f"action: expected [B={batch}, A={self.action_dim}], got None")
-        a = actions_to_tensor(torch.as_tensor(action)[:, None] if torch.as_tensor(action).ndim == 2 else action,
-                              "action", batch, self.action_dim, self.device)
-        return a[:, 0]
+        a = torch.as_tensor(np.asarray(action) if not isinstance(action, Tensor) else action)
+        if a.ndim != 2:
+            raise ValueError(f"action: expected [B={batch}, A={self.action_dim}], got shape {tuple(a.shape)}")
+        return actions_to_tensor(a[:, None], "action", batch, self.action_dim, self.device)[:, 0]
 
     def _settings(self, steps: int | None, guidance: float | None, cache: bool | None) -> SamplerConfig:
         changes: dict[str, Any] = {}
