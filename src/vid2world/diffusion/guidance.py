@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
-import torch
 from torch import Tensor
 
 SCOPES = ("window", "current_frame")
@@ -33,11 +32,6 @@ class Moments:
     def of(cls, x: Tensor) -> "Moments":
         flat = x.detach().double().flatten(1)
         return cls(flat.shape[1], flat.sum(dim=1), flat.square().sum(dim=1))
-
-    @classmethod
-    def empty(cls, batch: int, device: torch.device | str = "cpu") -> "Moments":
-        zeros = torch.zeros(batch, dtype=torch.float64, device=device)
-        return cls(0, zeros, zeros.clone())
 
     def __add__(self, other: "Moments") -> "Moments":
         return Moments(self.count + other.count, self.total + other.total, self.squares + other.squares)

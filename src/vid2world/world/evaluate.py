@@ -63,30 +63,29 @@ def _masks(batch: int, frames: int, guided: bool, device) -> Tensor:
     return torch.cat([cond, uncond])
 
 
-def _cat(tensors: list[Tensor], dim: int) -> Tensor:
-    return torch.cat(tensors, dim=dim)
-
-
 class CachedEvaluator:
     """UNet on the newest frame only; the history lives in a `StreamState` (see module doc)."""
 
     def __init__(self, unet: VideoUNet, stream: StreamState, batched: bool = True) -> None:
         self.unet, self.stream, self.batched = unet, stream, batched
         self._view: StreamState | None = None
+        self._history_moments: Moments | None = None
 
-    def begin_frame(self, guided: bool) -> None:
-        """Called once per new frame: the read-only (batch-doubled when guided and batched) view of the cache."""
+    def begin_frame(self, guided: bool, history: History) -> None:
+        """Called once per new frame: the read-only (batch-doubled when guided and batched) view of the cache, and
+        the output moments of the history frames in view (fixed while the frame is denoised)."""
         self._view = self.stream.repeat_batch(2) if guided and self.batched else self.stream
+        seen = history.moments[len(history.moments) - self._kept(len(history.moments)):]
+        self._history_moments = sum(seen[1:], seen[0]) if seen else None
 
     def __call__(self, req: Request, history: History) -> Outputs:
         b = req.x.shape[0]
-        window_moments = sum(history.moments[-self._kept(len(history.moments)):], Moments.empty(b, req.x.device)) \
-            if history.moments else None
+        window_moments = self._history_moments
         action = None if req.frame_action is None else req.frame_action[:, None]
         x = req.x if req.concat is None else torch.cat([req.x, req.concat], dim=1)
         levels = torch.full((b, 1), req.level, device=req.x.device, dtype=torch.long)
         if req.guided and self.batched:
-            out = self.unet.denoise(_cat([x, x], 0), _cat([levels, levels], 0), _twice(req.context), req.fs,
+            out = self.unet.denoise(_twice(x), _twice(levels), _twice(req.context), req.fs,
                                     _twice(action), _masks(b, 1, True, x.device), stream=self._view)
             return Outputs(out[:b], out[b:], window_moments)
         v_cond = self.unet.denoise(x, levels, req.context, req.fs, action, _masks(b, 1, False, x.device),
@@ -121,13 +120,13 @@ class RecomputeEvaluator:
     def __init__(self, unet: VideoUNet, window: int | None, batched: bool = True) -> None:
         self.unet, self.window, self.batched = unet, window, batched
 
-    def begin_frame(self, guided: bool) -> None:
+    def begin_frame(self, guided: bool, history: History) -> None:
         pass
 
     def __call__(self, req: Request, history: History) -> Outputs:
         keep = len(history.noisy) if self.window is None else min(len(history.noisy), self.window - 1)
         past = history.noisy[len(history.noisy) - keep:]
-        x = _cat(past + [req.x], dim=2)
+        x = torch.cat(past + [req.x], dim=2)
         b, t = x.shape[0], x.shape[2]
         if req.concat is not None:
             x = torch.cat([x, req.concat.expand(-1, -1, t, -1, -1)], dim=1)
@@ -137,7 +136,7 @@ class RecomputeEvaluator:
         if req.frame_action is not None:
             actions = torch.stack(history.frame_actions[len(history.frame_actions) - keep:] + [req.frame_action], 1)
         if req.guided and self.batched:
-            out = self.unet.denoise(_cat([x, x], 0), _cat([levels, levels], 0), _twice(req.context), req.fs,
+            out = self.unet.denoise(_twice(x), _twice(levels), _twice(req.context), req.fs,
                                     _twice(actions), _masks(b, t, True, x.device))
             v_cond, v_uncond = out[:b], out[b:]
         else:

@@ -91,7 +91,7 @@ class RolloutSession:
         """Generate the next frame's latent [B, C, 1, H, W] following `action` (a_{t-1}, raw, [B, A])."""
         frame_action = action if self.has_actions else None
         guided = self.guidance.active and self.has_actions
-        self.evaluator.begin_frame(guided)
+        self.evaluator.begin_frame(guided, self.history)
         x = self._noise(self.latents[0])
         levels = self.timesteps.flip(0).tolist()
         for i, level in enumerate(levels):
