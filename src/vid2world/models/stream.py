@@ -75,10 +75,6 @@ class StreamState:
             return state
         return _map(state, lambda t: torch.cat([t] * self.batch_repeat, dim=0))
 
-    def to(self, device: torch.device | str) -> "StreamState":
-        self._layers = {k: _map(v, lambda t: t.to(device)) for k, v in self._layers.items()}
-        return self
-
     def nbytes(self) -> int:
         total = 0
 

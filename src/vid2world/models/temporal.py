@@ -106,11 +106,10 @@ class TemporalGroupNorm(nn.GroupNorm):
         mean_f = g.mean(dim=(2, 4, 5))  # [B, G, t]
         m2_f = (g - mean_f[:, :, None, :, None, None]).square().sum(dim=(2, 4, 5))
         per_frame = (c // self.num_groups) * h * w
-        past = stream.read(self)
+        past = stream.read(self)  # (per-frame means, per-frame M2, their merged mean, merged M2)
         count, mean, m2 = 0.0, torch.zeros_like(mean_f[..., 0]), torch.zeros_like(mean_f[..., 0])
-        if past is not None:
-            for j in range(past[0].shape[-1]):
-                count, mean, m2 = _combine(count, mean, m2, per_frame, past[0][..., j], past[1][..., j])
+        if past is not None and past[0].shape[-1]:
+            count, mean, m2 = per_frame * past[0].shape[-1], past[2], past[3]
         means, inv_stds = [], []
         for j in range(t):
             count, mean, m2 = _combine(count, mean, m2, per_frame, mean_f[..., j], m2_f[..., j])
@@ -124,7 +123,13 @@ class TemporalGroupNorm(nn.GroupNorm):
             hist_mean = mean_f if past is None else torch.cat([past[0], mean_f], dim=-1)
             hist_m2 = m2_f if past is None else torch.cat([past[1], m2_f], dim=-1)
             start = 0 if stream.keep is None else max(0, hist_mean.shape[-1] - stream.keep)
-            stream.put(self, (hist_mean[..., start:], hist_m2[..., start:]))
+            hist_mean, hist_m2 = hist_mean[..., start:], hist_m2[..., start:]
+            # Merge the kept frames once here, not at every denoising step that reads them.
+            n, merged_mean, merged_m2 = 0.0, torch.zeros_like(mean_f[..., 0]), torch.zeros_like(mean_f[..., 0])
+            for j in range(hist_mean.shape[-1]):
+                n, merged_mean, merged_m2 = _combine(n, merged_mean, merged_m2, per_frame, hist_mean[..., j],
+                                                     hist_m2[..., j])
+            stream.put(self, (hist_mean, hist_m2, merged_mean, merged_m2))
         return out.to(x.dtype)
 
     def extra_repr(self) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from ..diffusion.guidance import Moments, combine
+from ..diffusion.guidance import Moments, combine, unconditional_mask
 from ..models.stream import StreamState
 from ..models.unet import VideoUNet
 
@@ -56,11 +56,7 @@ class Request:
 def _masks(batch: int, frames: int, guided: bool, device) -> Tensor:
     """Conditional mask (all ones) and, when guided, the unconditional one (newest frame dropped), stacked on B."""
     cond = torch.ones(batch, frames, device=device)
-    if not guided:
-        return cond
-    uncond = cond.clone()
-    uncond[:, -1] = 0
-    return torch.cat([cond, uncond])
+    return torch.cat([cond, unconditional_mask(cond)]) if guided else cond
 
 
 class CachedEvaluator:
@@ -75,7 +71,7 @@ class CachedEvaluator:
         """Called once per new frame: the read-only (batch-doubled when guided and batched) view of the cache, and
         the output moments of the history frames in view (fixed while the frame is denoised)."""
         self._view = self.stream.repeat_batch(2) if guided and self.batched else self.stream
-        seen = history.moments[len(history.moments) - self._kept(len(history.moments)):]
+        seen = history.moments  # the session keeps only what the window sees
         self._history_moments = sum(seen[1:], seen[0]) if seen else None
 
     def __call__(self, req: Request, history: History) -> Outputs:
@@ -96,10 +92,6 @@ class CachedEvaluator:
                                          stream=self._view)
         return Outputs(v_cond, v_uncond, window_moments)
 
-    def _kept(self, n: int) -> int:
-        keep = self.stream.keep
-        return n if keep is None else min(n, keep)
-
     def commit(self, noisy: Tensor, level: int, frame_actions: Tensor | None, concat: Tensor | None,
                context: Tensor | None, fs: int | None) -> Tensor:
         """Append frames [B, C, n, H, W] (noised at the history level) to the cache; returns their outputs."""
@@ -117,16 +109,14 @@ class CachedEvaluator:
 class RecomputeEvaluator:
     """UNet on the whole window at every step (the official algorithm)."""
 
-    def __init__(self, unet: VideoUNet, window: int | None, batched: bool = True) -> None:
-        self.unet, self.window, self.batched = unet, window, batched
+    def __init__(self, unet: VideoUNet, batched: bool = True) -> None:
+        self.unet, self.batched = unet, batched
 
     def begin_frame(self, guided: bool, history: History) -> None:
         pass
 
     def __call__(self, req: Request, history: History) -> Outputs:
-        keep = len(history.noisy) if self.window is None else min(len(history.noisy), self.window - 1)
-        past = history.noisy[len(history.noisy) - keep:]
-        x = torch.cat(past + [req.x], dim=2)
+        x = torch.cat(history.noisy + [req.x], dim=2)  # the session keeps only what the window sees
         b, t = x.shape[0], x.shape[2]
         if req.concat is not None:
             x = torch.cat([x, req.concat.expand(-1, -1, t, -1, -1)], dim=1)
@@ -134,7 +124,7 @@ class RecomputeEvaluator:
         levels[:, -1] = req.level
         actions = None
         if req.frame_action is not None:
-            actions = torch.stack(history.frame_actions[len(history.frame_actions) - keep:] + [req.frame_action], 1)
+            actions = torch.stack(history.frame_actions + [req.frame_action], 1)
         if req.guided and self.batched:
             out = self.unet.denoise(_twice(x), _twice(levels), _twice(req.context), req.fs,
                                     _twice(actions), _masks(b, t, True, x.device))
@@ -143,7 +133,7 @@ class RecomputeEvaluator:
             mask = torch.ones(b, t, device=x.device)
             v_cond = self.unet.denoise(x, levels, req.context, req.fs, actions, mask)
             v_uncond = self.unet.denoise(x, levels, req.context, req.fs, actions,
-                                         _masks(b, t, True, x.device)[b:]) if req.guided else None
+                                         unconditional_mask(mask)) if req.guided else None
         if t == 1:
             return Outputs(v_cond, v_uncond)
         hist_guided = None

@@ -15,6 +15,7 @@ from torch import Tensor
 from ..diffusion.guidance import GuidanceConfig, Moments
 from ..diffusion.sampler import ddim_update
 from ..diffusion.timesteps import CLEAN
+from ..models.stream import StreamState
 from .evaluate import CachedEvaluator, History, RecomputeEvaluator, Request
 from .frames import tensor_to_frames
 
@@ -41,9 +42,9 @@ class RolloutSession:
         self.history = History()
         self.latents: list[Tensor] = []  # clean latents of every frame so far, [B, C, 1, H, W]
         self.has_actions = frame_actions is not None
-        self.evaluator = CachedEvaluator(self.unet, model.new_stream(window, approximate_clip), batched) if cache else \
-            RecomputeEvaluator(self.unet, window, batched)
-        self._last_action: Tensor | None = None
+        self.clean_history = model.sampler.history_level == "clean"  # history frames enter un-noised
+        self.evaluator = CachedEvaluator(self.unet, StreamState(window, approximate_clip), batched) if cache else \
+            RecomputeEvaluator(self.unet, batched)
         self._start(latents, frame_actions)
 
     @property
@@ -56,7 +57,7 @@ class RolloutSession:
 
     def _to_history(self, clean: Tensor) -> Tensor:
         """Noise frames [B, C, n, H, W] once at the history level (no noise for level 'clean')."""
-        if self.history_level == 0 and self.model.sampler.history_level == "clean":
+        if self.clean_history:
             return clean
         levels = torch.full((clean.shape[0], clean.shape[2]), self.history_level, device=self.device)
         return self.model.schedule.add_noise(clean, levels, self._noise(clean))

@@ -22,7 +22,6 @@ from ..diffusion.schedule import NoiseSchedule, ScheduleConfig
 from ..diffusion.timesteps import SPACINGS, ddim_timesteps, history_level
 from ..models.codec import IdentityCodec, codec_from_config
 from ..models.config import UNetConfig
-from ..models.stream import StreamState
 from ..models.unet import VideoUNet
 from ..models.validation import StateDictError
 from .frames import actions_to_tensor, frames_to_tensor, tensor_to_frames
@@ -107,9 +106,6 @@ class WorldModel(nn.Module):
     def window(self) -> int:
         return self.sampler.window or self.unet.config.temporal_length
 
-    def new_stream(self, window: int | None, approximate_clip: bool = False) -> StreamState:
-        return StreamState(window, approximate_clip)
-
     # ---- checks --------------------------------------------------------------------------------------------
     def check_step_action(self, action: Any, batch: int) -> Tensor | None:
         """One step's action [B, A] (numpy or torch) as a float tensor on the model's device."""
@@ -145,8 +141,12 @@ class WorldModel(nn.Module):
 
         `cache=False` recomputes the window at every step (the official algorithm; needed for `clip`-norm models).
         """
-        self._settings(steps, guidance, cache)  # validate before any work
+        settings = self._settings(steps, guidance, cache)  # validate before any work
         pixels, as_numpy = frames_to_tensor(context_frames, "context_frames", self.device)
+        return self._pixel_session(pixels, as_numpy, context_actions, settings, seed, context)
+
+    def _pixel_session(self, pixels: Tensor, as_numpy: bool, context_actions: Any, settings: SamplerConfig,
+                       seed: int, context: Tensor | None) -> RolloutSession:
         b, t0 = pixels.shape[0], pixels.shape[2]
         frame_actions = None
         if self.action_dim is not None:
@@ -163,7 +163,7 @@ class WorldModel(nn.Module):
             frame_actions = prior
         with torch.no_grad():
             latents = self.codec.encode(pixels).to(next(self.unet.parameters()).dtype)
-        return self.latent_session(latents, frame_actions, steps, guidance, seed, cache, context, as_numpy)
+        return self._start_session(latents, frame_actions, settings, seed, context, as_numpy, False)
 
     def latent_session(self, latents: Tensor, frame_actions: Tensor | None = None, steps: int | None = None,
                        guidance: float | None = None, seed: int = 0, cache: bool | None = None,
@@ -174,7 +174,11 @@ class WorldModel(nn.Module):
 
         `approximate_clip_cache` (measurement only) caches a `clip`-norm model anyway, each call normalising its own
         frames: how far that is from the real (recomputed) rollout is reported in docs/rollouts.md."""
-        settings = self._settings(steps, guidance, cache)
+        return self._start_session(latents, frame_actions, self._settings(steps, guidance, cache), seed, context,
+                                   as_numpy, approximate_clip_cache)
+
+    def _start_session(self, latents: Tensor, frame_actions: Tensor | None, settings: SamplerConfig, seed: int,
+                       context: Tensor | None, as_numpy: bool, approximate_clip_cache: bool) -> RolloutSession:
         t0 = latents.shape[2]
         window = self.window if settings.slide else None
         if not settings.slide and t0 >= self.window:
@@ -202,7 +206,8 @@ class WorldModel(nn.Module):
         `actions` [B, T0-1+N, A] = a_0 .. a_{T0+N-2}: frame t follows action t-1. Models without actions take
         `horizon=N` instead.
         """
-        pixels, _ = frames_to_tensor(context_frames, "context_frames", "cpu")
+        settings = self._settings(steps, guidance, cache)
+        pixels, as_numpy = frames_to_tensor(context_frames, "context_frames", self.device)
         b, t0 = pixels.shape[0], pixels.shape[2]
         if self.action_dim is None:
             if actions is not None:
@@ -218,16 +223,15 @@ class WorldModel(nn.Module):
             if n < 1:
                 raise ValueError(f"actions: {all_actions.shape[1]} actions for {t0} context frames generate no frame; "
                                  f"expected T0-1+N = {t0 - 1}+N actions with N >= 1")
-        settings = self._settings(steps, guidance, cache)
         if not settings.slide and t0 + n > self.window:
             raise ValueError(f"a rollout of {t0}+{n} frames exceeds the window of {self.window} frames and sliding "
                              "is off (SamplerConfig.slide=False)")
-        sess = self.session(context_frames, None if all_actions is None else all_actions[:, : t0 - 1], steps,
-                            guidance, seed, cache, context)
+        sess = self._pixel_session(pixels, as_numpy, None if all_actions is None else all_actions[:, : t0 - 1],
+                                   settings, seed, context)
         for i in tqdm(range(n), desc="rollout", unit="frame", disable=not progress):
             sess.step_latent(None if all_actions is None else all_actions[:, t0 - 1 + i])
         generated = torch.cat(sess.latents[t0:], dim=2)
-        return tensor_to_frames(self.codec.decode(generated), as_numpy=not isinstance(context_frames, Tensor))
+        return tensor_to_frames(self.codec.decode(generated), as_numpy)
 
     # ---- persistence ---------------------------------------------------------------------------------------
     def config_dict(self) -> dict[str, Any]:
