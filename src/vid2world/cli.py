@@ -71,6 +71,75 @@ def _bench_cache(args: argparse.Namespace) -> int:
     return 0
 
 
+def _size(text: str) -> tuple[int, int]:
+    """'64' -> (64, 64); '150x280' -> (150, 280)."""
+    parts = text.lower().split("x")
+    try:
+        h, w = (int(parts[0]), int(parts[0])) if len(parts) == 1 else (int(parts[0]), int(parts[1]))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a size like 64 or 150x280, got {text!r}") from None
+    return h, w
+
+
+def _data_record(args: argparse.Namespace) -> int:
+    from .data.record import RecordConfig, record_dataset
+
+    cfg = RecordConfig(env=args.env, episodes=args.episodes, steps=args.steps, policy=args.policy, size=args.size,
+                       seed=args.seed, actions=not args.no_actions, val_episodes=args.val_episodes,
+                       workers=args.workers)
+    dataset = record_dataset(cfg, args.out)
+    print(f"wrote {dataset.root}: {len(dataset)} episodes, {dataset.num_frames} frames, "
+          f"{dataset.meta.action_dim}-d actions")
+    return 0
+
+
+def _data_convert(args: argparse.Namespace) -> int:
+    from .data.importers import FORMATS
+
+    options = {"size": args.size, "skip_bad": args.skip_bad}
+    if args.format == "rlds":
+        options["split"] = args.rlds_split
+    else:
+        options["split_file"] = args.split_file
+    dataset, report = FORMATS[args.format](args.src, args.out, **options)
+    print(report.summary())
+    print(f"wrote {dataset.root}: {len(dataset)} episodes, {dataset.num_frames} frames")
+    return 0
+
+
+def _data_info(args: argparse.Namespace) -> int:
+    from .data.inspect import dataset_info, format_info
+    from .data.store import open_dataset
+
+    info = dataset_info(open_dataset(args.dir))
+    print(format_info(info))
+    _write_json(args.json, info)
+    return 0
+
+
+def _data_preview(args: argparse.Namespace) -> int:
+    from .data.inspect import write_preview
+    from .data.store import open_dataset
+
+    out = args.out or str(args.dir).rstrip("/") + "_preview.mp4"
+    path = write_preview(open_dataset(args.dir), out, episodes=args.episodes, frames=args.frames, scale=args.scale,
+                         seed=args.seed)
+    print(f"wrote {path}")
+    return 0
+
+
+def _bench_loader(args: argparse.Namespace) -> int:
+    from .data.bench import loader_throughput
+
+    result = loader_throughput(args.data, length=args.length, batch=args.batch, workers=args.workers,
+                               batches=args.batches, size=args.size, augment=not args.no_augment)
+    print(f"{result['clips_per_s']:.1f} clips/s ({result['clips']} clips of {result['length']} frames at "
+          f"{result['size'][0]}x{result['size'][1]}, batch {result['batch']}, {result['workers']} workers, "
+          f"augment {result['augment']})")
+    _write_json(args.json, result)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vid2world", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -117,6 +186,64 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
     cache.add_argument("--json", help="also write the result to this JSON file")
     cache.set_defaults(func=_bench_cache)
+
+    loader = bench_sub.add_parser("loader", help="clip-loader throughput in clips/s")
+    loader.add_argument("--data", required=True, help="dataset directory")
+    loader.add_argument("--length", type=int, default=16, help="frames per clip (default: 16)")
+    loader.add_argument("--batch", type=int, default=8, help="clips per batch (default: 8)")
+    loader.add_argument("--workers", type=int, default=2, help="DataLoader worker processes (default: 2)")
+    loader.add_argument("--batches", type=int, default=50, help="timed batches (default: 50)")
+    loader.add_argument("--size", type=_size, help="resize clips to this size, e.g. 64 or 320x512")
+    loader.add_argument("--no-augment", action="store_true", help="skip colour jitter and shift")
+    loader.add_argument("--json", help="also write the result to this JSON file")
+    loader.set_defaults(func=_bench_loader)
+
+    data = sub.add_parser("data", help="record, import and look at datasets")
+    data_sub = data.add_subparsers(dest="data", required=True)
+    record = data_sub.add_parser("record", help="simulator episodes into a dataset (offline)")
+    record.add_argument("--env", required=True,
+                        help="vizdoom:<scenario> (deathmatch, my_way_home, health_gathering, defend_the_center, ...), "
+                             "atari:<Game> (any ALE game, e.g. atari:Breakout), or crafter")
+    record.add_argument("--episodes", type=int, required=True, help="number of episodes")
+    record.add_argument("--steps", type=int, default=200, help="frames per episode; fewer if the game ends (200)")
+    record.add_argument("--policy", choices=["random", "scripted"], default="scripted",
+                        help="random: a new uniform action every step; scripted: purposeful actions held for "
+                             "several steps (default)")
+    record.add_argument("--size", type=int, default=64, help="frame height and width in pixels (default: 64)")
+    record.add_argument("--seed", type=int, default=0, help="the same seed gives the same episodes (default: 0)")
+    record.add_argument("--workers", type=int, default=1, help="recording processes (default: 1)")
+    record.add_argument("--val-episodes", type=int, default=0, help="the last K episodes form split 'val' (0)")
+    record.add_argument("--no-actions", action="store_true", help="store video only (for passive pretraining)")
+    record.add_argument("--out", required=True, help="dataset directory to create (must not exist)")
+    record.set_defaults(func=_data_record)
+
+    convert = data_sub.add_parser("convert", help="RT-1 / CS:GO / RECON into a dataset")
+    convert.add_argument("--format", required=True, choices=["rt1", "rlds", "csgo", "recon"],
+                         help="rt1: official npz files (image, action); rlds: an RLDS/TFDS builder directory (needs "
+                              "the rlds extra); csgo: DIAMOND's HDF5 files; recon: NoMaD trajectory folders")
+    convert.add_argument("--src", required=True, help="source directory")
+    convert.add_argument("--out", required=True, help="dataset directory to create (must not exist)")
+    convert.add_argument("--size", type=_size, help="resize frames to HxW while importing (default: keep)")
+    convert.add_argument("--split-file", help="held-out names (DIAMOND test_split.txt, NoMaD traj_names.txt, or a "
+                                              "JSON list): those episodes get split 'test'")
+    convert.add_argument("--rlds-split", default="train", help="rlds: the TFDS split to read (default: train)")
+    convert.add_argument("--skip-bad", action="store_true",
+                         help="skip unreadable source files and list them in the summary (default: stop at the first)")
+    convert.set_defaults(func=_data_convert)
+
+    info = data_sub.add_parser("info", help="counts, lengths and action statistics")
+    info.add_argument("dir", help="dataset directory")
+    info.add_argument("--json", help="also write the result to this JSON file")
+    info.set_defaults(func=_data_info)
+
+    preview = data_sub.add_parser("preview", help="an mp4 or GIF grid of episodes with their actions written on")
+    preview.add_argument("dir", help="dataset directory")
+    preview.add_argument("--out", help="output .mp4 or .gif (default: DIR_preview.mp4)")
+    preview.add_argument("--episodes", type=int, default=4, help="episodes in the grid (default: 4)")
+    preview.add_argument("--frames", type=int, default=64, help="frames shown (default: 64)")
+    preview.add_argument("--scale", type=int, default=2, help="pixel upscaling (default: 2)")
+    preview.add_argument("--seed", type=int, default=0, help="which episodes (default: 0)")
+    preview.set_defaults(func=_data_preview)
     return parser
 
 
@@ -125,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, FileExistsError) as err:
         print(f"vid2world {args.command}: error: {err}", file=sys.stderr)
         return 2
 

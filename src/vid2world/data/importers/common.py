@@ -1,0 +1,118 @@
+"""What every importer shares: one source episode at a time into a dataset, bad inputs named or counted."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from ..spec import ActionSpec, DatasetMeta
+from ..store import Dataset
+from ..writer import DatasetWriter
+
+
+class DataImportError(ValueError):
+    """A source file that cannot be imported; the message names the file."""
+
+
+@dataclass(frozen=True)
+class SourceEpisode:
+    """One episode of a source dataset: `load()` returns (uint8 frames [T, H, W, 3], actions [T, A])."""
+
+    name: str
+    path: Path
+    split: str
+    load: Callable[[], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass
+class ImportReport:
+    imported: int = 0
+    frames: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+
+    def summary(self) -> str:
+        text = f"imported {self.imported} episodes ({self.frames} frames); skipped {len(self.skipped)} bad inputs"
+        return text + "".join(f"\n  skipped {path}: {reason}" for path, reason in self.skipped)
+
+
+def read_split_file(path: str | Path | None) -> set[str]:
+    """Names listed one per line (DIAMOND's test_split.txt, NoMaD's traj_names.txt) or as a JSON list (the official
+    RT-1 validation list); directories and extensions are ignored when matching."""
+    if path is None:
+        return set()
+    text = Path(path).read_text()
+    import json
+
+    names = json.loads(text) if text.lstrip().startswith("[") else text.split("\n")
+    return {Path(str(n).strip()).name.split(".")[0] for n in names if str(n).strip()}
+
+
+def resize_frames(frames: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    if size is None or frames.shape[1:3] == tuple(size):
+        return frames
+    h, w = size
+    return np.stack([np.asarray(Image.fromarray(f).resize((w, h), Image.BILINEAR)) for f in frames])
+
+
+def with_ranges(spec: ActionSpec, low: np.ndarray, high: np.ndarray) -> ActionSpec:
+    """The spec with the observed [low, high] of each continuous entry filled in."""
+    groups = []
+    for g, cols in spec.slices():
+        if g.kind == "continuous" and not g.low:
+            g = dataclasses.replace(g, low=tuple(low[cols].tolist()), high=tuple(high[cols].tolist()))
+        groups.append(g)
+    return ActionSpec(tuple(groups))
+
+
+def import_episodes(sources: Iterable[SourceEpisode], out: str | Path, meta: DatasetMeta,
+                    size: tuple[int, int] | None = None, skip_bad: bool = False,
+                    errors: tuple[type[BaseException], ...] = (OSError, ValueError, KeyError, EOFError),
+                    progress: bool = True) -> tuple[Dataset, ImportReport]:
+    """Write every source episode into `out`. The frame size is `size`, or the first good episode's (then every
+    other must have it). A bad episode raises DataImportError naming its file, or with `skip_bad` is counted."""
+    report = ImportReport()
+    writer: DatasetWriter | None = None
+    low = high = None
+    try:
+        for source in _progress(sources, progress):
+            try:
+                frames, actions = source.load()
+                frames = resize_frames(frames, size)
+                if writer is None:
+                    meta.frame_size = tuple(frames.shape[1:3])
+                    writer = DatasetWriter(out, meta)
+                writer.add(frames, actions, source.name, source.split)
+            except errors as err:
+                reason = f"{type(err).__name__}: {err}"
+                if not skip_bad:
+                    raise DataImportError(f"{source.path}: {reason} (pass --skip-bad to skip and count it)") from err
+                report.skipped.append((str(source.path), reason))
+                continue
+            report.imported += 1
+            report.frames += len(frames)
+            if actions is not None and meta.actions is not None:
+                low = actions.min(0) if low is None else np.minimum(low, actions.min(0))
+                high = actions.max(0) if high is None else np.maximum(high, actions.max(0))
+        if writer is None:
+            raise DataImportError(f"no episode could be imported into {out}" +
+                                  (f" ({len(report.skipped)} skipped)" if report.skipped else " (no source files)"))
+        if low is not None:
+            meta.actions = with_ranges(meta.actions, low, high)
+        meta.extra["import"] = {"imported": report.imported, "frames": report.frames,
+                                "skipped": [list(s) for s in report.skipped]}
+        return writer.close(), report
+    except BaseException:
+        if writer is not None and not writer.closed:
+            writer.abort()
+        raise
+
+
+def _progress(sources: Iterable[SourceEpisode], enabled: bool) -> Iterator[SourceEpisode]:
+    total = len(sources) if hasattr(sources, "__len__") else None
+    yield from tqdm(sources, total=total, desc="importing", unit="ep", disable=not enabled)
