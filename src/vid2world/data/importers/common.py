@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -47,8 +48,6 @@ def read_split_file(path: str | Path | None) -> set[str]:
     if path is None:
         return set()
     text = Path(path).read_text()
-    import json
-
     names = json.loads(text) if text.lstrip().startswith("[") else text.split("\n")
     return {Path(str(n).strip()).name.split(".")[0] for n in names if str(n).strip()}
 
