@@ -152,3 +152,12 @@ def test_eval_windows_identical_across_processes(dataset):
                              env=env, check=True)
         outputs.append(json.loads(run.stdout))
     assert len(outputs[0]) == 5 and outputs[0] == outputs[1]
+
+
+def test_augmentation_with_a_layout_keeps_padding_black_and_frames_identical():
+    frame = torch.rand(1, 3, 20, 28, generator=torch.Generator().manual_seed(5))
+    layout = FrameLayout((32, 48), "resize_pad", inner=(24, 48))
+    out = augment(frame.repeat(4, 1, 1, 1), AugmentConfig(shift=0), np.random.default_rng(1), layout)
+    assert out.shape == (4, 3, 32, 48) and torch.equal(out, out[:1].expand_as(out))
+    assert out[..., :4, :].abs().max() == 0 and out[..., 28:, :].abs().max() == 0, "padding stays black"
+    assert not torch.allclose(out, layout.apply(frame.repeat(4, 1, 1, 1)), atol=1e-3), "jitter took effect"

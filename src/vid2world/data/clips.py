@@ -102,10 +102,10 @@ class ClipDataset(torch.utils.data.Dataset):
         frames = torch.from_numpy(np.array(ep.frames[rows]))
         if self.cfg.layout is not None or (self.cfg.augment is not None and rng is not None):
             video = frames.permute(0, 3, 1, 2).float() / 255.0
-            if self.cfg.layout is not None:
-                video = self.cfg.layout.apply(video)
             if self.cfg.augment is not None and rng is not None:
-                video = augment(video, self.cfg.augment, rng)
+                video = augment(video, self.cfg.augment, rng, self.cfg.layout)
+            elif self.cfg.layout is not None:
+                video = self.cfg.layout.apply(video)
             frames = (video * 255.0).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
         out: dict[str, object] = {"frames": frames, "episode": window.episode, "start": window.start}
         if ep.actions is not None:

@@ -76,14 +76,42 @@ class AugmentConfig:
     shift: int = 2  # pixels: reflect-pad by this much, then crop back at a random offset
 
 
-def augment(video: torch.Tensor, cfg: AugmentConfig, rng: np.random.Generator) -> torch.Tensor:
-    """Colour jitter (brightness, contrast, saturation, hue, in that order) and a translation, one draw per clip."""
+@dataclass(frozen=True)
+class AugmentDraw:
+    """One clip's augmentation parameters."""
+
+    brightness: float
+    contrast: float
+    saturation: float
+    hue: float
+    dy: int
+    dx: int
+    pad: int
+
+
+def draw_augment(cfg: AugmentConfig, rng: np.random.Generator) -> AugmentDraw:
     b, c, s = (rng.uniform(1 - v, 1 + v) for v in (cfg.brightness, cfg.contrast, cfg.saturation))
     hue = rng.uniform(-cfg.hue, cfg.hue)
     dy, dx = rng.integers(0, 2 * cfg.shift + 1, size=2)
-    out = adjust_saturation(adjust_contrast(adjust_brightness(video, b), c), s)
-    out = adjust_hue(out, hue)
-    return translate(out, cfg.shift, int(dy), int(dx))
+    return AugmentDraw(float(b), float(c), float(s), float(hue), int(dy), int(dx), cfg.shift)
+
+
+def colour_jitter(video: torch.Tensor, d: AugmentDraw) -> torch.Tensor:
+    """Brightness, contrast, saturation, hue, in that order (a fixed order, so a draw means one thing)."""
+    out = adjust_saturation(adjust_contrast(adjust_brightness(video, d.brightness), d.contrast), d.saturation)
+    return adjust_hue(out, d.hue)
+
+
+def augment(video: torch.Tensor, cfg: AugmentConfig, rng: np.random.Generator,
+            layout: "FrameLayout | None" = None) -> torch.Tensor:
+    """Colour jitter and a translation, one draw per clip. With a `layout`, the jitter runs on the stored frames
+    before it (per-pixel colour maps nearly commute with resizing, and the stored frames are usually far smaller
+    than the model's 320 x 512; padding then stays black), and the shift after it, at the model's resolution."""
+    d = draw_augment(cfg, rng)
+    out = colour_jitter(video, d)
+    if layout is not None:
+        out = layout.apply(out)
+    return translate(out, d.pad, d.dy, d.dx)
 
 
 def adjust_brightness(video: torch.Tensor, factor: float) -> torch.Tensor:
