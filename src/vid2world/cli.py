@@ -135,7 +135,7 @@ def _bench_loader(args: argparse.Namespace) -> int:
                                batches=args.batches, size=args.size, augment=not args.no_augment)
     print(f"{result['clips_per_s']:.1f} clips/s ({result['clips']} clips of {result['length']} frames at "
           f"{result['size'][0]}x{result['size'][1]}, batch {result['batch']}, {result['workers']} workers, "
-          f"augment {result['augment']})")
+          f"augment {result['augment']}; {result['skipped_short']} episodes shorter than a clip skipped)")
     _write_json(args.json, result)
     return 0
 

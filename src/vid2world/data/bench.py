@@ -30,4 +30,4 @@ def loader_throughput(root: str | Path, length: int = 16, batch: int = 8, worker
     elapsed = time.perf_counter() - start
     return {"root": str(root), "length": length, "batch": batch, "workers": workers, "augment": augment,
             "size": list(size) if size else list(dataset.meta.frame_size), "clips": clip_count,
-            "seconds": elapsed, "clips_per_s": clip_count / elapsed}
+            "seconds": elapsed, "clips_per_s": clip_count / elapsed, "skipped_short": clips.skipped_short}
