@@ -95,6 +95,8 @@ def test_action_free_recording(tmp_path):
 def test_bad_environment_ids():
     with pytest.raises(ValueError, match="did you mean \\['breakout'\\]"):
         make_simulator("atari:Breakot")
+    pong = make_simulator("atari:ALE/Pong-v5", 16)  # gymnasium's id works too
+    assert pong.rom == "pong" and "NOOP" in pong.spec.groups[0].labels
     with pytest.raises(ValueError, match="unknown scenario"):
         make_simulator("vizdoom:no_such_map")
     with pytest.raises(ValueError, match="unknown environment 'minecraft'"):

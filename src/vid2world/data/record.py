@@ -81,7 +81,7 @@ def _record_chunk(cfg: RecordConfig, meta: DatasetMeta, shard_dir: str, first: i
 def recording_meta(cfg: RecordConfig) -> DatasetMeta:
     sim = make_simulator(cfg.env, cfg.size)
     try:
-        return DatasetMeta(name=episode_name(cfg.env, 0)[:-7], fps=sim.fps, frame_size=(cfg.size, cfg.size),
+        return DatasetMeta(name=cfg.env.replace(":", "_"), fps=sim.fps, frame_size=(cfg.size, cfg.size),
                            actions=sim.spec if cfg.actions else None, source=cfg.env,
                            extra={"recorder": asdict(cfg), "simulator": sim.settings()})
     finally:

@@ -44,12 +44,19 @@ class ImportReport:
 
 def read_split_file(path: str | Path | None) -> set[str]:
     """Names listed one per line (DIAMOND's test_split.txt, NoMaD's traj_names.txt) or as a JSON list (the official
-    RT-1 validation list); directories and extensions are ignored when matching."""
+    RT-1 validation list); directories and the file suffixes .hdf5/.h5/.npz/.pkl are ignored when matching."""
     if path is None:
         return set()
     text = Path(path).read_text()
     names = json.loads(text) if text.lstrip().startswith("[") else text.split("\n")
-    return {Path(str(n).strip()).name.split(".")[0] for n in names if str(n).strip()}
+    return {_strip_suffix(Path(str(n).strip()).name) for n in names if str(n).strip()}
+
+
+def _strip_suffix(name: str) -> str:
+    for suffix in (".hdf5", ".h5", ".npz", ".pkl"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
 
 
 def resize_frames(frames: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:

@@ -17,7 +17,9 @@ FRAMESKIP = 4
 
 
 def rom_id(game: str) -> str:
-    """`Breakout` / `MontezumaRevenge` / `breakout` -> ALE's rom id (`montezuma_revenge`)."""
+    """`Breakout` / `MontezumaRevenge` / `breakout` / gymnasium's `ALE/Pong-v5` -> ALE's rom id
+    (`montezuma_revenge`, `pong`)."""
+    game = re.sub(r"^ALE/|NoFrameskip|Deterministic|-v\d+$", "", game)
     return re.sub(r"(?<!^)(?=[A-Z])", "_", game).lower() if not game.islower() else game
 
 
