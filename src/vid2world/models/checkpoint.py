@@ -1,0 +1,108 @@
+"""Reading checkpoint files safely, whatever wrote them, and splitting DynamiCrafter's into its parts.
+
+Formats: a Lightning `.ckpt` (the weights under `state_dict`), a bare state dict saved by `torch.save`, DeepSpeed
+(`module` inside, or keys prefixed `module.`), and safetensors. Pickled files are read with
+`torch.load(weights_only=True)`: tensors and plain containers only, never arbitrary objects, unless the caller
+passes `trust_pickle=True` for a file it trusts.
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import torch
+from torch import Tensor
+
+# DynamiCrafter's LatentDiffusion children, by state-dict prefix
+PARTS = {"unet": "model.diffusion_model.", "vae": "first_stage_model.", "text_encoder": "cond_stage_model.",
+         "image_encoder": "embedder.", "image_proj": "image_proj_model."}
+
+
+class CheckpointError(ValueError):
+    """A file that is not a readable checkpoint; the message names the file (and the key, where one is at fault)."""
+
+
+@dataclass
+class Checkpoint:
+    path: Path
+    format: str  # "lightning" | "state_dict" | "deepspeed" | "safetensors"
+    state_dict: dict[str, Tensor]
+    renamed: dict[str, str] = field(default_factory=dict)  # old key -> new key
+
+    def parts(self) -> dict[str, dict[str, Tensor]]:
+        """{'unet': ..., 'vae': ..., 'text_encoder': ..., 'image_encoder': ..., 'image_proj': ..., 'other': ...},
+        each without its prefix; parts the file lacks are absent."""
+        out: dict[str, dict[str, Tensor]] = {}
+        for key, value in self.state_dict.items():
+            part = next((name for name, prefix in PARTS.items() if key.startswith(prefix)), "other")
+            short = key[len(PARTS[part]):] if part != "other" else key
+            out.setdefault(part, {})[short] = value
+        return out
+
+
+def read_checkpoint(path: str | Path, trust_pickle: bool = False) -> Checkpoint:
+    """Read any supported checkpoint file into a flat state dict of tensors."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint file")
+    if path.suffix == ".safetensors":
+        return Checkpoint(path, "safetensors", *_renamed(_read_safetensors(path)))
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=not trust_pickle, mmap=_is_zip(path))
+    except pickle.UnpicklingError as err:
+        detail = next((line.strip() for line in str(err).splitlines() if "Unsupported global" in line), None)
+        if detail:
+            raise CheckpointError(f"{path}: holds Python objects other than tensors, so it was not unpickled "
+                                  f"({detail}); if you trust the file, pass trust_pickle=True") from err
+        reason = next((line.strip() for line in str(err).splitlines() if "error" in line.lower()), str(err))
+        raise CheckpointError(f"{path}: not a checkpoint ({reason[:200]})") from err
+    except Exception as err:  # torch's unpickler raises anything (KeyError, RuntimeError, EOFError) on garbage
+        raise CheckpointError(f"{path}: unreadable, truncated or not a checkpoint ({str(err).splitlines()[0]})") \
+            from err
+    fmt, state_dict = _unwrap(path, raw)
+    return Checkpoint(path, fmt, *_renamed(state_dict))
+
+
+def _is_zip(path: Path) -> bool:
+    return zipfile.is_zipfile(path)
+
+
+def _read_safetensors(path: Path) -> dict[str, Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"{path}: unreadable safetensors file ({err})") from err
+
+
+def _unwrap(path: Path, raw: object) -> tuple[str, dict[str, Tensor]]:
+    if not isinstance(raw, Mapping):
+        raise CheckpointError(f"{path}: holds a {type(raw).__name__}, expected a state dict or a dict with one")
+    fmt, inner = "state_dict", raw
+    if isinstance(raw.get("state_dict"), Mapping):
+        fmt, inner = "lightning", raw["state_dict"]
+    elif isinstance(raw.get("module"), Mapping):
+        fmt, inner = "deepspeed", raw["module"]
+    tensors = {k: v for k, v in inner.items() if isinstance(v, Tensor)}
+    if not tensors:
+        raise CheckpointError(f"{path}: no tensors found (top-level keys: {sorted(map(str, raw))[:8]})")
+    if all(k.startswith("module.") for k in tensors):
+        fmt, tensors = "deepspeed", {k[len("module."):]: v for k, v in tensors.items()}
+    return fmt, tensors
+
+
+def _renamed(state_dict: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """Older DynamiCrafter checkpoints call the fps MLP `framestride_embed`; the UNet names it `fps_embedding`."""
+    out, renamed = {}, {}
+    for key, value in state_dict.items():
+        new = key.replace("framestride_embed", "fps_embedding")
+        if new != key:
+            renamed[key] = new
+        out[new] = value
+    return out, renamed
