@@ -4,6 +4,7 @@ multi-hot buttons plus a one-hot turn over binned angles."""
 from __future__ import annotations
 
 import os
+import tempfile
 
 import numpy as np
 import vizdoom as vzd
@@ -32,6 +33,8 @@ class VizDoom(Simulator):
             ActionGroup("turn", "one_hot", tuple(f"{d:+g}" for d in TURN_DEGREES), values=TURN_DEGREES)))
         game = vzd.DoomGame()
         game.load_config(os.path.join(vzd.scenarios_path, f"{scenario}.cfg"))
+        # ViZDoom writes its settings file into the working directory unless told otherwise
+        game.set_doom_config_path(os.path.join(tempfile.gettempdir(), "vid2world_vizdoom.ini"))
         game.set_window_visible(False)
         game.set_sound_enabled(False)
         game.set_screen_resolution(vzd.ScreenResolution.RES_160X120)
