@@ -140,6 +140,16 @@ def _bench_loader(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_index(args: argparse.Namespace) -> int:
+    from .data.bench import index_scale
+
+    r = index_scale(episodes=args.episodes, length=args.length)
+    print(f"{r['episodes']} episodes of {r['length']} frames: written in {r['write_s']:.2f} s, opened in "
+          f"{1000 * r['open_s']:.0f} ms ({r['index_bytes'] / 1e6:.1f} MB index), {r['fetch_us']:.0f} us per clip")
+    _write_json(args.json, r)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vid2world", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -197,6 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
     loader.add_argument("--no-augment", action="store_true", help="skip colour jitter and shift")
     loader.add_argument("--json", help="also write the result to this JSON file")
     loader.set_defaults(func=_bench_loader)
+
+    index = bench_sub.add_parser("index", help="dataset index at scale: write, open and fetch with many episodes")
+    index.add_argument("--episodes", type=int, default=100_000, help="episodes (default: 100000)")
+    index.add_argument("--length", type=int, default=20, help="frames per episode, 8 x 8 pixels (default: 20)")
+    index.add_argument("--json", help="also write the result to this JSON file")
+    index.set_defaults(func=_bench_index)
 
     data = sub.add_parser("data", help="record, import and look at datasets")
     data_sub = data.add_subparsers(dest="data", required=True)

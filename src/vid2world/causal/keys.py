@@ -12,10 +12,9 @@ from typing import Mapping
 
 from torch import Tensor
 
-UNET_PREFIX = "model.diffusion_model."
+from ..models.checkpoint import UNET_PREFIX, legacy_renamed
 TEMPORAL_CONV_KEY = re.compile(r"temopral_conv\.conv[1-4]\.[23]\.(weight|bias)$")
 OFFICIAL_CONV_KEY = re.compile(r"(temopral_conv\.conv[1-4]\.[23])\.conv3d\.(weight|bias)$|^(out\.2)\.conv2d\.(weight|bias)$")
-_OLD_NAMES = {"framestride_embed.": "fps_embedding."}
 
 
 def strip_prefix(state_dict: Mapping[str, Tensor], prefix: str = UNET_PREFIX) -> dict[str, Tensor]:
@@ -43,9 +42,7 @@ def normalize_keys(state_dict: Mapping[str, Tensor]) -> tuple[dict[str, Tensor],
         if m:
             stem = m.group(1) or m.group(3)
             new = key[: m.start()] + f"{stem}.{m.group(2) or m.group(4)}"
-        for old, repl in _OLD_NAMES.items():
-            if new.startswith(old):
-                new = repl + new[len(old):]
+        new = legacy_renamed(new)
         if new != key:
             renamed[key] = new
         out[new] = value

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 LAYOUTS = ("resize", "shorter_side_pad", "resize_pad", "square_crop_pad")
 
@@ -43,6 +44,15 @@ class FrameLayout:
             return center_pad_or_crop(resize(video, self.inner), (h, w))
         side = min(video.shape[-2:])
         return center_pad_or_crop(resize(center_pad_or_crop(video, (side, side)), (h, h)), (h, w))
+
+
+def resize_uint8(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """uint8 frames [T, H, W, 3] -> [T, h, w, 3] (Pillow bilinear, antialiased), for storing at a fixed size."""
+    if frames.shape[1:3] == tuple(size):
+        return np.ascontiguousarray(frames, dtype=np.uint8)
+    h, w = size
+    return np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(f, dtype=np.uint8)).resize((w, h), Image.BILINEAR))
+                     for f in frames])
 
 
 def resize(video: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

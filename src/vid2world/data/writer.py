@@ -101,9 +101,9 @@ class ShardWriter:
 class DatasetWriter:
     """`with DatasetWriter(out, meta) as w: w.add(frames, actions, name)` writes `out` atomically."""
 
-    def __init__(self, out: str | Path, meta: DatasetMeta, shard_frames: int = 8192, overwrite: bool = False) -> None:
+    def __init__(self, out: str | Path, meta: DatasetMeta, shard_frames: int = 8192) -> None:
         self.out, self.meta = Path(out), meta
-        if self.out.exists() and not overwrite:
+        if self.out.exists():
             raise FileExistsError(f"{self.out}: already exists (choose another --out, or remove it first)")
         self.out.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = Path(tempfile.mkdtemp(dir=self.out.parent, prefix=f".{self.out.name}.tmp-"))
@@ -139,8 +139,6 @@ class DatasetWriter:
         (self.tmp / "episodes.json").write_text(json.dumps(index))
         (self.tmp / "dataset.json").write_text(json.dumps({"format": FORMAT, "version": VERSION,
                                                            **self.meta.to_dict()}, indent=1))
-        if self.out.exists():  # overwrite=True
-            shutil.rmtree(self.out)
         os.replace(self.tmp, self.out)
         os.chmod(self.out, 0o755)
         self.closed = True

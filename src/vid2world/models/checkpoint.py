@@ -17,8 +17,10 @@ from typing import Mapping
 import torch
 from torch import Tensor
 
+UNET_PREFIX = "model.diffusion_model."
+LEGACY_UNET_NAMES = {"framestride_embed.": "fps_embedding."}  # older DynamiCrafter checkpoints
 # DynamiCrafter's LatentDiffusion children, by state-dict prefix
-PARTS = {"unet": "model.diffusion_model.", "vae": "first_stage_model.", "text_encoder": "cond_stage_model.",
+PARTS = {"unet": UNET_PREFIX, "vae": "first_stage_model.", "text_encoder": "cond_stage_model.",
          "image_encoder": "embedder.", "image_proj": "image_proj_model."}
 
 
@@ -52,7 +54,7 @@ def read_checkpoint(path: str | Path, trust_pickle: bool = False) -> Checkpoint:
     if path.suffix == ".safetensors":
         return Checkpoint(path, "safetensors", *_renamed(_read_safetensors(path)))
     try:
-        raw = torch.load(path, map_location="cpu", weights_only=not trust_pickle, mmap=_is_zip(path))
+        raw = torch.load(path, map_location="cpu", weights_only=not trust_pickle, mmap=zipfile.is_zipfile(path))
     except pickle.UnpicklingError as err:
         detail = next((line.strip() for line in str(err).splitlines() if "Unsupported global" in line), None)
         if detail:
@@ -65,10 +67,6 @@ def read_checkpoint(path: str | Path, trust_pickle: bool = False) -> Checkpoint:
             from err
     fmt, state_dict = _unwrap(path, raw)
     return Checkpoint(path, fmt, *_renamed(state_dict))
-
-
-def _is_zip(path: Path) -> bool:
-    return zipfile.is_zipfile(path)
 
 
 def _read_safetensors(path: Path) -> dict[str, Tensor]:
@@ -97,11 +95,20 @@ def _unwrap(path: Path, raw: object) -> tuple[str, dict[str, Tensor]]:
     return fmt, tensors
 
 
+def legacy_renamed(key: str) -> str:
+    """A UNet key in today's name (`framestride_embed.*` -> `fps_embedding.*`), with or without the UNet prefix."""
+    prefix = UNET_PREFIX if key.startswith(UNET_PREFIX) else ""
+    rest = key[len(prefix):]
+    for old, new in LEGACY_UNET_NAMES.items():
+        if rest.startswith(old):
+            return prefix + new + rest[len(old):]
+    return key
+
+
 def _renamed(state_dict: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, str]]:
-    """Older DynamiCrafter checkpoints call the fps MLP `framestride_embed`; the UNet names it `fps_embedding`."""
     out, renamed = {}, {}
     for key, value in state_dict.items():
-        new = key.replace("framestride_embed", "fps_embedding")
+        new = legacy_renamed(key)
         if new != key:
             renamed[key] = new
         out[new] = value

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
 from ..spec import ActionSpec, DatasetMeta
 from ..store import Dataset
+from ..transforms import resize_uint8
 from ..writer import DatasetWriter
 
 
@@ -59,13 +59,6 @@ def _strip_suffix(name: str) -> str:
     return name
 
 
-def resize_frames(frames: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
-    if size is None or frames.shape[1:3] == tuple(size):
-        return frames
-    h, w = size
-    return np.stack([np.asarray(Image.fromarray(f).resize((w, h), Image.BILINEAR)) for f in frames])
-
-
 def with_ranges(spec: ActionSpec, low: np.ndarray, high: np.ndarray) -> ActionSpec:
     """The spec with the observed [low, high] of each continuous entry filled in."""
     groups = []
@@ -89,7 +82,7 @@ def import_episodes(sources: Iterable[SourceEpisode], out: str | Path, meta: Dat
         for source in _progress(sources, progress):
             try:
                 frames, actions = source.load()
-                frames = resize_frames(frames, size)
+                frames = resize_uint8(frames, size) if size is not None else frames
                 if writer is None:
                     meta.frame_size = tuple(frames.shape[1:3])
                     writer = DatasetWriter(out, meta)

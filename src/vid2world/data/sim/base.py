@@ -7,9 +7,9 @@ import importlib
 from abc import ABC, abstractmethod
 
 import numpy as np
-from PIL import Image
 
 from ..spec import ActionSpec
+from ..transforms import resize_uint8
 
 # id prefix -> (module, class); a module is imported only when its simulator is asked for
 _REGISTRY = {"vizdoom": (".vizdoom", "VizDoom"), "atari": (".atari", "Atari"), "crafter": (".crafter", "Crafter")}
@@ -45,10 +45,7 @@ class Simulator(ABC):
         pass
 
     def resize(self, frame: np.ndarray) -> np.ndarray:
-        if frame.shape[:2] == (self.size, self.size):
-            return np.ascontiguousarray(frame, dtype=np.uint8)
-        image = Image.fromarray(np.ascontiguousarray(frame, dtype=np.uint8))
-        return np.asarray(image.resize((self.size, self.size), Image.BILINEAR))
+        return resize_uint8(frame[None], (self.size, self.size))[0]
 
 
 def simulator_ids() -> list[str]:
