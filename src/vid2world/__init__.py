@@ -2,10 +2,12 @@
 
 from .causal import CausalizationReport, causalize, transfer_kernel
 from .diffusion import GuidanceConfig, NoiseSchedule, ScheduleConfig
-from .models import ActionSpace, CausalConfig, StateDictError, UNetConfig, VideoUNet
-from .world import RolloutSession, SamplerConfig, WorldModel
+from .models import ActionSpace, CausalConfig, CheckpointError, LatentCodec, StateDictError, UNetConfig, VideoUNet
+from .models import read_checkpoint
+from .world import RolloutSession, SamplerConfig, WorldModel, convert_checkpoint, inspect_checkpoint
 
 __version__ = "0.1.0"
-__all__ = ["ActionSpace", "CausalConfig", "CausalizationReport", "GuidanceConfig", "NoiseSchedule", "RolloutSession",
-           "SamplerConfig", "ScheduleConfig", "StateDictError", "UNetConfig", "VideoUNet", "WorldModel", "causalize",
+__all__ = ["ActionSpace", "CausalConfig", "CausalizationReport", "CheckpointError", "GuidanceConfig", "LatentCodec",
+           "NoiseSchedule", "RolloutSession", "SamplerConfig", "ScheduleConfig", "StateDictError", "UNetConfig",
+           "VideoUNet", "WorldModel", "causalize", "convert_checkpoint", "inspect_checkpoint", "read_checkpoint",
            "transfer_kernel"]

@@ -150,6 +150,48 @@ def _bench_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def _action_space(args: argparse.Namespace):
+    """--action-dim A (continuous) or --action-space continuous:A | discrete:K (multi-hot)."""
+    from .models.config import ActionSpace
+
+    if args.action_dim is not None and args.action_space is not None:
+        raise ValueError("give --action-dim or --action-space, not both")
+    if args.action_dim is not None:
+        return ActionSpace.continuous(args.action_dim)
+    if args.action_space is None:
+        return None
+    kind, _, width = args.action_space.partition(":")
+    kinds = {"continuous": ActionSpace.continuous, "discrete": ActionSpace.multi_hot,
+             "multi_hot": ActionSpace.multi_hot}
+    if kind not in kinds or not width.isdigit():
+        raise ValueError(f"--action-space: expected continuous:A or discrete:K (multi-hot over K), got "
+                         f"{args.action_space!r}")
+    return kinds[kind](int(width))
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from .world.convert import ConvertOptions, convert, load_unet_config
+
+    unet_config, schedule = load_unet_config(args.unet_config) if args.unet_config else (None, None)
+    options = ConvertOptions(unet_config=unet_config, schedule=schedule, preset=args.preset, transfer=args.transfer, norm=args.norm,
+                             action_space=_action_space(args), official=args.official,
+                             out_conv_height_causal=args.out_conv_height_causal, fps=args.fps, seed=args.seed,
+                             trust_pickle=args.trust_pickle)
+    report = convert(args.base, args.out, options)
+    print(report.summary())
+    print(f"wrote {args.out}/ (load it with vid2world.WorldModel.from_pretrained)")
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from .world.inspect import format_inspection, inspect_checkpoint
+
+    info = inspect_checkpoint(args.file, trust_pickle=args.trust_pickle)
+    print(format_inspection(info))
+    _write_json(args.json, info)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vid2world", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -160,6 +202,36 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--train-steps", type=int, default=320,
                       help="training steps of the square-world model when OUT has none yet (default: 320)")
     demo.set_defaults(func=_demo)
+
+    conv = sub.add_parser("convert", help="a pretrained video model (or a released Vid2World one) into a world model")
+    conv.add_argument("--base", required=True, help="checkpoint: DynamiCrafter model.ckpt, released Vid2World, or a "
+                      "UNet-only state dict (.ckpt/.pt/.safetensors)")
+    conv.add_argument("--preset", default="dynamicrafter-512",
+                      help="architecture of the file: dynamicrafter-256|512|1024, tiny (default: dynamicrafter-512)")
+    conv.add_argument("--unet-config", default=None, help="JSON UNet architecture for a UNet-only file that matches "
+                      "no preset (a UNetConfig, or a world-model config.json)")
+    conv.add_argument("--transfer", default="extrapolative", choices=["extrapolative", "masked", "shift"],
+                      help="causal temporal-conv weight transfer (default: extrapolative)")
+    conv.add_argument("--norm", default=None, choices=["frame", "causal", "clip"],
+                      help="temporal GroupNorm mode (default: frame; clip with --official)")
+    conv.add_argument("--action-dim", type=int, default=None, help="continuous actions of this width")
+    conv.add_argument("--action-space", default=None, help="continuous:A or discrete:K (multi-hot over K, CS:GO: 51)")
+    conv.add_argument("--official", action="store_true",
+                      help="a released Vid2World checkpoint: no transfer, official quirks kept")
+    conv.add_argument("--out-conv-height-causal", action=argparse.BooleanOptionalAction, default=None,
+                      help="the official height-causal output conv (default: on with --official, off otherwise)")
+    conv.add_argument("--fps", type=int, default=3, help="frame-rate condition (Vid2World: 3)")
+    conv.add_argument("--seed", type=int, default=0, help="initialisation of new action layers")
+    conv.add_argument("--trust-pickle", action="store_true",
+                      help="unpickle arbitrary objects in the file (only for files you trust)")
+    conv.add_argument("--out", required=True, help="world-model directory to write (atomically)")
+    conv.set_defaults(func=_convert)
+
+    insp = sub.add_parser("inspect", help="what a checkpoint holds: format, preset, parts, action head, dtype")
+    insp.add_argument("file")
+    insp.add_argument("--trust-pickle", action="store_true", help="unpickle arbitrary objects (trusted files only)")
+    insp.add_argument("--json", default=None, help="also write the result as JSON to this path")
+    insp.set_defaults(func=_inspect)
 
     bench = sub.add_parser("bench", help="measurements, as tables and JSON")
     bench_sub = bench.add_subparsers(dest="bench", required=True)

@@ -1,8 +1,17 @@
-"""Networks: the video UNet and its building blocks (codecs and encoders arrive with the checkpoint issue)."""
+"""Networks: the video UNet and its building blocks, the codecs (pixels, SD VAE), the conditioning encoders
+(OpenCLIP towers, Resampler) and the checkpoint reader."""
 
+from .checkpoint import Checkpoint, CheckpointError, read_checkpoint
+from .clip import CLIPTextConfig, CLIPVisionConfig, OpenCLIPImageEncoder, OpenCLIPTextEncoder
+from .codec import IdentityCodec, LatentCodec
+from .conditioning import ImageConditioner
 from .config import PRESETS, TEMPORAL_NORM_MODES, ActionSpace, CausalConfig, UNetConfig
+from .resampler import Resampler, ResamplerConfig
 from .unet import VideoUNet
+from .vae import AutoencoderKL, VAEConfig
 from .validation import StateDictError, check_state_dict
 
-__all__ = ["ActionSpace", "CausalConfig", "UNetConfig", "PRESETS", "TEMPORAL_NORM_MODES", "VideoUNet",
-           "StateDictError", "check_state_dict"]
+__all__ = ["ActionSpace", "AutoencoderKL", "CLIPTextConfig", "CLIPVisionConfig", "CausalConfig", "Checkpoint",
+           "CheckpointError", "IdentityCodec", "ImageConditioner", "LatentCodec", "OpenCLIPImageEncoder",
+           "OpenCLIPTextEncoder", "PRESETS", "Resampler", "ResamplerConfig", "StateDictError", "TEMPORAL_NORM_MODES",
+           "UNetConfig", "VAEConfig", "VideoUNet", "check_state_dict", "read_checkpoint"]

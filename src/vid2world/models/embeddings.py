@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Mapping
 
 import torch
 from torch import Tensor, nn
@@ -46,6 +47,21 @@ def build_action_layers(space: ActionSpace, model_channels: int) -> dict[str, nn
     if space.kind == "multi_hot":
         return {"action_emb_preprocess": nn.Embedding(space.dim, c), "action_emb_proj": mlp([c, e, e])}
     return {"action_emb_proj": mlp([space.dim, c, e, e])}
+
+
+def action_space_of(state_dict: Mapping[str, Tensor]) -> tuple[ActionSpace | None, str | None]:
+    """The action space whose layers a UNet state dict holds, and the key that says so (None, None: no actions).
+
+    The inverse of `build_action_layers`: a table `action_emb_preprocess.weight` [A, C] means multi-hot over A
+    entries; otherwise the first MLP layer `action_emb_proj.0.weight` [C, A] means continuous of width A.
+    """
+    if "action_emb_preprocess.weight" in state_dict:
+        key = "action_emb_preprocess.weight"
+        return ActionSpace.multi_hot(int(state_dict[key].shape[0])), key
+    if "action_emb_proj.0.weight" in state_dict:
+        key = "action_emb_proj.0.weight"
+        return ActionSpace.continuous(int(state_dict[key].shape[1])), key
+    return None, None
 
 
 def shift_actions(actions: Tensor) -> Tensor:

@@ -21,6 +21,7 @@ from ..diffusion.guidance import GuidanceConfig
 from ..diffusion.schedule import NoiseSchedule, ScheduleConfig
 from ..diffusion.timesteps import SPACINGS, ddim_timesteps, history_level
 from ..models.codec import IdentityCodec, codec_from_config
+from ..models.conditioning import ImageConditioner
 from ..models.config import UNetConfig
 from ..models.unet import VideoUNet
 from ..models.validation import StateDictError
@@ -28,6 +29,8 @@ from .frames import actions_to_tensor, frames_to_tensor, tensor_to_frames
 from .session import RolloutSession
 
 CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
+# components with weights of their own, each in its own file (diffusers-style); the UNet's file stays WEIGHTS_NAME
+COMPONENT_FILES = {"codec": "codec.safetensors", "conditioner": "conditioner.safetensors"}
 
 
 @dataclass(frozen=True)
@@ -70,15 +73,20 @@ class WorldModel(nn.Module):
 
     `WorldModel(unet, codec=None)`: pixel space when `codec` is None. `fps` is the frame-rate condition (Vid2World
     uses 3 for every dataset); `concat_first_frame` (default: the UNet takes twice the codec's channels) feeds the
-    first context frame's latent, repeated, as extra input channels (DynamiCrafter's hybrid conditioning).
+    first context frame's latent, repeated, as extra input channels (DynamiCrafter's hybrid conditioning);
+    `conditioner` (an `ImageConditioner`) turns the first context frame into the cross-attention context.
     """
 
     def __init__(self, unet: VideoUNet, codec: nn.Module | None = None, schedule: ScheduleConfig | None = None,
                  sampler: SamplerConfig | None = None, *, fps: int | None = None,
-                 concat_first_frame: bool | None = None, metadata: Mapping[str, Any] | None = None) -> None:
+                 concat_first_frame: bool | None = None, conditioner: ImageConditioner | None = None,
+                 metadata: Mapping[str, Any] | None = None) -> None:
         super().__init__()
         self.unet = unet
         self.codec = codec or IdentityCodec()
+        self.conditioner = conditioner
+        if conditioner is not None and unet.config.context_dim != conditioner.width:
+            raise ValueError(f"conditioner width {conditioner.width} != UNet context_dim {unet.config.context_dim}")
         self.schedule = NoiseSchedule(schedule)
         self.sampler = sampler or SamplerConfig()
         self.fps = fps
@@ -162,7 +170,11 @@ class WorldModel(nn.Module):
                 prior = torch.cat([prior, given], dim=1)
             frame_actions = prior
         with torch.no_grad():
-            latents = self.codec.encode(pixels).to(next(self.unet.parameters()).dtype)
+            # the VAE's posterior draw gets its own stream, so the frames depend on the seed alone
+            latents = self.codec.encode(pixels, generator=torch.Generator().manual_seed(int(seed) + 1))
+            latents = latents.to(next(self.unet.parameters()).dtype)
+            if context is None and self.conditioner is not None:
+                context = self.conditioner(pixels[:, :, 0]).to(latents.dtype)
         return self._start_session(latents, frame_actions, settings, seed, context, as_numpy, False)
 
     def latent_session(self, latents: Tensor, frame_actions: Tensor | None = None, steps: int | None = None,
@@ -238,18 +250,33 @@ class WorldModel(nn.Module):
         return {"format": "vid2world.WorldModel", "version": 1, "unet": self.unet.config.to_dict(),
                 "codec": self.codec.config(), "schedule": self.schedule.config.to_dict(),
                 "sampler": self.sampler.to_dict(), "fps": self.fps, "concat_first_frame": self.concat_first_frame,
+                "conditioner": None if self.conditioner is None else self.conditioner.config(),
                 "metadata": self.metadata}
 
-    def save_pretrained(self, directory: str | os.PathLike) -> Path:
-        """Write `config.json` and `model.safetensors` into `directory` (atomically: a temporary sibling, then
-        renamed into place)."""
+    def _component_states(self) -> dict[str, dict[str, Tensor]]:
+        """The weights saved beside the UNet's, by component (only components that have any)."""
+        out = {}
+        for name in COMPONENT_FILES:
+            module = getattr(self, name)
+            state = {} if module is None else module.state_dict()
+            if state:
+                out[name] = {k: v.detach().contiguous().cpu() for k, v in state.items()}
+        return out
+
+    def save_pretrained(self, directory: str | os.PathLike, extra_files: Mapping[str, str] | None = None) -> Path:
+        """Write `config.json`, `model.safetensors` (the UNet) and the other components' weights into `directory`,
+        with `extra_files` (name -> text) beside them; atomically: a temporary sibling, then renamed into place."""
         target = Path(directory)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
         try:
             state = {k: v.detach().contiguous().cpu() for k, v in self.unet.state_dict().items()}
             save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "vid2world.VideoUNet"})
+            for name, component_state in self._component_states().items():
+                save_file(component_state, str(tmp / COMPONENT_FILES[name]), metadata={"format": f"vid2world.{name}"})
             (tmp / CONFIG_NAME).write_text(json.dumps(self.config_dict(), indent=1))
+            for name, text in (extra_files or {}).items():
+                (tmp / name).write_text(text)
             os.chmod(tmp, 0o755)
             if target.exists():
                 old = target.with_name(f".{target.name}.old")
@@ -290,7 +317,34 @@ class WorldModel(nn.Module):
             if isinstance(err, ValueError):
                 raise ValueError(f"{path}: {err}") from None
             raise ValueError(f"{weights_path}: cannot read weights ({err})") from None
+        conditioner = config.get("conditioner")
         model = cls(unet.eval(), codec_from_config(config["codec"]), ScheduleConfig.from_dict(config["schedule"]),
                     SamplerConfig.from_dict(config["sampler"]), fps=config.get("fps"),
-                    concat_first_frame=config.get("concat_first_frame"), metadata=config.get("metadata"))
-        return model.to(device)
+                    concat_first_frame=config.get("concat_first_frame"),
+                    conditioner=None if conditioner is None else ImageConditioner.from_config(conditioner),
+                    metadata=config.get("metadata"))
+        for name, filename in COMPONENT_FILES.items():
+            module = getattr(model, name)
+            if module is None or not module.state_dict():
+                continue
+            component_path = path / filename
+            if not component_path.is_file():
+                raise FileNotFoundError(f"{component_path}: missing; {config_path} has a {name} with weights")
+            _load_component(module, component_path)
+        return model.eval().to(device)
+
+
+def _load_component(module: nn.Module, path: Path) -> None:
+    """Strict load of a component's weights, naming the file and the keys that do not fit."""
+    try:
+        state = load_file(str(path))
+    except Exception as err:
+        raise ValueError(f"{path}: cannot read weights ({err})") from None
+    expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    wrong = [f"{k} {tuple(state[k].shape)} (expected {expected[k]})" for k in expected
+             if k in state and tuple(state[k].shape) != expected[k]]
+    if missing or unexpected or wrong:
+        raise ValueError(f"{path}: does not fit the config: missing {missing[:5]}, unexpected {unexpected[:5]}, "
+                         f"mis-shaped {wrong[:5]}")
+    module.load_state_dict(state)

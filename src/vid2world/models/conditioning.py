@@ -1,0 +1,62 @@
+"""DynamiCrafter's cross-attention context, built from the conditioning frame (method.md 2.2, streams 2 and 3).
+
+The context is the empty prompt's 77 text tokens followed by the Resampler's image tokens for the CLIP image
+embedding of the frame. The prompt is always empty, so its text-tower output is a constant: it is computed once
+(at conversion, with the real text tower) and kept here as the buffer `empty_text`, and the 350M-parameter text
+tower itself is not needed afterwards.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+from torch import Tensor, nn
+
+from .clip import CLIPVisionConfig, OpenCLIPImageEncoder
+from .resampler import Resampler, ResamplerConfig
+
+
+class ImageConditioner(nn.Module):
+    """`conditioner(frame)`: frame [B, 3, H, W] in [-1, 1] -> context [B, text_tokens + image_tokens, width]."""
+
+    kind = "clip-resampler"
+
+    def __init__(self, image_encoder: CLIPVisionConfig, image_proj: ResamplerConfig, text_tokens: int = 77) -> None:
+        super().__init__()
+        if image_proj.embedding_dim != image_encoder.width:
+            raise ValueError(f"Resampler embedding_dim {image_proj.embedding_dim} != CLIP image width "
+                             f"{image_encoder.width}: the Resampler reads the image tower's tokens")
+        self.image_encoder = OpenCLIPImageEncoder(image_encoder)
+        self.image_proj = Resampler(image_proj)
+        self.register_buffer("empty_text", torch.zeros(1, text_tokens, image_proj.output_dim))
+
+    @property
+    def width(self) -> int:
+        return self.empty_text.shape[-1]
+
+    def set_text(self, text_tokens: Tensor) -> None:
+        """Store the text tower's output for the empty prompt, [1, 77, width]."""
+        if text_tokens.shape != self.empty_text.shape:
+            raise ValueError(f"empty-prompt embedding: expected shape {tuple(self.empty_text.shape)}, got "
+                             f"{tuple(text_tokens.shape)} (the text tower's width must equal the Resampler's output)")
+        self.empty_text.copy_(text_tokens.detach())
+
+    def forward(self, frame: Tensor) -> Tensor:
+        if frame.ndim != 4 or frame.shape[1] != 3:
+            raise ValueError(f"conditioning frame: expected [B, 3, H, W] in [-1, 1], got {tuple(frame.shape)}")
+        dtype = self.empty_text.dtype
+        image_tokens = self.image_proj(self.image_encoder(frame.to(dtype)))
+        text = self.empty_text.expand(frame.shape[0], -1, -1)
+        return torch.cat([text, image_tokens], dim=1)
+
+    def config(self) -> dict[str, Any]:
+        return {"kind": self.kind, "image_encoder": self.image_encoder.config.to_dict(),
+                "image_proj": self.image_proj.config.to_dict(), "text_tokens": self.empty_text.shape[1]}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "ImageConditioner":
+        if config.get("kind") != cls.kind:
+            raise ValueError(f"conditioner kind {config.get('kind')!r} is not {cls.kind!r}")
+        return cls(CLIPVisionConfig.from_dict(config["image_encoder"]), ResamplerConfig.from_dict(config["image_proj"]),
+                   int(config.get("text_tokens", 77)))
