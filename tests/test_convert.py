@@ -283,3 +283,13 @@ def test_pretrained_bundle_matches_the_full_size_manifests(official):
     for part, manifest in manifests.items():
         ours = {PREFIXES[part] + k: list(v) for k, v in config.shapes(part).items()}
         assert ours == {k: list(v) for k, v in manifest.items()}, part
+
+
+def test_bench_convert_runs_end_to_end_on_the_tiny_layout(tmp_path, capsys):
+    assert main(["bench", "convert", "--preset", "tiny", "--dir", str(tmp_path), "--size", "32",
+                 "--json", str(tmp_path / "r.json")]) == 0
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["rollout"]["shape"] == [1, 1, 32, 32, 3]
+    assert set(result["parts"]) == {"unet", "vae", "text_encoder", "image_encoder", "image_proj"}
+    assert result["checkpoint_gb"] > result["world_model_gb"] > 0  # the text tower is dropped, its output kept
+    assert "tiny: stand-in checkpoint" in capsys.readouterr().out

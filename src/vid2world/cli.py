@@ -140,6 +140,15 @@ def _bench_loader(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_convert(args: argparse.Namespace) -> int:
+    from .world.bench_convert import convert_end_to_end, format_convert
+
+    result = convert_end_to_end(args.preset, args.dir, action_dim=args.action_dim, size=args.size, steps=args.steps)
+    print(format_convert(result))
+    _write_json(args.json, result)
+    return 0
+
+
 def _bench_index(args: argparse.Namespace) -> int:
     from .data.bench import index_scale
 
@@ -268,6 +277,15 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
     cache.add_argument("--json", help="also write the result to this JSON file")
     cache.set_defaults(func=_bench_cache)
+
+    bconv = bench_sub.add_parser("convert", help="a full-size stand-in checkpoint: write, convert, load, one frame")
+    bconv.add_argument("--preset", default="dynamicrafter-512", help="pretrained layout (default: dynamicrafter-512)")
+    bconv.add_argument("--dir", default="out/bench_convert", help="where the checkpoint and model go (~20 GB)")
+    bconv.add_argument("--action-dim", type=int, default=13, help="continuous action width (default: 13, RT-1)")
+    bconv.add_argument("--size", type=int, default=64, help="frame size of the one-frame rollout (default: 64)")
+    bconv.add_argument("--steps", type=int, default=1, help="denoising steps of that frame (default: 1)")
+    bconv.add_argument("--json", help="also write the result to this JSON file")
+    bconv.set_defaults(func=_bench_convert)
 
     loader = bench_sub.add_parser("loader", help="clip-loader throughput in clips/s")
     loader.add_argument("--data", required=True, help="dataset directory")

@@ -231,22 +231,26 @@ def _convert_unet(path: Path, unet_sd: dict[str, Tensor], preset: PretrainedConf
                               if options.out_conv_height_causal is None else options.out_conv_height_causal)
         config = fitted_unet_config(architecture, sd).replace(causal=causal)
         _check_part(path, "unet", sd, config_shapes(config), name)
-        unet = VideoUNet(config)
-        unet.load_state_dict(sd)
-        return unet, None, renamed
+        return _assigned_unet(config, sd), None, renamed
     sd, renamed = normalize_keys(strip_prefix(unet_sd))
     config = fitted_unet_config(architecture, sd)
     _check_part(path, "unet", sd, config_shapes(config), name)
     if config.causal is not None:  # a causal VideoUNet already (e.g. one we trained): nothing to transfer
-        unet = VideoUNet(config)
-        unet.load_state_dict(sd)
-        return unet, None, renamed
-    base = VideoUNet(config)
-    base.load_state_dict(sd)
+        return _assigned_unet(config, sd), None, renamed
+    base = _assigned_unet(config, sd)
     unet, report = causalize(base, options.transfer, options.norm or "frame",
                              None if file_space is not None else wanted,
                              out_conv_height_causal=bool(options.out_conv_height_causal), seed=options.seed)
     return unet, report, renamed
+
+
+def _assigned_unet(config: UNetConfig, state: Mapping[str, Tensor]) -> VideoUNet:
+    """A VideoUNet holding `state`'s tensors themselves (float32), not copies: a full-size UNet is 5.8 GB, and the
+    checkpoint's tensors are memory-mapped already. VideoUNet has no buffers, so nothing is left on the meta device."""
+    with torch.device("meta"):
+        unet = VideoUNet(config)
+    unet.load_state_dict({k: v.float() for k, v in state.items()}, assign=True)
+    return unet
 
 
 def config_shapes(config: UNetConfig) -> dict[str, tuple[int, ...]]:

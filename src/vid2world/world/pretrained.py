@@ -94,7 +94,7 @@ def random_parts(config: PretrainedConfig, seed: int = 0, parts: tuple[str, ...]
     out = {}
     for i, part in enumerate(parts):
         module = randomize_weights(config.build(part, unet), seed=seed + i)
-        out[part] = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        out[part] = {k: v.detach() for k, v in module.state_dict().items()}
     return out
 
 

@@ -1,0 +1,64 @@
+"""`vid2world bench convert`: a full-size checkpoint end to end, with random weights in the real layout.
+
+Writes a stand-in `model.ckpt` (every part of the preset, seeded random weights; in a child process, so its memory
+is not counted), converts it, loads the world-model directory and rolls out one frame. Reports seconds per stage,
+the converting process's peak resident memory, and file sizes: what a user with the real 10 GB file can expect.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..models.config import ActionSpace
+
+
+def _write(preset: str, path: str, seed: int) -> None:
+    from .pretrained import PRETRAINED, random_parts, schedule_buffers, write_checkpoint
+
+    config = PRETRAINED[preset]
+    write_checkpoint(path, random_parts(config, seed=seed), schedule_buffers(config))
+
+
+def convert_end_to_end(preset: str = "dynamicrafter-512", directory: str | Path = "out/bench_convert",
+                       action_dim: int = 13, size: int = 64, steps: int = 1, seed: int = 0) -> dict[str, Any]:
+    from .convert import ConvertOptions, convert
+    from .world_model import WorldModel
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    ckpt, out = directory / f"{preset}.ckpt", directory / f"{preset}-world-model"
+    t0 = time.perf_counter()
+    if not ckpt.exists():
+        process = mp.get_context("spawn").Process(target=_write, args=(preset, str(ckpt), seed))
+        process.start()
+        process.join()
+        if process.exitcode != 0:
+            raise RuntimeError(f"writing the stand-in checkpoint {ckpt} failed (exit code {process.exitcode})")
+    t1 = time.perf_counter()
+    report = convert(ckpt, out, ConvertOptions(preset=preset, action_space=ActionSpace.continuous(action_dim)))
+    t2 = time.perf_counter()
+    model = WorldModel.from_pretrained(out)
+    t3 = time.perf_counter()
+    frames = np.random.default_rng(seed).integers(0, 256, (1, 1, size, size, 3), dtype=np.uint8)
+    actions = np.zeros((1, 1, action_dim), np.float32)
+    generated = model.rollout(frames, actions, steps=steps, seed=seed)
+    t4 = time.perf_counter()
+    return {"preset": preset, "checkpoint": str(ckpt), "checkpoint_gb": ckpt.stat().st_size / 1e9,
+            "world_model_gb": sum(p.stat().st_size for p in out.iterdir()) / 1e9,
+            "parts": report.parts, "write_s": t1 - t0, "convert_s": t2 - t1, "load_s": t3 - t2,
+            "rollout_s": t4 - t3, "rollout": {"size": size, "steps": steps, "shape": list(generated.shape)},
+            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}
+
+
+def format_convert(r: dict[str, Any]) -> str:
+    return (f"{r['preset']}: stand-in checkpoint {r['checkpoint_gb']:.2f} GB written in {r['write_s']:.0f} s; "
+            f"converted in {r['convert_s']:.0f} s ({', '.join(f'{k} {v}' for k, v in r['parts'].items())} keys), "
+            f"world model {r['world_model_gb']:.2f} GB loaded in {r['load_s']:.0f} s; one {r['rollout']['size']}px "
+            f"frame in {r['rollout']['steps']} step(s): {r['rollout_s']:.0f} s -> {r['rollout']['shape']}; "
+            f"peak RSS of the converting process {r['peak_rss_gb']:.1f} GB")
