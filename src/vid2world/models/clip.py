@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .config import reject_unknown_fields
+
 SOT_TOKEN = 49406  # <start_of_text>
 EOT_TOKEN = 49407  # <end_of_text>; the empty prompt is SOT, EOT, then zero padding
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -42,10 +44,7 @@ class _ConfigMixin:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]):
         """Build from a dict of fields; unknown keys raise ValueError naming them and the valid ones."""
-        known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown {cls.__name__} keys {unknown}; valid keys: {sorted(known)}")
+        reject_unknown_fields(cls, d)
         return cls(**d)
 
     @classmethod

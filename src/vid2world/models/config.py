@@ -14,6 +14,14 @@ from typing import Any, Mapping
 TEMPORAL_NORM_MODES = ("clip", "causal", "frame")
 
 
+def reject_unknown_fields(cls: type, d: Mapping[str, Any]) -> None:
+    """Every config's `from_dict` check: unknown keys raise ValueError naming them and the valid ones."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} keys {unknown}; valid keys: {sorted(known)}")
+
+
 @dataclass(frozen=True)
 class ActionSpace:
     """The per-frame action input of a world model.
@@ -141,10 +149,7 @@ class UNetConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "UNetConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown UNetConfig keys {unknown}; valid keys: {sorted(known)}")
+        reject_unknown_fields(cls, d)
         d = dict(d)
         for key in ("channel_mult", "attention_resolutions"):
             if key in d:

@@ -13,6 +13,8 @@ from typing import Any, Mapping
 import torch
 from torch import Tensor, nn
 
+from .config import reject_unknown_fields
+
 
 @dataclass(frozen=True)
 class ResamplerConfig:
@@ -46,10 +48,7 @@ class ResamplerConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ResamplerConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown ResamplerConfig keys {unknown}; valid keys: {sorted(known)}")
+        reject_unknown_fields(cls, d)
         return cls(**d)
 
     @classmethod

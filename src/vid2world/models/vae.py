@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .config import reject_unknown_fields
+
 _POSITIVE_INTS = ("in_channels", "out_ch", "ch", "num_res_blocks", "z_channels", "embed_dim", "resolution",
                   "norm_groups")
 
@@ -68,10 +70,7 @@ class VAEConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "VAEConfig":
-        valid = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(d) - set(valid))
-        if unknown:
-            raise ValueError(f"unknown VAEConfig keys {unknown}; valid keys: {valid}")
+        reject_unknown_fields(cls, d)
         return cls(**d)
 
     @classmethod
