@@ -1,0 +1,177 @@
+"""`TrainConfig`: what `vid2world train CONFIG.yaml [key=value ...]` reads.
+
+One YAML file (OmegaConf) with dotlist overrides on the command line. Every key is checked against the dataclasses
+below before anything runs: an unknown key is an error that names the nearest valid keys, a wrongly typed value is
+an error that names the key and the expected type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+MODES = ("pretrain", "world-model")
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+@dataclass
+class ModelSection:
+    """The network: a preset architecture, optionally started from weights, and how it is made causal."""
+
+    preset: str = "tiny"  # a pretrained layout (world.pretrained): dynamicrafter-256|512|1024, tiny
+    unet: dict[str, Any] = field(default_factory=dict)  # UNetConfig fields that differ from the preset's
+    init: str | None = None  # a world-model directory or a checkpoint to start from (None: random init)
+    transfer: str = "extrapolative"  # world-model mode: the causal weight transfer
+    norm: str = "frame"  # world-model mode: the temporal GroupNorm mode
+    action_space: str | None = None  # "continuous:A" | "discrete:K"; None: the dataset's own
+    gradient_checkpointing: bool = False
+
+
+@dataclass
+class DataSection:
+    """Clips from a vid2world dataset directory (docs/data.md)."""
+
+    path: str = ""
+    split: str = "train"
+    length: int = 16  # frames per clip
+    size: list[int] = field(default_factory=lambda: [64, 64])  # H, W after the layout
+    layout: str = "resize"  # resize | shorter_side_pad | resize_pad | square_crop_pad
+    frame_skip: int = 1
+    augment: bool = True
+    workers: int = 2
+    cached_latents: str | None = None  # a directory of pre-encoded latents (frozen VAE)
+
+
+@dataclass
+class OptimSection:
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    warmup_steps: int = 0
+    grad_clip: float = 0.5
+    ema_decay: float | None = None  # None: no EMA
+
+
+@dataclass
+class TrainSection:
+    steps: int = 1000
+    batch_size: int = 2  # clips per process per micro-step
+    grad_accum: int = 1
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast; fp16 with a gradient scaler)
+    action_dropout: float = 0.1  # world-model mode: per-frame probability of masking the action
+    distributed: str = "ddp"  # ddp | fsdp (when launched with several processes)
+
+
+@dataclass
+class LogSection:
+    every: int = 10  # steps between logged scalars
+    sample_every: int = 0  # steps between sample rollouts (0: never)
+    save_every: int = 100  # steps between checkpoints
+    keep_last: int = 3  # checkpoints kept
+    tensorboard: bool = True
+
+
+@dataclass
+class TrainConfig:
+    """The whole training run. `mode`: `pretrain` (a passive, non-causal video model, one noise level per clip, no
+    actions) or `world-model` (causalize, then Diffusion Forcing with per-frame action dropout)."""
+
+    mode: str = "world-model"
+    out: str = "runs/run"
+    seed: int = 0
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    optim: OptimSection = field(default_factory=OptimSection)
+    train: TrainSection = field(default_factory=TrainSection)
+    log: LogSection = field(default_factory=LogSection)
+
+    def __post_init__(self) -> None:
+        checks = [("mode", self.mode, MODES), ("train.precision", self.train.precision, PRECISIONS),
+                  ("train.distributed", self.train.distributed, ("ddp", "fsdp"))]
+        for key, value, allowed in checks:
+            if value not in allowed:
+                raise ConfigError(f"{key}: {value!r} is not one of {list(allowed)}")
+        positive = {"train.steps": self.train.steps, "train.batch_size": self.train.batch_size,
+                    "train.grad_accum": self.train.grad_accum, "data.length": self.data.length,
+                    "log.keep_last": self.log.keep_last}
+        for key, value in positive.items():
+            if value < 1:
+                raise ConfigError(f"{key}: must be >= 1, got {value}")
+        if not 0 <= self.train.action_dropout < 1:
+            raise ConfigError(f"train.action_dropout: must be in [0, 1), got {self.train.action_dropout}")
+        if len(self.data.size) != 2:
+            raise ConfigError(f"data.size: expected [H, W], got {self.data.size}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class ConfigError(ValueError):
+    """A training config that cannot run; the message names the key."""
+
+
+def _fields(cls: type) -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(cls)}
+
+
+def check_keys(data: Mapping[str, Any], cls: type = TrainConfig, prefix: str = "") -> None:
+    """Raise `ConfigError` for the first key of `data` that `cls` does not have, naming the nearest valid keys."""
+    fields = _fields(cls)
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if key not in fields:
+            valid = [f"{prefix}{name}" for name in fields]
+            near = difflib.get_close_matches(dotted, valid, n=3, cutoff=0.5)
+            hint = f"; did you mean {', '.join(near)}?" if near else ""
+            raise ConfigError(f"unknown config key {dotted!r}{hint} (valid here: {', '.join(valid)})")
+        sub = fields[key].type
+        if isinstance(sub, str):
+            sub = globals().get(sub)
+        if dataclasses.is_dataclass(sub) and isinstance(value, Mapping):
+            check_keys(value, sub, f"{dotted}.")
+
+
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> TrainConfig:
+    """Read `path` (YAML), apply `key=value` overrides, check every key and type, return the config."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    layers = []
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such config file")
+        try:
+            layers.append(OmegaConf.load(path))
+        except Exception as err:  # YAML syntax errors come in several types
+            raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r}: expected key=value, e.g. train.steps=100")
+    try:
+        layers.append(OmegaConf.from_dotlist(list(overrides)))
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"overrides {list(overrides)}: {err}") from None
+    for layer in layers:
+        check_keys(OmegaConf.to_container(layer, resolve=False))
+    schema = OmegaConf.structured(TrainConfig)
+    try:
+        merged = OmegaConf.merge(schema, *layers)
+        return OmegaConf.to_object(merged)
+    except OmegaConfBaseException as err:  # type mismatches: the message names the key and the value
+        raise ConfigError(f"{path or 'overrides'}: {str(err).splitlines()[0]} (key {getattr(err, 'full_key', '?')})") \
+            from None
+
+
+def save_config(config: TrainConfig, path: str | Path) -> Path:
+    """Write the resolved config as YAML (atomically), so a run records exactly what it ran with."""
+    from omegaconf import OmegaConf
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(OmegaConf.to_yaml(OmegaConf.structured(config)))
+    tmp.replace(path)
+    return path
