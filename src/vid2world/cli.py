@@ -182,10 +182,10 @@ def _convert(args: argparse.Namespace) -> int:
     from .world.convert import ConvertOptions, convert, load_unet_config
 
     unet_config, schedule = load_unet_config(args.unet_config) if args.unet_config else (None, None)
-    options = ConvertOptions(unet_config=unet_config, schedule=schedule, preset=args.preset, transfer=args.transfer, norm=args.norm,
+    options = ConvertOptions(preset=args.preset, transfer=args.transfer, norm=args.norm,
                              action_space=_action_space(args), official=args.official,
                              out_conv_height_causal=args.out_conv_height_causal, fps=args.fps, seed=args.seed,
-                             trust_pickle=args.trust_pickle)
+                             trust_pickle=args.trust_pickle, unet_config=unet_config, schedule=schedule)
     report = convert(args.base, args.out, options)
     print(report.summary())
     print(f"wrote {args.out}/ (load it with vid2world.WorldModel.from_pretrained)")

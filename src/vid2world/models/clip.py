@@ -14,17 +14,15 @@ conditions on the empty prompt, whose ids `empty_prompt_tokens` builds; any othe
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import reject_unknown_fields
+from .config import PresetConfig
 
 SOT_TOKEN = 49406  # <start_of_text>
 EOT_TOKEN = 49407  # <end_of_text>; the empty prompt is SOT, EOT, then zero padding
@@ -32,27 +30,8 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
-class _ConfigMixin:
-    """to_dict / from_dict / preset for the frozen config dataclasses below."""
-
-    _PRESETS: dict[str, Any]  # set after each class is defined
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict of the fields; `from_dict` inverts it."""
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]):
-        """Build from a dict of fields; unknown keys raise ValueError naming them and the valid ones."""
-        reject_unknown_fields(cls, d)
-        return cls(**d)
-
-    @classmethod
-    def preset(cls, name: str, **overrides: Any):
-        """A named size: `vit-h-14` (DynamiCrafter's towers) or `tiny` (for tests)."""
-        if name not in cls._PRESETS:
-            raise ValueError(f"unknown {cls.__name__} preset {name!r}; available: {sorted(cls._PRESETS)}")
-        return dataclasses.replace(cls._PRESETS[name], **overrides)
+class _ConfigMixin(PresetConfig):
+    """Presets `vit-h-14` (DynamiCrafter's towers) and `tiny` (for tests), and the size checks of both configs."""
 
     def _check(self, positive: tuple[str, ...]) -> None:
         name = type(self).__name__

@@ -22,6 +22,29 @@ def reject_unknown_fields(cls: type, d: Mapping[str, Any]) -> None:
         raise ValueError(f"unknown {cls.__name__} keys {unknown}; valid keys: {sorted(known)}")
 
 
+class PresetConfig:
+    """`to_dict` / `from_dict` / `preset` shared by the frozen architecture configs of a checkpoint's parts (VAE,
+    CLIP towers, Resampler). A subclass sets `_PRESETS` (name -> config) and `_KIND` (how errors name it)."""
+
+    _PRESETS: dict[str, Any] = {}
+    _KIND = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]):
+        reject_unknown_fields(cls, d)
+        return cls(**d)
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any):
+        if name not in cls._PRESETS:
+            raise ValueError(f"unknown {cls._KIND or cls.__name__} preset {name!r}; available: {sorted(cls._PRESETS)}")
+        config = cls._PRESETS[name]
+        return dataclasses.replace(config, **overrides) if overrides else config  # frozen: sharing is safe
+
+
 @dataclass(frozen=True)
 class ActionSpace:
     """The per-frame action input of a world model.

@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Mapping
 
 import torch
 from torch import Tensor, nn
 
-from .config import reject_unknown_fields
+from .config import PresetConfig
 
 
 @dataclass(frozen=True)
-class ResamplerConfig:
+class ResamplerConfig(PresetConfig):
     """Constructor arguments of lvdm's `Resampler`; defaults are DynamiCrafter's `image_proj_stage_config`.
+    Presets: `dynamicrafter` (every DynamiCrafter / Vid2World config) and `tiny` (for tests).
 
     `video_length=None` is upstream's per-image variant (`num_queries` latents in all).
     """
+
+    _KIND = "Resampler"
 
     dim: int = 1024
     depth: int = 4
@@ -43,27 +45,13 @@ class ResamplerConfig:
     def num_latents(self) -> int:
         return self.num_queries * (self.video_length or 1)
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "ResamplerConfig":
-        reject_unknown_fields(cls, d)
-        return cls(**d)
-
-    @classmethod
-    def preset(cls, name: str, **overrides: Any) -> "ResamplerConfig":
-        """`dynamicrafter` (every DynamiCrafter / Vid2World config) or `tiny` (for tests)."""
-        if name not in RESAMPLER_PRESETS:
-            raise ValueError(f"unknown Resampler preset {name!r}; available: {sorted(RESAMPLER_PRESETS)}")
-        return dataclasses.replace(RESAMPLER_PRESETS[name], **overrides)
-
 
 RESAMPLER_PRESETS = {
     "dynamicrafter": ResamplerConfig(),
     "tiny": ResamplerConfig(dim=32, depth=1, dim_head=8, heads=2, num_queries=16, embedding_dim=64, output_dim=32,
                             ff_mult=2, video_length=6),
 }
+ResamplerConfig._PRESETS = RESAMPLER_PRESETS
 
 
 class PerceiverAttention(nn.Module):

@@ -9,21 +9,24 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import reject_unknown_fields
+from .config import PresetConfig
 
 _POSITIVE_INTS = ("in_channels", "out_ch", "ch", "num_res_blocks", "z_channels", "embed_dim", "resolution",
                   "norm_groups")
 
 
 @dataclass(frozen=True)
-class VAEConfig:
-    """Architecture of `AutoencoderKL`; field names are LDM's `ddconfig` keys plus `embed_dim` and `norm_groups`."""
+class VAEConfig(PresetConfig):
+    """Architecture of `AutoencoderKL`; field names are LDM's `ddconfig` keys plus `embed_dim` and `norm_groups`.
+    Presets: `sd` (the VAE of SD 1.x / DynamiCrafter) and `tiny` (the same layout, small enough for tests)."""
+
+    _KIND = "VAE"
 
     in_channels: int = 3
     out_ch: int = 3
@@ -68,24 +71,13 @@ class VAEConfig:
         d["ch_mult"], d["attn_resolutions"] = list(self.ch_mult), list(self.attn_resolutions)
         return d
 
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "VAEConfig":
-        reject_unknown_fields(cls, d)
-        return cls(**d)
-
-    @classmethod
-    def preset(cls, name: str) -> "VAEConfig":
-        """`sd`: the VAE of SD 1.x / DynamiCrafter; `tiny`: the same layout, small enough for tests."""
-        if name not in VAE_PRESETS:
-            raise ValueError(f"unknown VAE preset {name!r}; available: {sorted(VAE_PRESETS)}")
-        return VAE_PRESETS[name]
-
 
 VAE_PRESETS: dict[str, VAEConfig] = {
     "sd": VAEConfig(),
     # Four levels like SD so latents are 1/8 of the frame, matching the tiny UNet's expectations.
     "tiny": VAEConfig(ch=32, ch_mult=(1, 1, 2, 2), num_res_blocks=1),
 }
+VAEConfig._PRESETS = VAE_PRESETS
 
 
 def _norm(channels: int, groups: int) -> nn.GroupNorm:

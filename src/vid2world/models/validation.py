@@ -57,16 +57,24 @@ def check_forward_inputs(cfg: UNetConfig, x: Tensor, timesteps: Tensor | int, co
     return timesteps
 
 
+def state_dict_differences(expected: Mapping[str, tuple[int, ...]], state_dict: Mapping[str, Tensor]
+                           ) -> tuple[list[str], list[str], list[tuple[str, tuple[int, ...], tuple[int, ...]]]]:
+    """(missing keys, unexpected keys, [(key, shape found, shape expected)]) of `state_dict` against `expected`."""
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    misshaped = [(k, tuple(state_dict[k].shape), tuple(expected[k]))
+                 for k in state_dict if k in expected and tuple(state_dict[k].shape) != tuple(expected[k])]
+    return missing, unexpected, misshaped
+
+
 def check_state_dict(expected: Mapping[str, tuple[int, ...]], state_dict: Mapping[str, Tensor],
                      source: str = "state dict", allow_missing: tuple[str, ...] = ()) -> None:
     """Raise `StateDictError` unless `state_dict` has exactly the expected keys and shapes.
 
     Keys starting with one of `allow_missing` may be absent.
     """
-    missing = [k for k in expected if k not in state_dict and not k.startswith(allow_missing)]
-    unexpected = [k for k in state_dict if k not in expected]
-    misshaped = [(k, tuple(state_dict[k].shape), tuple(expected[k]))
-                 for k in state_dict if k in expected and tuple(state_dict[k].shape) != tuple(expected[k])]
+    missing, unexpected, misshaped = state_dict_differences(expected, state_dict)
+    missing = [k for k in missing if not k.startswith(allow_missing)]
     if not (missing or unexpected or misshaped):
         return
     lines = [f"{source} does not fit the model:"]

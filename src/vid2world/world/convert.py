@@ -20,15 +20,16 @@ from typing import Any, Mapping
 import torch
 from torch import Tensor
 
-from ..causal.convert import causalize, load_official_state_dict
+from ..causal.convert import causalize
 from ..causal.keys import OFFICIAL_CONV_KEY, is_official_layout, normalize_keys, strip_prefix
+from ..diffusion.schedule import ScheduleConfig
 from ..models.checkpoint import PARTS, Checkpoint, CheckpointError, read_checkpoint
 from ..models.codec import IdentityCodec, LatentCodec
 from ..models.conditioning import ImageConditioner
 from ..models.config import TEMPORAL_NORM_MODES, ActionSpace, CausalConfig, UNetConfig
 from ..models.embeddings import action_space_of
 from ..models.unet import VideoUNet
-from ..diffusion.schedule import ScheduleConfig
+from ..models.validation import state_dict_differences
 from .pretrained import PART_LABELS, PRETRAINED, PretrainedConfig, pretrained_config
 from .world_model import SamplerConfig, WorldModel
 
@@ -160,15 +161,13 @@ def _full(part: str, key: str) -> str:
 def _check_part(path: Path, part: str, state: Mapping[str, Tensor], expected: Mapping[str, tuple[int, ...]],
                 preset: str) -> None:
     """Raise naming the file, the first offending key, and the preset the part looks like."""
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    wrong = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k])]
+    missing, unexpected, wrong = state_dict_differences(expected, state)
     if not (missing or unexpected or wrong):
         return
     against = f"preset {preset!r}" if preset in PRETRAINED else preset
     if wrong:
-        k = wrong[0]
-        first = f"key {_full(part, k)!r} has shape {list(state[k].shape)}, {against} expects {list(expected[k])}"
+        k, found, want = wrong[0]
+        first = f"key {_full(part, k)!r} has shape {list(found)}, {against} expects {list(want)}"
     elif missing:
         first = f"key {_full(part, missing[0])!r} is missing"
     else:
@@ -181,12 +180,17 @@ def _check_part(path: Path, part: str, state: Mapping[str, Tensor], expected: Ma
 def part_differences(config: PretrainedConfig, part: str, state: Mapping[str, Tensor],
                      unet: UNetConfig | None = None) -> list[str]:
     """How `state` differs from `part` of `config`, one line per key (empty: an exact fit)."""
-    expected = config.shapes(part, unet)
-    out = [f"missing {k}" for k in expected if k not in state]
-    out += [f"unexpected {k}" for k in state if k not in expected]
-    out += [f"{k}: {list(state[k].shape)} vs {list(expected[k])}" for k in expected
-            if k in state and tuple(state[k].shape) != tuple(expected[k])]
-    return out
+    missing, unexpected, wrong = state_dict_differences(config.shapes(part, unet), state)
+    return ([f"missing {k}" for k in missing] + [f"unexpected {k}" for k in unexpected]
+            + [f"{k}: {list(found)} vs {list(want)}" for k, found, want in wrong])
+
+
+def preset_differences(part: str, state: Mapping[str, Tensor]) -> dict[str, list[str]]:
+    """For every preset, how `state` differs from its `part` (an empty list: an exact fit). A UNet is compared
+    with its channels and action layers taken from the file (`fitted_unet_config`)."""
+    return {name: part_differences(config, part, state,
+                                   fitted_unet_config(config.unet, state) if part == "unet" else None)
+            for name, config in PRETRAINED.items()}
 
 
 def fitted_unet_config(config: UNetConfig, state: Mapping[str, Tensor]) -> UNetConfig:
@@ -205,11 +209,7 @@ def fitted_unet_config(config: UNetConfig, state: Mapping[str, Tensor]) -> UNetC
 
 def nearest_preset_hint(part: str, state: Mapping[str, Tensor], exclude: str | None = None) -> str:
     """'; it looks like preset X' (or the nearest one and how far), for error messages."""
-    scores = []
-    for name, config in PRETRAINED.items():
-        unet = fitted_unet_config(config.unet, state) if part == "unet" else None
-        scores.append((len(part_differences(config, part, state, unet)), name))
-    best, name = min(scores)
+    best, name = min((len(diffs), name) for name, diffs in preset_differences(part, state).items())
     if name == exclude:
         return ""
     return f"; it looks like preset {name!r}" if best == 0 else f"; the nearest preset is {name!r} ({best} keys differ)"
@@ -225,23 +225,20 @@ def _convert_unet(path: Path, unet_sd: dict[str, Tensor], preset: PretrainedConf
                               f"asked for is {wanted.kind} of width {wanted.dim}")
     architecture = options.unet_config or preset.unet
     name = "the given UNet config" if options.unet_config else options.preset
-    if official:
-        sd, renamed = load_official_state_dict(unet_sd)
-        causal = CausalConfig(options.norm or "clip", out_conv_height_causal=True
-                              if options.out_conv_height_causal is None else options.out_conv_height_causal)
-        config = fitted_unet_config(architecture, sd).replace(causal=causal)
-        _check_part(path, "unet", sd, config_shapes(config), name)
-        return _assigned_unet(config, sd), None, renamed
-    sd, renamed = normalize_keys(strip_prefix(unet_sd))
+    sd, renamed = normalize_keys(strip_prefix(unet_sd))  # official causal-conv names too; values untouched
     config = fitted_unet_config(architecture, sd)
-    _check_part(path, "unet", sd, config_shapes(config), name)
-    if config.causal is not None:  # a causal VideoUNet already (e.g. one we trained): nothing to transfer
-        return _assigned_unet(config, sd), None, renamed
-    base = _assigned_unet(config, sd)
-    unet, report = causalize(base, options.transfer, options.norm or "frame",
-                             None if file_space is not None else wanted,
-                             out_conv_height_causal=bool(options.out_conv_height_causal), seed=options.seed)
-    return unet, report, renamed
+    if official:  # causal already, trained with the official quirks
+        config = config.replace(causal=CausalConfig(options.norm or "clip", out_conv_height_causal=True
+                                                    if options.out_conv_height_causal is None
+                                                    else options.out_conv_height_causal))
+    _check_part(path, "unet", sd, preset.shapes("unet", config), name)
+    unet = _assigned_unet(config, sd)
+    if config.causal is not None:  # official, or a causal VideoUNet already (e.g. one we trained): no transfer
+        return unet, None, renamed
+    causal, report = causalize(unet, options.transfer, options.norm or "frame",
+                               None if file_space is not None else wanted,
+                               out_conv_height_causal=bool(options.out_conv_height_causal), seed=options.seed)
+    return causal, report, renamed
 
 
 def _assigned_unet(config: UNetConfig, state: Mapping[str, Tensor]) -> VideoUNet:
@@ -251,11 +248,6 @@ def _assigned_unet(config: UNetConfig, state: Mapping[str, Tensor]) -> VideoUNet
         unet = VideoUNet(config)
     unet.load_state_dict({k: v.float() for k, v in state.items()}, assign=True)
     return unet
-
-
-def config_shapes(config: UNetConfig) -> dict[str, tuple[int, ...]]:
-    with torch.device("meta"):
-        return VideoUNet(config).state_shapes()
 
 
 def _convert_conditioning(path: Path, parts: dict[str, dict[str, Tensor]], preset: PretrainedConfig,
@@ -290,4 +282,4 @@ def _convert_conditioning(path: Path, parts: dict[str, dict[str, Tensor]], prese
 
 
 __all__ = ["ConversionReport", "ConvertOptions", "convert", "convert_checkpoint", "fitted_unet_config", "load_unet_config",
-           "nearest_preset_hint", "part_differences", "split_parts"]
+           "nearest_preset_hint", "part_differences", "preset_differences", "split_parts"]

@@ -13,7 +13,7 @@ from typing import Any
 from ..causal.keys import is_official_layout, normalize_keys
 from ..models.checkpoint import read_checkpoint
 from ..models.embeddings import action_space_of
-from .convert import split_parts, fitted_unet_config, part_differences
+from .convert import preset_differences, split_parts
 from .pretrained import PART_LABELS, PRETRAINED
 
 MAX_DIFFERENCES = 6  # listed per part for the nearest preset
@@ -49,18 +49,14 @@ def inspect_checkpoint(path: str | Path, trust_pickle: bool = False) -> dict[str
 
 
 def _describe_part(part: str, state: dict) -> dict[str, Any]:
-    scored = []
-    for name, config in PRETRAINED.items():
-        unet = fitted_unet_config(config.unet, state) if part == "unet" else None
-        scored.append((part_differences(config, part, state, unet), name))
-    scored.sort(key=lambda item: len(item[0]))
-    differences, nearest = scored[0]
-    exact = [name for diffs, name in scored if not diffs]
+    differences = preset_differences(part, state)
+    exact = [name for name, diffs in differences.items() if not diffs]
+    nearest = min(differences, key=lambda name: len(differences[name]))
     return {"keys": len(state), "parameters": sum(v.numel() for v in state.values()),
             "dtypes": sorted({str(v.dtype).replace("torch.", "") for v in state.values()}),
             "preset": exact[0] if exact else None, "matches": exact,
-            "nearest": None if exact else nearest, "differences": len(differences),
-            "examples": differences[:MAX_DIFFERENCES]}
+            "nearest": None if exact else nearest, "differences": len(differences[nearest]),
+            "examples": differences[nearest][:MAX_DIFFERENCES]}
 
 
 def format_inspection(info: dict[str, Any]) -> str:

@@ -24,7 +24,7 @@ from ..models.codec import IdentityCodec, codec_from_config
 from ..models.conditioning import ImageConditioner
 from ..models.config import UNetConfig
 from ..models.unet import VideoUNet
-from ..models.validation import StateDictError
+from ..models.validation import StateDictError, check_state_dict
 from .frames import actions_to_tensor, frames_to_tensor, tensor_to_frames
 from .session import RolloutSession
 
@@ -255,13 +255,8 @@ class WorldModel(nn.Module):
 
     def _component_states(self) -> dict[str, dict[str, Tensor]]:
         """The weights saved beside the UNet's, by component (only components that have any)."""
-        out = {}
-        for name in COMPONENT_FILES:
-            module = getattr(self, name)
-            state = {} if module is None else module.state_dict()
-            if state:
-                out[name] = {k: v.detach().contiguous().cpu() for k, v in state.items()}
-        return out
+        states = {name: _cpu_state(getattr(self, name)) for name in COMPONENT_FILES if getattr(self, name) is not None}
+        return {name: state for name, state in states.items() if state}
 
     def save_pretrained(self, directory: str | os.PathLike, extra_files: Mapping[str, str] | None = None) -> Path:
         """Write `config.json`, `model.safetensors` (the UNet) and the other components' weights into `directory`,
@@ -270,8 +265,7 @@ class WorldModel(nn.Module):
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
         try:
-            state = {k: v.detach().contiguous().cpu() for k, v in self.unet.state_dict().items()}
-            save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "vid2world.VideoUNet"})
+            save_file(_cpu_state(self.unet), str(tmp / WEIGHTS_NAME), metadata={"format": "vid2world.VideoUNet"})
             for name, component_state in self._component_states().items():
                 save_file(component_state, str(tmp / COMPONENT_FILES[name]), metadata={"format": f"vid2world.{name}"})
             (tmp / CONFIG_NAME).write_text(json.dumps(self.config_dict(), indent=1))
@@ -334,17 +328,15 @@ class WorldModel(nn.Module):
         return model.eval().to(device)
 
 
+def _cpu_state(module: nn.Module) -> dict[str, Tensor]:
+    return {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+
+
 def _load_component(module: nn.Module, path: Path) -> None:
     """Strict load of a component's weights, naming the file and the keys that do not fit."""
     try:
         state = load_file(str(path))
     except Exception as err:
         raise ValueError(f"{path}: cannot read weights ({err})") from None
-    expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
-    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
-    wrong = [f"{k} {tuple(state[k].shape)} (expected {expected[k]})" for k in expected
-             if k in state and tuple(state[k].shape) != expected[k]]
-    if missing or unexpected or wrong:
-        raise ValueError(f"{path}: does not fit the config: missing {missing[:5]}, unexpected {unexpected[:5]}, "
-                         f"mis-shaped {wrong[:5]}")
+    check_state_dict({k: tuple(v.shape) for k, v in module.state_dict().items()}, state, source=str(path))
     module.load_state_dict(state)
