@@ -32,6 +32,19 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from .train.config import load_config
+    from .train.trainer import train
+
+    config = load_config(args.config, args.overrides)
+    result = train(config, resume=args.resume, progress=not args.no_progress)
+    if result.model_dir:
+        loss = "n/a" if result.last_loss is None else f"{result.last_loss:.5f}"
+        print(f"trained {result.steps} steps (last logged loss {loss}); world model in {result.model_dir}, "
+              f"checkpoints in {result.out}/checkpoints")
+    return 0
+
+
 def _bench_causal(args: argparse.Namespace) -> int:
     from .causal.study import format_study, run_study
 
@@ -242,6 +255,17 @@ def build_parser() -> argparse.ArgumentParser:
     insp.add_argument("--json", default=None, help="also write the result as JSON to this path")
     insp.set_defaults(func=_inspect)
 
+    train = sub.add_parser("train", help="pretrain a video model or fine-tune a world model (YAML config)",
+                           description="Train from a YAML config with key=value overrides, e.g. `vid2world train "
+                           "configs/tiny.yaml data.path=data/doom train.steps=200`. Several processes: launch with "
+                           "`torchrun --nproc_per_node N -m vid2world.cli train ...` or `accelerate launch`.")
+    train.add_argument("config", help="YAML config (see configs/ and docs/training.md)")
+    train.add_argument("overrides", nargs="*", help="key=value overrides of config keys, e.g. train.steps=100")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run in the config's out directory from its newest checkpoint, exactly")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
+    train.set_defaults(func=_train)
+
     bench = sub.add_parser("bench", help="measurements, as tables and JSON")
     bench_sub = bench.add_subparsers(dest="bench", required=True)
     causal = bench_sub.add_parser("causal", help="future leak and feature preservation of every transfer x norm")
@@ -353,12 +377,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors that are the input's fault: one line and exit status 2, no traceback."""
+    errors: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, FileExistsError)
+    trainer = sys.modules.get("vid2world.train.trainer")
+    return errors + ((trainer.TrainingError,) if trainer else ())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "train":  # key=value overrides may follow flags: `train c.yaml --resume train.steps=9`
+        args.overrides += [e for e in extra if "=" in e and not e.startswith("-")]
+        extra = [e for e in extra if e not in args.overrides]
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
+    except _user_errors() as err:
         print(f"vid2world {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -125,13 +125,16 @@ class ClipSampler(torch.utils.data.Sampler):
     epoch: int = 0
     shuffle: bool = True
     epochs: int = 1  # consecutive epochs from `epoch` in one pass (keeps worker processes alive across epochs)
+    start: int = 0  # keys of the first epoch already consumed (a resumed run continues mid-epoch)
 
     def __post_init__(self) -> None:
         if not 0 <= self.rank < self.world_size:
             raise ValueError(f"ClipSampler: rank {self.rank} outside world size {self.world_size}")
+        if not 0 <= self.start < self.per_epoch:
+            raise ValueError(f"ClipSampler: start {self.start} outside the epoch's {self.per_epoch} keys")
 
     def __len__(self) -> int:
-        return self.per_epoch * self.epochs
+        return self.per_epoch * self.epochs - self.start
 
     @property
     def per_epoch(self) -> int:
@@ -142,7 +145,8 @@ class ClipSampler(torch.utils.data.Sampler):
             order = np.random.default_rng([self.seed, epoch]).permutation(self.n) if self.shuffle \
                 else np.arange(self.n)
             padded = np.resize(order, self.per_epoch * self.world_size)
-            for i in padded[self.rank:: self.world_size]:
+            skip = self.start if epoch == self.epoch else 0
+            for i in padded[self.rank:: self.world_size][skip:]:
                 yield epoch * self.n + int(i)
 
     def set_epoch(self, epoch: int) -> None:
@@ -150,11 +154,16 @@ class ClipSampler(torch.utils.data.Sampler):
 
 
 def clip_loader(clips: ClipDataset, batch_size: int, workers: int = 0, rank: int = 0, world_size: int = 1,
-                seed: int = 0, epoch: int = 0, shuffle: bool = True, epochs: int = 1) -> torch.utils.data.DataLoader:
-    """A DataLoader over `clips`, sharded across ranks by `ClipSampler` (evaluation: `shuffle=False`)."""
-    sampler = ClipSampler(len(clips), rank, world_size, seed, epoch, shuffle, epochs)
+                seed: int = 0, epoch: int = 0, shuffle: bool = True, epochs: int = 1,
+                start: int = 0) -> torch.utils.data.DataLoader:
+    """A DataLoader over `clips`, sharded across ranks by `ClipSampler` (evaluation: `shuffle=False`); `start`
+    skips keys of the first epoch (resuming)."""
+    sampler = ClipSampler(len(clips), rank, world_size, seed, epoch, shuffle, epochs, start)
+    # its own generator: creating the iterator would otherwise draw from torch's global RNG (worker seeds), which
+    # shifts a training run's dropout stream depending on when the loader was made (clips are key-seeded anyway)
     return torch.utils.data.DataLoader(clips, batch_size=batch_size, sampler=sampler, num_workers=workers,
-                                       persistent_workers=False, drop_last=False)
+                                       persistent_workers=False, drop_last=False,
+                                       generator=torch.Generator().manual_seed(seed))
 
 
 def to_model_input(frames: torch.Tensor) -> torch.Tensor:

@@ -243,6 +243,17 @@ PRESETS: dict[str, UNetConfig] = {
         model_channels=32, channel_mult=(1, 2), num_res_blocks=1, attention_resolutions=(1,),
         num_head_channels=8, context_dim=32, temporal_length=6,
     ),
+    # Pixel-space video UNets for our own small simulator models: RGB in and out, no text/image context, no fps.
+    "pixel-tiny": _DYNAMICRAFTER.replace(
+        in_channels=3, out_channels=3, model_channels=32, channel_mult=(1, 2), num_res_blocks=1,
+        attention_resolutions=(2,), num_head_channels=8, context_dim=None, image_cross_attention=False,
+        fs_condition=False, norm_groups=8, dropout=0.0, temporal_length=8,
+    ),
+    "pixel-64": _DYNAMICRAFTER.replace(  # 64x64 frames: attention at 16x16 and 8x8
+        in_channels=3, out_channels=3, model_channels=64, channel_mult=(1, 2, 2, 2), num_res_blocks=2,
+        attention_resolutions=(4, 8), num_head_channels=32, context_dim=None, image_cross_attention=False,
+        fs_condition=False, norm_groups=16, dropout=0.0, temporal_length=16,
+    ),
 }
 
 __all__ = ["ActionSpace", "CausalConfig", "UNetConfig", "PRESETS", "TEMPORAL_NORM_MODES"]

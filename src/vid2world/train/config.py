@@ -21,9 +21,13 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 class ModelSection:
     """The network: a preset architecture, optionally started from weights, and how it is made causal."""
 
-    preset: str = "tiny"  # a pretrained layout (world.pretrained): dynamicrafter-256|512|1024, tiny
+    # dynamicrafter-256|512|1024 or tiny: every part of a DynamiCrafter-layout latent model (world.pretrained);
+    # pixel-tiny or pixel-64: a pixel-space UNet alone (models.config)
+    preset: str = "tiny"
     unet: dict[str, Any] = field(default_factory=dict)  # UNetConfig fields that differ from the preset's
-    init: str | None = None  # a world-model directory or a checkpoint to start from (None: random init)
+    # a world-model directory (ours, e.g. a pretrain run's export) or a DynamiCrafter / Vid2World checkpoint file
+    # (converted as `vid2world convert` does); None: random initialisation of every part
+    init: str | None = None
     transfer: str = "extrapolative"  # world-model mode: the causal weight transfer
     norm: str = "frame"  # world-model mode: the temporal GroupNorm mode
     action_space: str | None = None  # "continuous:A" | "discrete:K"; None: the dataset's own
@@ -39,6 +43,7 @@ class DataSection:
     length: int = 16  # frames per clip
     size: list[int] = field(default_factory=lambda: [64, 64])  # H, W after the layout
     layout: str = "resize"  # resize | shorter_side_pad | resize_pad | square_crop_pad
+    inner: list[int] | None = None  # resize_pad: [H, W] before padding (CS:GO: [275, 512] inside [320, 512])
     frame_skip: int = 1
     augment: bool = True
     workers: int = 2
@@ -61,7 +66,8 @@ class TrainSection:
     batch_size: int = 2  # clips per process per micro-step
     grad_accum: int = 1
     precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast; fp16 with a gradient scaler)
-    action_dropout: float = 0.1  # world-model mode: per-frame probability of masking the action
+    action_dropout: float = 0.2  # world-model mode: per-frame probability of masking the action (method.md 5.4)
+    image_dropout: float = 0.1  # per-clip probability of zeroing the CLIP image frame (DynamiCrafter: 0.05..0.15)
     distributed: str = "ddp"  # ddp | fsdp (when launched with several processes)
 
 
@@ -69,6 +75,8 @@ class TrainSection:
 class LogSection:
     every: int = 10  # steps between logged scalars
     sample_every: int = 0  # steps between sample rollouts (0: never)
+    sample_steps: int = 20  # DDIM steps per sampled frame
+    sample_context: int = 2  # ground-truth frames a sample rollout starts from
     save_every: int = 100  # steps between checkpoints
     keep_last: int = 3  # checkpoints kept
     tensorboard: bool = True
@@ -100,8 +108,13 @@ class TrainConfig:
         for key, value in positive.items():
             if value < 1:
                 raise ConfigError(f"{key}: must be >= 1, got {value}")
-        if not 0 <= self.train.action_dropout < 1:
-            raise ConfigError(f"train.action_dropout: must be in [0, 1), got {self.train.action_dropout}")
+        for key in ("action_dropout", "image_dropout"):
+            value = getattr(self.train, key)
+            if not 0 <= value < 1:
+                raise ConfigError(f"train.{key}: must be in [0, 1), got {value}")
+        if not 1 <= self.log.sample_context < self.data.length:
+            raise ConfigError(f"log.sample_context: must be in [1, data.length={self.data.length}), got "
+                              f"{self.log.sample_context}")
         if len(self.data.size) != 2:
             raise ConfigError(f"data.size: expected [H, W], got {self.data.size}")
 

@@ -1,0 +1,133 @@
+"""The model a training run starts from, built from `TrainConfig.model` and checked against the dataset.
+
+- `pretrain`: a full-sequence (non-causal) video model without actions.
+- `world-model`: a causal model with the dataset's action space; a full-sequence start is causalized first
+  (`model.transfer`, `model.norm`), a causal start (e.g. a world model being fine-tuned further) is kept.
+
+Starting points (`model.init`): nothing (random weights for every part of `model.preset`), a world-model directory
+(`WorldModel.from_pretrained`) or a DynamiCrafter / released Vid2World checkpoint file (as `vid2world convert`).
+Every mismatch with the dataset (action width, frame size) is an error here, before the first step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..causal.convert import causalize
+from ..data.spec import DatasetMeta
+from ..models.codec import LatentCodec
+from ..models.conditioning import ImageConditioner
+from ..models.config import PRESETS, ActionSpace, CausalConfig, UNetConfig
+from ..models.unet import VideoUNet
+from ..world.convert import ConvertOptions, convert_checkpoint
+from ..world.pretrained import PRETRAINED
+from ..world.world_model import SamplerConfig, WorldModel
+from .config import ConfigError, TrainConfig
+
+
+def parse_action_space(text: str) -> ActionSpace:
+    """`continuous:A` or `discrete:K` (multi-hot over K entries)."""
+    kind, _, width = text.partition(":")
+    if kind not in ("continuous", "discrete") or not width.isdigit() or int(width) < 1:
+        raise ConfigError(f"model.action_space: expected 'continuous:A' or 'discrete:K', got {text!r}")
+    return ActionSpace.continuous(int(width)) if kind == "continuous" else ActionSpace.multi_hot(int(width))
+
+
+def wanted_action_space(config: TrainConfig, meta: DatasetMeta) -> ActionSpace | None:
+    """The action space the run trains: none for `pretrain`; else `model.action_space`, or the dataset's own. A
+    configured width that is not the dataset's is an error naming both."""
+    if config.mode == "pretrain":
+        return None
+    if meta.actions is None:
+        raise ConfigError(f"{config.data.path}: mode world-model needs actions, but the dataset has none "
+                          "(recorded with actions off?); use mode=pretrain for action-free video")
+    dataset_space = meta.actions.model_space()
+    if config.model.action_space is None:
+        return dataset_space
+    space = parse_action_space(config.model.action_space)
+    if space.dim != dataset_space.dim:
+        names = list(meta.actions.names[:4])
+        raise ConfigError(f"model.action_space {config.model.action_space!r} has width {space.dim}, but "
+                          f"{config.data.path} has actions of width {dataset_space.dim} (first: {names})")
+    return space
+
+
+def _random_model(config: TrainConfig, causal: CausalConfig | None, actions: ActionSpace | None) -> WorldModel:
+    name, overrides = config.model.preset, dict(config.model.unet)
+    overrides.setdefault("temporal_length", config.data.length)
+    if name in PRETRAINED:  # every part of a DynamiCrafter-layout latent model
+        parts = PRETRAINED[name]
+        unet = VideoUNet(parts.unet.replace(**overrides, causal=causal, action_space=actions))
+        codec = LatentCodec(parts.vae, scale_factor=parts.scale_factor)
+        conditioner = None
+        if unet.config.context_dim:
+            conditioner = ImageConditioner(parts.image_encoder, parts.image_proj, parts.text_encoder.context_length)
+            with torch.no_grad():  # a random stand-in for the empty prompt's text tokens
+                conditioner.set_text(torch.randn(conditioner.empty_text.shape) * 0.5)
+        return WorldModel(unet, codec, parts.schedule, SamplerConfig(cache=causal is not None), fps=3,
+                          conditioner=conditioner)
+    if name not in PRESETS:
+        raise ConfigError(f"model.preset: unknown preset {name!r}; latent: {sorted(PRETRAINED)}, pixel-space: "
+                          f"{sorted(set(PRESETS) - set(PRETRAINED))}")
+    unet_config = UNetConfig.preset(name, **overrides).replace(causal=causal, action_space=actions)
+    if unet_config.in_channels != 3:
+        raise ConfigError(f"model.preset {name!r} is a latent UNet ({unet_config.in_channels} input channels); "
+                          f"use one of {sorted(PRETRAINED)} to get its VAE and encoders")
+    return WorldModel(VideoUNet(unet_config), sampler=SamplerConfig(cache=causal is not None))
+
+
+def _adapted(model: WorldModel, config: TrainConfig, actions: ActionSpace | None) -> WorldModel:
+    """A loaded model made fit for the mode: causalized (world-model) and given action layers if it has none."""
+    unet, source = model.unet, config.model.init
+    have = unet.config.action_space
+    if config.mode == "pretrain":
+        if unet.is_causal:
+            raise ConfigError(f"model.init {source}: a causal world model; mode pretrain trains full-sequence video "
+                              "models (start from a pretrained video model, or use mode=world-model)")
+        return model
+    if have is not None and actions is not None and (have.kind, have.dim) != (actions.kind, actions.dim):
+        raise ConfigError(f"model.init {source}: the model takes {have.kind} actions of width {have.dim}, but the "
+                          f"run trains {actions.kind} actions of width {actions.dim} (from {config.data.path})")
+    if not unet.is_causal:
+        unet, _ = causalize(unet, config.model.transfer, config.model.norm, actions, seed=config.seed)
+    elif have is None:
+        raise ConfigError(f"model.init {source}: a causal model without action layers; start from its "
+                          "full-sequence parent instead")
+    return WorldModel(unet, model.codec, model.schedule.config, SamplerConfig(cache=unet.config.causal.strictly_causal),
+                      fps=model.fps, concat_first_frame=model.concat_first_frame, conditioner=model.conditioner,
+                      metadata=model.metadata)
+
+
+def build_model(config: TrainConfig, meta: DatasetMeta) -> WorldModel:
+    """The model to train (float32, CPU), checked against the dataset's action width and frame size."""
+    actions = wanted_action_space(config, meta)
+    causal = None if config.mode == "pretrain" else CausalConfig(config.model.norm)
+    init = config.model.init
+    if init is None:
+        model = _random_model(config, causal, actions)
+    elif Path(init).is_dir():
+        model = _adapted(WorldModel.from_pretrained(init), config, actions)
+    elif Path(init).is_file():
+        if config.mode == "pretrain":
+            raise ConfigError(f"model.init {init}: mode pretrain starts from random weights or a world-model "
+                              "directory; checkpoint files are converted into world models (mode=world-model)")
+        model, _ = convert_checkpoint(init, ConvertOptions(preset=config.model.preset, transfer=config.model.transfer,
+                                                           norm=config.model.norm, action_space=actions,
+                                                           seed=config.seed))
+        model = _adapted(model, config, actions)
+    else:
+        raise ConfigError(f"model.init {init}: no such file or directory")
+    check_frame_size(model, config)
+    model.unet.set_gradient_checkpointing(config.model.gradient_checkpointing)
+    return model
+
+
+def check_frame_size(model: WorldModel, config: TrainConfig) -> None:
+    """Frames must divide into the UNet's levels after the codec's downsampling."""
+    factor = getattr(model.codec, "downsample", 1) * model.unet.config.downsample_factor
+    h, w = config.data.size
+    if h % factor or w % factor:
+        raise ConfigError(f"data.size {[h, w]}: height and width must be multiples of {factor} (codec x UNet "
+                          f"downsampling of preset {config.model.preset!r})")

@@ -1,0 +1,81 @@
+"""One training loss from one batch of clips: what a step of either mode computes (method.md 4.7).
+
+`Denoiser` holds the trainable network (the UNet, and the conditioner whose Resampler trains while its CLIP tower
+stays frozen); it is what the distributed wrapper (DDP/FSDP) sees. The codec (VAE) is frozen and runs outside it,
+under `no_grad`. `clip_loss` draws every random choice (noise levels, noise, action and image dropout, the VAE's
+posterior sample) from the one generator it is given, so a run's randomness is that generator's state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ..data.clips import to_model_input
+from ..diffusion.losses import LossOutput, diffusion_forcing_loss, full_sequence_loss
+from ..diffusion.schedule import NoiseSchedule
+from ..models.embeddings import shift_actions
+from ..world.world_model import WorldModel
+
+
+@dataclass(frozen=True)
+class Objective:
+    """How a clip becomes a loss: Diffusion Forcing with action dropout (world-model mode) or one noise level per
+    clip without actions (pretrain mode)."""
+
+    diffusion_forcing: bool = True
+    action_dropout: float = 0.2
+    image_dropout: float = 0.1
+
+
+class Denoiser(nn.Module):
+    """The trainable part of a world model: `forward(x_noisy, levels, concat, cond_frame, frame_actions, mask)`."""
+
+    def __init__(self, model: WorldModel) -> None:
+        super().__init__()
+        self.unet = model.unet
+        self.conditioner = model.conditioner
+        self.fps = model.fps
+        if self.conditioner is not None:  # the CLIP image tower is frozen; the Resampler trains (method.md 8)
+            self.conditioner.image_encoder.requires_grad_(False)
+
+    def forward(self, x_noisy: Tensor, levels: Tensor, concat: Tensor | None, cond_frame: Tensor | None,
+                frame_actions: Tensor | None, action_mask: Tensor | None) -> Tensor:
+        context = None if self.conditioner is None or cond_frame is None else self.conditioner(cond_frame)
+        if concat is not None:  # [B, C, 1, h, w] repeated over the clip's frames
+            x_noisy = torch.cat([x_noisy, concat.expand(-1, -1, x_noisy.shape[2], -1, -1)], dim=1)
+        return self.unet.denoise(x_noisy, levels, context, self.fps, frame_actions, action_mask)
+
+
+@torch.no_grad()
+def encode_clips(model: WorldModel, frames: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """uint8 frames [B, T, H, W, 3] -> (pixels [B, 3, T, H, W] in [-1, 1], latents [B, C, T, h, w]) with the
+    frozen codec (the VAE posterior sampled from `generator`)."""
+    pixels = to_model_input(frames.to(model.device))
+    return pixels, model.codec.encode(pixels, generator=generator)
+
+
+def clip_loss(denoiser: nn.Module, model: WorldModel, batch: dict[str, Tensor], objective: Objective,
+              generator: torch.Generator) -> LossOutput:
+    """The loss of one batch of clips (`frames` uint8 [B, T, H, W, 3], `actions` [B, T, A] when the model has
+    actions). `denoiser` is `Denoiser(model)`, possibly wrapped for distributed training."""
+    pixels, x0 = encode_clips(model, batch["frames"], generator)
+    b = x0.shape[0]
+    concat = x0[:, :, :1] if model.concat_first_frame else None  # the clean first-frame latent (never dropped)
+    cond_frame = None
+    if model.conditioner is not None:  # zero the CLIP frame of a clip with probability image_dropout
+        keep = (torch.rand(b, generator=generator) >= objective.image_dropout).to(pixels)
+        cond_frame = pixels[:, :, 0] * keep[:, None, None, None]
+    frame_actions = None
+    if model.action_dim is not None:
+        frame_actions = shift_actions(batch["actions"].to(x0.device, torch.float32))  # frame t follows a_{t-1}
+
+    def denoise(x: Tensor, levels: Tensor, mask: Tensor) -> Tensor:
+        return denoiser(x, levels, concat, cond_frame, frame_actions, mask if frame_actions is not None else None)
+
+    schedule: NoiseSchedule = model.schedule
+    if objective.diffusion_forcing:
+        return diffusion_forcing_loss(denoise, schedule, x0, objective.action_dropout, generator)
+    return full_sequence_loss(denoise, schedule, x0, 0.0, generator)

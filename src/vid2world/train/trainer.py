@@ -1,0 +1,229 @@
+"""`train(config)`: the training loop, on accelerate (one process, or DDP/FSDP under `torchrun` or
+`accelerate launch`). One optimiser step = `train.grad_accum` micro-batches of `train.batch_size` clips per process.
+
+Exactness: every random choice comes from a per-rank generator (loss) or torch's global RNG (dropout), both saved
+in checkpoints; the data order is a pure function of (seed, epoch, key) and the number of batches drawn. A run
+resumed from step k therefore repeats the uninterrupted run's steps k+1..N bit for bit on CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import warnings
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from ..data.clips import ClipConfig, ClipDataset, clip_loader, stable_int
+from ..data.store import open_dataset
+from ..data.transforms import AugmentConfig, FrameLayout
+from .build import build_model
+from .checkpoint import TrainerState, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .config import ConfigError, TrainConfig
+from .ema import EMA
+from .monitor import LossTally, Monitor
+from .objective import Denoiser, Objective, clip_loss
+from .run_dir import prepare_run_dir, weights_digest
+from .samples import sample_clip, write_sample
+
+
+class TrainingError(RuntimeError):
+    """A run that cannot go on (a non-finite loss); the message names the step and the batch."""
+
+
+@dataclass
+class TrainResult:
+    out: str
+    steps: int
+    resumed_from: int | None
+    last_loss: float | None
+    model_dir: str | None
+
+
+def make_clips(config: TrainConfig) -> ClipDataset:
+    data = config.data
+    if not data.path:
+        raise ConfigError("data.path: no dataset given (a directory written by `vid2world data record|convert`)")
+    dataset = open_dataset(data.path)
+    size = tuple(data.size)
+    layout = None
+    if data.layout != "resize" or tuple(dataset.meta.frame_size) != size:
+        layout = FrameLayout(size, data.layout, tuple(data.inner) if data.inner else None)
+    cfg = ClipConfig(data.length, data.frame_skip, layout, AugmentConfig() if data.augment else None, data.split)
+    return ClipDataset(dataset, cfg, seed=config.seed)
+
+
+def _accelerator(config: TrainConfig):
+    from accelerate import Accelerator, DistributedDataParallelKwargs
+
+    precision = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[config.train.precision]
+    if precision == "fp16" and not torch.cuda.is_available():
+        raise ConfigError("train.precision fp16 needs a GPU (gradient scaling); use bf16 or fp32 on CPU")
+    kwargs = {}
+    if config.train.distributed == "fsdp":
+        from accelerate import FullyShardedDataParallelPlugin
+
+        kwargs["fsdp_plugin"] = FullyShardedDataParallelPlugin(fsdp_version=2, reshard_after_forward=True)
+    return Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=precision, step_scheduler_with_optimizer=False,
+                       kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=False)], **kwargs)
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """Constant after a linear warm-up of `optim.warmup_steps` (Vid2World: constant 1e-5, no warm-up)."""
+    warm = config.optim.warmup_steps
+    return config.optim.lr * (min(1.0, (step + 1) / warm) if warm else 1.0)
+
+
+def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> TrainResult:
+    """Run (or, with `resume`, continue) the training `config` describes; see `docs/training.md`."""
+    # DDP's reducer warns once per process about 1x1-conv gradient strides; harmless, and noise in every log
+    warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
+    acc = _accelerator(config)
+    rank, world = acc.process_index, acc.num_processes
+    resume_from = prepare_run_dir(config, resume, acc.is_main_process)
+    acc.wait_for_everyone()
+    clips = make_clips(config)
+    torch.manual_seed(config.seed)  # identical initial weights on every rank
+    model = build_model(config, clips.dataset.meta)
+    model.codec.requires_grad_(False).eval().to(acc.device)
+    denoiser = Denoiser(model).train()
+    params = [p for p in denoiser.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.optim.lr, betas=tuple(config.optim.betas),
+                                  weight_decay=config.optim.weight_decay)
+    ema = EMA(denoiser, config.optim.ema_decay) if config.optim.ema_decay else None
+    generator = torch.Generator().manual_seed(stable_int(config.seed, "loss", rank))
+    torch.manual_seed(stable_int(config.seed, "dropout", rank) % 2**63)
+    state = TrainerState(world_size=world, mode=config.mode)
+    if resume_from is not None:
+        ckpt = load_checkpoint(resume_from)
+        if ckpt.state.world_size != world:
+            raise ConfigError(f"{resume_from}: saved by {ckpt.state.world_size} processes, resumed with {world}; "
+                              "the data order and random streams are per process, so the counts must match")
+        denoiser.load_state_dict(ckpt.model)
+        optimizer.load_state_dict(ckpt.optimizer["optimizer"])
+        if ema is not None:
+            ema.load_state_dict(ckpt.ema or {})
+        set_rng_state(ckpt.rng[rank], generator)
+        state = ckpt.state
+    wrapped, optimizer = acc.prepare(denoiser, optimizer)
+    if resume_from is not None and acc.scaler is not None and "scaler" in ckpt.optimizer:
+        acc.scaler.load_state_dict(ckpt.optimizer["scaler"])
+
+    bs, accum = config.train.batch_size, config.train.grad_accum
+    remaining = config.train.steps - state.step
+    epoch, start = divmod(state.micro_batches * bs, -(-len(clips) // world))
+    loader = clip_loader(clips, bs, config.data.workers, rank, world, config.seed, epoch=epoch, start=start,
+                         epochs=math.ceil((remaining * accum * bs + start) / -(-len(clips) // world)) + 1)
+    batches = iter(loader)
+    objective = Objective(config.mode == "world-model", config.train.action_dropout, config.train.image_dropout)
+    monitor = Monitor(Path(config.out), config.log.tensorboard, resume_from and state.step) if acc.is_main_process \
+        else None
+    tally = LossTally(config.data.length, model.schedule.num_train_timesteps)
+    sample = sample_clip(clips, config.seed) if config.log.sample_every and acc.is_main_process else None
+    if acc.is_main_process:
+        print(f"{clips.summary}\n{'resuming from ' + str(resume_from) if resume_from else 'starting'}: "
+              f"{config.mode}, {sum(p.numel() for p in params):,} trainable parameters, {world} process(es), "
+              f"{bs}x{accum}x{world} clips per step", flush=True)
+    bar = tqdm(total=config.train.steps, initial=state.step, desc="train", unit="step",
+               disable=not (progress and acc.is_main_process))
+    last_loss, window_losses, t0, clips_seen = None, [], time.perf_counter(), 0
+    while state.step < config.train.steps:
+        lr = learning_rate(config, state.step)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        for micro in range(accum):
+            batch = next(batches)
+            state.micro_batches += 1
+            sync = nullcontext() if micro == accum - 1 else acc.no_sync(wrapped)
+            with sync:
+                out = clip_loss(wrapped, model, batch, objective, generator)
+                bad = acc.reduce(torch.tensor([0.0 if torch.isfinite(out.loss) else 1.0], device=acc.device), "sum")
+                if bad.item() > 0:
+                    where = (f"episodes {batch['episode'].tolist()} starts {batch['start'].tolist()}"
+                             if not torch.isfinite(out.loss) else "another rank's batch")
+                    raise TrainingError(f"non-finite loss {out.loss.item()} at step {state.step + 1} (micro-batch "
+                                        f"{micro + 1} of {accum}, rank {rank}: {where}); stopped without saving; "
+                                        f"the last good checkpoint is in {Path(config.out) / 'checkpoints'}")
+                acc.backward(out.loss / accum)
+            tally.add(out.per_frame, out.levels)
+            window_losses.append(out.loss.item())
+            clips_seen += batch["frames"].shape[0] * world
+        grad_norm = acc.clip_grad_norm_(params, config.optim.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if ema is not None:
+            ema.update(acc.unwrap_model(wrapped))
+        state.step += 1
+        bar.update(1)
+        if state.step % config.log.every == 0 or state.step == config.train.steps:
+            packed = acc.reduce(torch.cat([tally.packed(), torch.tensor([sum(window_losses), len(window_losses)],
+                                                                        dtype=torch.float64)]).to(acc.device), "sum")
+            last_loss = float(packed[-2] / packed[-1])
+            rate = clips_seen / (time.perf_counter() - t0)
+            scalars = {"loss": last_loss, "lr": lr, "grad_norm": float(grad_norm), "clips_per_s": rate,
+                       **tally.scalars(packed[:-2].cpu())}
+            if monitor is not None:
+                monitor.log(state.step, scalars)
+            bar.set_postfix(loss=f"{last_loss:.4f}", clips_s=f"{rate:.1f}")
+            tally.reset()
+            window_losses, t0, clips_seen = [], time.perf_counter(), 0
+        if state.step % config.log.save_every == 0 or state.step == config.train.steps:
+            _save(acc, config, state, wrapped, optimizer, ema, generator)
+        if sample is not None and state.step % config.log.sample_every == 0:
+            started = time.perf_counter()
+            with ema.applied(acc.unwrap_model(wrapped)) if ema else nullcontext():
+                write_sample(model, sample, config.log.sample_context, config.log.sample_steps,
+                             Path(config.out) / "samples", state.step)
+            t0 += time.perf_counter() - started  # throughput counts training time only
+    bar.close()
+    model_dir = _finish(acc, config, state, wrapped, model, ema, last_loss, resume_from)
+    if monitor is not None:
+        monitor.close()
+    return TrainResult(config.out, state.step, None if resume_from is None else int(resume_from.name[5:]),
+                       last_loss, model_dir)
+
+
+def _save(acc, config: TrainConfig, state: TrainerState, wrapped, optimizer, ema: EMA | None,
+          generator: torch.Generator) -> None:
+    """Every rank hands its random state to rank 0, which writes the checkpoint alone."""
+    from accelerate.utils import gather_object
+
+    rngs = gather_object([rng_state(generator)])
+    model_state = acc.get_state_dict(wrapped)
+    optim_state = {"optimizer": optimizer.state_dict()}
+    if acc.scaler is not None:
+        optim_state["scaler"] = acc.scaler.state_dict()
+    if acc.is_main_process:
+        save_checkpoint(Path(config.out) / "checkpoints", state, model_state, optim_state, rngs,
+                        None if ema is None else ema.state_dict(), config.log.keep_last)
+    acc.wait_for_everyone()
+
+
+def _finish(acc, config: TrainConfig, state: TrainerState, wrapped, model, ema: EMA | None,
+            last_loss: float | None, resume_from: Path | None) -> str | None:
+    """Export the world model (EMA weights when kept) and write `summary.json` with every rank's weight digest."""
+    from accelerate.utils import gather_object
+
+    unwrapped = acc.unwrap_model(wrapped)
+    digests = gather_object([{"rank": acc.process_index, "steps": state.step, "micro_batches": state.micro_batches,
+                              "weights_sha1": weights_digest(unwrapped)}])
+    model_dir = None
+    if acc.is_main_process:
+        out = Path(config.out)
+        with ema.applied(unwrapped) if ema else nullcontext():
+            model.metadata["training"] = {"mode": config.mode, "steps": state.step, "config": config.to_dict(),
+                                          "ema": ema is not None}
+            model_dir = str(model.eval().save_pretrained(out / "model"))
+        summary = {"steps": state.step, "last_loss": last_loss, "world_size": acc.num_processes,
+                   "resumed_from": None if resume_from is None else str(resume_from), "ranks": digests,
+                   "model": model_dir, "state": asdict(state)}
+        tmp = out / ".summary.json.tmp"
+        tmp.write_text(json.dumps(summary, indent=1))
+        tmp.replace(out / "summary.json")
+    acc.wait_for_everyone()
+    return model_dir
