@@ -142,9 +142,10 @@ def test_pretrain_then_world_model(doom, doom_video, tmp_path):
     """A passive pixel-space video model pretrained on action-free video, then causalized and fine-tuned."""
     pre = load_config(None, ["mode=pretrain", "model.preset=pixel-tiny", f"data.path={doom_video}",
                              f"out={tmp_path / 'pre'}", "train.steps=3", "data.size=[32,32]", "data.length=6",
-                             "log.tensorboard=false", "data.workers=0"])
+                             "log.tensorboard=false", "data.workers=0", "log.sample_every=3", "log.sample_steps=2"])
     passive = WorldModel.from_pretrained(train(pre, progress=False).model_dir)
     assert not passive.unet.is_causal and passive.action_dim is None
+    assert (tmp_path / "pre" / "samples" / "step-00000003.gif").stat().st_size > 0  # action-free rollouts too
     wm = load_config(None, [f"model.init={tmp_path / 'pre' / 'model'}", "model.preset=pixel-tiny",
                             f"data.path={doom}", f"out={tmp_path / 'wm'}", "train.steps=3", "data.size=[32,32]",
                             "data.length=6", "log.tensorboard=false", "data.workers=0", "log.sample_every=3"])
@@ -253,3 +254,45 @@ def test_checkpoints_keep_last_and_leave_no_temporaries(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["step-00000003", "step-00000004"]
     (tmp_path / "step-00000009").mkdir()  # incomplete (no trainer.json): never found
     assert checkpoints(tmp_path)[-1].name == "step-00000004"
+
+
+# ---- shipped configs --------------------------------------------------------------------------------------------
+def test_every_shipped_config_loads():
+    names = sorted(p.name for p in (ROOT / "configs").glob("*.yaml"))
+    assert {"tiny.yaml", "doom-pretrain.yaml", "doom-world.yaml", "dynamicrafter-512-rt1.yaml",
+            "dynamicrafter-512-csgo.yaml", "dynamicrafter-512-recon.yaml"} <= set(names)
+    for name in names:
+        config = load_config(ROOT / "configs" / name)
+        assert config.mode in ("pretrain", "world-model"), name
+    rt1 = load_config(ROOT / "configs" / "dynamicrafter-512-rt1.yaml")  # method.md section 8
+    assert (rt1.optim.lr, rt1.optim.grad_clip, rt1.train.batch_size, rt1.train.grad_accum) == (1e-5, 0.5, 2, 2)
+    assert rt1.model.gradient_checkpointing and rt1.train.action_dropout == 0.2 and rt1.data.size == [320, 512]
+
+
+def test_dynamicrafter_config_fine_tunes_a_checkpoint(tmp_path):
+    """configs/dynamicrafter-512-rt1.yaml on a tiny stand-in of DynamiCrafter's model.ckpt (same layout) and a small
+    dataset with RT-1's 13-d continuous actions: converted, then trained with the VAE and CLIP frozen."""
+    from vid2world.data.spec import ActionSpec, DatasetMeta
+    from vid2world.data.writer import DatasetWriter
+    from vid2world.world.pretrained import PRETRAINED, random_parts, write_checkpoint
+
+    parts = random_parts(PRETRAINED["tiny"], seed=1)
+    ckpt = write_checkpoint(tmp_path / "model.ckpt", parts)
+    rng = np.random.default_rng(0)
+    meta = DatasetMeta("rt1-like", 3.0, (40, 64), ActionSpec.continuous([f"a{i}" for i in range(13)]))
+    with DatasetWriter(tmp_path / "rt1", meta) as writer:
+        for _ in range(3):
+            writer.add(rng.integers(0, 255, (12, 40, 64, 3), dtype=np.uint8), rng.normal(size=(12, 13)))
+    config = load_config(ROOT / "configs" / "dynamicrafter-512-rt1.yaml", [
+        "model.preset=tiny", f"model.init={ckpt}", f"data.path={tmp_path / 'rt1'}", f"out={tmp_path / 'run'}",
+        "data.size=[64,128]", "data.length=8", "data.workers=0", "train.steps=2", "train.precision=bf16",
+        "optim.lr=1e-3", "log.sample_every=0", "log.tensorboard=false"])
+    model = WorldModel.from_pretrained(train(config, progress=False).model_dir)
+    assert model.unet.is_causal and model.action_dim == 13 and model.window == 8
+    assert model.unet.config.action_space.kind == "continuous"
+    vae = model.codec.vae.state_dict()
+    assert all(torch.equal(vae[k], v) for k, v in parts["vae"].items()), "the VAE must stay frozen"
+    image = model.conditioner.image_encoder.state_dict()
+    assert all(torch.equal(image[k], v) for k, v in parts["image_encoder"].items()), "CLIP must stay frozen"
+    proj = model.conditioner.image_proj.state_dict()
+    assert not all(torch.equal(proj[k], v) for k, v in parts["image_proj"].items()), "the Resampler trains"

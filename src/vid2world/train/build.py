@@ -11,6 +11,7 @@ Every mismatch with the dataset (action width, frame size) is an error here, bef
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -86,6 +87,8 @@ def _adapted(model: WorldModel, config: TrainConfig, actions: ActionSpace | None
         if unet.is_causal:
             raise ConfigError(f"model.init {source}: a causal world model; mode pretrain trains full-sequence video "
                               "models (start from a pretrained video model, or use mode=world-model)")
+        if unet.config.temporal_length != config.data.length:
+            model.sampler = replace(model.sampler, window=config.data.length)
         return model
     if have is not None and actions is not None and (have.kind, have.dim) != (actions.kind, actions.dim):
         raise ConfigError(f"model.init {source}: the model takes {have.kind} actions of width {have.dim}, but the "
@@ -95,8 +98,9 @@ def _adapted(model: WorldModel, config: TrainConfig, actions: ActionSpace | None
     elif have is None:
         raise ConfigError(f"model.init {source}: a causal model without action layers; start from its "
                           "full-sequence parent instead")
-    return WorldModel(unet, model.codec, model.schedule.config, SamplerConfig(cache=unet.config.causal.strictly_causal),
-                      fps=model.fps, concat_first_frame=model.concat_first_frame, conditioner=model.conditioner,
+    window = None if unet.config.temporal_length == config.data.length else config.data.length
+    sampler = SamplerConfig(cache=unet.config.causal.strictly_causal, window=window)  # roll out as trained
+    return WorldModel(unet, model.codec, model.schedule.config, sampler, fps=model.fps, concat_first_frame=model.concat_first_frame, conditioner=model.conditioner,
                       metadata=model.metadata)
 
 

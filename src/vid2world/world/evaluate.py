@@ -59,6 +59,11 @@ def _masks(batch: int, frames: int, guided: bool, device) -> Tensor:
     return torch.cat([cond, unconditional_mask(cond)]) if guided else cond
 
 
+def _only_with(actions: Tensor | None, mask: Tensor) -> Tensor | None:
+    """An action mask means something only beside actions (a model without actions takes neither)."""
+    return None if actions is None else mask
+
+
 class CachedEvaluator:
     """UNet on the newest frame only; the history lives in a `StreamState` (see module doc)."""
 
@@ -84,8 +89,8 @@ class CachedEvaluator:
             out = self.unet.denoise(_twice(x), _twice(levels), _twice(req.context), req.fs,
                                     _twice(action), _masks(b, 1, True, x.device), stream=self._view)
             return Outputs(out[:b], out[b:], window_moments)
-        v_cond = self.unet.denoise(x, levels, req.context, req.fs, action, _masks(b, 1, False, x.device),
-                                   stream=self._view)
+        v_cond = self.unet.denoise(x, levels, req.context, req.fs, action,
+                                   _only_with(action, _masks(b, 1, False, x.device)), stream=self._view)
         v_uncond = None
         if req.guided:
             v_uncond = self.unet.denoise(x, levels, req.context, req.fs, action, torch.zeros(b, 1, device=x.device),
@@ -100,7 +105,8 @@ class CachedEvaluator:
         levels = torch.full((b, n), level, device=noisy.device, dtype=torch.long)
         self.stream.commit = True
         try:
-            return self.unet.denoise(x, levels, context, fs, frame_actions, torch.ones(b, n, device=noisy.device),
+            return self.unet.denoise(x, levels, context, fs, frame_actions,
+                                     _only_with(frame_actions, torch.ones(b, n, device=noisy.device)),
                                      stream=self.stream)
         finally:
             self.stream.commit = False
@@ -131,7 +137,7 @@ class RecomputeEvaluator:
             v_cond, v_uncond = out[:b], out[b:]
         else:
             mask = torch.ones(b, t, device=x.device)
-            v_cond = self.unet.denoise(x, levels, req.context, req.fs, actions, mask)
+            v_cond = self.unet.denoise(x, levels, req.context, req.fs, actions, _only_with(actions, mask))
             v_uncond = self.unet.denoise(x, levels, req.context, req.fs, actions,
                                          unconditional_mask(mask)) if req.guided else None
         if t == 1:
