@@ -296,3 +296,15 @@ def test_dynamicrafter_config_fine_tunes_a_checkpoint(tmp_path):
     assert all(torch.equal(image[k], v) for k, v in parts["image_encoder"].items()), "CLIP must stay frozen"
     proj = model.conditioner.image_proj.state_dict()
     assert not all(torch.equal(proj[k], v) for k, v in parts["image_proj"].items()), "the Resampler trains"
+
+
+def test_bench_train_times_the_real_loop(tmp_path):
+    from vid2world.cli import main
+
+    assert main(["bench", "train", "--preset", "tiny", "--latent", "4x4", "--frames", "6", "--steps", "4",
+                 "--no-progress", "--json", str(tmp_path / "b.json")]) == 0
+    result = json.loads((tmp_path / "b.json").read_text())
+    assert result["frame_size"] == [32, 32] and result["trainable_parameters"] > 1_000_000
+    assert 0 < result["step_s"] and result["clips_per_s"] == pytest.approx(2 / result["step_s"])
+    assert result["gpu_peak_gb"] is None and result["device"] == "cpu" and np.isfinite(result["last_loss"])
+    assert main(["bench", "train", "--preset", "tiny", "--steps", "2", "--warmup", "2"]) == 2

@@ -153,6 +153,18 @@ def _bench_loader(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_train(args: argparse.Namespace) -> int:
+    from .train.bench import BenchTrainConfig, bench_train, format_bench_train
+
+    cfg = BenchTrainConfig(preset=args.preset, batch=args.batch, frames=args.frames, latent=args.latent,
+                           precision=args.precision, checkpointing=args.checkpointing, steps=args.steps,
+                           warmup=args.warmup, action_dim=args.action_dim)
+    result = bench_train(cfg, progress=not args.no_progress)
+    print(format_bench_train(result))
+    _write_json(args.json, result)
+    return 0
+
+
 def _bench_convert(args: argparse.Namespace) -> int:
     from .world.bench_convert import convert_end_to_end, format_convert
 
@@ -310,6 +322,22 @@ def build_parser() -> argparse.ArgumentParser:
     bconv.add_argument("--steps", type=int, default=1, help="denoising steps of that frame (default: 1)")
     bconv.add_argument("--json", help="also write the result to this JSON file")
     bconv.set_defaults(func=_bench_convert)
+
+    btrain = bench_sub.add_parser("train", help="training step time and peak memory (random weights, synthetic clips)")
+    btrain.add_argument("--preset", default="dynamicrafter-512", help="model preset (default: dynamicrafter-512)")
+    btrain.add_argument("--batch", type=int, default=2, help="clips per step (default: 2)")
+    btrain.add_argument("--frames", type=int, default=16, help="frames per clip (default: 16)")
+    btrain.add_argument("--latent", type=_size, default=(40, 64),
+                        help="latent HxW; frames are 8x that for latent presets (default: 40x64, i.e. 320x512)")
+    btrain.add_argument("--precision", default="bf16", choices=["fp32", "bf16", "fp16"], help="(default: bf16)")
+    btrain.add_argument("--checkpointing", action=argparse.BooleanOptionalAction, default=True,
+                        help="gradient checkpointing (default: on)")
+    btrain.add_argument("--steps", type=int, default=6, help="optimiser steps (default: 6)")
+    btrain.add_argument("--warmup", type=int, default=2, help="steps left out of the timing (default: 2)")
+    btrain.add_argument("--action-dim", type=int, default=13, help="continuous action width (default: 13, RT-1)")
+    btrain.add_argument("--no-progress", action="store_true", help="no progress bar")
+    btrain.add_argument("--json", help="also write the result to this JSON file")
+    btrain.set_defaults(func=_bench_train)
 
     loader = bench_sub.add_parser("loader", help="clip-loader throughput in clips/s")
     loader.add_argument("--data", required=True, help="dataset directory")

@@ -43,6 +43,8 @@ class TrainResult:
     resumed_from: int | None
     last_loss: float | None
     model_dir: str | None
+    trainable: int = 0  # trainable parameters
+    device: str = "cpu"
 
 
 def make_clips(config: TrainConfig) -> ClipDataset:
@@ -79,8 +81,10 @@ def learning_rate(config: TrainConfig, step: int) -> float:
     return config.optim.lr * (min(1.0, (step + 1) / warm) if warm else 1.0)
 
 
-def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> TrainResult:
-    """Run (or, with `resume`, continue) the training `config` describes; see `docs/training.md`."""
+def train(config: TrainConfig, resume: bool = False, progress: bool = True, export: bool = True,
+          save_last: bool = True) -> TrainResult:
+    """Run (or, with `resume`, continue) the training `config` describes; see `docs/training.md`. `export`: write
+    the world model to OUT/model at the end; `save_last`: checkpoint the last step (benchmarks turn both off)."""
     # DDP's reducer warns once per process about 1x1-conv gradient strides; harmless, and noise in every log
     warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
     acc = _accelerator(config)
@@ -167,12 +171,14 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> T
             rate = clips_seen / (time.perf_counter() - t0)
             scalars = {"loss": last_loss, "lr": lr, "grad_norm": float(grad_norm), "clips_per_s": rate,
                        **tally.scalars(packed[:-2].cpu())}
+            if acc.device.type == "cuda":  # this process's peak since the start (what OOMs look at)
+                scalars["gpu_peak_gb"] = torch.cuda.max_memory_allocated(acc.device) / 1e9
             if monitor is not None:
                 monitor.log(state.step, scalars)
             bar.set_postfix(loss=f"{last_loss:.4f}", clips_s=f"{rate:.1f}")
             tally.reset()
             window_losses, t0, clips_seen = [], time.perf_counter(), 0
-        if state.step % config.log.save_every == 0 or state.step == config.train.steps:
+        if state.step % config.log.save_every == 0 or (save_last and state.step == config.train.steps):
             _save(acc, config, state, wrapped, optimizer, ema, generator)
         if sample is not None and state.step % config.log.sample_every == 0:
             started = time.perf_counter()
@@ -181,11 +187,11 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> T
                              Path(config.out) / "samples", state.step)
             t0 += time.perf_counter() - started  # throughput counts training time only
     bar.close()
-    model_dir = _finish(acc, config, state, wrapped, model, ema, last_loss, resume_from)
+    model_dir = _finish(acc, config, state, wrapped, model, ema, last_loss, resume_from, export)
     if monitor is not None:
         monitor.close()
     return TrainResult(config.out, state.step, None if resume_from is None else int(resume_from.name[5:]),
-                       last_loss, model_dir)
+                       last_loss, model_dir, sum(p.numel() for p in params), str(acc.device))
 
 
 def _save(acc, config: TrainConfig, state: TrainerState, wrapped, optimizer, ema: EMA | None,
@@ -205,7 +211,7 @@ def _save(acc, config: TrainConfig, state: TrainerState, wrapped, optimizer, ema
 
 
 def _finish(acc, config: TrainConfig, state: TrainerState, wrapped, model, ema: EMA | None,
-            last_loss: float | None, resume_from: Path | None) -> str | None:
+            last_loss: float | None, resume_from: Path | None, export: bool) -> str | None:
     """Export the world model (EMA weights when kept) and write `summary.json` with every rank's weight digest."""
     from accelerate.utils import gather_object
 
@@ -215,10 +221,11 @@ def _finish(acc, config: TrainConfig, state: TrainerState, wrapped, model, ema: 
     model_dir = None
     if acc.is_main_process:
         out = Path(config.out)
-        with ema.applied(unwrapped) if ema else nullcontext():
-            model.metadata["training"] = {"mode": config.mode, "steps": state.step, "config": config.to_dict(),
-                                          "ema": ema is not None}
-            model_dir = str(model.eval().save_pretrained(out / "model"))
+        if export:
+            with ema.applied(unwrapped) if ema else nullcontext():
+                model.metadata["training"] = {"mode": config.mode, "steps": state.step, "config": config.to_dict(),
+                                              "ema": ema is not None}
+                model_dir = str(model.eval().save_pretrained(out / "model"))
         summary = {"steps": state.step, "last_loss": last_loss, "world_size": acc.num_processes,
                    "resumed_from": None if resume_from is None else str(resume_from), "ranks": digests,
                    "model": model_dir, "state": asdict(state)}
