@@ -67,6 +67,7 @@ def weights_digest(module: torch.nn.Module) -> str:
     """SHA-1 over every parameter's bytes, in name order: equal digests mean bit-equal weights."""
     h = hashlib.sha1()
     for name, p in sorted(module.state_dict().items()):
+        local = p.to_local() if hasattr(p, "to_local") else p  # FSDP's DTensor shards: this rank's part
         h.update(name.encode())
-        h.update(p.detach().float().cpu().contiguous().numpy().tobytes())
+        h.update(local.detach().float().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()

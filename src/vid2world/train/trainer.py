@@ -25,6 +25,8 @@ from ..data.transforms import AugmentConfig, FrameLayout
 from .build import build_model
 from .checkpoint import TrainerState, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import ConfigError, TrainConfig
+from .distributed import (exportable, full_model_state, full_optimizer_state, is_sharded, load_optimizer_state,
+                          make_accelerator)
 from .ema import EMA
 from .monitor import LossTally, Monitor
 from .objective import Denoiser, Objective, clip_loss
@@ -60,21 +62,6 @@ def make_clips(config: TrainConfig) -> ClipDataset:
     return ClipDataset(dataset, cfg, seed=config.seed)
 
 
-def _accelerator(config: TrainConfig):
-    from accelerate import Accelerator, DistributedDataParallelKwargs
-
-    precision = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[config.train.precision]
-    if precision == "fp16" and not torch.cuda.is_available():
-        raise ConfigError("train.precision fp16 needs a GPU (gradient scaling); use bf16 or fp32 on CPU")
-    kwargs = {}
-    if config.train.distributed == "fsdp":
-        from accelerate import FullyShardedDataParallelPlugin
-
-        kwargs["fsdp_plugin"] = FullyShardedDataParallelPlugin(fsdp_version=2, reshard_after_forward=True)
-    return Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=precision, step_scheduler_with_optimizer=False,
-                       kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=False)], **kwargs)
-
-
 def learning_rate(config: TrainConfig, step: int) -> float:
     """Constant after a linear warm-up of `optim.warmup_steps` (Vid2World: constant 1e-5, no warm-up)."""
     warm = config.optim.warmup_steps
@@ -87,7 +74,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, expo
     the world model to OUT/model at the end; `save_last`: checkpoint the last step (benchmarks turn both off)."""
     # DDP's reducer warns once per process about 1x1-conv gradient strides; harmless, and noise in every log
     warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
-    acc = _accelerator(config)
+    acc = make_accelerator(config)
     rank, world = acc.process_index, acc.num_processes
     resume_from = prepare_run_dir(config, resume, acc.is_main_process)
     acc.wait_for_everyone()
@@ -109,14 +96,17 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, expo
             raise ConfigError(f"{resume_from}: saved by {ckpt.state.world_size} processes, resumed with {world}; "
                               "the data order and random streams are per process, so the counts must match")
         denoiser.load_state_dict(ckpt.model)
-        optimizer.load_state_dict(ckpt.optimizer["optimizer"])
         if ema is not None:
             ema.load_state_dict(ckpt.ema or {})
         set_rng_state(ckpt.rng[rank], generator)
         state = ckpt.state
     wrapped, optimizer = acc.prepare(denoiser, optimizer)
-    if resume_from is not None and acc.scaler is not None and "scaler" in ckpt.optimizer:
-        acc.scaler.load_state_dict(ckpt.optimizer["scaler"])
+    if resume_from is not None:
+        load_optimizer_state(acc, wrapped, optimizer, ckpt.optimizer["optimizer"])
+        if acc.scaler is not None and "scaler" in ckpt.optimizer:
+            acc.scaler.load_state_dict(ckpt.optimizer["scaler"])
+    if is_sharded(acc) and config.log.sample_every and acc.is_main_process:
+        print("log.sample_every: no sample rollouts under FSDP (the weights are sharded); export, then roll out")
 
     bs, accum = config.train.batch_size, config.train.grad_accum
     remaining = config.train.steps - state.step
@@ -128,7 +118,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, expo
     monitor = Monitor(Path(config.out), config.log.tensorboard, resume_from and state.step) if acc.is_main_process \
         else None
     tally = LossTally(config.data.length, model.schedule.num_train_timesteps)
-    sample = sample_clip(clips, config.seed) if config.log.sample_every and acc.is_main_process else None
+    sample = sample_clip(clips, config.seed) if config.log.sample_every and acc.is_main_process \
+        and not is_sharded(acc) else None
     if acc.is_main_process:
         print(f"{clips.summary}\n{'resuming from ' + str(resume_from) if resume_from else 'starting'}: "
               f"{config.mode}, {sum(p.numel() for p in params):,} trainable parameters, {world} process(es), "
@@ -200,8 +191,8 @@ def _save(acc, config: TrainConfig, state: TrainerState, wrapped, optimizer, ema
     from accelerate.utils import gather_object
 
     rngs = gather_object([rng_state(generator)])
-    model_state = acc.get_state_dict(wrapped)
-    optim_state = {"optimizer": optimizer.state_dict()}
+    model_state = full_model_state(acc, wrapped)
+    optim_state = {"optimizer": full_optimizer_state(acc, wrapped, optimizer)}
     if acc.scaler is not None:
         optim_state["scaler"] = acc.scaler.state_dict()
     if acc.is_main_process:
@@ -217,7 +208,8 @@ def _finish(acc, config: TrainConfig, state: TrainerState, wrapped, model, ema: 
 
     unwrapped = acc.unwrap_model(wrapped)
     digests = gather_object([{"rank": acc.process_index, "steps": state.step, "micro_batches": state.micro_batches,
-                              "weights_sha1": weights_digest(unwrapped)}])
+                              "weights_sha1": weights_digest(unwrapped)}])  # under FSDP: this rank's shards
+    full = full_model_state(acc, wrapped) if export and is_sharded(acc) else None
     model_dir = None
     if acc.is_main_process:
         out = Path(config.out)
@@ -225,7 +217,7 @@ def _finish(acc, config: TrainConfig, state: TrainerState, wrapped, model, ema: 
             with ema.applied(unwrapped) if ema else nullcontext():
                 model.metadata["training"] = {"mode": config.mode, "steps": state.step, "config": config.to_dict(),
                                               "ema": ema is not None}
-                model_dir = str(model.eval().save_pretrained(out / "model"))
+                model_dir = str(exportable(model, full).eval().save_pretrained(out / "model"))
         summary = {"steps": state.step, "last_loss": last_loss, "world_size": acc.num_processes,
                    "resumed_from": None if resume_from is None else str(resume_from), "ranks": digests,
                    "model": model_dir, "state": asdict(state)}
