@@ -204,6 +204,9 @@ def test_cli_errors(doom, tmp_path):
     with pytest.raises(ConfigError, match=r"different config \(optim.lr: 0.001 -> 0.5"):
         train(load_config(TINY, [f"data.path={doom}", f"out={out}", "optim.lr=0.5", *FAST]), resume=True)
     assert main(["train", str(TINY), f"data.path={doom}", f"out={tmp_path / 'none'}", *FAST, "--resume"]) == 2
+    with pytest.raises(ConfigError, match=r"model.unet .*random initialisation only"):
+        train(load_config(TINY, [f"data.path={doom}", f"out={tmp_path / 'u'}", f"model.init={out / 'model'}",
+                                 "model.unet.model_channels=64", *FAST]))
     with pytest.raises(ConfigError, match="data.size .*multiples of 16"):
         train(load_config(TINY, [f"data.path={doom}", f"out={tmp_path / 's'}", *FAST, "data.size=[40,40]"]))
 

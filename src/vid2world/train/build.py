@@ -109,6 +109,9 @@ def build_model(config: TrainConfig, meta: DatasetMeta) -> WorldModel:
     actions = wanted_action_space(config, meta)
     causal = None if config.mode == "pretrain" else CausalConfig(config.model.norm)
     init = config.model.init
+    if init is not None and config.model.unet:
+        raise ConfigError(f"model.unet {config.model.unet}: architecture overrides apply to random initialisation "
+                          f"only; model.init {init} brings its own architecture")
     if init is None:
         model = _random_model(config, causal, actions)
     elif Path(init).is_dir():

@@ -47,7 +47,6 @@ class DataSection:
     frame_skip: int = 1
     augment: bool = True
     workers: int = 2
-    cached_latents: str | None = None  # a directory of pre-encoded latents (frozen VAE)
 
 
 @dataclass
