@@ -50,7 +50,8 @@ def test_bench_causal_json_and_bad_preset(tmp_path):
     bad = run("bench", "causal", "--preset", "huge")
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines() == ["vid2world bench: error: unknown UNet preset 'huge'; available: "
-                                               "['dynamicrafter-1024', 'dynamicrafter-256', 'dynamicrafter-512', 'tiny']"]
+                                               "['dynamicrafter-1024', 'dynamicrafter-256', 'dynamicrafter-512', "
+                                               "'pixel-64', 'pixel-tiny', 'tiny']"]
 
 
 def test_help_explains_every_command():

@@ -1,5 +1,8 @@
-"""Training: objectives live in `vid2world.diffusion`; loops live here."""
+"""Training (docs/training.md): objectives live in `vid2world.diffusion`; configs, the loop and checkpoints here."""
 
+from .config import ConfigError, TrainConfig, load_config
 from .simple import FitConfig, fit_world_model
+from .trainer import TrainingError, TrainResult, train
 
-__all__ = ["FitConfig", "fit_world_model"]
+__all__ = ["ConfigError", "FitConfig", "TrainConfig", "TrainResult", "TrainingError", "fit_world_model",
+           "load_config", "train"]
