@@ -158,6 +158,11 @@ class UNetConfig:
     def temporal_norm(self) -> str:
         return self.causal.temporal_norm if self.causal else "clip"
 
+    @property
+    def strictly_causal(self) -> bool:
+        """No frame sees a later one (causal, with a per-frame or causal temporal norm): the cache is exact."""
+        return self.causal is not None and self.causal.strictly_causal
+
     def replace(self, **changes: Any) -> "UNetConfig":
         return dataclasses.replace(self, **changes)
 

@@ -153,8 +153,7 @@ class VideoUNet(nn.Module):
         a_{t-1} for the frame at absolute position t; no shift here). With a `stream`, the frames given follow the
         frames already committed to it, and `stream.commit` decides whether they are appended."""
         timesteps = check_forward_inputs(self.config, x, timesteps, context, frame_actions, action_mask)
-        if stream is not None and not stream.approximate_clip and not (self.config.causal and
-                                                                      self.config.causal.strictly_causal):
+        if stream is not None and not stream.approximate_clip and not self.config.strictly_causal:
             raise ValueError(f"a stream (cache) needs a strictly causal UNet (temporal_norm 'frame' or 'causal'); "
                              f"this one is causal={self.config.causal}")
         out = self._run(x, timesteps, context, fs, frame_actions, action_mask, stream)

@@ -67,7 +67,7 @@ def _random_model(config: TrainConfig, causal: CausalConfig | None, actions: Act
             conditioner = ImageConditioner(parts.image_encoder, parts.image_proj, parts.text_encoder.context_length)
             with torch.no_grad():  # a random stand-in for the empty prompt's text tokens
                 conditioner.set_text(torch.randn(conditioner.empty_text.shape) * 0.5)
-        return WorldModel(unet, codec, parts.schedule, SamplerConfig(cache=causal is not None), fps=3,
+        return WorldModel(unet, codec, parts.schedule, SamplerConfig(cache=unet.config.strictly_causal), fps=3,
                           conditioner=conditioner)
     if name not in PRESETS:
         raise ConfigError(f"model.preset: unknown preset {name!r}; latent: {sorted(PRETRAINED)}, pixel-space: "
@@ -76,7 +76,7 @@ def _random_model(config: TrainConfig, causal: CausalConfig | None, actions: Act
     if unet_config.in_channels != 3:
         raise ConfigError(f"model.preset {name!r} is a latent UNet ({unet_config.in_channels} input channels); "
                           f"use one of {sorted(PRETRAINED)} to get its VAE and encoders")
-    return WorldModel(VideoUNet(unet_config), sampler=SamplerConfig(cache=causal is not None))
+    return WorldModel(VideoUNet(unet_config), sampler=SamplerConfig(cache=unet_config.strictly_causal))
 
 
 def _adapted(model: WorldModel, config: TrainConfig, actions: ActionSpace | None) -> WorldModel:
@@ -99,7 +99,7 @@ def _adapted(model: WorldModel, config: TrainConfig, actions: ActionSpace | None
         raise ConfigError(f"model.init {source}: a causal model without action layers; start from its "
                           "full-sequence parent instead")
     window = None if unet.config.temporal_length == config.data.length else config.data.length
-    sampler = SamplerConfig(cache=unet.config.causal.strictly_causal, window=window)  # roll out as trained
+    sampler = SamplerConfig(cache=unet.config.strictly_causal, window=window)  # roll out as trained
     return WorldModel(unet, model.codec, model.schedule.config, sampler, fps=model.fps, concat_first_frame=model.concat_first_frame, conditioner=model.conditioner,
                       metadata=model.metadata)
 

@@ -83,10 +83,12 @@ def exportable(model: WorldModel, full_state: dict[str, torch.Tensor] | None) ->
     with torch.device("meta"):
         unet = VideoUNet(model.unet.config)
         conditioner = None if model.conditioner is None else ImageConditioner.from_config(model.conditioner.config())
-    unet.load_state_dict({k[5:]: v for k, v in full_state.items() if k.startswith("unet.")}, assign=True)
+    def part(prefix: str) -> dict[str, torch.Tensor]:  # Denoiser's state: "unet.*" and "conditioner.*"
+        return {k.removeprefix(prefix): v for k, v in full_state.items() if k.startswith(prefix)}
+
+    unet.load_state_dict(part("unet."), assign=True)
     if conditioner is not None:
-        conditioner.load_state_dict({k[12:]: v for k, v in full_state.items() if k.startswith("conditioner.")},
-                                    assign=True)
+        conditioner.load_state_dict(part("conditioner."), assign=True)
     return WorldModel(unet, model.codec, model.schedule.config, model.sampler, fps=model.fps,
                       concat_first_frame=model.concat_first_frame, conditioner=conditioner,
                       metadata=model.metadata)

@@ -41,11 +41,13 @@ class LossTally:
         return torch.cat([self.by_level.flatten(), self.by_frame.flatten()])
 
     def scalars(self, packed: Tensor) -> dict[str, float]:
+        """`loss` (the mean per-frame loss) and its split by level bucket and frame position, from `packed`."""
         n = 2 * LEVEL_BUCKETS
         level, frame = packed[:n].view(2, -1), packed[n:].view(2, -1)
         width = self.levels // LEVEL_BUCKETS
-        out = {f"loss_by_level/{i * width:03d}-{(i + 1) * width - 1:03d}": float(level[0, i] / level[1, i])
-               for i in range(LEVEL_BUCKETS) if level[1, i] > 0}
+        out = {"loss": float(frame[0].sum() / frame[1].sum())}
+        out.update({f"loss_by_level/{i * width:03d}-{(i + 1) * width - 1:03d}": float(level[0, i] / level[1, i])
+               for i in range(LEVEL_BUCKETS) if level[1, i] > 0})
         out.update({f"loss_by_frame/{t:02d}": float(frame[0, t] / frame[1, t])
                     for t in range(self.frames) if frame[1, t] > 0})
         return out

@@ -30,6 +30,13 @@ class Objective:
     image_dropout: float = 0.1
 
 
+def freeze_encoders(model: WorldModel) -> None:
+    """What does not train (method.md 8): the codec (VAE) and the CLIP image tower; the Resampler trains."""
+    model.codec.requires_grad_(False).eval()
+    if model.conditioner is not None:
+        model.conditioner.image_encoder.requires_grad_(False)
+
+
 class Denoiser(nn.Module):
     """The trainable part of a world model: `forward(x_noisy, levels, concat, cond_frame, frame_actions, mask)`."""
 
@@ -38,8 +45,6 @@ class Denoiser(nn.Module):
         self.unet = model.unet
         self.conditioner = model.conditioner
         self.fps = model.fps
-        if self.conditioner is not None:  # the CLIP image tower is frozen; the Resampler trains (method.md 8)
-            self.conditioner.image_encoder.requires_grad_(False)
 
     def forward(self, x_noisy: Tensor, levels: Tensor, concat: Tensor | None, cond_frame: Tensor | None,
                 frame_actions: Tensor | None, action_mask: Tensor | None) -> Tensor:

@@ -3,19 +3,20 @@ as `OUT/samples/step-00000100.mp4` and `.gif` (left: ground truth, right: the mo
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..data.clips import ClipConfig, ClipDataset, eval_windows
+from ..data.clips import ClipDataset, eval_windows
 from ..world.video import upscale, write_video
 from ..world.world_model import WorldModel
 
 
 def sample_clip(clips: ClipDataset, seed: int = 0) -> dict[str, np.ndarray]:
     """The clip every sample shows: the first evaluation window of the split (no augmentation)."""
-    cfg = ClipConfig(clips.cfg.length, clips.cfg.frame_skip, clips.cfg.layout, None, clips.cfg.split)
+    cfg = replace(clips.cfg, augment=None)
     window = eval_windows(clips.dataset, cfg, count=1, seed=seed)[0]
     clip = ClipDataset(clips.dataset, cfg, windows=[window]).clip(window)
     return {k: v.numpy() for k, v in clip.items() if k in ("frames", "actions")}
@@ -37,16 +38,12 @@ def write_sample(model: WorldModel, clip: dict[str, np.ndarray], context: int, s
                  step: int) -> list[Path]:
     """Roll `model` out over `clip` from `context` frames; write mp4 and GIF; return their paths."""
     frames = clip["frames"]
+    actions = None if model.action_dim is None else clip["actions"][None, :-1]  # a_0 .. a_{T-2}
     was_training = model.training
     model.eval()
-    try:
-        cache = bool(model.unet.config.causal and model.unet.config.causal.strictly_causal)
-        if model.action_dim is None:
-            generated = model.rollout(frames[None, :context], horizon=len(frames) - context, steps=steps, seed=0,
-                                      cache=cache)
-        else:
-            generated = model.rollout(frames[None, :context], clip["actions"][None, :-1], steps=steps, seed=0,
-                                      cache=cache)
+    try:  # the model's own sampler decides the cache (on for strictly causal models)
+        generated = model.rollout(frames[None, :context], actions, steps=steps, seed=0,
+                                  horizon=len(frames) - context)
     finally:
         model.train(was_training)
     video = side_by_side(frames, generated[0], context)

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from ..data.clips import ClipConfig, ClipDataset, clip_loader, stable_int
+from ..data.clips import ClipConfig, ClipDataset, ClipSampler, clip_loader, stable_int
 from ..data.store import open_dataset
 from ..data.transforms import AugmentConfig, FrameLayout
 from .build import build_model
@@ -29,7 +29,7 @@ from .distributed import (exportable, full_model_state, full_optimizer_state, is
                           make_accelerator)
 from .ema import EMA
 from .monitor import LossTally, Monitor
-from .objective import Denoiser, Objective, clip_loss
+from .objective import Denoiser, Objective, clip_loss, freeze_encoders
 from .run_dir import prepare_run_dir, weights_digest
 from .samples import sample_clip, write_sample
 
@@ -81,15 +81,17 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, expo
     clips = make_clips(config)
     torch.manual_seed(config.seed)  # identical initial weights on every rank
     model = build_model(config, clips.dataset.meta)
-    model.codec.requires_grad_(False).eval().to(acc.device)
+    freeze_encoders(model)
+    model.codec.to(acc.device)  # frozen, outside the distributed wrapper
     denoiser = Denoiser(model).train()
     params = [p for p in denoiser.parameters() if p.requires_grad]
+    trainable = sum(p.numel() for p in params)
     optimizer = torch.optim.AdamW(params, lr=config.optim.lr, betas=tuple(config.optim.betas),
                                   weight_decay=config.optim.weight_decay)
     ema = EMA(denoiser, config.optim.ema_decay) if config.optim.ema_decay else None
     generator = torch.Generator().manual_seed(stable_int(config.seed, "loss", rank))
     torch.manual_seed(stable_int(config.seed, "dropout", rank) % 2**63)
-    state = TrainerState(world_size=world, mode=config.mode)
+    state, resumed_step = TrainerState(world_size=world, mode=config.mode), None
     if resume_from is not None:
         ckpt = load_checkpoint(resume_from)
         if ckpt.state.world_size != world:
@@ -99,7 +101,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, expo
         if ema is not None:
             ema.load_state_dict(ckpt.ema or {})
         set_rng_state(ckpt.rng[rank], generator)
-        state = ckpt.state
+        state, resumed_step = ckpt.state, ckpt.state.step
     wrapped, optimizer = acc.prepare(denoiser, optimizer)
     if resume_from is not None:
         load_optimizer_state(acc, wrapped, optimizer, ckpt.optimizer["optimizer"])
@@ -110,23 +112,23 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, expo
 
     bs, accum = config.train.batch_size, config.train.grad_accum
     remaining = config.train.steps - state.step
-    epoch, start = divmod(state.micro_batches * bs, -(-len(clips) // world))
+    per_epoch = ClipSampler(len(clips), rank, world).per_epoch  # this rank's keys per epoch
+    epoch, start = divmod(state.micro_batches * bs, per_epoch)  # where this rank's stream stopped
     loader = clip_loader(clips, bs, config.data.workers, rank, world, config.seed, epoch=epoch, start=start,
-                         epochs=math.ceil((remaining * accum * bs + start) / -(-len(clips) // world)) + 1)
+                         epochs=math.ceil((remaining * accum * bs + start) / per_epoch) + 1)
     batches = iter(loader)
     objective = Objective(config.mode == "world-model", config.train.action_dropout, config.train.image_dropout)
-    monitor = Monitor(Path(config.out), config.log.tensorboard, resume_from and state.step) if acc.is_main_process \
-        else None
+    monitor = Monitor(Path(config.out), config.log.tensorboard, resumed_step) if acc.is_main_process else None
     tally = LossTally(config.data.length, model.schedule.num_train_timesteps)
     sample = sample_clip(clips, config.seed) if config.log.sample_every and acc.is_main_process \
         and not is_sharded(acc) else None
     if acc.is_main_process:
         print(f"{clips.summary}\n{'resuming from ' + str(resume_from) if resume_from else 'starting'}: "
-              f"{config.mode}, {sum(p.numel() for p in params):,} trainable parameters, {world} process(es), "
+              f"{config.mode}, {trainable:,} trainable parameters, {world} process(es), "
               f"{bs}x{accum}x{world} clips per step", flush=True)
     bar = tqdm(total=config.train.steps, initial=state.step, desc="train", unit="step",
                disable=not (progress and acc.is_main_process))
-    last_loss, window_losses, t0, clips_seen = None, [], time.perf_counter(), 0
+    last_loss, t0, clips_seen = None, time.perf_counter(), 0
     while state.step < config.train.steps:
         lr = learning_rate(config, state.step)
         for group in optimizer.param_groups:
@@ -146,7 +148,6 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, expo
                                         f"the last good checkpoint is in {Path(config.out) / 'checkpoints'}")
                 acc.backward(out.loss / accum)
             tally.add(out.per_frame, out.levels)
-            window_losses.append(out.loss.item())
             clips_seen += batch["frames"].shape[0] * world
         grad_norm = acc.clip_grad_norm_(params, config.optim.grad_clip)
         optimizer.step()
@@ -156,19 +157,17 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, expo
         state.step += 1
         bar.update(1)
         if state.step % config.log.every == 0 or state.step == config.train.steps:
-            packed = acc.reduce(torch.cat([tally.packed(), torch.tensor([sum(window_losses), len(window_losses)],
-                                                                        dtype=torch.float64)]).to(acc.device), "sum")
-            last_loss = float(packed[-2] / packed[-1])
+            losses = tally.scalars(acc.reduce(tally.packed().to(acc.device), "sum").cpu())  # every rank's
+            last_loss = losses["loss"]
             rate = clips_seen / (time.perf_counter() - t0)
-            scalars = {"loss": last_loss, "lr": lr, "grad_norm": float(grad_norm), "clips_per_s": rate,
-                       **tally.scalars(packed[:-2].cpu())}
+            scalars = {**losses, "lr": lr, "grad_norm": float(grad_norm), "clips_per_s": rate}
             if acc.device.type == "cuda":  # this process's peak since the start (what OOMs look at)
                 scalars["gpu_peak_gb"] = torch.cuda.max_memory_allocated(acc.device) / 1e9
             if monitor is not None:
                 monitor.log(state.step, scalars)
             bar.set_postfix(loss=f"{last_loss:.4f}", clips_s=f"{rate:.1f}")
             tally.reset()
-            window_losses, t0, clips_seen = [], time.perf_counter(), 0
+            t0, clips_seen = time.perf_counter(), 0
         if state.step % config.log.save_every == 0 or (save_last and state.step == config.train.steps):
             _save(acc, config, state, wrapped, optimizer, ema, generator)
         if sample is not None and state.step % config.log.sample_every == 0:
@@ -181,8 +180,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, expo
     model_dir = _finish(acc, config, state, wrapped, model, ema, last_loss, resume_from, export)
     if monitor is not None:
         monitor.close()
-    return TrainResult(config.out, state.step, None if resume_from is None else int(resume_from.name[5:]),
-                       last_loss, model_dir, sum(p.numel() for p in params), str(acc.device))
+    return TrainResult(config.out, state.step, resumed_step, last_loss, model_dir, trainable, str(acc.device))
 
 
 def _save(acc, config: TrainConfig, state: TrainerState, wrapped, optimizer, ema: EMA | None,

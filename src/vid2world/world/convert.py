@@ -108,7 +108,7 @@ def convert_checkpoint(path: str | Path, options: ConvertOptions = ConvertOption
                               renamed={**ckpt.renamed, **renamed},
                               causalization=None if report_c is None else report_c.to_dict())
     codec, conditioner = _convert_conditioning(ckpt.path, parts, preset, unet.config, report)
-    sampler = SamplerConfig(cache=unet.config.causal.strictly_causal)
+    sampler = SamplerConfig(cache=unet.config.strictly_causal)
     metadata = {"source": {"path": str(ckpt.path), "format": ckpt.format, "kind": kind, "preset": options.preset},
                 "conversion": {k: v for k, v in report.to_dict().items() if k not in ("renamed", "ignored")}}
     model = WorldModel(unet.eval(), codec, options.schedule or preset.schedule, sampler, fps=options.fps, conditioner=conditioner,

@@ -196,10 +196,10 @@ class WorldModel(nn.Module):
         if not settings.slide and t0 >= self.window:
             raise ValueError(f"context_frames: {t0} context frames leave no room in a window of {self.window} frames "
                              "and sliding is off (SamplerConfig.slide=False); give fewer frames or enable sliding")
-        causal = self.unet.config.causal
-        if settings.cache and not (causal and causal.strictly_causal) and not approximate_clip_cache:
+        if settings.cache and not self.unet.config.strictly_causal and not approximate_clip_cache:
             raise ValueError(f"cache=True needs a strictly causal UNet (temporal_norm 'frame' or 'causal'), this one "
-                             f"has causal={causal}; pass cache=False to recompute the window at every step")
+                             f"has causal={self.unet.config.causal}; pass cache=False to recompute the window at "
+                             "every step")
         concat = latents[:, :, :1] if self.concat_first_frame else None
         timesteps = ddim_timesteps(settings.steps, settings.spacing, self.schedule.num_train_timesteps)
         return RolloutSession(
