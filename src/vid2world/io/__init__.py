@@ -1,0 +1,1 @@
+"""Files and terminals: atomic writes, progress reporting, video (a side package any stage may import)."""
