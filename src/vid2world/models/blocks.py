@@ -54,7 +54,8 @@ class ResBlock(nn.Module):
     per-channel bias, then the temporal conv block over the clip."""
 
     def __init__(self, channels: int, emb_dim: int, out_channels: int, dropout: float,
-                 temporal_conv: bool, causal: bool, norm_mode: str, groups: int = 32) -> None:
+                 temporal_conv: bool, causal: bool, norm_mode: str, groups: int = 32,
+                 temporal_dropout: float = 0.1) -> None:
         super().__init__()
         self.in_layers = nn.Sequential(GroupNorm32(channels, groups), nn.SiLU(),
                                        nn.Conv2d(channels, out_channels, 3, padding=1))
@@ -63,7 +64,7 @@ class ResBlock(nn.Module):
                                         nn.Conv2d(out_channels, out_channels, 3, padding=1))
         self.skip_connection = nn.Identity() if out_channels == channels else nn.Conv2d(channels, out_channels, 1)
         if temporal_conv:
-            self.temopral_conv = TemporalConvBlock(out_channels, causal, norm_mode, groups=groups)
+            self.temopral_conv = TemporalConvBlock(out_channels, causal, norm_mode, temporal_dropout, groups)
 
     def forward(self, h: Tensor, ctx: FrameContext) -> Tensor:
         out = self.in_layers(h)

@@ -119,6 +119,8 @@ class UNetConfig:
     transformer_depth: int = 1
     context_dim: int | None = 1024
     dropout: float = 0.1
+    temporal_conv_dropout: float = 0.1  # the temporal conv blocks' dropout: lvdm hard-codes 0.1 whatever `dropout`
+    # says, and configs saved before this field existed trained with that
     norm_groups: int = 32  # GroupNorm groups everywhere (lvdm: 32). Small models want fewer: with one channel per
     # group, a GroupNorm removes the per-channel noise-level/action embedding a ResBlock adds.
     use_linear: bool = True
@@ -140,6 +142,9 @@ class UNetConfig:
         for name in ("in_channels", "out_channels", "model_channels", "num_res_blocks", "num_head_channels"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"UNetConfig.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("dropout", "temporal_conv_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:  # also refuses NaN
+                raise ValueError(f"UNetConfig.{name} must be in [0, 1), got {getattr(self, name)}")
         widths = [self.model_channels * m for m in self.channel_mult] + [self.model_channels]
         bad = [w for w in widths if w % self.norm_groups]
         if bad:
@@ -252,12 +257,12 @@ PRESETS: dict[str, UNetConfig] = {
     "pixel-tiny": _DYNAMICRAFTER.replace(
         in_channels=3, out_channels=3, model_channels=32, channel_mult=(1, 2), num_res_blocks=1,
         attention_resolutions=(2,), num_head_channels=8, context_dim=None, image_cross_attention=False,
-        fs_condition=False, norm_groups=8, dropout=0.0, temporal_length=8,
+        fs_condition=False, norm_groups=8, dropout=0.0, temporal_conv_dropout=0.0, temporal_length=8,
     ),
     "pixel-64": _DYNAMICRAFTER.replace(  # 64x64 frames: attention at 16x16 and 8x8
         in_channels=3, out_channels=3, model_channels=64, channel_mult=(1, 2, 2, 2), num_res_blocks=2,
         attention_resolutions=(4, 8), num_head_channels=32, context_dim=None, image_cross_attention=False,
-        fs_condition=False, norm_groups=16, dropout=0.0, temporal_length=16,
+        fs_condition=False, norm_groups=16, dropout=0.0, temporal_conv_dropout=0.0, temporal_length=16,
     ),
 }
 

@@ -46,7 +46,8 @@ class VideoUNet(nn.Module):
             self.fps_embedding = mlp([c, e, e])
 
         def res(ch_in: int, ch_out: int) -> ResBlock:
-            return ResBlock(ch_in, e, ch_out, cfg.dropout, cfg.temporal_conv, causal, norm, cfg.norm_groups)
+            return ResBlock(ch_in, e, ch_out, cfg.dropout, cfg.temporal_conv, causal, norm, cfg.norm_groups,
+                            cfg.temporal_conv_dropout)
 
         def attention(ch: int) -> list[nn.Module]:
             heads = ch // cfg.num_head_channels

@@ -7,10 +7,11 @@ a cache (`CachedEvaluator`) or kept for recomputation (`RecomputeEvaluator`).
 
 from __future__ import annotations
 
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..diffusion.guidance import GuidanceConfig, Moments
 from ..diffusion.sampler import ddim_update
@@ -20,8 +21,25 @@ from .evaluate import CachedEvaluator, History, RecomputeEvaluator, Request
 from .frames import tensor_to_frames
 
 
+@contextmanager
+def eval_mode(module: nn.Module) -> Iterator[None]:
+    """Run `module` in eval mode (dropout off), then give every submodule back its own mode.
+
+    Rollouts must not depend on the mode a caller left the model in (a training loop, `causalize`'s result), and
+    must not change it either: each submodule's flag is restored, not the root's alone (a trainer keeps the frozen
+    codec in eval mode while the UNet trains)."""
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        yield
+    finally:
+        for m, training in modes:
+            m.training = training
+
+
 class RolloutSession:
-    """Created by `WorldModel.session(...)`; see there for the arguments."""
+    """Created by `WorldModel.session(...)`; see there for the arguments. Every call runs the model in eval mode
+    (`eval_mode`), whatever mode it is in between calls."""
 
     def __init__(self, model: Any, latents: Tensor, frame_actions: Tensor | None, *, timesteps: Tensor,
                  history_level: int, guidance: GuidanceConfig, eta: float, window: int | None, cache: bool,
@@ -45,7 +63,8 @@ class RolloutSession:
         self.clean_history = model.sampler.history_level == "clean"  # history frames enter un-noised
         self.evaluator = CachedEvaluator(self.unet, StreamState(window, approximate_clip), batched) if cache else \
             RecomputeEvaluator(self.unet, batched)
-        self._start(latents, frame_actions)
+        with eval_mode(model), torch.no_grad():
+            self._start(latents, frame_actions)
 
     @property
     def frames(self) -> int:
@@ -90,6 +109,10 @@ class RolloutSession:
     @torch.no_grad()
     def step_latent(self, action: Tensor | None) -> Tensor:
         """Generate the next frame's latent [B, C, 1, H, W] following `action` (a_{t-1}, raw, [B, A])."""
+        with eval_mode(self.model):
+            return self._denoise_next(action)
+
+    def _denoise_next(self, action: Tensor | None) -> Tensor:
         frame_action = action if self.has_actions else None
         guided = self.guidance.active and self.has_actions
         self.evaluator.begin_frame(guided, self.history)
@@ -114,5 +137,6 @@ class RolloutSession:
         """The next frame [B, H, W, 3] uint8 after `action` ([B, A] raw action taken after the last frame)."""
         a = self.model.check_step_action(action, self.latents[0].shape[0])
         latent = self.step_latent(a)
-        pixels = self.model.codec.decode(latent)
+        with eval_mode(self.model), torch.no_grad():
+            pixels = self.model.codec.decode(latent)
         return tensor_to_frames(pixels, self.as_numpy)[:, 0]

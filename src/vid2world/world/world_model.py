@@ -26,7 +26,7 @@ from ..models.config import UNetConfig
 from ..models.unet import VideoUNet
 from ..models.validation import StateDictError, check_state_dict
 from .frames import actions_to_tensor, frames_to_tensor, tensor_to_frames
-from .session import RolloutSession
+from .session import RolloutSession, eval_mode
 
 CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
 # components with weights of their own, each in its own file (diffusers-style); the UNet's file stays WEIGHTS_NAME
@@ -169,7 +169,7 @@ class WorldModel(nn.Module):
                                      f"{given.shape[1]}")
                 prior = torch.cat([prior, given], dim=1)
             frame_actions = prior
-        with torch.no_grad():
+        with torch.no_grad(), eval_mode(self):
             # the VAE's posterior draw gets its own stream, so the frames depend on the seed alone
             latents = self.codec.encode(pixels, generator=torch.Generator().manual_seed(int(seed) + 1))
             latents = latents.to(next(self.unet.parameters()).dtype)
@@ -216,7 +216,7 @@ class WorldModel(nn.Module):
         """Autoregressive rollout, batched: returns the N generated frames [B, N, H, W, 3] uint8.
 
         `actions` [B, T0-1+N, A] = a_0 .. a_{T0+N-2}: frame t follows action t-1. Models without actions take
-        `horizon=N` instead.
+        `horizon=N` instead. The networks run in eval mode whatever mode the model is in (see `eval_mode`).
         """
         settings = self._settings(steps, guidance, cache)
         pixels, as_numpy = frames_to_tensor(context_frames, "context_frames", self.device)
@@ -238,12 +238,13 @@ class WorldModel(nn.Module):
         if not settings.slide and t0 + n > self.window:
             raise ValueError(f"a rollout of {t0}+{n} frames exceeds the window of {self.window} frames and sliding "
                              "is off (SamplerConfig.slide=False)")
-        sess = self._pixel_session(pixels, as_numpy, None if all_actions is None else all_actions[:, : t0 - 1],
-                                   settings, seed, context)
-        for i in tqdm(range(n), desc="rollout", unit="frame", disable=not progress):
-            sess.step_latent(None if all_actions is None else all_actions[:, t0 - 1 + i])
-        generated = torch.cat(sess.latents[t0:], dim=2)
-        return tensor_to_frames(self.codec.decode(generated), as_numpy)
+        with eval_mode(self):
+            sess = self._pixel_session(pixels, as_numpy, None if all_actions is None else all_actions[:, : t0 - 1],
+                                       settings, seed, context)
+            for i in tqdm(range(n), desc="rollout", unit="frame", disable=not progress):
+                sess.step_latent(None if all_actions is None else all_actions[:, t0 - 1 + i])
+            generated = torch.cat(sess.latents[t0:], dim=2)
+            return tensor_to_frames(self.codec.decode(generated), as_numpy)
 
     # ---- persistence ---------------------------------------------------------------------------------------
     def config_dict(self) -> dict[str, Any]:
