@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -261,3 +264,67 @@ def test_temporal_conv_dropout_is_a_config_field():
     assert rates == {0.25}
     with pytest.raises(ValueError, match=r"UNetConfig.temporal_conv_dropout must be in \[0, 1\), got nan"):
         cfg.replace(temporal_conv_dropout=float("nan"))
+
+
+# ---- bad input named --------------------------------------------------------------------------------------------------
+def nan_at(shape, index, value=float("nan")):
+    t = torch.zeros(shape)
+    t[index] = value
+    return t
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda wm: wm.rollout(frames(t=2), nan_at((2, 3, 2), (1, 2, 0))), r"actions: non-finite value nan at \[1, 2, 0\]"),
+    (lambda wm: wm.rollout(frames(t=2), nan_at((2, 3, 2), (0, 0, 1), float("inf")).numpy()),
+     r"actions: non-finite value inf at \[0, 0, 1\]"),
+    (lambda wm: wm.rollout(frames(t=2), np.full((2, 3, 2), 1e300)), r"actions: non-finite value inf at \[0, 0, 0\]"),
+    (lambda wm: wm.session(frames(t=3), nan_at((2, 2, 2), (1, 1, 1), -float("inf"))),
+     r"context_actions: non-finite value -inf at \[1, 1, 1\]"),
+    (lambda wm: wm.session(frames(t=1)).step(nan_at((2, 2), (1, 0))), r"action: non-finite value nan at \[1, 0\]"),
+    (lambda wm: wm.session(frames(t=1)).step(np.zeros((1, 7))), r"action: expected \[B=2, A=2\], got shape \(1, 7\)$"),
+    (lambda wm: wm.session(frames(t=1)).step(np.zeros((2, 1, 2))),
+     r"action: expected \[B=2, A=2\], got shape \(2, 1, 2\)$"),
+    (lambda wm: wm.rollout(frames(t=2), [["left", "right"]]), r"actions: expected numbers \[B=2, T, A=2\], got list"),
+    (lambda wm: wm.rollout(frames(t=2), torch.zeros(2, 4, 2), horizon=5),
+     r"horizon=5 conflicts with the actions: 4 actions after 2 context frames generate N=3 frames; pass horizon=3"),
+    (lambda wm: wm.rollout(frames(t=2), torch.zeros(2, 4, 2), horizon=2.5), r"horizon: expected the number of frames to generate \(an integer >= 1\), got 2.5"),
+])
+def test_bad_actions_are_named(call, message):
+    wm = v2w.WorldModel(pixel_unet(), sampler=v2w.SamplerConfig(steps=1))
+    with pytest.raises(ValueError, match=message):
+        call(wm)
+
+
+def test_horizon_that_agrees_with_the_actions_is_accepted():
+    wm = v2w.WorldModel(pixel_unet(), sampler=v2w.SamplerConfig(steps=1))
+    out = wm.rollout(frames(t=2), torch.zeros(2, 4, 2), horizon=3)
+    assert out.shape == (2, 3, 8, 8, 3)
+
+
+def test_non_finite_actions_in_a_training_batch_are_named():
+    from vid2world.train.objective import Denoiser, Objective, clip_loss
+    wm = v2w.WorldModel(pixel_unet(), sampler=v2w.SamplerConfig(steps=1))
+    batch = {"frames": frames(t=4), "actions": nan_at((2, 4, 2), (1, 3, 0)), "episode": torch.tensor([7, 9]),
+             "start": torch.tensor([0, 12])}
+    with pytest.raises(ValueError, match=r"batch actions: non-finite value nan at \[1, 3, 0\] \(clip 1 of the "
+                                         r"batch: episode 9, from frame 12\)"):
+        clip_loss(Denoiser(wm), wm, batch, Objective(), torch.Generator().manual_seed(0))
+
+
+def test_read_only_frames_and_actions_roll_out_without_a_warning(tmp_path):
+    # torch warns about a read-only array once per process, so a fresh process with warnings as errors checks it.
+    script = """
+import numpy as np, torch, vid2world as v2w
+cfg = v2w.UNetConfig.preset("pixel-tiny", action_space=v2w.ActionSpace.continuous(2), causal=v2w.CausalConfig())
+wm = v2w.WorldModel(v2w.VideoUNet(cfg).eval(), sampler=v2w.SamplerConfig(steps=1))
+np.save("frames.npy", np.zeros((1, 2, 8, 8, 3), np.uint8))
+np.save("actions.npy", np.zeros((1, 3, 2), np.float32))
+frames, actions = np.load("frames.npy", mmap_mode="r"), np.load("actions.npy", mmap_mode="r")
+assert not frames.flags.writeable and not actions.flags.writeable
+assert wm.rollout(frames, actions).shape == (1, 2, 8, 8, 3)
+wm.session(frames, actions[:, :1]).step(actions[:, 1])
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", script], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

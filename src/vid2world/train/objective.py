@@ -17,6 +17,7 @@ from ..data.clips import to_model_input
 from ..diffusion.losses import LossOutput, diffusion_forcing_loss, full_sequence_loss
 from ..diffusion.schedule import NoiseSchedule
 from ..models.embeddings import shift_actions
+from ..world.frames import check_finite
 from ..world.world_model import WorldModel
 
 
@@ -62,10 +63,24 @@ def encode_clips(model: WorldModel, frames: Tensor, generator: torch.Generator) 
     return pixels, model.codec.encode(pixels, generator=generator)
 
 
+def check_batch_actions(batch: dict[str, Tensor]) -> None:
+    """A NaN or inf action would only show up later as a non-finite loss: name it, with the clip it came from."""
+
+    def source(row: int) -> str:
+        if "episode" not in batch or "start" not in batch:
+            return ""
+        episode, start = int(batch["episode"][row]), int(batch["start"][row])
+        return f" (clip {row} of the batch: episode {episode}, from frame {start})"
+
+    check_finite(batch["actions"], "batch actions", source)
+
+
 def clip_loss(denoiser: nn.Module, model: WorldModel, batch: dict[str, Tensor], objective: Objective,
               generator: torch.Generator) -> LossOutput:
     """The loss of one batch of clips (`frames` uint8 [B, T, H, W, 3], `actions` [B, T, A] when the model has
     actions). `denoiser` is `Denoiser(model)`, possibly wrapped for distributed training."""
+    if model.action_dim is not None:
+        check_batch_actions(batch)  # before the codec's work
     pixels, x0 = encode_clips(model, batch["frames"], generator)
     b = x0.shape[0]
     concat = x0[:, :, :1] if model.concat_first_frame else None  # the clean first-frame latent (never dropped)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 import shutil
 import tempfile
@@ -11,7 +12,6 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
@@ -123,10 +123,7 @@ class WorldModel(nn.Module):
             return None
         if action is None:
             raise ValueError(f"action: expected [B={batch}, A={self.action_dim}], got None")
-        a = torch.as_tensor(np.asarray(action) if not isinstance(action, Tensor) else action)
-        if a.ndim != 2:
-            raise ValueError(f"action: expected [B={batch}, A={self.action_dim}], got shape {tuple(a.shape)}")
-        return actions_to_tensor(a[:, None], "action", batch, self.action_dim, self.device)[:, 0]
+        return actions_to_tensor(action, "action", batch, self.action_dim, self.device, one_step=True)
 
     def _settings(self, steps: int | None, guidance: float | None, cache: bool | None) -> SamplerConfig:
         changes: dict[str, Any] = {}
@@ -216,25 +213,13 @@ class WorldModel(nn.Module):
         """Autoregressive rollout, batched: returns the N generated frames [B, N, H, W, 3] uint8.
 
         `actions` [B, T0-1+N, A] = a_0 .. a_{T0+N-2}: frame t follows action t-1. Models without actions take
-        `horizon=N` instead. The networks run in eval mode whatever mode the model is in (see `eval_mode`).
+        `horizon=N` instead (a model with actions accepts `horizon` only when it equals the N its actions imply).
+        The networks run in eval mode whatever mode the model is in (see `eval_mode`).
         """
         settings = self._settings(steps, guidance, cache)
         pixels, as_numpy = frames_to_tensor(context_frames, "context_frames", self.device)
         b, t0 = pixels.shape[0], pixels.shape[2]
-        if self.action_dim is None:
-            if actions is not None:
-                raise ValueError("actions: this world model has no action input; pass horizon=N instead")
-            if not horizon or horizon < 1:
-                raise ValueError(f"horizon: expected the number of frames to generate (>= 1), got {horizon!r}")
-            n, all_actions = horizon, None
-        else:
-            if actions is None:
-                raise ValueError(f"actions: expected [B={b}, T0-1+N, A={self.action_dim}], got None")
-            all_actions = actions_to_tensor(actions, "actions", b, self.action_dim, self.device)
-            n = all_actions.shape[1] - (t0 - 1)
-            if n < 1:
-                raise ValueError(f"actions: {all_actions.shape[1]} actions for {t0} context frames generate no frame; "
-                                 f"expected T0-1+N = {t0 - 1}+N actions with N >= 1")
+        all_actions, n = self._rollout_actions(actions, horizon, b, t0)
         if not settings.slide and t0 + n > self.window:
             raise ValueError(f"a rollout of {t0}+{n} frames exceeds the window of {self.window} frames and sliding "
                              "is off (SamplerConfig.slide=False)")
@@ -245,6 +230,29 @@ class WorldModel(nn.Module):
                 sess.step_latent(None if all_actions is None else all_actions[:, t0 - 1 + i])
             generated = torch.cat(sess.latents[t0:], dim=2)
             return tensor_to_frames(self.codec.decode(generated), as_numpy)
+
+    def _rollout_actions(self, actions: Any, horizon: Any, b: int, t0: int) -> tuple[Tensor | None, int]:
+        """`rollout`'s actions as a tensor (None without an action input) and the number of frames N to generate."""
+        if horizon is not None and (isinstance(horizon, bool) or not isinstance(horizon, numbers.Integral)
+                                    or horizon < 1):
+            raise ValueError(f"horizon: expected the number of frames to generate (an integer >= 1), got {horizon!r}")
+        if self.action_dim is None:
+            if actions is not None:
+                raise ValueError("actions: this world model has no action input; pass horizon=N instead")
+            if horizon is None:
+                raise ValueError("horizon: expected the number of frames to generate (>= 1), got None")
+            return None, int(horizon)
+        if actions is None:
+            raise ValueError(f"actions: expected [B={b}, T0-1+N, A={self.action_dim}], got None")
+        all_actions = actions_to_tensor(actions, "actions", b, self.action_dim, self.device)
+        n = all_actions.shape[1] - (t0 - 1)
+        if n < 1:
+            raise ValueError(f"actions: {all_actions.shape[1]} actions for {t0} context frames generate no frame; "
+                             f"expected T0-1+N = {t0 - 1}+N actions with N >= 1")
+        if horizon is not None and horizon != n:
+            raise ValueError(f"horizon={horizon} conflicts with the actions: {all_actions.shape[1]} actions after "
+                             f"{t0} context frames generate N={n} frames; pass horizon={n} or leave it out")
+        return all_actions, n
 
     # ---- persistence ---------------------------------------------------------------------------------------
     def config_dict(self) -> dict[str, Any]:
