@@ -23,7 +23,7 @@ def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
     from .causal.study import format_study
 
-    paths = run_demo(args.out, device=args.device, train_steps=args.train_steps)
+    paths = run_demo(args.out, device=args.device, train_steps=args.train_steps, progress=not args.no_progress)
     print(format_study(json.loads(paths["json"].read_text())))
     report = json.loads(paths["report"].read_text())
     print(f"\nsquare world: 16-frame rollouts from one frame, PSNR {report['psnr']:.2f} dB following the actions, "
@@ -100,7 +100,7 @@ def _data_record(args: argparse.Namespace) -> int:
     cfg = RecordConfig(env=args.env, episodes=args.episodes, steps=args.steps, policy=args.policy, size=args.size,
                        seed=args.seed, actions=not args.no_actions, val_episodes=args.val_episodes,
                        workers=args.workers)
-    dataset = record_dataset(cfg, args.out)
+    dataset = record_dataset(cfg, args.out, progress=not args.no_progress)
     print(f"wrote {dataset.root}: {len(dataset)} episodes, {dataset.num_frames} frames, "
           f"{dataset.meta.action_dim}-d actions")
     return 0
@@ -109,7 +109,7 @@ def _data_record(args: argparse.Namespace) -> int:
 def _data_convert(args: argparse.Namespace) -> int:
     from .data.importers import FORMATS
 
-    options = {"size": args.size, "skip_bad": args.skip_bad}
+    options = {"size": args.size, "skip_bad": args.skip_bad, "progress": not args.no_progress}
     if args.format == "rlds":
         options["split"] = args.rlds_split
     else:
@@ -226,6 +226,12 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_progress_flag(parser: argparse.ArgumentParser) -> None:
+    """The one --no-progress of every command that reports progress (a bar on a terminal, plain lines in logs)."""
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress output (a bar on a terminal, a line every ~10%% in logs otherwise)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vid2world", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -235,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 (default: cpu)")
     demo.add_argument("--train-steps", type=int, default=320,
                       help="training steps of the square-world model when OUT has none yet (default: 320)")
+    _add_progress_flag(demo)
     demo.set_defaults(func=_demo)
 
     conv = sub.add_parser("convert", help="a pretrained video model (or a released Vid2World one) into a world model")
@@ -275,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("overrides", nargs="*", help="key=value overrides of config keys, e.g. train.steps=100")
     train.add_argument("--resume", action="store_true",
                        help="continue the run in the config's out directory from its newest checkpoint, exactly")
-    train.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
+    _add_progress_flag(train)
     train.set_defaults(func=_train)
 
     bench = sub.add_parser("bench", help="measurements, as tables and JSON")
@@ -335,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     btrain.add_argument("--steps", type=int, default=6, help="optimiser steps (default: 6)")
     btrain.add_argument("--warmup", type=int, default=2, help="steps left out of the timing (default: 2)")
     btrain.add_argument("--action-dim", type=int, default=13, help="continuous action width (default: 13, RT-1)")
-    btrain.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_progress_flag(btrain)
     btrain.add_argument("--json", help="also write the result to this JSON file")
     btrain.set_defaults(func=_bench_train)
 
@@ -373,6 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--val-episodes", type=int, default=0, help="the last K episodes form split 'val' (0)")
     record.add_argument("--no-actions", action="store_true", help="store video only (for passive pretraining)")
     record.add_argument("--out", required=True, help="dataset directory to create (must not exist)")
+    _add_progress_flag(record)
     record.set_defaults(func=_data_record)
 
     convert = data_sub.add_parser("convert", help="RT-1 / CS:GO / RECON into a dataset")
@@ -387,6 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--rlds-split", default="train", help="rlds: the TFDS split to read (default: train)")
     convert.add_argument("--skip-bad", action="store_true",
                          help="skip unreadable source files and list them in the summary (default: stop at the first)")
+    _add_progress_flag(convert)
     convert.set_defaults(func=_data_convert)
 
     info = data_sub.add_parser("info", help="counts, lengths and action statistics")
