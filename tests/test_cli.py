@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from PIL import Image
 
@@ -59,3 +60,17 @@ def test_help_explains_every_command():
     assert proc.returncode == 0 and "demo" in proc.stdout and "bench" in proc.stdout
     proc = run("bench", "causal", "--help")
     assert "--leak-at" in proc.stdout and "--device" in proc.stdout
+
+
+def test_version_comes_from_the_package():
+    import pytest
+
+    import vid2world
+
+    proc = run("--version")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"vid2world {vid2world.__version__}\n"
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    assert "version" not in project["project"] and "version" in project["project"]["dynamic"]  # one source
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "vid2world.__version__"}
