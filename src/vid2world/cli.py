@@ -326,7 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bconv = bench_sub.add_parser("convert", help="a full-size stand-in checkpoint: write, convert, load, one frame")
     bconv.add_argument("--preset", default="dynamicrafter-512", help="pretrained layout (default: dynamicrafter-512)")
-    bconv.add_argument("--dir", default="out/bench_convert", help="where the checkpoint and model go (~20 GB)")
+    bconv.add_argument("--dir", default="out/bench_convert", help="where the checkpoint and model go (about 20 GB at full size; free space is checked first)")
     bconv.add_argument("--action-dim", type=int, default=13, help="continuous action width (default: 13, RT-1)")
     bconv.add_argument("--size", type=int, default=64, help="frame size of the one-frame rollout (default: 64)")
     bconv.add_argument("--steps", type=int, default=1, help="denoising steps of that frame (default: 1)")
