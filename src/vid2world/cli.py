@@ -67,9 +67,13 @@ def _bench_rollout(args: argparse.Namespace) -> int:
     from .world.bench import format_bench, run_bench
 
     caches = {"on": [True], "off": [False], "both": [True, False]}[args.cache]
-    result = run_bench(preset=args.preset, size=args.size, histories=_ints(args.histories), steps=_ints(args.steps),
-                       guidances=_floats(args.guidance), caches=caches, batch=args.batch, repeats=args.repeats,
-                       norm=args.norm, device=args.device, dtype=args.dtype)
+    if args.model and (args.preset or args.norm):
+        raise ValueError(f"--model {args.model} has its own architecture and norm; give --model or --preset/--norm, "
+                         "not both")
+    result = run_bench(preset=args.preset or "tiny", size=args.size, histories=_ints(args.histories),
+                       steps=_ints(args.steps), guidances=_floats(args.guidance), caches=caches, batch=args.batch,
+                       repeats=args.repeats, norm=args.norm or "frame", device=args.device, dtype=args.dtype,
+                       model_dir=args.model)
     print(format_bench(result))
     _write_json(args.json, result)
     return 0
@@ -78,7 +82,7 @@ def _bench_rollout(args: argparse.Namespace) -> int:
 def _bench_cache(args: argparse.Namespace) -> int:
     from .world.bench import cache_exactness, format_exactness
 
-    result = cache_exactness(frames=args.frames, steps=args.steps, size=args.size, seed=args.seed)
+    result = cache_exactness(frames=args.frames, steps=args.steps, size=args.size, seed=args.seed, model_dir=args.model)
     print(format_exactness(result))
     _write_json(args.json, result)
     return 0
@@ -301,14 +305,17 @@ def build_parser() -> argparse.ArgumentParser:
     causal.set_defaults(func=_bench_causal)
 
     rollout = bench_sub.add_parser("rollout", help="per-frame latency vs history: cached/recompute, guided/unguided")
-    rollout.add_argument("--preset", default="tiny",
-                         help="UNet preset (tiny: pixel space; dynamicrafter-*: 4-channel latents); random weights")
+    rollout.add_argument("--preset", default=None, help="UNet preset with random weights (default: tiny, pixel "
+                         "space; dynamicrafter-*: 4-channel latents)")
+    rollout.add_argument("--model", default=None, help="a world-model directory (from `vid2world convert` or "
+                         "training) to time instead of a random preset")
     rollout.add_argument("--size", type=int, default=16, help="latent height and width (default: 16)")
     rollout.add_argument("--histories", default="1,3,7,15", help="history lengths, comma-separated (default: 1,3,7,15)")
     rollout.add_argument("--steps", default="10", help="denoising steps per frame, comma-separated (default: 10)")
     rollout.add_argument("--guidance", default="1,2.5", help="guidance scales, comma-separated; 1 = off (default: 1,2.5)")
     rollout.add_argument("--cache", choices=["on", "off", "both"], default="both", help="KV cache (default: both)")
-    rollout.add_argument("--norm", default="frame", choices=["frame", "causal"], help="temporal norm mode")
+    rollout.add_argument("--norm", default=None, choices=["frame", "causal"],
+                         help="temporal norm mode of the random model (default: frame)")
     rollout.add_argument("--batch", type=int, default=1, help="rollouts in parallel (default: 1)")
     rollout.add_argument("--repeats", type=int, default=3, help="timed frames per cell, median reported (default: 3)")
     rollout.add_argument("--device", default="cpu", help="torch device (default: cpu)")
@@ -321,6 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--steps", type=int, default=10, help="denoising steps per frame (default: 10)")
     cache.add_argument("--size", type=int, default=16, help="frame height and width (default: 16)")
     cache.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
+    cache.add_argument("--model", default=None, help="a world-model directory (from `vid2world convert` or "
+                       "training) to measure instead of random models in every norm mode")
     cache.add_argument("--json", help="also write the result to this JSON file")
     cache.set_defaults(func=_bench_cache)
 
