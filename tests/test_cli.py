@@ -18,6 +18,8 @@ def test_demo_writes_picture_study_model_and_video(tmp_path):
     # A 3-step training run: this checks the plumbing (the learning itself is tests/test_learning.py).
     proc = run("demo", "--out", str(tmp_path / "demo"), "--train-steps", "3")
     assert proc.returncode == 0, proc.stderr
+    assert "\r" not in proc.stderr and "train: 3/3 step (100%)" in proc.stderr  # a log gets lines, not a bar
+    assert "rollout: 16/16 frame (100%)" in proc.stderr
     out = tmp_path / "demo"
     study = json.loads((out / "study.json").read_text())
     by_mode = {(r["transfer"], r["temporal_norm"]): r for r in study["rows"]}
