@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from PIL import Image
 
@@ -17,6 +18,8 @@ def test_demo_writes_picture_study_model_and_video(tmp_path):
     # A 3-step training run: this checks the plumbing (the learning itself is tests/test_learning.py).
     proc = run("demo", "--out", str(tmp_path / "demo"), "--train-steps", "3")
     assert proc.returncode == 0, proc.stderr
+    assert "\r" not in proc.stderr and "train: 3/3 step (100%)" in proc.stderr  # a log gets lines, not a bar
+    assert "rollout: 16/16 frame (100%)" in proc.stderr
     out = tmp_path / "demo"
     study = json.loads((out / "study.json").read_text())
     by_mode = {(r["transfer"], r["temporal_norm"]): r for r in study["rows"]}
@@ -59,3 +62,17 @@ def test_help_explains_every_command():
     assert proc.returncode == 0 and "demo" in proc.stdout and "bench" in proc.stdout
     proc = run("bench", "causal", "--help")
     assert "--leak-at" in proc.stdout and "--device" in proc.stdout
+
+
+def test_version_comes_from_the_package():
+    import pytest
+
+    import vid2world
+
+    proc = run("--version")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"vid2world {vid2world.__version__}\n"
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    assert "version" not in project["project"] and "version" in project["project"]["dynamic"]  # one source
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "vid2world.__version__"}

@@ -292,4 +292,7 @@ def test_bench_convert_runs_end_to_end_on_the_tiny_layout(tmp_path, capsys):
     assert result["rollout"]["shape"] == [1, 1, 32, 32, 3]
     assert set(result["parts"]) == {"unet", "vae", "text_encoder", "image_encoder", "image_proj"}
     assert result["checkpoint_gb"] > result["world_model_gb"] > 0  # the text tower is dropped, its output kept
-    assert "tiny: stand-in checkpoint" in capsys.readouterr().out
+    written = result["checkpoint_gb"] + result["world_model_gb"]
+    assert result["disk_needed_gb"] == pytest.approx(written, rel=0.03)  # the stated need: weights, less headers
+    out = capsys.readouterr().out
+    assert "tiny: stand-in checkpoint" in out and f"tiny: needs about {result['disk_needed_gb']:.2f} GB" in out

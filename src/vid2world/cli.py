@@ -23,7 +23,7 @@ def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
     from .causal.study import format_study
 
-    paths = run_demo(args.out, device=args.device, train_steps=args.train_steps)
+    paths = run_demo(args.out, device=args.device, train_steps=args.train_steps, progress=not args.no_progress)
     print(format_study(json.loads(paths["json"].read_text())))
     report = json.loads(paths["report"].read_text())
     print(f"\nsquare world: 16-frame rollouts from one frame, PSNR {report['psnr']:.2f} dB following the actions, "
@@ -67,9 +67,13 @@ def _bench_rollout(args: argparse.Namespace) -> int:
     from .world.bench import format_bench, run_bench
 
     caches = {"on": [True], "off": [False], "both": [True, False]}[args.cache]
-    result = run_bench(preset=args.preset, size=args.size, histories=_ints(args.histories), steps=_ints(args.steps),
-                       guidances=_floats(args.guidance), caches=caches, batch=args.batch, repeats=args.repeats,
-                       norm=args.norm, device=args.device, dtype=args.dtype)
+    if args.model and (args.preset or args.norm):
+        raise ValueError(f"--model {args.model} has its own architecture and norm; give --model or --preset/--norm, "
+                         "not both")
+    result = run_bench(preset=args.preset or "tiny", size=args.size, histories=_ints(args.histories),
+                       steps=_ints(args.steps), guidances=_floats(args.guidance), caches=caches, batch=args.batch,
+                       repeats=args.repeats, norm=args.norm or "frame", device=args.device, dtype=args.dtype,
+                       model_dir=args.model)
     print(format_bench(result))
     _write_json(args.json, result)
     return 0
@@ -78,7 +82,7 @@ def _bench_rollout(args: argparse.Namespace) -> int:
 def _bench_cache(args: argparse.Namespace) -> int:
     from .world.bench import cache_exactness, format_exactness
 
-    result = cache_exactness(frames=args.frames, steps=args.steps, size=args.size, seed=args.seed)
+    result = cache_exactness(frames=args.frames, steps=args.steps, size=args.size, seed=args.seed, model_dir=args.model)
     print(format_exactness(result))
     _write_json(args.json, result)
     return 0
@@ -100,7 +104,7 @@ def _data_record(args: argparse.Namespace) -> int:
     cfg = RecordConfig(env=args.env, episodes=args.episodes, steps=args.steps, policy=args.policy, size=args.size,
                        seed=args.seed, actions=not args.no_actions, val_episodes=args.val_episodes,
                        workers=args.workers)
-    dataset = record_dataset(cfg, args.out)
+    dataset = record_dataset(cfg, args.out, progress=not args.no_progress)
     print(f"wrote {dataset.root}: {len(dataset)} episodes, {dataset.num_frames} frames, "
           f"{dataset.meta.action_dim}-d actions")
     return 0
@@ -109,7 +113,7 @@ def _data_record(args: argparse.Namespace) -> int:
 def _data_convert(args: argparse.Namespace) -> int:
     from .data.importers import FORMATS
 
-    options = {"size": args.size, "skip_bad": args.skip_bad}
+    options = {"size": args.size, "skip_bad": args.skip_bad, "progress": not args.no_progress}
     if args.format == "rlds":
         options["split"] = args.rlds_split
     else:
@@ -226,8 +230,17 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_progress_flag(parser: argparse.ArgumentParser) -> None:
+    """The one --no-progress of every command that reports progress (a bar on a terminal, plain lines in logs)."""
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress output (a bar on a terminal, a line every ~10%% in logs otherwise)")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="vid2world", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"vid2world {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="the main job on the bundled model, offline")
@@ -235,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 (default: cpu)")
     demo.add_argument("--train-steps", type=int, default=320,
                       help="training steps of the square-world model when OUT has none yet (default: 320)")
+    _add_progress_flag(demo)
     demo.set_defaults(func=_demo)
 
     conv = sub.add_parser("convert", help="a pretrained video model (or a released Vid2World one) into a world model")
@@ -275,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("overrides", nargs="*", help="key=value overrides of config keys, e.g. train.steps=100")
     train.add_argument("--resume", action="store_true",
                        help="continue the run in the config's out directory from its newest checkpoint, exactly")
-    train.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
+    _add_progress_flag(train)
     train.set_defaults(func=_train)
 
     bench = sub.add_parser("bench", help="measurements, as tables and JSON")
@@ -291,14 +305,17 @@ def build_parser() -> argparse.ArgumentParser:
     causal.set_defaults(func=_bench_causal)
 
     rollout = bench_sub.add_parser("rollout", help="per-frame latency vs history: cached/recompute, guided/unguided")
-    rollout.add_argument("--preset", default="tiny",
-                         help="UNet preset (tiny: pixel space; dynamicrafter-*: 4-channel latents); random weights")
+    rollout.add_argument("--preset", default=None, help="UNet preset with random weights (default: tiny, pixel "
+                         "space; dynamicrafter-*: 4-channel latents)")
+    rollout.add_argument("--model", default=None, help="a world-model directory (from `vid2world convert` or "
+                         "training) to time instead of a random preset")
     rollout.add_argument("--size", type=int, default=16, help="latent height and width (default: 16)")
     rollout.add_argument("--histories", default="1,3,7,15", help="history lengths, comma-separated (default: 1,3,7,15)")
     rollout.add_argument("--steps", default="10", help="denoising steps per frame, comma-separated (default: 10)")
     rollout.add_argument("--guidance", default="1,2.5", help="guidance scales, comma-separated; 1 = off (default: 1,2.5)")
     rollout.add_argument("--cache", choices=["on", "off", "both"], default="both", help="KV cache (default: both)")
-    rollout.add_argument("--norm", default="frame", choices=["frame", "causal"], help="temporal norm mode")
+    rollout.add_argument("--norm", default=None, choices=["frame", "causal"],
+                         help="temporal norm mode of the random model (default: frame)")
     rollout.add_argument("--batch", type=int, default=1, help="rollouts in parallel (default: 1)")
     rollout.add_argument("--repeats", type=int, default=3, help="timed frames per cell, median reported (default: 3)")
     rollout.add_argument("--device", default="cpu", help="torch device (default: cpu)")
@@ -311,12 +328,14 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--steps", type=int, default=10, help="denoising steps per frame (default: 10)")
     cache.add_argument("--size", type=int, default=16, help="frame height and width (default: 16)")
     cache.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
+    cache.add_argument("--model", default=None, help="a world-model directory (from `vid2world convert` or "
+                       "training) to measure instead of random models in every norm mode")
     cache.add_argument("--json", help="also write the result to this JSON file")
     cache.set_defaults(func=_bench_cache)
 
     bconv = bench_sub.add_parser("convert", help="a full-size stand-in checkpoint: write, convert, load, one frame")
     bconv.add_argument("--preset", default="dynamicrafter-512", help="pretrained layout (default: dynamicrafter-512)")
-    bconv.add_argument("--dir", default="out/bench_convert", help="where the checkpoint and model go (~20 GB)")
+    bconv.add_argument("--dir", default="out/bench_convert", help="where the checkpoint and model go (about 20 GB at full size; free space is checked first)")
     bconv.add_argument("--action-dim", type=int, default=13, help="continuous action width (default: 13, RT-1)")
     bconv.add_argument("--size", type=int, default=64, help="frame size of the one-frame rollout (default: 64)")
     bconv.add_argument("--steps", type=int, default=1, help="denoising steps of that frame (default: 1)")
@@ -335,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     btrain.add_argument("--steps", type=int, default=6, help="optimiser steps (default: 6)")
     btrain.add_argument("--warmup", type=int, default=2, help="steps left out of the timing (default: 2)")
     btrain.add_argument("--action-dim", type=int, default=13, help="continuous action width (default: 13, RT-1)")
-    btrain.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_progress_flag(btrain)
     btrain.add_argument("--json", help="also write the result to this JSON file")
     btrain.set_defaults(func=_bench_train)
 
@@ -373,6 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--val-episodes", type=int, default=0, help="the last K episodes form split 'val' (0)")
     record.add_argument("--no-actions", action="store_true", help="store video only (for passive pretraining)")
     record.add_argument("--out", required=True, help="dataset directory to create (must not exist)")
+    _add_progress_flag(record)
     record.set_defaults(func=_data_record)
 
     convert = data_sub.add_parser("convert", help="RT-1 / CS:GO / RECON into a dataset")
@@ -387,6 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--rlds-split", default="train", help="rlds: the TFDS split to read (default: train)")
     convert.add_argument("--skip-bad", action="store_true",
                          help="skip unreadable source files and list them in the summary (default: stop at the first)")
+    _add_progress_flag(convert)
     convert.set_defaults(func=_data_convert)
 
     info = data_sub.add_parser("info", help="counts, lengths and action statistics")

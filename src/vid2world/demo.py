@@ -59,7 +59,7 @@ def _atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def run_demo(out: str | Path, device: str = "cpu", train_steps: int = 320) -> dict[str, Path]:
+def run_demo(out: str | Path, device: str = "cpu", train_steps: int = 320, progress: bool = True) -> dict[str, Path]:
     """Write the causality study (`study.json`, `study.md`, `causality.png`), a trained square-world model
     (`square-world-model/`, reused when present) and its rollouts (`rollout.mp4`, `report.json`) into `out`."""
     out = Path(out)
@@ -77,9 +77,9 @@ def run_demo(out: str | Path, device: str = "cpu", train_steps: int = 320) -> di
     if (paths["model"] / "config.json").is_file():
         model = WorldModel.from_pretrained(paths["model"], device=device)
     else:
-        model, losses = train_square_world(steps=train_steps)
+        model, losses = train_square_world(steps=train_steps, progress=progress)
         model.to(device).save_pretrained(paths["model"])
-    report = rollout_video(model, out)
+    report = rollout_video(model, out, progress=progress)
     report["train_steps"], report["loss_first_last"] = train_steps, losses[:1] + losses[-1:]
     _atomic_write_text(paths["report"], json.dumps(report, indent=1))
     return paths

@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
+from ..io.progress import progress_bar
 from .sim import make_policy, make_simulator
 from .spec import DatasetMeta
 from .store import Dataset
@@ -93,7 +93,7 @@ def record_dataset(cfg: RecordConfig, out: str | Path, progress: bool = True) ->
     meta = recording_meta(cfg)
     chunk = max(1, min(16, math.ceil(cfg.episodes / (cfg.workers * 4))))
     jobs = [(first, min(chunk, cfg.episodes - first)) for first in range(0, cfg.episodes, chunk)]
-    bar = tqdm(total=cfg.episodes, desc=f"recording {cfg.env}", unit="ep", disable=not progress)
+    bar = progress_bar(total=cfg.episodes, desc=f"recording {cfg.env}", unit="ep", enabled=progress)
     with DatasetWriter(out, meta) as writer:
         if cfg.workers == 1:
             for first, count in jobs:

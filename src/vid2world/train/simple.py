@@ -8,10 +8,10 @@ from typing import Callable
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..diffusion.losses import diffusion_forcing_loss
 from ..diffusion.schedule import NoiseSchedule
+from ..io.progress import progress_bar
 from ..models.embeddings import shift_actions
 from ..models.unet import VideoUNet
 
@@ -44,7 +44,7 @@ def fit_world_model(unet: VideoUNet, schedule: NoiseSchedule, frames: np.ndarray
     optimizer = torch.optim.AdamW(unet.parameters(), lr=config.lr, weight_decay=0.0)
     unet.train()
     losses = []
-    for step in tqdm(range(config.steps), desc="train", disable=not progress):
+    for step in progress_bar(range(config.steps), desc="train", unit="step", enabled=progress):
         idx = torch.randint(0, n, (config.batch,), generator=gen)
         start = torch.randint(0, t - config.clip + 1, (config.batch,), generator=gen)
         window = start[:, None] + torch.arange(config.clip)

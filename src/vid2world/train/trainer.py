@@ -17,11 +17,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from ..data.clips import ClipConfig, ClipDataset, ClipSampler, clip_loader, stable_int
 from ..data.store import open_dataset
 from ..data.transforms import AugmentConfig, FrameLayout
+from ..io.progress import progress_bar
 from .build import build_model
 from .checkpoint import TrainerState, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import ConfigError, TrainConfig
@@ -126,8 +126,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, expo
         print(f"{clips.summary}\n{'resuming from ' + str(resume_from) if resume_from else 'starting'}: "
               f"{config.mode}, {trainable:,} trainable parameters, {world} process(es), "
               f"{bs}x{accum}x{world} clips per step", flush=True)
-    bar = tqdm(total=config.train.steps, initial=state.step, desc="train", unit="step",
-               disable=not (progress and acc.is_main_process))
+    bar = progress_bar(total=config.train.steps, initial=state.step, desc="train", unit="step",
+                       enabled=progress and acc.is_main_process)
     last_loss, t0, clips_seen = None, time.perf_counter(), 0
     while state.step < config.train.steps:
         lr = learning_rate(config, state.step)

@@ -1,7 +1,8 @@
 """`vid2world bench rollout`: per-frame latency against history length, cached vs recompute, guided vs unguided.
 
-Random weights (timing does not depend on them). Each cell starts a session with `history` context frames and
-times `repeats` single-frame steps at exactly that history (a fresh session per repeat); the median is reported.
+Random weights (timing does not depend on them), or a saved world model (`--model DIR`). Each cell starts a session
+with `history` context frames and times `repeats` single-frame steps at exactly that history (a fresh session per
+repeat); the median is reported.
 """
 
 from __future__ import annotations
@@ -34,20 +35,40 @@ def bench_model(preset: str, norm: str, action_dim: int, window: int, device: st
     return WorldModel(unet, IdentityCodec(channels)), channels, cfg.downsample_factor
 
 
+def load_bench_model(directory: str, device: str, caches: Iterable[bool] = ()) -> WorldModel:
+    """A saved world model (`vid2world convert` or training) to measure instead of a random one; refuses a
+    cached run of a model that has no exact cache, naming the flag that avoids it."""
+    model = WorldModel.from_pretrained(directory, device=device)
+    if any(caches) and not model.unet.config.strictly_causal:
+        raise ValueError(f"--model {directory}: its UNet is not strictly causal (causal={model.unet.config.causal}), "
+                         "so it has no exact cache; pass --cache off")
+    return model
+
+
+def random_context(model: WorldModel, batch: int, device: str, dtype: torch.dtype,
+                   generator: torch.Generator | None = None) -> torch.Tensor | None:
+    """Stand-in cross-attention context (77 text + 16 image tokens) for UNets that have cross-attention."""
+    width = model.unet.config.context_dim
+    if width is None:
+        return None
+    return torch.randn(batch, 77 + 16, width, generator=generator).to(device=device, dtype=dtype)
+
+
 def time_step(model: WorldModel, history: int, size: int, steps: int, guidance: float, cache: bool,
               batch: int, repeats: int, device: str, context: torch.Tensor | None) -> float:
     """Median seconds to generate one frame after `history` frames."""
     channels = model.unet.config.out_channels
     gen = torch.Generator().manual_seed(0)
     latents = torch.randn(batch, channels, history, size, size, generator=gen).to(device)
-    actions = torch.zeros(batch, history, model.action_dim, device=device)
+    actions = None if model.action_dim is None else torch.zeros(batch, history, model.action_dim, device=device)
+    step_action = None if model.action_dim is None else torch.zeros(batch, model.action_dim, device=device)
     times = []
     for r in range(repeats + 1):  # the first run warms up
         sess = model.latent_session(latents, actions, steps=steps, guidance=guidance, cache=cache, seed=r,
                                     context=context)
         _sync(device)
         start = time.perf_counter()
-        sess.step_latent(torch.zeros(batch, model.action_dim, device=device))
+        sess.step_latent(step_action)
         _sync(device)
         if r:
             times.append(time.perf_counter() - start)
@@ -62,21 +83,23 @@ def _sync(device: str) -> None:
 def run_bench(preset: str = "tiny", size: int = 16, histories: Iterable[int] = (1, 3, 7, 15),
               steps: Iterable[int] = (10,), guidances: Iterable[float] = (1.0, 2.5), caches: Iterable[bool] = (True, False),
               batch: int = 1, repeats: int = 3, norm: str = "frame", device: str = "cpu",
-              dtype: str = "float32") -> dict[str, Any]:
+              dtype: str = "float32", model_dir: str | None = None) -> dict[str, Any]:
+    """Per-frame latency table of a random `preset` model, or of the saved world model in `model_dir`."""
     histories, steps, guidances, caches = list(histories), list(steps), list(guidances), list(caches)
-    model, _, _ = bench_model(preset, norm, 7, max(histories) + 1, device)
+    model = (load_bench_model(model_dir, device, caches) if model_dir
+             else bench_model(preset, norm, 7, max(histories) + 1, device)[0])
     model = model.to(getattr(torch, dtype))
-    context = None
-    if model.unet.config.context_dim is not None:
-        context = torch.randn(batch, 77 + 16, model.unet.config.context_dim, device=device, dtype=getattr(torch, dtype))
+    context = random_context(model, batch, device, getattr(torch, dtype))
     rows = []
     with torch.inference_mode():
         for h, n, g, c in itertools.product(histories, steps, guidances, caches):
             seconds = time_step(model, h, size, n, g, c, batch, repeats, device, context)
             rows.append({"history": h, "steps": n, "guidance": g, "cache": c, "seconds_per_frame": seconds})
-    return {"preset": preset, "size": size, "batch": batch, "norm": norm, "device": str(device), "dtype": dtype,
-            "torch": torch.__version__, "threads": torch.get_num_threads(), "repeats": repeats, "rows": rows,
-            "ratios": ratios(rows)}
+    if model_dir:
+        norm = model.unet.config.causal.temporal_norm if model.unet.config.causal else "none (not causal)"
+    return {"preset": preset, "model": model_dir, "size": size, "batch": batch, "norm": norm, "device": str(device),
+            "dtype": dtype, "torch": torch.__version__, "threads": torch.get_num_threads(), "repeats": repeats,
+            "rows": rows, "ratios": ratios(rows)}
 
 
 def _find(rows: list[dict], **match: Any) -> float | None:
@@ -108,7 +131,8 @@ def ratios(rows: list[dict]) -> dict[str, float]:
 
 
 def format_bench(result: dict[str, Any]) -> str:
-    lines = [f"preset {result['preset']}, {result['size']}x{result['size']} latents, batch {result['batch']}, "
+    source = f"model {result['model']}" if result.get("model") else f"preset {result['preset']}"
+    lines = [f"{source}, {result['size']}x{result['size']} latents, batch {result['batch']}, "
              f"{result['dtype']} on {result['device']} ({result['threads']} threads), median of {result['repeats']}",
              "", "| history | steps | guidance | cache | ms / frame |", "|---|---|---|---|---|"]
     for r in result["rows"]:
@@ -120,35 +144,53 @@ def format_bench(result: dict[str, Any]) -> str:
 
 
 def cache_exactness(frames: int = 16, steps: int = 10, size: int = 16, seed: int = 0,
-                    dtypes: Iterable[str] = ("float32", "float64")) -> dict[str, Any]:
-    """Largest |cached - recomputed| over a rollout's latents, per norm mode and dtype (random-weight tiny model).
+                    dtypes: Iterable[str] = ("float32", "float64"), model_dir: str | None = None) -> dict[str, Any]:
+    """Largest |cached - recomputed| over a rollout's latents, per norm mode and dtype (random-weight tiny model),
+    or per dtype for the saved world model in `model_dir`.
 
     `clip` has no exact cache; it is measured with the approximate one (each call normalises its own frames).
     """
-    rows = []
-    for norm, dtype in itertools.product(("frame", "causal", "clip"), dtypes):
-        model, channels, _ = bench_model("tiny", norm, 2, frames, "cpu")
-        model = model.to(getattr(torch, dtype))
-        gen = torch.Generator().manual_seed(seed)
-        latents = torch.rand(1, channels, 1, size, size, generator=gen).to(getattr(torch, dtype)) * 2 - 1
-        actions = torch.randint(-1, 2, (1, frames, 2), generator=gen).float()
-        runs = []
-        for cache in (True, False):
-            sess = model.latent_session(latents, actions[:, :1] * 0, steps=steps, seed=seed, cache=cache,
-                                        approximate_clip_cache=norm == "clip")
-            with torch.inference_mode():
-                for i in range(frames - 1):
-                    sess.step_latent(actions[:, i])
-            runs.append(torch.cat(sess.latents, dim=2))
-        diff = (runs[0] - runs[1]).abs().amax(dim=(0, 1, 3, 4))
-        rows.append({"norm": norm, "dtype": dtype, "max_abs_diff": diff.max().item(),
-                     "per_frame": diff.tolist(), "latent_abs_max": runs[1].abs().max().item(),
-                     "exact_cache": norm != "clip"})
-    return {"frames": frames, "steps": steps, "size": size, "rows": rows}
+    if model_dir:
+        saved = WorldModel.from_pretrained(model_dir)
+        if saved.unet.config.causal is None:
+            raise ValueError(f"--model {model_dir}: not a causal UNet (a passive video model); bench cache measures "
+                             "world models")
+        cases = [(saved.unet.config.causal.temporal_norm, dtype, saved) for dtype in dtypes]
+    else:
+        cases = [(norm, dtype, bench_model("tiny", norm, 2, frames, "cpu")[0])
+                 for norm, dtype in itertools.product(("frame", "causal", "clip"), dtypes)]
+    rows = [{"norm": norm, "dtype": dtype, **_cache_difference(model.to(getattr(torch, dtype)), frames, steps, size,
+                                                               seed)} for norm, dtype, model in cases]
+    return {"frames": frames, "steps": steps, "size": size, "model": model_dir, "rows": rows}
+
+
+def _cache_difference(model: WorldModel, frames: int, steps: int, size: int, seed: int) -> dict[str, Any]:
+    """One rollout from a random latent, cached and recomputed; how far apart their latents are, per frame."""
+    dtype, exact = next(model.unet.parameters()).dtype, model.unet.config.strictly_causal
+    gen = torch.Generator().manual_seed(seed)
+    latents = torch.rand(1, model.unet.config.out_channels, 1, size, size, generator=gen).to(dtype) * 2 - 1
+    actions = None
+    if model.action_dim is not None:
+        actions = torch.randint(-1, 2, (1, frames, model.action_dim), generator=gen).float()
+    context = random_context(model, 1, "cpu", dtype, gen)
+    runs = []
+    for cache in (True, False):
+        sess = model.latent_session(latents, None if actions is None else actions[:, :1] * 0, steps=steps, seed=seed,
+                                    cache=cache, context=context, approximate_clip_cache=not exact)
+        with torch.inference_mode():
+            for i in range(frames - 1):
+                sess.step_latent(None if actions is None else actions[:, i])
+        runs.append(torch.cat(sess.latents, dim=2))
+    diff = (runs[0] - runs[1]).abs().amax(dim=(0, 1, 3, 4))
+    return {"max_abs_diff": diff.max().item(), "per_frame": diff.tolist(), "latent_abs_max": runs[1].abs().max().item(),
+            "exact_cache": exact}
 
 
 def format_exactness(result: dict[str, Any]) -> str:
-    lines = [f"{result['frames']} frames, {result['steps']} steps, {result['size']}x{result['size']} pixels", "",
+    source = f"model {result['model']}: " if result.get("model") else ""
+    space = "latents" if result.get("model") else "pixels"
+    size = f"{result['size']}x{result['size']}"
+    lines = [f"{source}{result['frames']} frames, {result['steps']} steps, {size} {space}", "",
              "| temporal norm | dtype | max abs(cached - recomputed) | max abs latent | cache |", "|---|---|---|---|---|"]
     for r in result["rows"]:
         kind = "exact" if r["exact_cache"] else "approximate (measurement only)"

@@ -8,14 +8,17 @@ can expect.
 
 from __future__ import annotations
 
+import math
 import multiprocessing as mp
 import resource
+import shutil
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from ..models.config import ActionSpace
 
@@ -25,6 +28,46 @@ def _write(preset: str, path: str, seed: int) -> None:
 
     config = PRETRAINED[preset]
     write_checkpoint(path, random_parts(config, seed=seed), schedule_buffers(config))
+
+
+STAND_IN_DTYPE = torch.float32  # random_parts builds its modules in torch's default dtype
+
+
+def _part_bytes(shapes: dict[str, tuple[int, ...]]) -> int:
+    return sum(math.prod(shape) for shape in shapes.values()) * STAND_IN_DTYPE.itemsize
+
+
+def disk_needed(preset: str, action_dim: int, checkpoint_exists: bool = False) -> dict[str, int]:
+    """Bytes `convert_end_to_end` writes, from the preset's parameter counts: the stand-in checkpoint (every
+    part; none when it is already there) and the world model (the UNet with its action layers, the VAE, the CLIP
+    image tower and Resampler, and the empty prompt's text tokens in place of the text tower)."""
+    from .pretrained import PART_NAMES, pretrained_config
+
+    config = pretrained_config(preset)
+    checkpoint = 0 if checkpoint_exists else sum(_part_bytes(config.shapes(part)) for part in PART_NAMES)
+    world_unet = config.unet.replace(action_space=ActionSpace.continuous(action_dim))
+    world_model = (_part_bytes(config.shapes("unet", world_unet))
+                   + sum(_part_bytes(config.shapes(part)) for part in ("vae", "image_encoder", "image_proj"))
+                   + 77 * config.image_proj.output_dim * STAND_IN_DTYPE.itemsize)  # the empty prompt's tokens
+    return {"checkpoint": checkpoint, "world_model": world_model, "total": checkpoint + world_model}
+
+
+def _existing_ancestor(path: Path) -> Path:
+    """`path` or its nearest parent that exists (where the disk is measured before anything is created)."""
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_disk(directory: Path, preset: str, need: dict[str, int]) -> int:
+    """Free bytes on `directory`'s disk; a ValueError naming both numbers when `need['total']` does not fit."""
+    free = shutil.disk_usage(_existing_ancestor(directory)).free
+    if free < need["total"]:
+        raise ValueError(f"--dir {directory}: {free / 1e9:.1f} GB free on its disk, but the {preset} stand-in "
+                         f"checkpoint and world model need about {need['total'] / 1e9:.1f} GB; free space or "
+                         f"choose a --dir on a larger disk")
+    return free
 
 
 class PeakMemory:
@@ -61,8 +104,13 @@ def convert_end_to_end(preset: str = "dynamicrafter-512", directory: str | Path 
     from .world_model import WorldModel
 
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     ckpt, out = directory / f"{preset}.ckpt", directory / f"{preset}-world-model"
+    need = disk_needed(preset, action_dim, checkpoint_exists=ckpt.exists())
+    free = check_disk(directory, preset, need)
+    print(f"{preset}: needs about {need['total'] / 1e9:.2f} GB in {directory} (stand-in checkpoint "
+          f"{need['checkpoint'] / 1e9:.2f} GB, world model {need['world_model'] / 1e9:.2f} GB); "
+          f"{free / 1e9:.1f} GB free", flush=True)
+    directory.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     if not ckpt.exists():
         process = mp.get_context("spawn").Process(target=_write, args=(preset, str(ckpt), seed))
@@ -85,7 +133,8 @@ def convert_end_to_end(preset: str = "dynamicrafter-512", directory: str | Path 
             "parts": report.parts, "write_s": t1 - t0, "convert_s": t2 - t1, "load_s": t3 - t2,
             "rollout_s": t4 - t3, "rollout": {"size": size, "steps": steps, "shape": list(generated.shape)},
             "convert_peak_anon_gb": memory.anon_gb, "convert_peak_file_gb": memory.file_gb,
-            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}
+            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
+            "disk_needed_gb": need["total"] / 1e9}
 
 
 def format_convert(r: dict[str, Any]) -> str:

@@ -64,15 +64,15 @@ def _panel(frame: np.ndarray, label: str, action: np.ndarray | None, scale: int)
 
 
 def rollout_video(model: WorldModel, out: Path, episodes: int = 4, horizon: int = 16, seed: int = 123,
-                  scale: int = 12) -> dict[str, Any]:
+                  scale: int = 12, progress: bool = True) -> dict[str, Any]:
     """Roll out held-out episodes; write `rollout.mp4` (rows: episodes; columns: truth, world model, world model
     with another episode's actions) and return per-frame PSNR."""
     rng = np.random.default_rng(seed)
     held = [WORLD.episode(horizon + 1, rng) for _ in range(episodes)]
     truth, acts = np.stack([f for f, _ in held]), np.stack([a for _, a in held])
-    pred = model.rollout(truth[:, :1], acts[:, :horizon], guidance=2.5, seed=0, progress=True)
+    pred = model.rollout(truth[:, :1], acts[:, :horizon], guidance=2.5, seed=0, progress=progress)
     other = np.roll(acts[:, :horizon], 1, axis=0)
-    shuffled = model.rollout(truth[:, :1], other, guidance=2.5, seed=0, progress=True)
+    shuffled = model.rollout(truth[:, :1], other, guidance=2.5, seed=0, progress=progress)
     frames = []
     for t in range(horizon + 1):
         rows = []

@@ -16,8 +16,13 @@ def upscale(frames: np.ndarray, factor: int) -> np.ndarray:
 
 
 def write_video(frames: np.ndarray, path: str | Path, fps: int = 4) -> Path:
-    """uint8 frames [T, H, W, 3] -> `path` (.mp4: H.264 via PyAV; .gif: Pillow). Written to a temporary file
-    beside it, then renamed."""
+    """Write uint8 frames [T, H, W, 3] (one rollout, e.g. `frames[0]` of `WorldModel.rollout`) as a video.
+
+    `path` ends in .mp4 (H.264 through PyAV; odd heights and widths lose their last row or column, as yuv420p
+    needs even sizes) or .gif (Pillow, looping). `fps` is the playback rate. The file is written to a temporary
+    name beside `path`, then renamed, so a reader never sees half a video; missing parent directories are made.
+    Returns `path`. Raises ValueError for frames of another dtype or shape, or another suffix.
+    """
     path = Path(path)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"frames: expected uint8 [T, H, W, 3], got {frames.dtype} {frames.shape}")

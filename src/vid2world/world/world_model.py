@@ -15,11 +15,11 @@ from typing import Any, Mapping
 import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from ..diffusion.guidance import GuidanceConfig
 from ..diffusion.schedule import NoiseSchedule, ScheduleConfig
 from ..diffusion.timesteps import SPACINGS, ddim_timesteps, history_level
+from ..io.progress import progress_bar
 from ..models.codec import IdentityCodec, codec_from_config
 from ..models.conditioning import ImageConditioner
 from ..models.config import UNetConfig
@@ -226,7 +226,7 @@ class WorldModel(nn.Module):
         with eval_mode(self):
             sess = self._pixel_session(pixels, as_numpy, None if all_actions is None else all_actions[:, : t0 - 1],
                                        settings, seed, context)
-            for i in tqdm(range(n), desc="rollout", unit="frame", disable=not progress):
+            for i in progress_bar(range(n), desc="rollout", unit="frame", enabled=progress):
                 sess.step_latent(None if all_actions is None else all_actions[:, t0 - 1 + i])
             generated = torch.cat(sess.latents[t0:], dim=2)
             return tensor_to_frames(self.codec.decode(generated), as_numpy)

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
-from tqdm import tqdm
 
+from ...io.progress import progress_bar
 from ..spec import ActionSpec, DatasetMeta
 from ..store import Dataset
 from ..transforms import resize_uint8
@@ -114,4 +114,4 @@ def import_episodes(sources: Iterable[SourceEpisode], out: str | Path, meta: Dat
 
 def _progress(sources: Iterable[SourceEpisode], enabled: bool) -> Iterator[SourceEpisode]:
     total = len(sources) if hasattr(sources, "__len__") else None
-    yield from tqdm(sources, total=total, desc="importing", unit="ep", disable=not enabled)
+    yield from progress_bar(sources, total=total, desc="importing", unit="ep", enabled=enabled)
