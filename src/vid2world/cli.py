@@ -405,6 +405,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The library's messages name its keywords ("pass trust_pickle=True"); the command line names its flags instead.
+_FLAGS_FOR_KEYWORDS = {"trust_pickle=True": "--trust-pickle", "skip_bad=True": "--skip-bad"}
+
+
+def _cli_wording(message: str) -> str:
+    """An error message as the command line says it: its flags where the library names a keyword argument."""
+    for keyword, flag in _FLAGS_FOR_KEYWORDS.items():
+        message = message.replace(f"pass {keyword}", f"pass {flag}")
+    return message
+
+
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors that are the input's fault: one line and exit status 2, no traceback."""
     errors: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, FileExistsError)
@@ -423,7 +434,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except _user_errors() as err:
-        print(f"vid2world {args.command}: error: {err}", file=sys.stderr)
+        print(f"vid2world {args.command}: error: {_cli_wording(str(err))}", file=sys.stderr)
         return 2
 
 
