@@ -325,8 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--out", required=True, help="world-model directory to write (atomically)")
     conv.set_defaults(func=_convert)
 
-    insp = sub.add_parser("inspect", help="what a checkpoint holds: format, preset, parts, action head, dtype")
-    insp.add_argument("file")
+    insp = sub.add_parser("inspect", help="what a checkpoint file or a world-model directory holds: format, preset, "
+                          "parts, actions, dtype")
+    insp.add_argument("file", help="a checkpoint file, or a world-model directory (convert's output)")
     insp.add_argument("--trust-pickle", action="store_true", help="unpickle arbitrary objects (trusted files only)")
     insp.add_argument("--json", default=None, help="also write the result as JSON to this path")
     insp.set_defaults(func=_inspect)
