@@ -219,6 +219,10 @@ def test_inspect_describes_a_converted_world_model(tmp_path, tiny_ckpt, capsys):
     info = inspect_checkpoint(out)
     assert info["preset"] is None and info["nearest"] == "tiny"
     assert info["preset_differences"] == ["model_channels 64 (preset: 32)"]
+    del config["unet"]
+    (out / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="config.json: key 'unet' is None, expected the UNet's architecture"):
+        inspect_checkpoint(out)
 
 
 @pytest.mark.parametrize("target,message", [

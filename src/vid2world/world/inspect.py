@@ -87,7 +87,7 @@ def inspect_world_model(directory: str | Path) -> dict[str, Any]:
     dtypes: Counter = Counter()
     for part in parts.values():
         dtypes.update(part["dtypes"])
-    unet = config.get("unet") or {}
+    unet = config["unet"]
     space, causal = unet.get("action_space"), unet.get("causal")
     return {"path": str(directory), "format": WORLD_MODEL_FORMAT, "layout": "world-model",
             "dtype": dtypes.most_common(1)[0][0] if dtypes else None, "dtypes": dict(dtypes),
@@ -110,6 +110,9 @@ def _world_model_config(directory: Path) -> dict[str, Any]:
         found = config.get("format") if isinstance(config, dict) else type(config).__name__
         raise CheckpointError(f"{path}: key 'format' is {found!r}, expected 'vid2world.WorldModel' (a world-model "
                               "directory written by `vid2world convert` or WorldModel.save_pretrained)")
+    if not isinstance(config.get("unet"), dict):
+        raise CheckpointError(f"{path}: key 'unet' is {config.get('unet')!r}, expected the UNet's architecture "
+                              "(a UNetConfig as a JSON object)")
     return config
 
 
