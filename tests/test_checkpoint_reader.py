@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import collections
+from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import save_file
 
+from vid2world.cli import main
 from vid2world.models.checkpoint import CheckpointError, read_checkpoint
 
 WEIGHTS = {"model.diffusion_model.input_blocks.0.0.weight": torch.randn(4, 8, 3, 3),
@@ -64,8 +66,8 @@ def test_bad_files_are_named(tmp_path):
     (tmp_path / "notes.ckpt").write_text("not a checkpoint at all")
     with pytest.raises(CheckpointError, match="notes.ckpt: .*not a checkpoint"):
         read_checkpoint(tmp_path / "notes.ckpt")
-    (tmp_path / "hello.ckpt").write_text("hello")  # torch's unpickler raises KeyError on this one
-    with pytest.raises(CheckpointError, match="hello.ckpt: unreadable, truncated or not a checkpoint"):
+    (tmp_path / "hello.ckpt").write_text("hello")  # torch's unpickler raised a bare KeyError on this one
+    with pytest.raises(CheckpointError, match="hello.ckpt: not a checkpoint \\(it starts with 'hello'"):
         read_checkpoint(tmp_path / "hello.ckpt")
     torch.save({"state_dict": WEIGHTS}, tmp_path / "model.ckpt")
     data = (tmp_path / "model.ckpt").read_bytes()
@@ -80,3 +82,43 @@ def test_bad_files_are_named(tmp_path):
         read_checkpoint(tmp_path / "empty.ckpt")
     with pytest.raises(FileNotFoundError, match="missing.ckpt"):
         read_checkpoint(tmp_path / "missing.ckpt")
+
+
+def test_what_is_not_a_checkpoint_file_says_what_it_is(tmp_path):
+    (tmp_path / "notckpt.txt").write_text("hello\n")
+    with pytest.raises(CheckpointError) as err:
+        read_checkpoint(tmp_path / "notckpt.txt")
+    text = str(err.value)  # was "unreadable, truncated or not a checkpoint (101)"
+    assert text.startswith(f"{tmp_path / 'notckpt.txt'}: not a checkpoint (it starts with 'hello")
+    assert "torch.save" in text and ".safetensors" in text and "\n" not in text
+    (tmp_path / "empty.ckpt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="empty.ckpt: not a checkpoint \\(the file is empty\\)"):
+        read_checkpoint(tmp_path / "empty.ckpt")
+    (tmp_path / "bad.pt").write_bytes(b"\x80\x02garbage")  # a pickle header, then nonsense
+    with pytest.raises(CheckpointError, match=r"bad.pt: not a checkpoint, or a corrupt one \(Unsupported operand"):
+        read_checkpoint(tmp_path / "bad.pt")
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(CheckpointError, match="plain: a directory, expected a checkpoint file"):
+        read_checkpoint(tmp_path / "plain")
+    (tmp_path / "plain" / "config.json").write_text("{}")
+    with pytest.raises(CheckpointError, match="plain: a directory \\(a world model, already converted\\?\\)"):
+        read_checkpoint(tmp_path / "plain")
+    if Path("/dev/null").exists():
+        with pytest.raises(CheckpointError, match="/dev/null: not a regular file"):
+            read_checkpoint("/dev/null")
+
+
+def test_safetensors_content_is_read_whatever_the_suffix(tmp_path):
+    save_file(WEIGHTS, tmp_path / "model.ckpt")
+    assert read_checkpoint(tmp_path / "model.ckpt").format == "safetensors"
+
+
+def test_the_cli_names_its_flag_and_python_its_keyword(tmp_path, capsys):
+    torch.save({"state_dict": WEIGHTS, "hyper_parameters": Payload()}, tmp_path / "model.ckpt")
+    with pytest.raises(CheckpointError) as err:
+        read_checkpoint(tmp_path / "model.ckpt")
+    assert "pass trust_pickle=True" in str(err.value) and "--trust-pickle" not in str(err.value)
+    assert main(["inspect", str(tmp_path / "model.ckpt")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"vid2world inspect: error: {tmp_path / 'model.ckpt'}: holds")
+    assert "pass --trust-pickle" in lines[0] and "trust_pickle" not in lines[0]

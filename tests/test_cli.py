@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from PIL import Image
+
+from vid2world.cli import main
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -65,8 +68,6 @@ def test_help_explains_every_command():
 
 
 def test_version_comes_from_the_package():
-    import pytest
-
     import vid2world
 
     proc = run("--version")
@@ -76,3 +77,74 @@ def test_version_comes_from_the_package():
     project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
     assert "version" not in project["project"] and "version" in project["project"]["dynamic"]  # one source
     assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "vid2world.__version__"}
+
+
+# ---- bad argument values: refused by argparse, before any work, in one line ----------------------------------------
+@pytest.mark.parametrize("argv,message", [
+    (["data", "record", "--env", "crafter", "--episodes", "0", "--out", "x"],  # printed a whole dataclass
+     "argument --episodes: must be an integer >= 1, got 0"),
+    (["data", "record", "--env", "crafter", "--episodes", "1", "--seed", "-1", "--out", "x"],
+     "argument --seed: must be an integer >= 0, got -1"),
+    (["data", "preview", "DIR", "--episodes", "0"], "argument --episodes: must be an integer >= 1, got 0"),  # 1/0
+    (["data", "convert", "--format", "rt1", "--src", "s", "--out", "o", "--size", "0x4"],
+     "argument --size: expected a size like 64 or 150x280 (positive), got '0x4'"),
+    (["bench", "rollout", "--histories", "0"], "argument --histories: must be an integer >= 1, got 0"),  # IndexError
+    (["bench", "rollout", "--histories", ","], "argument --histories: expected comma-separated integers >= 1, got ','"),
+    (["bench", "rollout", "--guidance", "1,nan"], "argument --guidance: expected comma-separated finite numbers, "
+                                                  "got '1,nan'"),
+    (["bench", "causal", "--size", "0"], "argument --size: must be an integer >= 1, got 0"),  # a torch error
+    (["bench", "cache", "--size", "-2"], "argument --size: must be an integer >= 1, got -2"),
+    (["convert", "--base", "b", "--out", "o", "--action-dim", "0"], "argument --action-dim: must be an integer >= 1, "
+                                                                    "got 0"),
+    (["bench", "rollout", "--device", "gpu"],
+     "argument --device: expected a torch device such as cpu, cuda, cuda:1 or mps, got 'gpu'"),
+])
+def test_bad_argument_values_are_refused_before_any_work(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "Traceback" not in err
+    assert err.strip().splitlines()[-1].endswith(f"error: {message}")
+
+
+@pytest.mark.parametrize("command", [["demo"], ["bench", "causal"], ["bench", "rollout"]])
+def test_cuda_device_on_a_torch_without_cuda_says_how_to_get_one(command, monkeypatch, capsys):
+    import torch
+
+    monkeypatch.setattr(torch.version, "cuda", None)  # a CPU-only build, whatever this machine has
+    monkeypatch.setattr(torch.version, "hip", None)
+    with pytest.raises(SystemExit) as exit_:  # was torch's AssertionError "Torch not compiled with CUDA enabled"
+        main([*command, "--device", "cuda"])
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert exit_.value.code == 2
+    assert f"argument --device: cuda: this torch build ({torch.__version__}) has no CUDA" in last
+    assert "pip install torch --index-url https://download.pytorch.org/whl/" in last
+
+
+def test_cuda_device_without_a_visible_gpu(monkeypatch, capsys):
+    import torch
+
+    monkeypatch.setattr(torch.version, "cuda", "12.4")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit):
+        main(["bench", "rollout", "--device", "cuda"])
+    err = capsys.readouterr().err
+    assert "argument --device: cuda: torch" in err and "has CUDA, but no GPU is visible" in err
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(SystemExit):
+        main(["bench", "rollout", "--device", "cuda:1"])
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.endswith("argument --device: cuda:1: only 1 GPU(s) visible, cuda:0 to cuda:0")
+
+
+def test_bench_arguments_that_cannot_be_timed_are_named():
+    from vid2world.causal.study import run_study
+    from vid2world.world.bench import run_bench
+
+    with pytest.raises(ValueError, match=r"^histories: every value must be >= 1, got \[0, 3\]$"):
+        run_bench(histories=[0, 3])
+    with pytest.raises(ValueError, match=r"^repeats must be >= 1, got 0$"):
+        run_bench(histories=[1], repeats=0)
+    with pytest.raises(ValueError, match=r"^leak_at must lie in \[0, frames - 1\) = \[0, 7\)"):
+        run_study(frames=8, leak_at=7)  # no frame after it to perturb: the study measured nothing

@@ -196,6 +196,51 @@ def test_inspect_reports_format_preset_parts_and_actions(tmp_path, tiny_ckpt, ti
     assert json.loads((tmp_path / "i.json").read_text())["actions"]["width"] == 51
 
 
+def test_inspect_describes_a_converted_world_model(tmp_path, tiny_ckpt, capsys):
+    out = tmp_path / "wm"
+    assert main(["convert", "--base", str(tiny_ckpt), "--preset", "tiny", "--norm", "causal", "--action-dim", "7",
+                 "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["inspect", str(out), "--json", str(tmp_path / "wm.json")]) == 0  # was "no such checkpoint file"
+    text = capsys.readouterr().out
+    assert "format vid2world world model" in text and "UNet preset: tiny" in text
+    assert "causal: temporal norm causal" in text and "actions: continuous, width 7" in text
+    info = json.loads((tmp_path / "wm.json").read_text())
+    model = WorldModel.from_pretrained(out)
+    for name, module in {"unet": model.unet, "codec": model.codec, "conditioner": model.conditioner}.items():
+        assert info["parts"][name]["parameters"] == sum(v.numel() for v in module.state_dict().values())
+    assert info["parameters"] == sum(p["parameters"] for p in info["parts"].values())
+    assert info["preset"] == "tiny" and info["dtype"] == "float32" and info["codec"]["kind"] == "sd-vae"
+    assert info["conditioner"]["kind"] == model.conditioner.config()["kind"]
+    assert info["sampler"]["steps"] == model.sampler.steps and info["source"]["path"] == str(tiny_ckpt)
+    config = json.loads((out / "config.json").read_text())  # an architecture no preset has
+    config["unet"]["model_channels"] = 64
+    (out / "config.json").write_text(json.dumps(config))
+    info = inspect_checkpoint(out)
+    assert info["preset"] is None and info["nearest"] == "tiny"
+    assert info["preset_differences"] == ["model_channels 64 (preset: 32)"]
+    del config["unet"]
+    (out / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="config.json: key 'unet' is None, expected the UNet's architecture"):
+        inspect_checkpoint(out)
+
+
+@pytest.mark.parametrize("target,message", [
+    ("notckpt.txt", "notckpt.txt: not a checkpoint (it starts with 'hello"),
+    ("plain", "plain: a directory without config.json; expected a world-model directory"),
+    ("/dev/null", "/dev/null: not a regular file (a device, pipe or socket)"),
+    ("missing.ckpt", "missing.ckpt: no such checkpoint file"),
+])
+def test_inspect_names_what_it_cannot_read(tmp_path, capsys, target, message):
+    (tmp_path / "notckpt.txt").write_text("hello\n")
+    (tmp_path / "plain").mkdir()
+    if target == "/dev/null" and not Path(target).exists():
+        pytest.skip("no /dev/null here")
+    assert main(["inspect", str(tmp_path / target)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vid2world inspect: error: ") and message in lines[0]
+
+
 # ---- errors ----------------------------------------------------------------------------------------------------------
 def _convert_error(capsys, *args) -> str:
     assert main(["convert", *args]) == 2

@@ -52,7 +52,7 @@ def test_rt1_bad_files_are_named_or_counted(tmp_path):
     (src / "train_eps_00000001.npz").write_bytes(b"PK\x03\x04 this is not a zip archive")
     np.savez(src / "train_eps_00000002.npz", image=rt1_episode(rng, 4)[0])  # no 'action'
     np.savez(src / "train_eps_00000003.npz", image=rt1_episode(rng, 4)[0], action=np.zeros((4, 7)))
-    with pytest.raises(DataImportError, match="train_eps_00000001.npz.*not a readable npz"):
+    with pytest.raises(DataImportError, match="train_eps_00000001.npz.*not a valid npz archive, or a truncated one"):
         import_rt1(src, tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists() and [p.name for p in tmp_path.iterdir()] == ["rt1"]
     ds, report = import_rt1(src, tmp_path / "out", skip_bad=True, progress=False)
@@ -202,3 +202,35 @@ def test_cli_convert_summary_and_errors(tmp_path, capsys):
     assert "imported 1 episodes" in out and "skipped 1 bad inputs" in out and "train_eps_00000001.npz" in out
     from vid2world.data.store import open_dataset
     assert open_dataset(tmp_path / "b").meta.frame_size == (4, 6)
+
+
+def test_missing_or_empty_sources_and_files_that_are_not_npz_are_named(tmp_path, capsys):
+    for importer in (import_rt1, import_csgo, import_recon, import_rlds):  # was "no source files"
+        with pytest.raises(FileNotFoundError, match="nonexistent: no such "):
+            importer(tmp_path / "nonexistent", tmp_path / "out", progress=False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataImportError, match=r"empty: no \*.npz files under it; expected RT-1 episodes"):
+        import_rt1(tmp_path / "empty", tmp_path / "out", progress=False)
+    src = tmp_path / "rt1"
+    src.mkdir()
+    (src / "notes.npz").write_text("hello, I am text")  # numpy answered with a message about pickles
+    with pytest.raises(DataImportError) as err:
+        import_rt1(src, tmp_path / "out", progress=False)
+    text = str(err.value)
+    assert text.startswith(f"{src / 'notes.npz'}: ValueError: not a valid npz archive (a zip of .npy arrays)")
+    assert "pickle" not in text and "pass skip_bad=True" in text and "--skip-bad" not in text
+    (src / "notes.npz").unlink()
+    with open(src / "array.npz", "wb") as f:  # a bare .npy under an .npz name crashed the import
+        np.save(f, np.zeros(3))
+    with pytest.raises(DataImportError, match=r"array.npz: ValueError: not a valid npz archive"):
+        import_rt1(src, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
+    assert main(["data", "convert", "--format", "rt1", "--src", str(src), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err  # before the error line: the progress bar (stderr)
+    last = err.strip().splitlines()[-1]
+    assert "Traceback" not in err and last.startswith("vid2world data: error: ") and "array.npz" in last
+    assert "pass --skip-bad" in last and "skip_bad" not in last
+    assert main(["data", "convert", "--format", "csgo", "--src", str(tmp_path / "nonexistent"), "--out",
+                 str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err.strip() == f"vid2world data: error: {tmp_path / 'nonexistent'}: no such source " \
+                                              "directory"

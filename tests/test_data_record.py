@@ -11,8 +11,11 @@ from PIL import Image
 
 from vid2world.cli import main
 from vid2world.data.clips import ClipConfig, ClipDataset, Window
+from vid2world.data.inspect import write_preview
 from vid2world.data.record import RecordConfig, record_dataset, record_episode
 from vid2world.data.sim import make_policy, make_simulator
+
+from .test_data_format import episode, write
 
 SCENARIOS = ["vizdoom:deathmatch", "vizdoom:my_way_home", "vizdoom:health_gathering", "vizdoom:defend_the_center"]
 
@@ -123,3 +126,18 @@ def test_cli_record_info_preview(tmp_path, capsys):
     import av
     with av.open(str(tmp_path / "p.mp4")) as container:
         assert sum(1 for _ in container.decode(video=0)) == 8
+
+
+def test_bad_record_and_preview_arguments_are_named(tmp_path):
+    with pytest.raises(ValueError, match=r"^record: episodes must be >= 1, got 0$"):  # printed the whole dataclass
+        RecordConfig("crafter", episodes=0)
+    with pytest.raises(ValueError, match=r"^record: size must be >= 8, got 4$"):
+        RecordConfig("crafter", episodes=1, size=4)
+    with pytest.raises(ValueError, match=r"^crafter: frame size must be >= 18 .*, got 16$"):  # "height and width
+        make_simulator("crafter", 16)  # must be > 0" came from inside Crafter
+    rng = np.random.default_rng(0)
+    ds = write(tmp_path, [episode(rng, 4), episode(rng, 5)])
+    for name in ("episodes", "frames", "scale"):  # episodes=0 divided by zero
+        with pytest.raises(ValueError, match=f"^preview: {name} must be >= 1, got 0$"):
+            write_preview(ds, tmp_path / "p.gif", **{name: 0})
+    assert not (tmp_path / "p.gif").exists()

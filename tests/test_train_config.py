@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from vid2world.train.config import ConfigError, TrainConfig, load_config, save_config
+from vid2world.cli import main
+from vid2world.train.config import ConfigError, OptimSection, TrainConfig, load_config, save_config
 
 YAML = """
 mode: world-model
@@ -44,7 +45,7 @@ def test_saved_config_reloads_to_the_same_run(config_file, tmp_path):
     ("train.stpes=3", "unknown config key 'train.stpes'; did you mean train.steps"),
     ("trian.steps=3", "unknown config key 'trian'; did you mean train?"),
     ("model.tranfser=shift", "did you mean model.transfer"),
-    ("train.steps=abc", "key train.steps"),
+    ("train.steps=abc", "override train.steps=abc: train.steps: expected an integer, got 'abc'"),
     ("mode=finetune", "mode: 'finetune' is not one of ['pretrain', 'world-model']"),
     ("train.steps=0", "train.steps: must be >= 1"),
     ("train.precision=fp8", "train.precision"),
@@ -67,3 +68,45 @@ def test_unknown_key_in_the_file_is_named(tmp_path):
     (tmp_path / "broken.yaml").write_text("mode: [unclosed\n")
     with pytest.raises(ConfigError, match="broken.yaml: not valid YAML"):
         load_config(tmp_path / "broken.yaml")
+
+
+def test_type_errors_name_the_source_the_key_and_the_expected_type(config_file, tmp_path):
+    with pytest.raises(ConfigError) as err:  # was blamed on the YAML file
+        load_config(config_file, ["train.batch_size=4", "train.steps=abc"])
+    assert str(err.value) == "override train.steps=abc: train.steps: expected an integer, got 'abc'"
+    path = tmp_path / "size.yaml"
+    path.write_text("data:\n  size: 64\n")
+    with pytest.raises(ConfigError) as err:  # was omegaconf's "AnyNode is not a ListConfig"
+        load_config(path)
+    assert str(err.value) == f"{path}: data.size: expected a list [H, W] of integers (e.g. [64, 64]), got 64"
+    with pytest.raises(ConfigError, match=r"^override optim.betas=\[0.9,x\]: optim.betas\[1\]: expected a number"):
+        load_config(config_file, ["optim.betas=[0.9,x]"])
+    with pytest.raises(ConfigError, match=r"^override data=3: data: expected a section \(keys path, split"):
+        load_config(config_file, ["data=3"])
+    with pytest.raises(ConfigError, match=r"^override train.steps=0: train.steps: must be >= 1, got 0$"):
+        load_config(config_file, ["train.steps=0"])
+
+
+@pytest.mark.parametrize("override,key", [("optim.lr=nan", "optim.lr"), ("optim.lr=inf", "optim.lr"),
+                                          ("optim.grad_clip=-inf", "optim.grad_clip"),
+                                          ("optim.betas=[0.9,.nan]", "optim.betas[1]"),
+                                          ("model.unet.dropout=.inf", "model.unet.dropout")])
+def test_non_finite_numbers_are_refused_naming_the_key(config_file, override, key):
+    with pytest.raises(ConfigError) as err:  # optim.lr=nan reached torch's optimiser, which named no key
+        load_config(config_file, [override])
+    assert str(err.value).startswith(f"override {override}: {key}: must be a finite number, got ")
+
+
+def test_non_finite_number_in_the_file_or_in_python(tmp_path):
+    path = tmp_path / "nan.yaml"
+    path.write_text("optim:\n  lr: .nan\n")
+    with pytest.raises(ConfigError, match=f"^{path}: optim.lr: must be a finite number, got nan$"):
+        load_config(path)
+    with pytest.raises(ConfigError, match=r"^optim.ema_decay: must be a finite number, got inf$"):
+        TrainConfig(optim=OptimSection(ema_decay=float("inf")))
+
+
+def test_cli_names_the_override_in_one_line(config_file, capsys):
+    assert main(["train", str(config_file), "train.steps=abc"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == ["vid2world train: error: override train.steps=abc: train.steps: expected an integer, got 'abc'"]

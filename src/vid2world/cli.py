@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from typing import Sequence
 
@@ -55,12 +56,72 @@ def _bench_causal(args: argparse.Namespace) -> int:
     return 0
 
 
+def _int_at_least(text: str, low: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {value}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    """argparse type for counts, sizes and steps: an integer >= 1."""
+    return _int_at_least(text, 1)
+
+
+def _non_negative_int(text: str) -> int:
+    """argparse type for seeds, warm-up steps, worker counts and the like: an integer >= 0."""
+    return _int_at_least(text, 0)
+
+
 def _ints(text: str) -> list[int]:
-    return [int(v) for v in text.split(",") if v]
+    """argparse type: comma-separated integers >= 1, at least one."""
+    values = [_positive_int(v) for v in text.split(",") if v.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers >= 1, got {text!r}")
+    return values
 
 
 def _floats(text: str) -> list[float]:
-    return [float(v) for v in text.split(",") if v]
+    """argparse type: comma-separated finite numbers, at least one."""
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"expected comma-separated finite numbers, got {text!r}")
+    return values
+
+
+def _device(text: str) -> str:
+    """argparse type of every --device: a torch device that this machine and this torch build have."""
+    if text == "cpu":
+        return text
+    import torch
+
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda", "mps"):
+        raise argparse.ArgumentTypeError(f"expected a torch device such as cpu, cuda, cuda:1 or mps, got {text!r}")
+    if device.type == "cuda":
+        if torch.version.cuda is None and torch.version.hip is None:
+            raise argparse.ArgumentTypeError(
+                f"{text}: this torch build ({torch.__version__}) has no CUDA; install one built for your CUDA "
+                "version from the PyTorch index, e.g. pip install torch --index-url "
+                "https://download.pytorch.org/whl/cu124 (see https://pytorch.org/get-started/locally/), or use cpu")
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise argparse.ArgumentTypeError(f"{text}: torch {torch.__version__} has CUDA, but no GPU is visible "
+                                             "(check nvidia-smi, the driver and CUDA_VISIBLE_DEVICES), or use cpu")
+        if (device.index or 0) >= count:
+            raise argparse.ArgumentTypeError(f"{text}: only {count} GPU(s) visible, cuda:0 to cuda:{count - 1}")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise argparse.ArgumentTypeError(f"{text}: MPS is not available here (Apple-silicon Macs only); use cpu")
+    return text
 
 
 def _bench_rollout(args: argparse.Namespace) -> int:
@@ -70,10 +131,9 @@ def _bench_rollout(args: argparse.Namespace) -> int:
     if args.model and (args.preset or args.norm):
         raise ValueError(f"--model {args.model} has its own architecture and norm; give --model or --preset/--norm, "
                          "not both")
-    result = run_bench(preset=args.preset or "tiny", size=args.size, histories=_ints(args.histories),
-                       steps=_ints(args.steps), guidances=_floats(args.guidance), caches=caches, batch=args.batch,
-                       repeats=args.repeats, norm=args.norm or "frame", device=args.device, dtype=args.dtype,
-                       model_dir=args.model)
+    result = run_bench(preset=args.preset or "tiny", size=args.size, histories=args.histories, steps=args.steps,
+                       guidances=args.guidance, caches=caches, batch=args.batch, repeats=args.repeats,
+                       norm=args.norm or "frame", device=args.device, dtype=args.dtype, model_dir=args.model)
     print(format_bench(result))
     _write_json(args.json, result)
     return 0
@@ -95,6 +155,8 @@ def _size(text: str) -> tuple[int, int]:
         h, w = (int(parts[0]), int(parts[0])) if len(parts) == 1 else (int(parts[0]), int(parts[1]))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a size like 64 or 150x280, got {text!r}") from None
+    if h < 1 or w < 1 or len(parts) > 2:
+        raise argparse.ArgumentTypeError(f"expected a size like 64 or 150x280 (positive), got {text!r}")
     return h, w
 
 
@@ -245,8 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="the main job on the bundled model, offline")
     demo.add_argument("--out", default="out/demo", help="directory for the demo's outputs (default: out/demo)")
-    demo.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 (default: cpu)")
-    demo.add_argument("--train-steps", type=int, default=320,
+    demo.add_argument("--device", type=_device, default="cpu",
+                      help="torch device, e.g. cpu, cuda, cuda:1 (default: cpu)")
+    demo.add_argument("--train-steps", type=_positive_int, default=320,
                       help="training steps of the square-world model when OUT has none yet (default: 320)")
     _add_progress_flag(demo)
     demo.set_defaults(func=_demo)
@@ -262,21 +325,22 @@ def build_parser() -> argparse.ArgumentParser:
                       help="causal temporal-conv weight transfer (default: extrapolative)")
     conv.add_argument("--norm", default=None, choices=["frame", "causal", "clip"],
                       help="temporal GroupNorm mode (default: frame; clip with --official)")
-    conv.add_argument("--action-dim", type=int, default=None, help="continuous actions of this width")
+    conv.add_argument("--action-dim", type=_positive_int, default=None, help="continuous actions of this width")
     conv.add_argument("--action-space", default=None, help="continuous:A or discrete:K (multi-hot over K, CS:GO: 51)")
     conv.add_argument("--official", action="store_true",
                       help="a released Vid2World checkpoint: no transfer, official quirks kept")
     conv.add_argument("--out-conv-height-causal", action=argparse.BooleanOptionalAction, default=None,
                       help="the official height-causal output conv (default: on with --official, off otherwise)")
-    conv.add_argument("--fps", type=int, default=3, help="frame-rate condition (Vid2World: 3)")
-    conv.add_argument("--seed", type=int, default=0, help="initialisation of new action layers")
+    conv.add_argument("--fps", type=_positive_int, default=3, help="frame-rate condition (Vid2World: 3)")
+    conv.add_argument("--seed", type=_non_negative_int, default=0, help="initialisation of new action layers")
     conv.add_argument("--trust-pickle", action="store_true",
                       help="unpickle arbitrary objects in the file (only for files you trust)")
     conv.add_argument("--out", required=True, help="world-model directory to write (atomically)")
     conv.set_defaults(func=_convert)
 
-    insp = sub.add_parser("inspect", help="what a checkpoint holds: format, preset, parts, action head, dtype")
-    insp.add_argument("file")
+    insp = sub.add_parser("inspect", help="what a checkpoint file or a world-model directory holds: format, preset, "
+                          "parts, actions, dtype")
+    insp.add_argument("file", help="a checkpoint file, or a world-model directory (convert's output)")
     insp.add_argument("--trust-pickle", action="store_true", help="unpickle arbitrary objects (trusted files only)")
     insp.add_argument("--json", default=None, help="also write the result as JSON to this path")
     insp.set_defaults(func=_inspect)
@@ -296,11 +360,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench_sub = bench.add_subparsers(dest="bench", required=True)
     causal = bench_sub.add_parser("causal", help="future leak and feature preservation of every transfer x norm")
     causal.add_argument("--preset", default="tiny", help="UNet preset (default: tiny; random stand-in weights)")
-    causal.add_argument("--frames", type=int, default=8, help="clip length (default: 8)")
-    causal.add_argument("--size", type=int, default=16, help="latent height and width (default: 16)")
-    causal.add_argument("--leak-at", type=int, default=3, help="perturb the frames after this one (default: 3)")
-    causal.add_argument("--seed", type=int, default=0, help="seed of the weights and inputs (default: 0)")
-    causal.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    causal.add_argument("--frames", type=_positive_int, default=8, help="clip length (default: 8)")
+    causal.add_argument("--size", type=_positive_int, default=16, help="latent height and width (default: 16)")
+    causal.add_argument("--leak-at", type=_non_negative_int, default=3,
+                        help="perturb the frames after this one (default: 3)")
+    causal.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the weights and inputs (default: 0)")
+    causal.add_argument("--device", type=_device, default="cpu", help="torch device (default: cpu)")
     causal.add_argument("--json", help="also write the result to this JSON file")
     causal.set_defaults(func=_bench_causal)
 
@@ -309,25 +374,30 @@ def build_parser() -> argparse.ArgumentParser:
                          "space; dynamicrafter-*: 4-channel latents)")
     rollout.add_argument("--model", default=None, help="a world-model directory (from `vid2world convert` or "
                          "training) to time instead of a random preset")
-    rollout.add_argument("--size", type=int, default=16, help="latent height and width (default: 16)")
-    rollout.add_argument("--histories", default="1,3,7,15", help="history lengths, comma-separated (default: 1,3,7,15)")
-    rollout.add_argument("--steps", default="10", help="denoising steps per frame, comma-separated (default: 10)")
-    rollout.add_argument("--guidance", default="1,2.5", help="guidance scales, comma-separated; 1 = off (default: 1,2.5)")
+    rollout.add_argument("--size", type=_positive_int, default=16, help="latent height and width (default: 16)")
+    rollout.add_argument("--histories", type=_ints, default="1,3,7,15",
+                         help="history lengths, comma-separated (default: 1,3,7,15)")
+    rollout.add_argument("--steps", type=_ints, default="10",
+                         help="denoising steps per frame, comma-separated (default: 10)")
+    rollout.add_argument("--guidance", type=_floats, default="1,2.5",
+                         help="guidance scales, comma-separated; 1 = off (default: 1,2.5)")
     rollout.add_argument("--cache", choices=["on", "off", "both"], default="both", help="KV cache (default: both)")
     rollout.add_argument("--norm", default=None, choices=["frame", "causal"],
                          help="temporal norm mode of the random model (default: frame)")
-    rollout.add_argument("--batch", type=int, default=1, help="rollouts in parallel (default: 1)")
-    rollout.add_argument("--repeats", type=int, default=3, help="timed frames per cell, median reported (default: 3)")
-    rollout.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    rollout.add_argument("--batch", type=_positive_int, default=1, help="rollouts in parallel (default: 1)")
+    rollout.add_argument("--repeats", type=_positive_int, default=3,
+                         help="timed frames per cell, median reported (default: 3)")
+    rollout.add_argument("--device", type=_device, default="cpu", help="torch device (default: cpu)")
     rollout.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"], help="weights dtype")
     rollout.add_argument("--json", help="also write the result to this JSON file")
     rollout.set_defaults(func=_bench_rollout)
 
     cache = bench_sub.add_parser("cache", help="cached vs recomputed rollouts: largest difference per norm mode")
-    cache.add_argument("--frames", type=int, default=16, help="rollout length incl. the context frame (default: 16)")
-    cache.add_argument("--steps", type=int, default=10, help="denoising steps per frame (default: 10)")
-    cache.add_argument("--size", type=int, default=16, help="frame height and width (default: 16)")
-    cache.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
+    cache.add_argument("--frames", type=_positive_int, default=16,
+                       help="rollout length incl. the context frame (default: 16)")
+    cache.add_argument("--steps", type=_positive_int, default=10, help="denoising steps per frame (default: 10)")
+    cache.add_argument("--size", type=_positive_int, default=16, help="frame height and width (default: 16)")
+    cache.add_argument("--seed", type=_non_negative_int, default=0, help="seed (default: 0)")
     cache.add_argument("--model", default=None, help="a world-model directory (from `vid2world convert` or "
                        "training) to measure instead of random models in every norm mode")
     cache.add_argument("--json", help="also write the result to this JSON file")
@@ -335,43 +405,48 @@ def build_parser() -> argparse.ArgumentParser:
 
     bconv = bench_sub.add_parser("convert", help="a full-size stand-in checkpoint: write, convert, load, one frame")
     bconv.add_argument("--preset", default="dynamicrafter-512", help="pretrained layout (default: dynamicrafter-512)")
-    bconv.add_argument("--dir", default="out/bench_convert", help="where the checkpoint and model go (about 20 GB at full size; free space is checked first)")
-    bconv.add_argument("--action-dim", type=int, default=13, help="continuous action width (default: 13, RT-1)")
-    bconv.add_argument("--size", type=int, default=64, help="frame size of the one-frame rollout (default: 64)")
-    bconv.add_argument("--steps", type=int, default=1, help="denoising steps of that frame (default: 1)")
+    bconv.add_argument("--dir", default="out/bench_convert", help="where the checkpoint and model go (about 20 GB at "
+                       "full size; free space is checked first)")
+    bconv.add_argument("--action-dim", type=_positive_int, default=13,
+                       help="continuous action width (default: 13, RT-1)")
+    bconv.add_argument("--size", type=_positive_int, default=64,
+                       help="frame size of the one-frame rollout (default: 64)")
+    bconv.add_argument("--steps", type=_positive_int, default=1, help="denoising steps of that frame (default: 1)")
     bconv.add_argument("--json", help="also write the result to this JSON file")
     bconv.set_defaults(func=_bench_convert)
 
     btrain = bench_sub.add_parser("train", help="training step time and peak memory (random weights, synthetic clips)")
     btrain.add_argument("--preset", default="dynamicrafter-512", help="model preset (default: dynamicrafter-512)")
-    btrain.add_argument("--batch", type=int, default=2, help="clips per step (default: 2)")
-    btrain.add_argument("--frames", type=int, default=16, help="frames per clip (default: 16)")
+    btrain.add_argument("--batch", type=_positive_int, default=2, help="clips per step (default: 2)")
+    btrain.add_argument("--frames", type=_positive_int, default=16, help="frames per clip (default: 16)")
     btrain.add_argument("--latent", type=_size, default=(40, 64),
                         help="latent HxW; frames are 8x that for latent presets (default: 40x64, i.e. 320x512)")
     btrain.add_argument("--precision", default="bf16", choices=["fp32", "bf16", "fp16"], help="(default: bf16)")
     btrain.add_argument("--checkpointing", action=argparse.BooleanOptionalAction, default=True,
                         help="gradient checkpointing (default: on)")
-    btrain.add_argument("--steps", type=int, default=6, help="optimiser steps (default: 6)")
-    btrain.add_argument("--warmup", type=int, default=2, help="steps left out of the timing (default: 2)")
-    btrain.add_argument("--action-dim", type=int, default=13, help="continuous action width (default: 13, RT-1)")
+    btrain.add_argument("--steps", type=_positive_int, default=6, help="optimiser steps (default: 6)")
+    btrain.add_argument("--warmup", type=_non_negative_int, default=2, help="steps left out of the timing (default: 2)")
+    btrain.add_argument("--action-dim", type=_positive_int, default=13,
+                        help="continuous action width (default: 13, RT-1)")
     _add_progress_flag(btrain)
     btrain.add_argument("--json", help="also write the result to this JSON file")
     btrain.set_defaults(func=_bench_train)
 
     loader = bench_sub.add_parser("loader", help="clip-loader throughput in clips/s")
     loader.add_argument("--data", required=True, help="dataset directory")
-    loader.add_argument("--length", type=int, default=16, help="frames per clip (default: 16)")
-    loader.add_argument("--batch", type=int, default=8, help="clips per batch (default: 8)")
-    loader.add_argument("--workers", type=int, default=2, help="DataLoader worker processes (default: 2)")
-    loader.add_argument("--batches", type=int, default=50, help="timed batches (default: 50)")
+    loader.add_argument("--length", type=_positive_int, default=16, help="frames per clip (default: 16)")
+    loader.add_argument("--batch", type=_positive_int, default=8, help="clips per batch (default: 8)")
+    loader.add_argument("--workers", type=_non_negative_int, default=2, help="DataLoader worker processes (default: 2)")
+    loader.add_argument("--batches", type=_positive_int, default=50, help="timed batches (default: 50)")
     loader.add_argument("--size", type=_size, help="resize clips to this size, e.g. 64 or 320x512")
     loader.add_argument("--no-augment", action="store_true", help="skip colour jitter and shift")
     loader.add_argument("--json", help="also write the result to this JSON file")
     loader.set_defaults(func=_bench_loader)
 
     index = bench_sub.add_parser("index", help="dataset index at scale: write, open and fetch with many episodes")
-    index.add_argument("--episodes", type=int, default=100_000, help="episodes (default: 100000)")
-    index.add_argument("--length", type=int, default=20, help="frames per episode, 8 x 8 pixels (default: 20)")
+    index.add_argument("--episodes", type=_positive_int, default=100_000, help="episodes (default: 100000)")
+    index.add_argument("--length", type=_positive_int, default=20,
+                       help="frames per episode, 8 x 8 pixels (default: 20)")
     index.add_argument("--json", help="also write the result to this JSON file")
     index.set_defaults(func=_bench_index)
 
@@ -381,15 +456,18 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--env", required=True,
                         help="vizdoom:<scenario> (deathmatch, my_way_home, health_gathering, defend_the_center, ...), "
                              "atari:<Game> (any ALE game, e.g. atari:Breakout), or crafter")
-    record.add_argument("--episodes", type=int, required=True, help="number of episodes")
-    record.add_argument("--steps", type=int, default=200, help="frames per episode; fewer if the game ends (200)")
+    record.add_argument("--episodes", type=_positive_int, required=True, help="number of episodes")
+    record.add_argument("--steps", type=_positive_int, default=200,
+                        help="frames per episode; fewer if the game ends (200)")
     record.add_argument("--policy", choices=["random", "scripted"], default="scripted",
                         help="random: a new uniform action every step; scripted: purposeful actions held for "
                              "several steps (default)")
-    record.add_argument("--size", type=int, default=64, help="frame height and width in pixels (default: 64)")
-    record.add_argument("--seed", type=int, default=0, help="the same seed gives the same episodes (default: 0)")
-    record.add_argument("--workers", type=int, default=1, help="recording processes (default: 1)")
-    record.add_argument("--val-episodes", type=int, default=0, help="the last K episodes form split 'val' (0)")
+    record.add_argument("--size", type=_positive_int, default=64, help="frame height and width in pixels (default: 64)")
+    record.add_argument("--seed", type=_non_negative_int, default=0,
+                        help="the same seed gives the same episodes (default: 0)")
+    record.add_argument("--workers", type=_positive_int, default=1, help="recording processes (default: 1)")
+    record.add_argument("--val-episodes", type=_non_negative_int, default=0,
+                        help="the last K episodes form split 'val' (0)")
     record.add_argument("--no-actions", action="store_true", help="store video only (for passive pretraining)")
     record.add_argument("--out", required=True, help="dataset directory to create (must not exist)")
     _add_progress_flag(record)
@@ -418,12 +496,23 @@ def build_parser() -> argparse.ArgumentParser:
     preview = data_sub.add_parser("preview", help="an mp4 or GIF grid of episodes with their actions written on")
     preview.add_argument("dir", help="dataset directory")
     preview.add_argument("--out", help="output .mp4 or .gif (default: DIR_preview.mp4)")
-    preview.add_argument("--episodes", type=int, default=4, help="episodes in the grid (default: 4)")
-    preview.add_argument("--frames", type=int, default=64, help="frames shown (default: 64)")
-    preview.add_argument("--scale", type=int, default=2, help="pixel upscaling (default: 2)")
-    preview.add_argument("--seed", type=int, default=0, help="which episodes (default: 0)")
+    preview.add_argument("--episodes", type=_positive_int, default=4, help="episodes in the grid (default: 4)")
+    preview.add_argument("--frames", type=_positive_int, default=64, help="frames shown (default: 64)")
+    preview.add_argument("--scale", type=_positive_int, default=2, help="pixel upscaling (default: 2)")
+    preview.add_argument("--seed", type=_non_negative_int, default=0, help="which episodes (default: 0)")
     preview.set_defaults(func=_data_preview)
     return parser
+
+
+# The library's messages name its keywords ("pass trust_pickle=True"); the command line names its flags instead.
+_FLAGS_FOR_KEYWORDS = {"trust_pickle=True": "--trust-pickle", "skip_bad=True": "--skip-bad"}
+
+
+def _cli_wording(message: str) -> str:
+    """An error message as the command line says it: its flags where the library names a keyword argument."""
+    for keyword, flag in _FLAGS_FOR_KEYWORDS.items():
+        message = message.replace(f"pass {keyword}", f"pass {flag}")
+    return message
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -444,7 +533,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except _user_errors() as err:
-        print(f"vid2world {args.command}: error: {err}", file=sys.stderr)
+        print(f"vid2world {args.command}: error: {_cli_wording(str(err))}", file=sys.stderr)
         return 2
 
 

@@ -41,6 +41,9 @@ def temporal_conv_similarity(transfer: str, channels: int = 64, frames: int = 16
 def run_study(preset: str = "tiny", frames: int = 8, size: int = 16, seed: int = 0, leak_at: int = 3,
               device: str = "cpu") -> dict[str, Any]:
     """Leak and representation preservation for every (transfer, norm) pair; returns a JSON-ready dict."""
+    if not 0 <= leak_at < frames - 1:  # the frames after leak_at are perturbed: there must be one
+        raise ValueError(f"leak_at must lie in [0, frames - 1) = [0, {frames - 1}) so that a frame follows it, got "
+                         f"{leak_at} with frames={frames}")
     start = time.perf_counter()
     base = randomize_weights(VideoUNet(UNetConfig.preset(preset)), seed).eval().to(device)
 

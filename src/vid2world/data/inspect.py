@@ -92,6 +92,9 @@ def preview_frames(dataset: Dataset, episodes: list[int], frames: int, scale: in
 def write_preview(dataset: Dataset, out: str | Path, episodes: int = 4, frames: int = 64, scale: int = 2,
                   seed: int = 0) -> Path:
     """Write an mp4 or GIF (by suffix) of up to `episodes` episodes, chosen with `seed`."""
+    for name, value in (("episodes", episodes), ("frames", frames), ("scale", scale)):
+        if value < 1:
+            raise ValueError(f"preview: {name} must be >= 1, got {value}")
     if len(dataset) == 0:
         raise ValueError(f"{dataset.root}: the dataset has no episodes")
     chosen = np.random.default_rng(seed).choice(len(dataset), size=min(episodes, len(dataset)), replace=False)

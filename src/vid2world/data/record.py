@@ -35,8 +35,9 @@ class RecordConfig:
     workers: int = 1
 
     def __post_init__(self) -> None:
-        if self.episodes < 1 or self.steps < 1 or self.size < 8 or self.workers < 1:
-            raise ValueError(f"record: episodes, steps and workers must be >= 1 and size >= 8, got {self}")
+        for name, low in (("episodes", 1), ("steps", 1), ("size", 8), ("workers", 1)):
+            if getattr(self, name) < low:
+                raise ValueError(f"record: {name} must be >= {low}, got {getattr(self, name)}")
         if not 0 <= self.val_episodes <= self.episodes:
             raise ValueError(f"record: val_episodes must lie in [0, {self.episodes}], got {self.val_episodes}")
 

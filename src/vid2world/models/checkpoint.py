@@ -24,6 +24,12 @@ PARTS = {"unet": UNET_PREFIX, "vae": "first_stage_model.", "text_encoder": "cond
          "image_encoder": "embedder.", "image_proj": "image_proj_model."}
 
 
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save's default format is a zip archive
+PICKLE_PROTO = b"\x80"  # torch.save's legacy format is a pickle: its first opcode names the protocol
+FORMATS_READ = ("a Lightning/PyTorch checkpoint written by torch.save (.ckpt, .pt, .pth; a zip or legacy pickle), "
+                "a DeepSpeed state dict, or a .safetensors file")
+
+
 class CheckpointError(ValueError):
     """A file that is not a readable checkpoint; the message names the file (and the key, where one is at fault)."""
 
@@ -49,10 +55,12 @@ class Checkpoint:
 def read_checkpoint(path: str | Path, trust_pickle: bool = False) -> Checkpoint:
     """Read any supported checkpoint file into a flat state dict of tensors."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such checkpoint file")
-    if path.suffix == ".safetensors":
+    check_checkpoint_file(path)
+    kind = _sniff(path)
+    if path.suffix == ".safetensors" or kind == "safetensors":
         return Checkpoint(path, "safetensors", *_renamed(_read_safetensors(path)))
+    if kind not in ("zip", "pickle"):
+        raise CheckpointError(f"{path}: not a checkpoint ({kind}); expected {FORMATS_READ}")
     try:
         raw = torch.load(path, map_location="cpu", weights_only=not trust_pickle, mmap=zipfile.is_zipfile(path))
     except pickle.UnpicklingError as err:
@@ -60,13 +68,49 @@ def read_checkpoint(path: str | Path, trust_pickle: bool = False) -> Checkpoint:
         if detail:
             raise CheckpointError(f"{path}: holds Python objects other than tensors, so it was not unpickled "
                                   f"({detail}); if you trust the file, pass trust_pickle=True") from err
-        reason = next((line.strip() for line in str(err).splitlines() if "error" in line.lower()), str(err))
-        raise CheckpointError(f"{path}: not a checkpoint ({reason[:200]})") from err
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        # torch wraps the unpickler's reason ("Unsupported operand 103") in paragraphs about weights_only
+        reason = next((line for line in lines if line.startswith("Unsupported")), lines[0] if lines else "")
+        raise CheckpointError(f"{path}: not a checkpoint, or a corrupt one ({reason[:200]}); expected "
+                              f"{FORMATS_READ}") from err
     except Exception as err:  # torch's unpickler raises anything (KeyError, RuntimeError, EOFError) on garbage
-        raise CheckpointError(f"{path}: unreadable, truncated or not a checkpoint ({str(err).splitlines()[0]})") \
-            from err
+        reason = (str(err).splitlines() or [""])[0]
+        raise CheckpointError(f"{path}: unreadable, truncated or not a checkpoint ({type(err).__name__}: "
+                              f"{reason[:200]}); expected {FORMATS_READ}") from err
     fmt, state_dict = _unwrap(path, raw)
     return Checkpoint(path, fmt, *_renamed(state_dict))
+
+
+def check_checkpoint_file(path: Path) -> None:
+    """Raise naming `path` unless it is a regular file: missing, a directory (a world model's, or another) and
+    devices or pipes each get their own message."""
+    if path.is_file():
+        return
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such checkpoint file")
+    if path.is_dir():
+        if (path / "config.json").is_file():
+            raise CheckpointError(f"{path}: a directory (a world model, already converted?), expected a checkpoint "
+                                  "file; load a world model with WorldModel.from_pretrained")
+        raise CheckpointError(f"{path}: a directory, expected a checkpoint file ({FORMATS_READ})")
+    raise CheckpointError(f"{path}: not a regular file (a device, pipe or socket), expected a checkpoint file")
+
+
+def _sniff(path: Path) -> str:
+    """'zip' | 'pickle' | 'safetensors' by the first bytes, else a description of what the file starts with."""
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if head.startswith(ZIP_MAGIC):
+        return "zip"
+    if head[:1] == PICKLE_PROTO:
+        return "pickle"
+    if len(head) > 8 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") > 1:
+        return "safetensors"  # an 8-byte header length, then the JSON header
+    if not head:
+        return "the file is empty"
+    text = head.decode("utf-8", errors="replace")
+    shown = repr(text) if text.isprintable() or text.strip().isprintable() else repr(head)
+    return f"it starts with {shown}: no zip, pickle or safetensors header"
 
 
 def _read_safetensors(path: Path) -> dict[str, Tensor]:

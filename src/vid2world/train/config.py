@@ -1,14 +1,19 @@
 """`TrainConfig`: what `vid2world train CONFIG.yaml [key=value ...]` reads.
 
 One YAML file (OmegaConf) with dotlist overrides on the command line. Every key is checked against the dataclasses
-below before anything runs: an unknown key is an error that names the nearest valid keys, a wrongly typed value is
-an error that names the key and the expected type.
+below before anything runs: an unknown key is an error that names the nearest valid keys, a wrongly typed or
+non-finite value is an error that names the key and the expected type; each error names where the value came from
+(the YAML file, or the override `key=value`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
+import math
+import re
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -96,33 +101,51 @@ class TrainConfig:
     log: LogSection = field(default_factory=LogSection)
 
     def __post_init__(self) -> None:
+        for key, value in _numbers(self.to_dict()):
+            if not math.isfinite(value):
+                raise ConfigError(f"{key}: must be a finite number, got {value}", key)
         checks = [("mode", self.mode, MODES), ("train.precision", self.train.precision, PRECISIONS),
                   ("train.distributed", self.train.distributed, ("ddp", "fsdp"))]
         for key, value, allowed in checks:
             if value not in allowed:
-                raise ConfigError(f"{key}: {value!r} is not one of {list(allowed)}")
+                raise ConfigError(f"{key}: {value!r} is not one of {list(allowed)}", key)
         positive = {"train.steps": self.train.steps, "train.batch_size": self.train.batch_size,
                     "train.grad_accum": self.train.grad_accum, "data.length": self.data.length,
                     "log.keep_last": self.log.keep_last}
         for key, value in positive.items():
             if value < 1:
-                raise ConfigError(f"{key}: must be >= 1, got {value}")
+                raise ConfigError(f"{key}: must be >= 1, got {value}", key)
         for key in ("action_dropout", "image_dropout"):
             value = getattr(self.train, key)
             if not 0 <= value < 1:
-                raise ConfigError(f"train.{key}: must be in [0, 1), got {value}")
+                raise ConfigError(f"train.{key}: must be in [0, 1), got {value}", f"train.{key}")
         if not 1 <= self.log.sample_context < self.data.length:
             raise ConfigError(f"log.sample_context: must be in [1, data.length={self.data.length}), got "
-                              f"{self.log.sample_context}")
+                              f"{self.log.sample_context}", "log.sample_context")
         if len(self.data.size) != 2:
-            raise ConfigError(f"data.size: expected [H, W], got {self.data.size}")
+            raise ConfigError(f"data.size: expected [H, W], got {self.data.size}", "data.size")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
 class ConfigError(ValueError):
-    """A training config that cannot run; the message names the key."""
+    """A training config that cannot run; the message names the key (`key`, where one is at fault)."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def _numbers(data: Any, prefix: str = "") -> typing.Iterator[tuple[str, float]]:
+    """(dotted key, value) of every float in nested dicts and lists (bools and ints cannot be NaN)."""
+    items = data.items() if isinstance(data, Mapping) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in items:
+        dotted = f"{prefix}[{key}]" if isinstance(data, list) else f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, float):
+            yield dotted, value
+        else:
+            yield from _numbers(value, dotted)
 
 
 def _fields(cls: type) -> dict[str, dataclasses.Field]:
@@ -142,7 +165,10 @@ def check_keys(data: Mapping[str, Any], cls: type = TrainConfig, prefix: str = "
         sub = fields[key].type
         if isinstance(sub, str):
             sub = globals().get(sub)
-        if dataclasses.is_dataclass(sub) and isinstance(value, Mapping):
+        if dataclasses.is_dataclass(sub):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{dotted}: expected a section (keys {', '.join(_fields(sub))}), got {value!r}",
+                                  dotted)
             check_keys(value, sub, f"{dotted}.")
 
 
@@ -151,31 +177,93 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    layers = []
+    sources = []  # (origin, layer): the file, then each override alone, so that an error names where it came from
     if path is not None:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such config file")
         try:
-            layers.append(OmegaConf.load(path))
+            sources.append((str(path), OmegaConf.load(path)))
         except Exception as err:  # YAML syntax errors come in several types
             raise ConfigError(f"{path}: not valid YAML ({err})") from None
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r}: expected key=value, e.g. train.steps=100")
+        try:
+            sources.append((f"override {item}", OmegaConf.from_dotlist([item])))
+        except OmegaConfBaseException as err:
+            raise ConfigError(f"override {item}: {str(err).splitlines()[0]}") from None
+    merged = OmegaConf.structured(TrainConfig)
+    for origin, layer in sources:
+        try:
+            check_keys(OmegaConf.to_container(layer, resolve=False))
+            merged = OmegaConf.merge(merged, layer)
+        except ConfigError as err:
+            raise ConfigError(f"{origin}: {err}", err.key) from None
+        except OmegaConfBaseException as err:  # type mismatches
+            raise ConfigError(f"{origin}: {_type_error(err)}", err.full_key) from None
     try:
-        layers.append(OmegaConf.from_dotlist(list(overrides)))
-    except OmegaConfBaseException as err:
-        raise ConfigError(f"overrides {list(overrides)}: {err}") from None
-    for layer in layers:
-        check_keys(OmegaConf.to_container(layer, resolve=False))
-    schema = OmegaConf.structured(TrainConfig)
-    try:
-        merged = OmegaConf.merge(schema, *layers)
         return OmegaConf.to_object(merged)
-    except OmegaConfBaseException as err:  # type mismatches: the message names the key and the value
-        raise ConfigError(f"{path or 'overrides'}: {str(err).splitlines()[0]} (key {getattr(err, 'full_key', '?')})") \
-            from None
+    except ConfigError as err:  # a value out of range: name the source that set it, if one did
+        origin = next((o for o, layer in reversed(sources) if err.key and _sets(layer, err.key)), None)
+        raise ConfigError(f"{origin}: {err}" if origin else str(err), err.key) from None
+
+
+def _sets(layer: Any, dotted: str) -> bool:
+    """Whether an OmegaConf layer sets the key `dotted` (e.g. `optim.lr`, `optim.betas[1]`)."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.select(layer, re.sub(r"\[(\d+)\]", r".\1", dotted), default=_MISSING) is not _MISSING
+
+
+_MISSING = object()
+# list fields whose elements have meanings, shown in type errors
+_LIST_SHAPES = {"data.size": "[H, W]", "data.inner": "[H, W]", "optim.betas": "[beta1, beta2]"}
+
+
+def _type_error(err: Exception) -> str:
+    """OmegaConf's type error as `key: expected <type in words>, got <value>`."""
+    from omegaconf import Node
+
+    key = getattr(err, "full_key", None)
+    expected = _expected(key) if key else None
+    if expected is None:
+        return f"{str(err).splitlines()[0]}" + (f" (key {key})" if key else "")
+    value = getattr(err, "value", None)
+    value = value._value() if isinstance(value, Node) else value  # the YAML scalar, not OmegaConf's wrapper
+    return f"{key}: expected {expected}, got {value!r}"
+
+
+def _expected(dotted: str) -> str | None:
+    """The value the key `dotted` takes, in words (an index `[i]` names a list element); None where unknown."""
+    base, index = re.fullmatch(r"(.*?)(\[\d+\])?", dotted).groups()
+    owner: Any = TrainConfig()
+    hint: Any = None
+    for part in base.split("."):
+        if not dataclasses.is_dataclass(owner) or part not in _fields(type(owner)):
+            return None
+        hint, owner = typing.get_type_hints(type(owner))[part], getattr(owner, part)
+    if index:
+        return _describe(typing.get_args(hint)[0])
+    described = _describe(hint)
+    if base in _LIST_SHAPES:
+        described = described.replace("a list", f"a list {_LIST_SHAPES[base]}", 1)
+    return described + (f" (e.g. {json.dumps(owner)})" if isinstance(owner, list) else "")
+
+
+def _describe(hint: Any) -> str:
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if len(args) < len(typing.get_args(hint)):  # X | None
+        return " or ".join(_describe(a) for a in args) + " or null"
+    origin = typing.get_origin(hint)
+    if origin is list:
+        return f"a list of {_describe(args[0]).split(' ', 1)[1]}s"
+    if origin is dict or hint is dict:
+        return "a mapping of keys to values"
+    if dataclasses.is_dataclass(hint):
+        return f"a section (keys {', '.join(_fields(hint))})"
+    return {int: "an integer", float: "a number", str: "a string", bool: "a boolean (true or false)"}.get(
+        hint, getattr(hint, "__name__", str(hint)))
 
 
 def save_config(config: TrainConfig, path: str | Path) -> Path:

@@ -8,6 +8,7 @@ repeat); the median is reported.
 from __future__ import annotations
 
 import itertools
+import math
 import statistics
 import time
 from typing import Any, Iterable
@@ -80,12 +81,29 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def _check_bench_args(histories: list[int], steps: list[int], guidances: list[float], caches: list[bool],
+                     **counts: int) -> None:
+    """Raise ValueError naming the first argument of `run_bench` that cannot be timed (empty, < 1, not finite)."""
+    for name, values in (("histories", histories), ("steps", steps), ("guidances", guidances), ("caches", caches)):
+        if not values:
+            raise ValueError(f"{name}: expected at least one value, got none")
+    for name, values in (("histories", histories), ("steps", steps)):
+        if min(values) < 1:
+            raise ValueError(f"{name}: every value must be >= 1, got {values}")
+    if not all(math.isfinite(g) for g in guidances):
+        raise ValueError(f"guidances: every value must be finite, got {guidances}")
+    for name, value in counts.items():
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+
+
 def run_bench(preset: str = "tiny", size: int = 16, histories: Iterable[int] = (1, 3, 7, 15),
               steps: Iterable[int] = (10,), guidances: Iterable[float] = (1.0, 2.5), caches: Iterable[bool] = (True, False),
               batch: int = 1, repeats: int = 3, norm: str = "frame", device: str = "cpu",
               dtype: str = "float32", model_dir: str | None = None) -> dict[str, Any]:
     """Per-frame latency table of a random `preset` model, or of the saved world model in `model_dir`."""
     histories, steps, guidances, caches = list(histories), list(steps), list(guidances), list(caches)
+    _check_bench_args(histories, steps, guidances, caches, size=size, batch=batch, repeats=repeats)
     model = (load_bench_model(model_dir, device, caches) if model_dir
              else bench_model(preset, norm, 7, max(histories) + 1, device)[0])
     model = model.to(getattr(torch, dtype))

@@ -1,26 +1,42 @@
-"""`inspect_checkpoint`: what a checkpoint file holds, without building any model.
+"""`inspect_checkpoint`: what a checkpoint file or a world-model directory holds, without building any model.
 
-Format, layout (DynamiCrafter, released Vid2World, UNet-only), per part the key and parameter counts and dtypes,
-which preset each part matches (or the nearest one and what differs), the action head, and keys outside the parts.
+A file: format, layout (DynamiCrafter, released Vid2World, UNet-only), per part the key and parameter counts and
+dtypes, which preset each part matches (or the nearest one and what differs), the action head, and keys outside the
+parts. A world-model directory (`vid2world convert`'s output): the UNet preset it matches, causal settings, action
+space, codec, conditioner, sampler, dtype and parameter counts, read from config.json and the safetensors headers.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from ..causal.keys import is_official_layout, normalize_keys
-from ..models.checkpoint import read_checkpoint
+from ..models.checkpoint import FORMATS_READ, CheckpointError, read_checkpoint
+from ..models.config import PRESETS
 from ..models.embeddings import action_space_of
 from .convert import preset_differences, split_parts
 from .pretrained import PART_LABELS, PRETRAINED
+from .world_model import COMPONENT_FILES, CONFIG_NAME, WEIGHTS_NAME
 
 MAX_DIFFERENCES = 6  # listed per part for the nearest preset
+WORLD_MODEL_FORMAT = "vid2world world model"
+# UNetConfig fields that a conversion or a training run sets, not the preset's architecture
+NOT_ARCHITECTURE = ("action_space", "causal", "gradient_checkpointing", "temporal_length")
+SAFETENSORS_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64",
+                      "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool"}
 
 
 def inspect_checkpoint(path: str | Path, trust_pickle: bool = False) -> dict[str, Any]:
-    """A JSON-ready description of the checkpoint at `path`."""
+    """A JSON-ready description of the checkpoint file, or of the world-model directory, at `path`."""
+    if Path(path).is_dir():
+        if (Path(path) / CONFIG_NAME).is_file():
+            return inspect_world_model(path)
+        raise CheckpointError(f"{path}: a directory without {CONFIG_NAME}; expected a world-model directory "
+                              f"({CONFIG_NAME}, {WEIGHTS_NAME}, ...) or a checkpoint file: {FORMATS_READ}")
     ckpt = read_checkpoint(path, trust_pickle=trust_pickle)
     parts = split_parts(ckpt)
     official = is_official_layout(parts["unet"])
@@ -59,8 +75,110 @@ def _describe_part(part: str, state: dict) -> dict[str, Any]:
             "examples": differences[nearest][:MAX_DIFFERENCES]}
 
 
+def inspect_world_model(directory: str | Path) -> dict[str, Any]:
+    """A JSON-ready description of a world-model directory (`save_pretrained`'s layout), without loading weights."""
+    directory = Path(directory)
+    config = _world_model_config(directory)
+    files = {"unet": WEIGHTS_NAME, **COMPONENT_FILES}
+    parts = {name: _describe_weights(directory / file) for name, file in files.items() if (directory / file).is_file()}
+    if "unet" not in parts:
+        raise FileNotFoundError(f"{directory / WEIGHTS_NAME}: missing; a world-model directory holds {CONFIG_NAME} "
+                                f"and {WEIGHTS_NAME}")
+    dtypes: Counter = Counter()
+    for part in parts.values():
+        dtypes.update(part["dtypes"])
+    unet = config["unet"]
+    space, causal = unet.get("action_space"), unet.get("causal")
+    return {"path": str(directory), "format": WORLD_MODEL_FORMAT, "layout": "world-model",
+            "dtype": dtypes.most_common(1)[0][0] if dtypes else None, "dtypes": dict(dtypes),
+            "parameters": sum(p["parameters"] for p in parts.values()), "parts": parts,
+            **_unet_preset(unet),
+            "causal": causal,
+            "actions": None if space is None else {"kind": space.get("kind"), "width": space.get("dim")},
+            "codec": config.get("codec"), "conditioner": config.get("conditioner"), "sampler": config.get("sampler"),
+            "schedule": config.get("schedule"), "fps": config.get("fps"),
+            "source": (config.get("metadata") or {}).get("source")}
+
+
+def _world_model_config(directory: Path) -> dict[str, Any]:
+    path = directory / CONFIG_NAME
+    try:
+        config = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(config, dict) or config.get("format") != "vid2world.WorldModel":
+        found = config.get("format") if isinstance(config, dict) else type(config).__name__
+        raise CheckpointError(f"{path}: key 'format' is {found!r}, expected 'vid2world.WorldModel' (a world-model "
+                              "directory written by `vid2world convert` or WorldModel.save_pretrained)")
+    if not isinstance(config.get("unet"), dict):
+        raise CheckpointError(f"{path}: key 'unet' is {config.get('unet')!r}, expected the UNet's architecture "
+                              "(a UNetConfig as a JSON object)")
+    return config
+
+
+def _describe_weights(path: Path) -> dict[str, Any]:
+    """Keys, parameters and dtypes of a safetensors file, from its header alone (no tensor is read)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            slices = [f.get_slice(key) for key in f.keys()]
+            shapes = [s.get_shape() for s in slices]
+            dtypes = Counter(SAFETENSORS_DTYPES.get(s.get_dtype(), s.get_dtype().lower()) for s in slices)
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"{path}: unreadable safetensors file ({err})") from err
+    return {"file": path.name, "keys": len(shapes), "parameters": sum(math.prod(shape) for shape in shapes),
+            "dtypes": dict(dtypes)}
+
+
+def _unet_preset(unet: Mapping[str, Any]) -> dict[str, Any]:
+    """The UNet presets whose architecture the config has, or the nearest one and how it differs."""
+    differences = {}
+    for name, preset in PRESETS.items():
+        want = preset.to_dict()
+        # dropout is a training setting, not architecture (a preset's default may be overridden by a run)
+        keys = [k for k in want if k in unet and k not in NOT_ARCHITECTURE and "dropout" not in k]
+        differences[name] = [f"{k} {unet[k]} (preset: {want[k]})" for k in keys if unet[k] != want[k]]
+    matches = sorted(name for name, diffs in differences.items() if not diffs)
+    nearest = min(sorted(differences), key=lambda name: len(differences[name]))
+    return {"preset": matches[0] if matches else None, "presets": matches,
+            "nearest": None if matches else nearest,
+            "preset_differences": [] if matches else differences[nearest][:MAX_DIFFERENCES]}
+
+
+def _format_world_model(info: dict[str, Any]) -> str:
+    counts = ", ".join(f"{PART_LABELS.get(name, name)} {p['parameters']:,}" for name, p in info["parts"].items())
+    lines = [f"{info['path']}",
+             f"  format {info['format']}, dtype {info['dtype']}, {info['parameters']:,} parameters ({counts})"]
+    if info["presets"]:
+        lines.append(f"  UNet preset: {', '.join(info['presets'])}")
+    else:
+        lines.append(f"  UNet preset: none; nearest {info['nearest']}: " + "; ".join(info["preset_differences"]))
+    causal = info["causal"]
+    lines.append("  causal: no (full-sequence model)" if not causal else
+                 f"  causal: temporal norm {causal.get('temporal_norm')}, height-causal output conv "
+                 f"{'on' if causal.get('out_conv_height_causal') else 'off'}")
+    actions = info["actions"]
+    lines.append("  actions: none" if actions is None else f"  actions: {actions['kind']}, width {actions['width']}")
+    codec = info["codec"] or {}
+    lines.append(f"  codec: {codec.get('kind')}" + (f" (scale factor {codec['scale_factor']})"
+                                                   if "scale_factor" in codec else ""))
+    conditioner = info["conditioner"]
+    lines.append(f"  conditioner: {conditioner.get('kind') if conditioner else 'none'}")
+    sampler = info["sampler"] or {}
+    guidance = sampler.get("guidance") or {}
+    lines.append(f"  sampler: {sampler.get('steps')} steps ({sampler.get('spacing')}), eta {sampler.get('eta')}, "
+                 f"guidance {guidance.get('scale')}, cache {'on' if sampler.get('cache') else 'off'}")
+    source = info["source"]
+    if source:
+        lines.append(f"  converted from {source.get('path')} ({source.get('kind')}, preset {source.get('preset')})")
+    return "\n".join(lines)
+
+
 def format_inspection(info: dict[str, Any]) -> str:
     """The inspection as a readable report."""
+    if info["format"] == WORLD_MODEL_FORMAT:
+        return _format_world_model(info)
     lines = [f"{info['path']}",
              f"  format {info['format']}, layout {info['layout']}, dtype {info['dtype']}, {info['keys']} keys, "
              f"{info['parameters']:,} parameters",
@@ -84,4 +202,4 @@ def format_inspection(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["format_inspection", "inspect_checkpoint"]
+__all__ = ["format_inspection", "inspect_checkpoint", "inspect_world_model"]

@@ -42,6 +42,20 @@ class ImportReport:
         return text + "".join(f"\n  skipped {path}: {reason}" for path, reason in self.skipped)
 
 
+def source_files(src: str | Path, pattern: str, expected: str) -> list[Path]:
+    """The files matching `pattern` anywhere under the source directory `src`, sorted; an error names `src` when it
+    is missing, is not a directory, or holds no such file (`expected` says what should be there)."""
+    src = Path(src)
+    if not src.exists():
+        raise FileNotFoundError(f"{src}: no such source directory")
+    if not src.is_dir():
+        raise DataImportError(f"{src}: not a directory; expected a directory of {expected}")
+    files = sorted(src.rglob(pattern))
+    if not files:
+        raise DataImportError(f"{src}: no {pattern} files under it; expected {expected}")
+    return files
+
+
 def read_split_file(path: str | Path | None) -> set[str]:
     """Names listed one per line (DIAMOND's test_split.txt, NoMaD's traj_names.txt) or as a JSON list (the official
     RT-1 validation list); directories and the file suffixes .hdf5/.h5/.npz/.pkl are ignored when matching."""
@@ -90,7 +104,7 @@ def import_episodes(sources: Iterable[SourceEpisode], out: str | Path, meta: Dat
             except errors as err:
                 reason = f"{type(err).__name__}: {err}"
                 if not skip_bad:
-                    raise DataImportError(f"{source.path}: {reason} (pass --skip-bad to skip and count it)") from err
+                    raise DataImportError(f"{source.path}: {reason} (pass skip_bad=True to skip and count it)") from err
                 report.skipped.append((str(source.path), reason))
                 continue
             report.imported += 1

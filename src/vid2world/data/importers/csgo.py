@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..spec import ActionGroup, ActionSpec, DatasetMeta
-from .common import SourceEpisode, import_episodes, read_split_file
+from .common import SourceEpisode, import_episodes, read_split_file, source_files
 
 KEYS = ("w", "a", "s", "d", "space", "ctrl", "shift", "1", "2", "3", "r")
 MOUSE_X = (-1000, -500, -300, -200, -100, -60, -30, -20, -10, -4, -2, 0, 2, 4, 10, 20, 30, 60, 100, 200, 300, 500,
@@ -54,7 +54,8 @@ def hdf5_sources(src: str | Path, split_file: str | Path | None = None) -> list[
     held_out = read_split_file(split_file)
     src = Path(src)
     return [SourceEpisode(str(p.relative_to(src).with_suffix("")), p, "test" if p.stem in held_out else "train",
-                          lambda p=p: load_hdf5(p)) for p in sorted(src.rglob("*.hdf5"), key=number)]
+                          lambda p=p: load_hdf5(p))
+            for p in sorted(source_files(src, "*.hdf5", "DIAMOND's CS:GO episode files"), key=number)]
 
 
 def import_csgo(src: str | Path, out: str | Path, size: tuple[int, int] | None = None, skip_bad: bool = False,

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from ..spec import ActionGroup, ActionSpec, DatasetMeta
-from .common import SourceEpisode, import_episodes, read_split_file
+from .common import SourceEpisode, import_episodes, read_split_file, source_files
 
 WAYPOINT_SPACING = 0.25
 XY_MIN, XY_MAX = np.array([-2.5, -4.0]), np.array([5.0, 4.0])
@@ -77,7 +77,8 @@ def load_trajectory(folder: Path) -> tuple[np.ndarray, np.ndarray]:
 def trajectory_sources(src: str | Path, split_file: str | Path | None = None) -> list[SourceEpisode]:
     held_out = read_split_file(split_file)
     src = Path(src)
-    folders = sorted(p.parent for p in src.rglob("traj_data.pkl"))
+    folders = sorted(p.parent for p in source_files(src, "traj_data.pkl", "RECON trajectory folders (0.jpg .., "
+                                                    "traj_data.pkl)"))
     return [SourceEpisode(str(f.relative_to(src)), f, "test" if f.name in held_out else "train",
                           lambda f=f: load_trajectory(f)) for f in folders]
 

@@ -15,16 +15,21 @@ from typing import Any, Iterable, Iterator, Mapping
 import numpy as np
 
 from ..spec import ActionGroup, ActionSpec, DatasetMeta
-from .common import SourceEpisode, import_episodes, read_split_file
+from .common import SourceEpisode, import_episodes, read_split_file, source_files
 
 ACTION_FIELDS = (("base_displacement_vector", ("x", "y")), ("base_displacement_vertical_rotation", ("yaw",)),
                  ("gripper_closedness_action", ("close",)), ("rotation_delta", ("roll", "pitch", "yaw")),
                  ("terminate_episode", ("terminate", "continue", "undefined")), ("world_vector", ("x", "y", "z")))
 ACTION_SPEC = ActionSpec(tuple(ActionGroup(name, "continuous", labels) for name, labels in ACTION_FIELDS))
 FPS = 3.0
+ZIP_MAGIC = b"PK\x03\x04"  # an npz archive is a zip of .npy files
 
 
 def load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    with open(path, "rb") as f:
+        head = f.read(len(ZIP_MAGIC))
+    if head != ZIP_MAGIC:  # numpy would answer a text file with a message about pickles
+        raise ValueError(f"not a valid npz archive (a zip of .npy arrays): the file starts with {head!r}")
     try:
         with np.load(path, allow_pickle=False) as data:
             missing = [k for k in ("image", "action") if k not in data.files]
@@ -32,7 +37,7 @@ def load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
                 raise KeyError(f"missing {missing}; has {data.files} (expected 'image' [T,H,W,3], 'action' [T,13])")
             image, action = data["image"], data["action"]
     except (zipfile.BadZipFile, EOFError) as err:
-        raise ValueError(f"not a readable npz ({err})") from err
+        raise ValueError(f"not a valid npz archive, or a truncated one ({err})") from err
     if image.dtype != np.uint8 or image.ndim != 4 or image.shape[-1] != 3:
         raise ValueError(f"'image' is {image.dtype} {list(image.shape)}, expected uint8 [T, H, W, 3]")
     if action.shape != (len(image), ACTION_SPEC.dim):
@@ -43,7 +48,7 @@ def load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def npz_sources(src: str | Path, split_file: str | Path | None = None) -> list[SourceEpisode]:
     """Every `*.npz` under `src`, sorted. The split comes from `split_file` (listed -> "test"), else from the
     `{split}_eps_` file-name prefix, else "train"."""
-    files = sorted(Path(src).rglob("*.npz"))
+    files = source_files(src, "*.npz", "RT-1 episodes ({split}_eps_{i:08d}.npz with 'image' and 'action')")
     held_out = read_split_file(split_file)
     out = []
     for path in files:
@@ -108,6 +113,8 @@ def rlds_episodes(builder_dir: str | Path, split: str = "train") -> Iterator[Map
 def import_rlds(builder_dir: str | Path, out: str | Path, split: str = "train", size: tuple[int, int] | None = None,
                 skip_bad: bool = False, progress: bool = True, episodes: Iterable[Mapping[str, Any]] | None = None):
     """RLDS straight into a dataset (no npz in between). `episodes` replaces reading `builder_dir` (tests)."""
+    if episodes is None and not Path(builder_dir).is_dir():
+        raise FileNotFoundError(f"{builder_dir}: no such RLDS builder directory (e.g. .../fractal20220817_data/0.1.0)")
     source = episodes if episodes is not None else rlds_episodes(builder_dir, split)
     sources = (SourceEpisode(f"{split}_eps_{i:08d}", Path(f"{builder_dir}[{split}][{i}]"), split,
                              lambda e=episode: rlds_episode_arrays(e)) for i, episode in enumerate(source))

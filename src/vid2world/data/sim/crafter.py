@@ -13,11 +13,15 @@ MOVES = ("move_left", "move_right", "move_up", "move_down")
 
 class Crafter(Simulator):
     fps = 10.0  # Crafter has no clock; 10 steps per second plays well
+    min_size = 18  # Crafter draws a 9-cell-wide view at 2 pixels a cell at least ("height and width must be > 0")
 
     def __init__(self, name: str, size: int) -> None:
         super().__init__(size)
         if name:
             raise ValueError(f"crafter:{name}: Crafter has a single world; use the id 'crafter'")
+        if size < self.min_size:
+            raise ValueError(f"crafter: frame size must be >= {self.min_size} (Crafter's 9x9-cell view needs 2 "
+                             f"pixels a cell), got {size}")
         self.env_id = "crafter"
         self.names = list(crafter_pkg.constants.actions)
         self.spec = ActionSpec.one_hot(self.names)
