@@ -265,7 +265,7 @@ def test_failed_write_leaves_no_directory_and_keeps_an_old_one(tmp_path, tiny_ck
     calls.clear()
     monkeypatch.setattr(wm, "save_file", failing_save)
     with pytest.raises(OSError):
-        convert(tiny_ckpt, out, ConvertOptions(preset="tiny", transfer="shift"))
+        convert(tiny_ckpt, out, ConvertOptions(preset="tiny", transfer="shift"), overwrite=True)
     assert (out / "model.safetensors").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["wm"]
 

@@ -211,7 +211,7 @@ def _convert(args: argparse.Namespace) -> int:
                              action_space=_action_space(args), official=args.official,
                              out_conv_height_causal=args.out_conv_height_causal, fps=args.fps, seed=args.seed,
                              trust_pickle=args.trust_pickle, unet_config=unet_config, schedule=schedule)
-    report = convert(args.base, args.out, options)
+    report = convert(args.base, args.out, options, overwrite=args.overwrite)
     print(report.summary())
     print(f"wrote {args.out}/ (load it with vid2world.WorldModel.from_pretrained)")
     return 0
@@ -258,7 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--seed", type=int, default=0, help="initialisation of new action layers")
     conv.add_argument("--trust-pickle", action="store_true",
                       help="unpickle arbitrary objects in the file (only for files you trust)")
-    conv.add_argument("--out", required=True, help="world-model directory to write (atomically)")
+    conv.add_argument("--out", required=True, help="world-model directory to write (atomically): new or empty")
+    conv.add_argument("--overwrite", action="store_true", help="replace the world model already in --out")
     conv.set_defaults(func=_convert)
 
     insp = sub.add_parser("inspect", help="what a checkpoint holds: format, preset, parts, action head, dtype")
