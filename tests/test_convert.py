@@ -293,3 +293,10 @@ def test_bench_convert_runs_end_to_end_on_the_tiny_layout(tmp_path, capsys):
     assert set(result["parts"]) == {"unet", "vae", "text_encoder", "image_encoder", "image_proj"}
     assert result["checkpoint_gb"] > result["world_model_gb"] > 0  # the text tower is dropped, its output kept
     assert "tiny: stand-in checkpoint" in capsys.readouterr().out
+    # run again: its own earlier world model is replaced; a directory of that name holding anything else is not
+    assert main(["bench", "convert", "--preset", "tiny", "--dir", str(tmp_path), "--size", "32"]) == 0
+    config = json.loads((tmp_path / "tiny-world-model" / "config.json").read_text())
+    config["metadata"]["source"]["path"] = str(tmp_path / "another.ckpt")  # a model the benchmark did not make
+    (tmp_path / "tiny-world-model" / "config.json").write_text(json.dumps(config))
+    assert main(["bench", "convert", "--preset", "tiny", "--dir", str(tmp_path), "--size", "32"]) == 2
+    assert "holds a world model already" in capsys.readouterr().err

@@ -14,8 +14,9 @@ from typing import Sequence
 def _write_json(path: str | None, result: dict) -> None:
     """Write a result for machines too, when --json asked for it."""
     if path:
-        with open(path, "w") as f:
-            json.dump(result, f, indent=1)
+        from .io.atomic import write_text
+
+        write_text(path, json.dumps(result, indent=1))
         print(f"\nwrote {path}")
 
 

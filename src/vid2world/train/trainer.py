@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from ..data.clips import ClipConfig, ClipDataset, ClipSampler, clip_loader, stable_int
 from ..data.store import open_dataset
 from ..data.transforms import AugmentConfig, FrameLayout
+from ..io.atomic import write_text
 from .build import build_model
 from .checkpoint import TrainerState, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import ConfigError, TrainConfig
@@ -219,8 +220,6 @@ def _finish(acc, config: TrainConfig, state: TrainerState, wrapped, model, ema: 
         summary = {"steps": state.step, "last_loss": last_loss, "world_size": acc.num_processes,
                    "resumed_from": None if resume_from is None else str(resume_from), "ranks": digests,
                    "model": model_dir, "state": asdict(state)}
-        tmp = out / ".summary.json.tmp"
-        tmp.write_text(json.dumps(summary, indent=1))
-        tmp.replace(out / "summary.json")
+        write_text(out / "summary.json", json.dumps(summary, indent=1))
     acc.wait_for_everyone()
     return model_dir

@@ -6,14 +6,13 @@ action concatenates the RLDS action fields in this order (method.md §9.2); valu
 
 from __future__ import annotations
 
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 
+from ...io.atomic import atomic_file
 from ..spec import ActionGroup, ActionSpec, DatasetMeta
 from .common import SourceEpisode, import_episodes, read_split_file
 
@@ -85,10 +84,8 @@ def rlds_to_npz(episodes: Iterable[Mapping[str, Any]], out_dir: str | Path, spli
         path = out_dir / f"{split}_eps_{i:08d}.npz"
         if not path.exists():
             image, action = rlds_episode_arrays(episode)
-            fd, tmp = tempfile.mkstemp(dir=out_dir, suffix=".npz.tmp")
-            with os.fdopen(fd, "wb") as f:
+            with atomic_file(path) as tmp, open(tmp, "wb") as f:
                 np.savez_compressed(f, image=image, action=action)
-            os.replace(tmp, path)
         written.append(path)
     return written
 
