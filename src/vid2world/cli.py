@@ -35,10 +35,15 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from .train.config import load_config
-    from .train.trainer import train
+    from .train.trainer import TrainingStopped, train
 
     config = load_config(args.config, args.overrides)
-    result = train(config, resume=args.resume, progress=not args.no_progress)
+    try:
+        result = train(config, resume=args.resume, progress=not args.no_progress)
+    except TrainingStopped as stopped:  # Ctrl-C: one line, and the conventional status of a SIGINT exit
+        newline = "\n" if sys.stderr.isatty() else ""  # past the progress bar and the terminal's ^C
+        print(f"{newline}vid2world train: {stopped}", file=sys.stderr)
+        return 130
     if result.model_dir:
         loss = "n/a" if result.last_loss is None else f"{result.last_loss:.5f}"
         print(f"trained {result.steps} steps (last logged loss {loss}); world model in {result.model_dir}, "
