@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -190,3 +191,19 @@ def test_remove_stale_temporaries_only_of_the_kind_and_only_of_dead_writers(tmp_
     assert removed == [stale[0]]
     assert remove_stale_temporaries(tmp_path, "summary.json") == [stale[1]]
     assert sorted(os.listdir(tmp_path)) == sorted(p.name for p in kept)
+
+
+def test_rlds_to_npz_removes_its_own_stale_temporaries_only(tmp_path, capsys):
+    from vid2world.data.importers.rt1 import rlds_to_npz
+
+    from .test_data_importers import fake_rlds_episode
+
+    out, no_pid = tmp_path / "npz", 2**31  # above any pid_max: a process long gone
+    out.mkdir()
+    stale = out / f".train_eps_00000001.npz.tmp-{no_pid}-abc12345.npz"
+    other_split = out / f".val_eps_00000001.npz.tmp-{no_pid}-abc12345.npz"
+    for path in (stale, other_split):
+        path.write_bytes(b"half")
+    files = rlds_to_npz([fake_rlds_episode(np.random.default_rng(0), 3)], out)
+    assert f"removed {stale}" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == sorted([files[0].name, other_split.name])

@@ -183,7 +183,7 @@ def _apply_umask(root: Path) -> None:
 def _pid_running(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # no such process; a number no pid can be
         return False
     except PermissionError:  # another user's process
         return True

@@ -6,13 +6,15 @@ action concatenates the RLDS action fields in this order (method.md §9.2); valu
 
 from __future__ import annotations
 
+import re
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 
-from ...io.atomic import atomic_file
+from ...io.atomic import atomic_file, remove_stale_temporaries
 from ..spec import ActionGroup, ActionSpec, DatasetMeta
 from .common import SourceEpisode, import_episodes, read_split_file
 
@@ -79,6 +81,8 @@ def rlds_to_npz(episodes: Iterable[Mapping[str, Any]], out_dir: str | Path, spli
     so an interrupted conversion resumes)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in remove_stale_temporaries(out_dir, re.compile(rf"{re.escape(split)}_eps_\d{{8}}\.npz")):
+        print(f"removed {stale}: left half-written by an interrupted conversion", file=sys.stderr, flush=True)
     written = []
     for i, episode in enumerate(episodes, start=start):
         path = out_dir / f"{split}_eps_{i:08d}.npz"
