@@ -143,3 +143,28 @@ def test_ctrl_c_stops_with_one_line_and_says_where_resume_continues(doom, tmp_pa
     assert len(lines) == 1 and f"; --resume continues from {newest}" in lines[0], err[-3000:]
     assert int(lines[0].split("stopped at step ")[1].split(";")[0]) >= 2
     assert _hidden(out / "checkpoints") == []
+
+
+def test_train_refuses_at_start_an_out_model_that_is_not_its_own(doom, tmp_path, capsys):
+    out = tmp_path / "run"
+    (out / "model").mkdir(parents=True)
+    (out / "model" / "notes.txt").write_text("mine")
+    args = ["train", str(TINY), f"data.path={doom}", f"out={out}", "train.steps=1", *FAST, "--no-progress"]
+    assert main(args) == 2
+    assert "not a world-model directory" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["model"] and os.listdir(out / "model") == ["notes.txt"]
+    (out / "model" / "notes.txt").unlink()
+    _save_tiny_world_model(out / "model")
+    before = (out / "model" / "model.safetensors").read_bytes()
+    assert main(args) == 2  # a new run: that world model is someone else's
+    assert "holds the world model of an earlier run" in capsys.readouterr().err
+    assert (out / "model" / "model.safetensors").read_bytes() == before
+
+
+def _save_tiny_world_model(directory: Path) -> Path:
+    import vid2world as v2w
+
+    cfg = v2w.UNetConfig.preset("tiny", in_channels=3, out_channels=3, context_dim=None, image_cross_attention=False,
+                                fs_condition=False, attention_resolutions=(), channel_mult=(1,),
+                                causal=v2w.CausalConfig("frame"))
+    return v2w.WorldModel(v2w.VideoUNet(cfg)).save_pretrained(directory)

@@ -25,7 +25,7 @@ from ..data.clips import ClipConfig, ClipDataset, ClipSampler, clip_loader, stab
 from ..data.store import open_dataset
 from ..data.transforms import AugmentConfig, FrameLayout
 from ..io.atomic import write_text
-from ..world.world_model import check_save_target
+from ..world.world_model import check_save_target, is_world_model_dir
 from .build import build_model
 from .checkpoint import TrainerState, latest, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import ConfigError, TrainConfig
@@ -117,8 +117,12 @@ def _train(config: TrainConfig, resume: bool, progress: bool, export: bool, save
     warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
     acc = make_accelerator(config)
     rank, world = acc.process_index, acc.num_processes
-    if export:  # OUT/model is replaced at the end only when it holds a world model: refuse anything else now
-        check_save_target(Path(config.out) / "model", overwrite=True)
+    if export:  # refused now rather than after hours: OUT/model is replaced at the end only by a resumed run
+        model_dir = Path(config.out) / "model"
+        if not resume and is_world_model_dir(model_dir):
+            raise ConfigError(f"{model_dir}: holds the world model of an earlier run; choose another out=, or move "
+                              "it away first")
+        check_save_target(model_dir, overwrite=True)
     clips = make_clips(config)  # the data is checked before the run directory or the model is made
     resume_from = prepare_run_dir(config, resume, acc.is_main_process)
     acc.wait_for_everyone()
