@@ -130,15 +130,20 @@ class AtomicDirectory:
 
     def commit(self) -> Path:
         """Rename the finished directory into place (permissions from the umask); returns the target."""
-        _apply_umask(self.path)
         try:
-            os.rename(self.path, self.target)  # creates the target, or replaces an empty directory
-        except OSError as err:
-            if err.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not self.overwrite:
-                self.abort()
-                raise FileExistsError(f"{self.target}: appeared while it was being written ({err.strerror}); "
-                                      "nothing was replaced") from None
-            self._swap()
+            _apply_umask(self.path)
+            try:
+                os.rename(self.path, self.target)  # creates the target, or replaces an empty directory
+            except OSError as err:
+                if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+                if not self.overwrite:
+                    raise FileExistsError(f"{self.target}: filled by something else while it was being written; "
+                                          "nothing was replaced") from None
+                self._swap()
+        except BaseException:
+            self.abort()
+            raise
         _LIVE.discard(str(self.path))
         self.committed = True
         return self.target

@@ -79,6 +79,16 @@ def make_clips(config: TrainConfig) -> ClipDataset:
     return ClipDataset(dataset, cfg, seed=config.seed)
 
 
+def check_export_target(config: TrainConfig, resume: bool) -> None:
+    """Refuse now, not after hours of training, an OUT/model that the export could not replace: anything but a
+    world model, and for a new run any world model (only a resumed run replaces its own export)."""
+    model_dir = Path(config.out) / "model"
+    if not resume and is_world_model_dir(model_dir):
+        raise ConfigError(f"{model_dir}: holds the world model of an earlier run; choose another out=, or move it "
+                          "away first")
+    check_save_target(model_dir, overwrite=True)
+
+
 def learning_rate(config: TrainConfig, step: int) -> float:
     """Constant after a linear warm-up of `optim.warmup_steps` (Vid2World: constant 1e-5, no warm-up)."""
     warm = config.optim.warmup_steps
@@ -117,12 +127,8 @@ def _train(config: TrainConfig, resume: bool, progress: bool, export: bool, save
     warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
     acc = make_accelerator(config)
     rank, world = acc.process_index, acc.num_processes
-    if export:  # refused now rather than after hours: OUT/model is replaced at the end only by a resumed run
-        model_dir = Path(config.out) / "model"
-        if not resume and is_world_model_dir(model_dir):
-            raise ConfigError(f"{model_dir}: holds the world model of an earlier run; choose another out=, or move "
-                              "it away first")
-        check_save_target(model_dir, overwrite=True)
+    if export:
+        check_export_target(config, resume)
     clips = make_clips(config)  # the data is checked before the run directory or the model is made
     resume_from = prepare_run_dir(config, resume, acc.is_main_process)
     acc.wait_for_everyone()
