@@ -207,3 +207,11 @@ def test_rlds_to_npz_removes_its_own_stale_temporaries_only(tmp_path, capsys):
     files = rlds_to_npz([fake_rlds_episode(np.random.default_rng(0), 3)], out)
     assert f"removed {stale}" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == sorted([files[0].name, other_split.name])
+
+
+def test_a_replaced_directory_left_by_a_kill_goes_only_once_its_replacement_is_in_place(tmp_path):
+    old = tmp_path / f".model.old-{2**31}-0a1b2c3d"  # killed between the swap and removing the old copy
+    old.mkdir()
+    assert remove_stale_temporaries(tmp_path, "model") == []  # no "model" beside it: this is the only copy
+    (tmp_path / "model").mkdir()
+    assert remove_stale_temporaries(tmp_path, "model") == [old] and not old.exists()
