@@ -109,9 +109,11 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, expo
     except BaseException as err:
         if created is not None and reached.step == (reached.start or 0):  # nothing trained: nothing worth keeping
             shutil.rmtree(created, ignore_errors=True)
-        if isinstance(err, KeyboardInterrupt) and not isinstance(err, TrainingStopped):
-            raise TrainingStopped(_stopped_message(Path(config.out), reached.step)) from None
-        raise
+        if not isinstance(err, KeyboardInterrupt) or isinstance(err, TrainingStopped):
+            raise
+    # raised outside the handler, so the interrupted frames (and their progress bar, which then closes its line)
+    # are released before the message is shown
+    raise TrainingStopped(_stopped_message(Path(config.out), reached.step))
 
 
 def _stopped_message(out: Path, step: int) -> str:
