@@ -310,7 +310,7 @@ def test_failed_write_leaves_no_directory_and_keeps_an_old_one(tmp_path, tiny_ck
     calls.clear()
     monkeypatch.setattr(wm, "save_file", failing_save)
     with pytest.raises(OSError):
-        convert(tiny_ckpt, out, ConvertOptions(preset="tiny", transfer="shift"))
+        convert(tiny_ckpt, out, ConvertOptions(preset="tiny", transfer="shift"), overwrite=True)
     assert (out / "model.safetensors").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["wm"]
 
@@ -341,3 +341,10 @@ def test_bench_convert_runs_end_to_end_on_the_tiny_layout(tmp_path, capsys):
     assert result["disk_needed_gb"] == pytest.approx(written, rel=0.03)  # the stated need: weights, less headers
     out = capsys.readouterr().out
     assert "tiny: stand-in checkpoint" in out and f"tiny: needs about {result['disk_needed_gb']:.2f} GB" in out
+    # run again: its own earlier world model is replaced; a directory of that name holding anything else is not
+    assert main(["bench", "convert", "--preset", "tiny", "--dir", str(tmp_path), "--size", "32"]) == 0
+    config = json.loads((tmp_path / "tiny-world-model" / "config.json").read_text())
+    config["metadata"]["source"]["path"] = str(tmp_path / "another.ckpt")  # a model the benchmark did not make
+    (tmp_path / "tiny-world-model" / "config.json").write_text(json.dumps(config))
+    assert main(["bench", "convert", "--preset", "tiny", "--dir", str(tmp_path), "--size", "32"]) == 2
+    assert "holds a world model already" in capsys.readouterr().err

@@ -168,7 +168,7 @@ def test_save_and_load_pretrained(tmp_path):
     actions = torch.zeros(2, 3, 5)
     actions[..., 1] = 1
     assert torch.equal(wm.rollout(frames(t=1), actions, seed=1), loaded.rollout(frames(t=1), actions, seed=1))
-    wm.save_pretrained(target)  # overwriting an existing directory works and leaves no temporary behind
+    wm.save_pretrained(target, overwrite=True)  # replacing a world model leaves no temporary behind
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
 
 

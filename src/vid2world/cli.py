@@ -15,8 +15,9 @@ from typing import Sequence
 def _write_json(path: str | None, result: dict) -> None:
     """Write a result for machines too, when --json asked for it."""
     if path:
-        with open(path, "w") as f:
-            json.dump(result, f, indent=1)
+        from .io.atomic import write_text
+
+        write_text(path, json.dumps(result, indent=1))
         print(f"\nwrote {path}")
 
 
@@ -35,10 +36,15 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from .train.config import load_config
-    from .train.trainer import train
+    from .train.trainer import TrainingStopped, train
 
     config = load_config(args.config, args.overrides)
-    result = train(config, resume=args.resume, progress=not args.no_progress)
+    try:
+        result = train(config, resume=args.resume, progress=not args.no_progress)
+    except TrainingStopped as stopped:  # Ctrl-C: one line, and the conventional status of a SIGINT exit
+        newline = "\n" if sys.stderr.isatty() else ""  # past the progress bar and the terminal's ^C
+        print(f"{newline}vid2world train: {stopped}", file=sys.stderr)
+        return 130
     if result.model_dir:
         loss = "n/a" if result.last_loss is None else f"{result.last_loss:.5f}"
         print(f"trained {result.steps} steps (last logged loss {loss}); world model in {result.model_dir}, "
@@ -277,7 +283,7 @@ def _convert(args: argparse.Namespace) -> int:
                              action_space=_action_space(args), official=args.official,
                              out_conv_height_causal=args.out_conv_height_causal, fps=args.fps, seed=args.seed,
                              trust_pickle=args.trust_pickle, unet_config=unet_config, schedule=schedule)
-    report = convert(args.base, args.out, options)
+    report = convert(args.base, args.out, options, overwrite=args.overwrite)
     print(report.summary())
     print(f"wrote {args.out}/ (load it with vid2world.WorldModel.from_pretrained)")
     return 0
@@ -335,7 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--seed", type=_non_negative_int, default=0, help="initialisation of new action layers")
     conv.add_argument("--trust-pickle", action="store_true",
                       help="unpickle arbitrary objects in the file (only for files you trust)")
-    conv.add_argument("--out", required=True, help="world-model directory to write (atomically)")
+    conv.add_argument("--out", required=True, help="world-model directory to write (atomically): new or empty")
+    conv.add_argument("--overwrite", action="store_true", help="replace the world model already in --out")
     conv.set_defaults(func=_convert)
 
     insp = sub.add_parser("inspect", help="what a checkpoint file or a world-model directory holds: format, preset, "

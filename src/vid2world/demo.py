@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageDraw
 
 from .causal.study import format_study, run_study
+from .io.atomic import atomic_file, write_text
 from .world.square_demo import rollout_video, train_square_world
 from .world.world_model import WorldModel
 
@@ -51,14 +50,6 @@ def leak_heatmap(result: dict[str, Any], path: Path) -> None:
     img.save(path)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-
-
 def run_demo(out: str | Path, device: str = "cpu", train_steps: int = 320, progress: bool = True) -> dict[str, Path]:
     """Write the causality study (`study.json`, `study.md`, `causality.png`), a trained square-world model
     (`square-world-model/`, reused when present) and its rollouts (`rollout.mp4`, `report.json`) into `out`."""
@@ -67,11 +58,10 @@ def run_demo(out: str | Path, device: str = "cpu", train_steps: int = 320, progr
     result = run_study(device=device)
     paths = {"json": out / "study.json", "markdown": out / "study.md", "picture": out / "causality.png",
              "model": out / "square-world-model", "video": out / "rollout.mp4", "report": out / "report.json"}
-    _atomic_write_text(paths["json"], json.dumps(result, indent=1))
-    _atomic_write_text(paths["markdown"], format_study(result) + "\n")
-    tmp_png = out / ".causality.png.tmp.png"
-    leak_heatmap(result, tmp_png)
-    os.replace(tmp_png, paths["picture"])
+    write_text(paths["json"], json.dumps(result, indent=1))
+    write_text(paths["markdown"], format_study(result) + "\n")
+    with atomic_file(paths["picture"]) as tmp:
+        leak_heatmap(result, tmp)
 
     losses: list[float] = []
     if (paths["model"] / "config.json").is_file():
@@ -81,5 +71,5 @@ def run_demo(out: str | Path, device: str = "cpu", train_steps: int = 320, progr
         model.to(device).save_pretrained(paths["model"])
     report = rollout_video(model, out, progress=progress)
     report["train_steps"], report["loss_first_last"] = train_steps, losses[:1] + losses[-1:]
-    _atomic_write_text(paths["report"], json.dumps(report, indent=1))
+    write_text(paths["report"], json.dumps(report, indent=1))
     return paths

@@ -40,8 +40,9 @@ class CausalizationReport:
                 f"{len(self.new)} keys new, {len(self.renamed)} renamed, {len(self.copied)} copied unchanged")
 
     def write(self, path: str) -> None:
-        with open(path, "w") as f:
-            json.dump(self.to_dict(), f, indent=1)
+        from ..io.atomic import write_text
+
+        write_text(path, json.dumps(self.to_dict(), indent=1))
 
 
 def _check_options(transfer: str, temporal_norm: str) -> None:

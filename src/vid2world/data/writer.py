@@ -8,15 +8,14 @@ Parallel writers (recorder processes) each write their own shards into the same 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
+from ..io.atomic import AtomicDirectory, remove_stale_temporaries
 from .spec import DatasetMeta
 from .store import FORMAT, VERSION, Dataset
 
@@ -105,8 +104,10 @@ class DatasetWriter:
         self.out, self.meta = Path(out), meta
         if self.out.exists():
             raise FileExistsError(f"{self.out}: already exists (choose another --out, or remove it first)")
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(dir=self.out.parent, prefix=f".{self.out.name}.tmp-"))
+        for stale in remove_stale_temporaries(self.out.parent, self.out.name):
+            print(f"removed {stale}: a temporary dataset left by an interrupted run", file=sys.stderr, flush=True)
+        self._dir = AtomicDirectory(self.out)
+        self.tmp = self._dir.path
         self.shard_dir = self.tmp / "shards"
         self.shard_dir.mkdir()
         self._main = ShardWriter(self.shard_dir, meta, prefix="s", shard_frames=shard_frames)
@@ -139,16 +140,14 @@ class DatasetWriter:
         (self.tmp / "episodes.json").write_text(json.dumps(index))
         (self.tmp / "dataset.json").write_text(json.dumps({"format": FORMAT, "version": VERSION,
                                                            **self.meta.to_dict()}, indent=1))
-        os.replace(self.tmp, self.out)
-        os.chmod(self.out, 0o755)
+        Dataset(self.tmp).check()  # before the rename: a dataset that appears is a complete one
+        self._dir.commit()
         self.closed = True
-        dataset = Dataset(self.out)
-        dataset.check()
-        return dataset
+        return Dataset(self.out)
 
     def abort(self) -> None:
         self._main.close()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        self._dir.abort()
 
     def __enter__(self) -> "DatasetWriter":
         return self

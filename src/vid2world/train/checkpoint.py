@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
+
+from ..io.atomic import AtomicDirectory
 
 STEP_DIR = re.compile(r"^step-(\d{8})$")
 
@@ -54,22 +55,16 @@ def latest(root: Path) -> Path | None:
 def save_checkpoint(root: Path, state: TrainerState, model_state: dict[str, Tensor], optimizer_state: dict[str, Any],
                     rng_states: list[dict[str, Any]], ema_state: dict[str, Tensor] | None, keep_last: int) -> Path:
     """Write one checkpoint atomically, then delete all but the newest `keep_last`."""
-    root.mkdir(parents=True, exist_ok=True)
-    target = step_dir(root, state.step)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=root))
-    try:
-        save_file({k: v.detach().float().contiguous().cpu() for k, v in model_state.items()}, str(tmp / "model.safetensors"))
+    # step directories are this run's own output: an existing one (incomplete, or of a rewound run) is replaced
+    with AtomicDirectory(step_dir(root, state.step), overwrite=True) as tmp:
+        save_file({k: v.detach().float().contiguous().cpu() for k, v in model_state.items()},
+                  str(tmp.path / "model.safetensors"))
         if ema_state is not None:
-            save_file({k: v.contiguous().cpu() for k, v in ema_state.items()}, str(tmp / "ema.safetensors"))
-        torch.save(optimizer_state, tmp / "optimizer.pt")
-        torch.save(rng_states, tmp / "rng.pt")
-        (tmp / "trainer.json").write_text(json.dumps(asdict(state), indent=1))
-        if target.exists():
-            shutil.rmtree(target)
-        tmp.rename(target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            save_file({k: v.contiguous().cpu() for k, v in ema_state.items()}, str(tmp.path / "ema.safetensors"))
+        torch.save(optimizer_state, tmp.path / "optimizer.pt")
+        torch.save(rng_states, tmp.path / "rng.pt")
+        (tmp.path / "trainer.json").write_text(json.dumps(asdict(state), indent=1))
+    target = tmp.target
     for old in checkpoints(root)[:-keep_last]:
         shutil.rmtree(old, ignore_errors=True)
     return target

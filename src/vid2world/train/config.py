@@ -270,8 +270,8 @@ def save_config(config: TrainConfig, path: str | Path) -> Path:
     """Write the resolved config as YAML (atomically), so a run records exactly what it ran with."""
     from omegaconf import OmegaConf
 
+    from ..io.atomic import write_text
+
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(OmegaConf.to_yaml(OmegaConf.structured(config)))
-    tmp.replace(path)
+    write_text(path, OmegaConf.to_yaml(OmegaConf.structured(config)))
     return path

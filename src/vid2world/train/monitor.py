@@ -13,6 +13,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..io.atomic import write_text
+
 LEVEL_BUCKETS = 10  # 1000 levels in buckets of 100
 
 
@@ -61,9 +63,7 @@ class Monitor:
         if resume_step is not None and self.path.is_file():  # drop lines after the checkpoint being resumed
             kept = [line for line in self.path.read_text().splitlines()
                     if line and json.loads(line)["step"] <= resume_step]
-            tmp = self.path.with_name(".metrics.jsonl.tmp")
-            tmp.write_text("".join(line + "\n" for line in kept))
-            tmp.replace(self.path)
+            write_text(self.path, "".join(line + "\n" for line in kept))
         elif resume_step is None and self.path.exists():
             self.path.unlink()
         self.writer = None

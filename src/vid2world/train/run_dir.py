@@ -11,16 +11,21 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import torch
 from omegaconf import OmegaConf
 
+from ..io.atomic import remove_stale_temporaries
 from .checkpoint import latest
 from .config import ConfigError, TrainConfig, save_config
 
 # keys a resumed run may change: how long it runs and how it reports; everything else must match
 RESUMABLE_CHANGES = ("train.steps", "log.", "data.workers")
+# what a run writes through vid2world.io.atomic, by folder: their temporaries are the run's own kind
+RUN_OUTPUTS = {".": re.compile(r"model|summary\.json|metrics\.jsonl|config\.yaml"),
+               "checkpoints": re.compile(r"step-\d{8}"), "samples": re.compile(r"step-\d{8}\.(mp4|gif)")}
 
 
 def flat(d: dict, prefix: str = "") -> dict[str, object]:
@@ -44,6 +49,7 @@ def prepare_run_dir(config: TrainConfig, resume: bool, is_main: bool) -> Path | 
                               "continue it, or choose another out=")
         if is_main:
             out.mkdir(parents=True, exist_ok=True)
+            remove_stale_outputs(out)
             save_config(config, out / "config.yaml")
         return None
     if found is None:
@@ -59,8 +65,28 @@ def prepare_run_dir(config: TrainConfig, resume: bool, is_main: bool) -> Path | 
             raise ConfigError(f"{saved_path}: --resume with a different config ({diffs}); only "
                               f"{', '.join(RESUMABLE_CHANGES)} may change")
     if is_main:
+        remove_stale_outputs(out)
         save_config(config, saved_path)
     return found
+
+
+def remove_stale_outputs(out: Path) -> list[Path]:
+    """Remove what a killed run left half-written in `out` (temporaries of the run's own outputs whose process is
+    gone: a checkpoint, the exported model, a sample), and say so."""
+    removed = [path for folder, names in RUN_OUTPUTS.items() for path in remove_stale_temporaries(out / folder, names)]
+    for path in removed:
+        print(f"removed {path}: left half-written by an interrupted run", flush=True)
+    return removed
+
+
+def new_directories(path: Path) -> Path | None:
+    """The outermost directory that writing `path` would create (None when `path` exists already)."""
+    path = path.absolute()
+    if path.exists():
+        return None
+    while not path.parent.exists():
+        path = path.parent
+    return path
 
 
 def weights_digest(module: torch.nn.Module) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 import time
 import warnings
 from contextlib import nullcontext
@@ -21,21 +23,35 @@ import torch
 from ..data.clips import ClipConfig, ClipDataset, ClipSampler, clip_loader, stable_int
 from ..data.store import open_dataset
 from ..data.transforms import AugmentConfig, FrameLayout
+from ..io.atomic import write_text
 from ..io.progress import progress_bar
+from ..world.world_model import check_save_target, is_world_model_dir
 from .build import build_model
-from .checkpoint import TrainerState, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import TrainerState, latest, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import ConfigError, TrainConfig
 from .distributed import (exportable, full_model_state, full_optimizer_state, is_sharded, load_optimizer_state,
                           make_accelerator)
 from .ema import EMA
 from .monitor import LossTally, Monitor
 from .objective import Denoiser, Objective, clip_loss, freeze_encoders
-from .run_dir import prepare_run_dir, weights_digest
+from .run_dir import new_directories, prepare_run_dir, weights_digest
 from .samples import sample_clip, write_sample
 
 
 class TrainingError(RuntimeError):
     """A run that cannot go on (a non-finite loss); the message names the step and the batch."""
+
+
+class TrainingStopped(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) during `train`: the message names the step reached and where `--resume` continues."""
+
+
+@dataclass
+class _Reached:
+    """How far a run got: for the message when it is stopped, and to know whether it trained at all."""
+
+    start: int | None = None  # the step the loop started from; None: it never started
+    step: int = 0
 
 
 @dataclass
@@ -54,12 +70,23 @@ def make_clips(config: TrainConfig) -> ClipDataset:
     if not data.path:
         raise ConfigError("data.path: no dataset given (a directory written by `vid2world data record|convert`)")
     dataset = open_dataset(data.path)
+    dataset.check()  # a missing or truncated shard is named now, not by a loader worker mid-run
     size = tuple(data.size)
     layout = None
     if data.layout != "resize" or tuple(dataset.meta.frame_size) != size:
         layout = FrameLayout(size, data.layout, tuple(data.inner) if data.inner else None)
     cfg = ClipConfig(data.length, data.frame_skip, layout, AugmentConfig() if data.augment else None, data.split)
     return ClipDataset(dataset, cfg, seed=config.seed)
+
+
+def check_export_target(config: TrainConfig, resume: bool) -> None:
+    """Refuse now, not after hours of training, an OUT/model that the export could not replace: anything but a
+    world model, and for a new run any world model (only a resumed run replaces its own export)."""
+    model_dir = Path(config.out) / "model"
+    if not resume and is_world_model_dir(model_dir):
+        raise ConfigError(f"{model_dir}: holds the world model of an earlier run; choose another out=, or move it "
+                          "away first")
+    check_save_target(model_dir, overwrite=True)
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:
@@ -71,14 +98,42 @@ def learning_rate(config: TrainConfig, step: int) -> float:
 def train(config: TrainConfig, resume: bool = False, progress: bool = True, export: bool = True,
           save_last: bool = True) -> TrainResult:
     """Run (or, with `resume`, continue) the training `config` describes; see `docs/training.md`. `export`: write
-    the world model to OUT/model at the end; `save_last`: checkpoint the last step (benchmarks turn both off)."""
+    the world model to OUT/model at the end; `save_last`: checkpoint the last step (benchmarks turn both off).
+
+    A run that fails before its first step leaves no directory it created behind; Ctrl-C raises `TrainingStopped`
+    (a KeyboardInterrupt) saying the step reached and the checkpoint `--resume` continues from."""
+    created = new_directories(Path(config.out)) if os.environ.get("RANK", "0") == "0" else None
+    reached = _Reached()
+    try:
+        return _train(config, resume, progress, export, save_last, reached)
+    except BaseException as err:
+        if created is not None and reached.step == (reached.start or 0):  # nothing trained: nothing worth keeping
+            shutil.rmtree(created, ignore_errors=True)
+        if not isinstance(err, KeyboardInterrupt) or isinstance(err, TrainingStopped):
+            raise
+    # raised outside the handler, so the interrupted frames (and their progress bar, which then closes its line)
+    # are released before the message is shown
+    raise TrainingStopped(_stopped_message(Path(config.out), reached.step))
+
+
+def _stopped_message(out: Path, step: int) -> str:
+    found = latest(out / "checkpoints")
+    if found is None:
+        return f"stopped at step {step}, before the first checkpoint; nothing to resume (run it again to start over)"
+    return f"stopped at step {step}; --resume continues from {found}"
+
+
+def _train(config: TrainConfig, resume: bool, progress: bool, export: bool, save_last: bool,
+           reached: _Reached) -> TrainResult:
     # DDP's reducer warns once per process about 1x1-conv gradient strides; harmless, and noise in every log
     warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
     acc = make_accelerator(config)
     rank, world = acc.process_index, acc.num_processes
+    if export:
+        check_export_target(config, resume)
+    clips = make_clips(config)  # the data is checked before the run directory or the model is made
     resume_from = prepare_run_dir(config, resume, acc.is_main_process)
     acc.wait_for_everyone()
-    clips = make_clips(config)
     torch.manual_seed(config.seed)  # identical initial weights on every rank
     model = build_model(config, clips.dataset.meta)
     freeze_encoders(model)
@@ -129,6 +184,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, expo
     bar = progress_bar(total=config.train.steps, initial=state.step, desc="train", unit="step",
                        enabled=progress and acc.is_main_process)
     last_loss, t0, clips_seen = None, time.perf_counter(), 0
+    reached.start = reached.step = state.step
     while state.step < config.train.steps:
         lr = learning_rate(config, state.step)
         for group in optimizer.param_groups:
@@ -155,6 +211,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, expo
         if ema is not None:
             ema.update(acc.unwrap_model(wrapped))
         state.step += 1
+        reached.step = state.step
         bar.update(1)
         if state.step % config.log.every == 0 or state.step == config.train.steps:
             losses = tally.scalars(acc.reduce(tally.packed().to(acc.device), "sum").cpu())  # every rank's
@@ -215,12 +272,10 @@ def _finish(acc, config: TrainConfig, state: TrainerState, wrapped, model, ema: 
             with ema.applied(unwrapped) if ema else nullcontext():
                 model.metadata["training"] = {"mode": config.mode, "steps": state.step, "config": config.to_dict(),
                                               "ema": ema is not None}
-                model_dir = str(exportable(model, full).eval().save_pretrained(out / "model"))
+                model_dir = str(exportable(model, full).eval().save_pretrained(out / "model", overwrite=True))
         summary = {"steps": state.step, "last_loss": last_loss, "world_size": acc.num_processes,
                    "resumed_from": None if resume_from is None else str(resume_from), "ranks": digests,
                    "model": model_dir, "state": asdict(state)}
-        tmp = out / ".summary.json.tmp"
-        tmp.write_text(json.dumps(summary, indent=1))
-        tmp.replace(out / "summary.json")
+        write_text(out / "summary.json", json.dumps(summary, indent=1))
     acc.wait_for_everyone()
     return model_dir

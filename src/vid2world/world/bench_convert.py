@@ -8,6 +8,7 @@ can expect.
 
 from __future__ import annotations
 
+import json
 import math
 import multiprocessing as mp
 import resource
@@ -98,6 +99,16 @@ class PeakMemory:
                 return
 
 
+def _converted_from(model_dir: Path, ckpt: Path) -> bool:
+    """Whether `model_dir` is an earlier run's output of this benchmark (converted from its stand-in `ckpt`), which
+    a new run may replace; anything else there is refused by `convert`."""
+    try:
+        source = json.loads((model_dir / "config.json").read_text())["metadata"]["source"]["path"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return Path(source).resolve() == ckpt.resolve()
+
+
 def convert_end_to_end(preset: str = "dynamicrafter-512", directory: str | Path = "out/bench_convert",
                        action_dim: int = 13, size: int = 64, steps: int = 1, seed: int = 0) -> dict[str, Any]:
     from .convert import ConvertOptions, convert
@@ -120,7 +131,8 @@ def convert_end_to_end(preset: str = "dynamicrafter-512", directory: str | Path 
             raise RuntimeError(f"writing the stand-in checkpoint {ckpt} failed (exit code {process.exitcode})")
     t1 = time.perf_counter()
     with PeakMemory() as memory:
-        report = convert(ckpt, out, ConvertOptions(preset=preset, action_space=ActionSpace.continuous(action_dim)))
+        report = convert(ckpt, out, ConvertOptions(preset=preset, action_space=ActionSpace.continuous(action_dim)),
+                         overwrite=_converted_from(out, ckpt))
     t2 = time.perf_counter()
     model = WorldModel.from_pretrained(out)
     t3 = time.perf_counter()

@@ -31,7 +31,7 @@ from ..models.embeddings import action_space_of
 from ..models.unet import VideoUNet
 from ..models.validation import state_dict_differences
 from .pretrained import PART_LABELS, PRETRAINED, PretrainedConfig, pretrained_config
-from .world_model import SamplerConfig, WorldModel
+from .world_model import SamplerConfig, WorldModel, check_save_target
 
 ACTION_KEYS = ("action_emb_proj.", "action_emb_preprocess.")
 
@@ -116,10 +116,16 @@ def convert_checkpoint(path: str | Path, options: ConvertOptions = ConvertOption
     return model.eval(), report
 
 
-def convert(path: str | Path, out: str | Path, options: ConvertOptions = ConvertOptions()) -> ConversionReport:
-    """`convert_checkpoint`, then save the world model to `out` atomically, with `conversion.json` beside it."""
+def convert(path: str | Path, out: str | Path, options: ConvertOptions = ConvertOptions(),
+            overwrite: bool = False) -> ConversionReport:
+    """`convert_checkpoint`, then save the world model to `out` atomically, with `conversion.json` beside it.
+
+    `out` is checked before the (long) conversion: it must be new or empty, or a world model to replace with
+    `overwrite`, and never a directory that holds the input file."""
+    check_save_target(out, overwrite, keep=[path])
     model, report = convert_checkpoint(path, options)
-    model.save_pretrained(out, extra_files={"conversion.json": json.dumps(report.to_dict(), indent=1)})
+    model.save_pretrained(out, extra_files={"conversion.json": json.dumps(report.to_dict(), indent=1)},
+                          overwrite=overwrite)
     return report
 
 

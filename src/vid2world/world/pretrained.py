@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..diffusion.schedule import ScheduleConfig
+from ..io.atomic import atomic_file
 from ..models.clip import CLIPTextConfig, CLIPVisionConfig, OpenCLIPImageEncoder, OpenCLIPTextEncoder
 from ..models.config import UNetConfig
 from ..models.resampler import Resampler, ResamplerConfig
@@ -107,9 +108,8 @@ def write_checkpoint(path: str | Path, parts: dict[str, dict[str, torch.Tensor]]
     path = Path(path)
     state = {PARTS[part] + k: v for part, sd in parts.items() for k, v in sd.items()}
     state.update(extra or {})
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save({"state_dict": state, "epoch": 0, "global_step": 0}, tmp)
-    tmp.replace(path)
+    with atomic_file(path) as tmp:
+        torch.save({"state_dict": state, "epoch": 0, "global_step": 0}, tmp)
     return path
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from ..io.atomic import atomic_file
 
 
 def upscale(frames: np.ndarray, factor: int) -> np.ndarray:
@@ -26,22 +26,14 @@ def write_video(frames: np.ndarray, path: str | Path, fps: int = 4) -> Path:
     path = Path(path)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"frames: expected uint8 [T, H, W, 3], got {frames.dtype} {frames.shape}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
+    if path.suffix not in (".gif", ".mp4"):
+        raise ValueError(f"{path}: unsupported video suffix {path.suffix!r} (use .mp4 or .gif)")
+    with atomic_file(path) as tmp:
         if path.suffix == ".gif":
             images = [Image.fromarray(f) for f in frames]
             images[0].save(tmp, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
-        elif path.suffix == ".mp4":
-            _write_mp4(frames, tmp, fps)
         else:
-            raise ValueError(f"{path}: unsupported video suffix {path.suffix!r} (use .mp4 or .gif)")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+            _write_mp4(frames, str(tmp), fps)
     return path
 
 

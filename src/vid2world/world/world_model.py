@@ -6,17 +6,16 @@ import json
 import math
 import numbers
 import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from ..diffusion.guidance import GuidanceConfig
+from ..io.atomic import AtomicDirectory, check_replaceable
 from ..diffusion.schedule import NoiseSchedule, ScheduleConfig
 from ..diffusion.timesteps import SPACINGS, ddim_timesteps, history_level
 from ..io.progress import progress_bar
@@ -267,37 +266,34 @@ class WorldModel(nn.Module):
         states = {name: _cpu_state(getattr(self, name)) for name in COMPONENT_FILES if getattr(self, name) is not None}
         return {name: state for name, state in states.items() if state}
 
-    def save_pretrained(self, directory: str | os.PathLike, extra_files: Mapping[str, str] | None = None) -> Path:
+    def save_pretrained(self, directory: str | os.PathLike, extra_files: Mapping[str, str] | None = None, *,
+                        overwrite: bool = False) -> Path:
         """Write `config.json`, `model.safetensors` (the UNet) and the other components' weights into `directory`,
-        with `extra_files` (name -> text) beside them; atomically: a temporary sibling, then renamed into place."""
-        target = Path(directory)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        try:
-            save_file(_cpu_state(self.unet), str(tmp / WEIGHTS_NAME), metadata={"format": "vid2world.VideoUNet"})
+        with `extra_files` (name -> text) beside them; atomically: a temporary sibling, then renamed into place.
+
+        `directory` must be new or empty; an existing world model is replaced only with `overwrite=True`, and any
+        other non-empty directory is refused (`check_save_target`)."""
+        target = check_save_target(directory, overwrite)
+        with AtomicDirectory(target, overwrite=overwrite) as tmp:
+            save_file(_cpu_state(self.unet), str(tmp.path / WEIGHTS_NAME), metadata={"format": "vid2world.VideoUNet"})
             for name, component_state in self._component_states().items():
-                save_file(component_state, str(tmp / COMPONENT_FILES[name]), metadata={"format": f"vid2world.{name}"})
-            (tmp / CONFIG_NAME).write_text(json.dumps(self.config_dict(), indent=1))
+                save_file(component_state, str(tmp.path / COMPONENT_FILES[name]),
+                          metadata={"format": f"vid2world.{name}"})
+            (tmp.path / CONFIG_NAME).write_text(json.dumps(self.config_dict(), indent=1))
             for name, text in (extra_files or {}).items():
-                (tmp / name).write_text(text)
-            os.chmod(tmp, 0o755)
-            if target.exists():
-                old = target.with_name(f".{target.name}.old")
-                shutil.rmtree(old, ignore_errors=True)
-                target.rename(old)
-                tmp.rename(target)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                tmp.rename(target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+                (tmp.path / name).write_text(text)
         return target
 
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike, device: str | torch.device = "cpu") -> "WorldModel":
-        """Load a directory written by `save_pretrained`."""
+        """Load a directory written by `save_pretrained` (or `vid2world convert`)."""
         path = Path(directory)
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such directory; expected a world-model directory (written by "
+                                    "save_pretrained or `vid2world convert`)")
+        if not path.is_dir():
+            raise ValueError(f"{path}: is a file, not a world-model directory; a checkpoint file becomes one with "
+                             f"`vid2world convert --base {path} --preset P --out DIR` (see `vid2world inspect {path}`)")
         config_path, weights_path = path / CONFIG_NAME, path / WEIGHTS_NAME
         for p in (config_path, weights_path):
             if not p.is_file():
@@ -335,6 +331,30 @@ class WorldModel(nn.Module):
                 raise FileNotFoundError(f"{component_path}: missing; {config_path} has a {name} with weights")
             _load_component(module, component_path)
         return model.eval().to(device)
+
+
+def is_world_model_dir(directory: str | os.PathLike) -> bool:
+    """Whether `directory` holds a world model (a `config.json` of format `vid2world.WorldModel`)."""
+    try:
+        return json.loads((Path(directory) / CONFIG_NAME).read_text()).get("format") == "vid2world.WorldModel"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def check_save_target(directory: str | os.PathLike, overwrite: bool = False,
+                      keep: Iterable[str | os.PathLike] = ()) -> Path:
+    """Raise unless `save_pretrained` may write `directory`: new, empty, or (with `overwrite`) a world model; never
+    a directory holding a path in `keep` (the input being converted). Returns it as an absolute path."""
+    target = check_replaceable(directory, overwrite=True, keep=keep)
+    if not target.is_dir() or not any(target.iterdir()):
+        return check_replaceable(target)
+    if not is_world_model_dir(target):
+        raise FileExistsError(f"{target}: not empty and not a world-model directory (no {CONFIG_NAME} of format "
+                              "'vid2world.WorldModel'); refusing to replace it: give a new or an empty directory")
+    if not overwrite:
+        raise FileExistsError(f"{target}: holds a world model already; replace it with overwrite=True "
+                              "(`vid2world convert --overwrite`), or give a new directory")
+    return target
 
 
 def _cpu_state(module: nn.Module) -> dict[str, Tensor]:

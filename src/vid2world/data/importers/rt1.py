@@ -6,14 +6,15 @@ action concatenates the RLDS action fields in this order (method.md §9.2); valu
 
 from __future__ import annotations
 
-import os
-import tempfile
+import re
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 
+from ...io.atomic import atomic_file, remove_stale_temporaries
 from ..spec import ActionGroup, ActionSpec, DatasetMeta
 from .common import SourceEpisode, import_episodes, read_split_file, source_files
 
@@ -85,15 +86,15 @@ def rlds_to_npz(episodes: Iterable[Mapping[str, Any]], out_dir: str | Path, spli
     so an interrupted conversion resumes)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in remove_stale_temporaries(out_dir, re.compile(rf"{re.escape(split)}_eps_\d{{8}}\.npz")):
+        print(f"removed {stale}: left half-written by an interrupted conversion", file=sys.stderr, flush=True)
     written = []
     for i, episode in enumerate(episodes, start=start):
         path = out_dir / f"{split}_eps_{i:08d}.npz"
         if not path.exists():
             image, action = rlds_episode_arrays(episode)
-            fd, tmp = tempfile.mkstemp(dir=out_dir, suffix=".npz.tmp")
-            with os.fdopen(fd, "wb") as f:
+            with atomic_file(path) as tmp, open(tmp, "wb") as f:
                 np.savez_compressed(f, image=image, action=action)
-            os.replace(tmp, path)
         written.append(path)
     return written
 
