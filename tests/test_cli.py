@@ -148,3 +148,16 @@ def test_bench_arguments_that_cannot_be_timed_are_named():
         run_bench(histories=[1], repeats=0)
     with pytest.raises(ValueError, match=r"^leak_at must lie in \[0, frames - 1\) = \[0, 7\)"):
         run_study(frames=8, leak_at=7)  # no frame after it to perturb: the study measured nothing
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    """`vid2world inspect FILE | head -1`: the reader goes away; no BrokenPipeError traceback."""
+    from vid2world.world.pretrained import pretrained_config, random_parts, write_checkpoint
+
+    ckpt = write_checkpoint(tmp_path / "tiny.ckpt", random_parts(pretrained_config("tiny"), seed=0))
+    proc = subprocess.Popen([sys.executable, "-m", "vid2world", "inspect", str(ckpt)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # nothing will read the report
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=120)
+    assert "Traceback" not in err and "BrokenPipe" not in err, err

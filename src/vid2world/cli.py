@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from typing import Sequence
 
@@ -542,6 +543,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _user_errors() as err:
         print(f"vid2world {args.command}: error: {_cli_wording(str(err))}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `vid2world ... | head` closed its end: stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush cannot fail again
+        return 141
 
 
 if __name__ == "__main__":

@@ -39,13 +39,9 @@ def write_sample(model: WorldModel, clip: dict[str, np.ndarray], context: int, s
     """Roll `model` out over `clip` from `context` frames; write mp4 and GIF; return their paths."""
     frames = clip["frames"]
     actions = None if model.action_dim is None else clip["actions"][None, :-1]  # a_0 .. a_{T-2}
-    was_training = model.training
-    model.eval()
-    try:  # the model's own sampler decides the cache (on for strictly causal models)
-        generated = model.rollout(frames[None, :context], actions, steps=steps, seed=0,
-                                  horizon=len(frames) - context)
-    finally:
-        model.train(was_training)
+    # rollouts run in eval mode and give every submodule its own mode back (a blanket model.train() afterwards
+    # would switch the frozen codec to train mode); the model's own sampler decides the cache
+    generated = model.rollout(frames[None, :context], actions, steps=steps, seed=0, horizon=len(frames) - context)
     video = side_by_side(frames, generated[0], context)
     scale = max(1, 256 // video.shape[1])
     video = upscale(video, scale) if scale > 1 else video
