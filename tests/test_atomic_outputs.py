@@ -89,7 +89,7 @@ def test_convert_replaces_a_world_model_only_with_overwrite(tmp_path, tiny_ckpt,
     first = (out / "model.safetensors").read_bytes()
     assert _convert(tiny_ckpt, out, "--transfer", "shift") == 2
     err = capsys.readouterr().err
-    assert "holds a world model already" in err and "--overwrite" in err
+    assert "holds a world model already" in err and "pass --overwrite to replace it" in err and "=True" not in err
     assert (out / "model.safetensors").read_bytes() == first
     assert _convert(tiny_ckpt, out, "--transfer", "shift", "--overwrite") == 0
     assert (out / "model.safetensors").read_bytes() != first
@@ -113,7 +113,7 @@ def test_save_pretrained_overwrite_in_python(tmp_path):
     target = tmp_path / "m"
     target.mkdir()  # an empty directory is fine
     assert model.save_pretrained(target) == target
-    with pytest.raises(FileExistsError, match=r"holds a world model already; replace it with overwrite=True"):
+    with pytest.raises(FileExistsError, match=r"holds a world model already; give a new directory, or pass overwrite=True to replace it"):
         model.save_pretrained(target)
     model.metadata["second"] = True
     model.save_pretrained(target, overwrite=True)

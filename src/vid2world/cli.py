@@ -513,7 +513,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # The library's messages name its keywords ("pass trust_pickle=True"); the command line names its flags instead.
-_FLAGS_FOR_KEYWORDS = {"trust_pickle=True": "--trust-pickle", "skip_bad=True": "--skip-bad"}
+_FLAGS_FOR_KEYWORDS = {"trust_pickle=True": "--trust-pickle", "skip_bad=True": "--skip-bad",
+                       "overwrite=True": "--overwrite"}
 
 
 def _cli_wording(message: str) -> str:

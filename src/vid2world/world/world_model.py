@@ -352,8 +352,8 @@ def check_save_target(directory: str | os.PathLike, overwrite: bool = False,
         raise FileExistsError(f"{target}: not empty and not a world-model directory (no {CONFIG_NAME} of format "
                               "'vid2world.WorldModel'); refusing to replace it: give a new or an empty directory")
     if not overwrite:
-        raise FileExistsError(f"{target}: holds a world model already; replace it with overwrite=True "
-                              "(`vid2world convert --overwrite`), or give a new directory")
+        raise FileExistsError(f"{target}: holds a world model already; give a new directory, or pass overwrite=True "
+                              "to replace it")
     return target
 
 
