@@ -18,7 +18,8 @@ import vid2world as v2w
 from vid2world.cli import main
 from vid2world.io.atomic import AtomicDirectory, atomic_file, remove_stale_temporaries, temporary_prefix, write_text
 from vid2world.train.checkpoint import TrainerState, save_checkpoint
-from vid2world.world.pretrained import PRETRAINED, random_parts, write_checkpoint
+from vid2world.checkpoints.registry import PRETRAINED
+from vid2world.testing import random_parts, write_checkpoint
 
 TINY = PRETRAINED["tiny"]
 

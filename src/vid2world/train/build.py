@@ -22,8 +22,8 @@ from ..models.codec import LatentCodec
 from ..models.conditioning import ImageConditioner
 from ..models.config import PRESETS, ActionSpace, CausalConfig, UNetConfig
 from ..models.unet import VideoUNet
-from ..world.convert import ConvertOptions, convert_checkpoint
-from ..world.pretrained import PRETRAINED
+from ..checkpoints.convert import ConvertOptions, convert_checkpoint
+from ..checkpoints.registry import PRETRAINED
 from ..world.world_model import SamplerConfig, WorldModel
 from .config import ConfigError, TrainConfig
 

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
 from ..diffusion.schedule import ScheduleConfig
-from ..io.atomic import atomic_file
 from ..models.clip import CLIPTextConfig, CLIPVisionConfig, OpenCLIPImageEncoder, OpenCLIPTextEncoder
 from ..models.config import UNetConfig
 from ..models.resampler import Resampler, ResamplerConfig
@@ -86,45 +84,4 @@ def pretrained_config(name: str, **unet_overrides: Any) -> PretrainedConfig:
     return replace(config, unet=config.unet.replace(**unet_overrides)) if unet_overrides else config
 
 
-def random_parts(config: PretrainedConfig, seed: int = 0, parts: tuple[str, ...] = PART_NAMES,
-                 unet: UNetConfig | None = None) -> dict[str, dict[str, torch.Tensor]]:
-    """Seeded random weights for each part (no zeros anywhere, so every path matters): stand-ins for a real
-    checkpoint's parts, in exactly its key layout."""
-    from ..causal.diagnostics import randomize_weights
-
-    out = {}
-    for i, part in enumerate(parts):
-        module = randomize_weights(config.build(part, unet), seed=seed + i)
-        out[part] = {k: v.detach() for k, v in module.state_dict().items()}
-    return out
-
-
-def write_checkpoint(path: str | Path, parts: dict[str, dict[str, torch.Tensor]],
-                     extra: dict[str, torch.Tensor] | None = None) -> Path:
-    """Write parts as a Lightning `.ckpt` in DynamiCrafter's layout (`state_dict` with each part under its prefix,
-    plus un-prefixed `extra` tensors such as the schedule buffers), atomically."""
-    from ..models.checkpoint import PARTS
-
-    path = Path(path)
-    state = {PARTS[part] + k: v for part, sd in parts.items() for k, v in sd.items()}
-    state.update(extra or {})
-    with atomic_file(path) as tmp:
-        torch.save({"state_dict": state, "epoch": 0, "global_step": 0}, tmp)
-    return path
-
-
-def schedule_buffers(config: PretrainedConfig) -> dict[str, torch.Tensor]:
-    """A few of the top-level buffers a LatentDiffusion checkpoint carries (not used by vid2world, but present)."""
-    from ..diffusion.schedule import NoiseSchedule, dynamic_rescale_table
-
-    cfg = config.schedule
-    schedule = NoiseSchedule(cfg)
-    out = {"betas": schedule.betas_float64.float(), "alphas_cumprod": schedule.alphas_cumprod}
-    if cfg.dynamic_rescale is not None:  # lvdm registers scale_arr only with dynamic rescale
-        out["scale_arr"] = dynamic_rescale_table(cfg.dynamic_rescale, cfg.dynamic_rescale_turning_step,
-                                                 cfg.num_train_timesteps)
-    return out
-
-
-__all__ = ["PART_LABELS", "PART_NAMES", "PRETRAINED", "PretrainedConfig", "pretrained_config", "random_parts",
-           "schedule_buffers", "write_checkpoint"]
+__all__ = ["PART_LABELS", "PART_NAMES", "PRETRAINED", "PretrainedConfig", "pretrained_config"]

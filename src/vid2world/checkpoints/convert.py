@@ -23,15 +23,15 @@ from torch import Tensor
 from ..causal.convert import causalize
 from ..causal.keys import OFFICIAL_CONV_KEY, is_official_layout, normalize_keys, strip_prefix
 from ..diffusion.schedule import ScheduleConfig
-from ..models.checkpoint import PARTS, Checkpoint, CheckpointError, read_checkpoint
+from .reader import PARTS, Checkpoint, CheckpointError, read_checkpoint
 from ..models.codec import IdentityCodec, LatentCodec
 from ..models.conditioning import ImageConditioner
 from ..models.config import TEMPORAL_NORM_MODES, ActionSpace, CausalConfig, UNetConfig
 from ..models.embeddings import action_space_of
 from ..models.unet import VideoUNet
 from ..models.validation import state_dict_differences
-from .pretrained import PART_LABELS, PRETRAINED, PretrainedConfig, pretrained_config
-from .world_model import SamplerConfig, WorldModel, check_save_target
+from .registry import PART_LABELS, PRETRAINED, PretrainedConfig, pretrained_config
+from ..world.world_model import SamplerConfig, WorldModel, check_save_target
 
 ACTION_KEYS = ("action_emb_proj.", "action_emb_preprocess.")
 

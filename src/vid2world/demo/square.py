@@ -17,8 +17,8 @@ from ..diffusion.schedule import ScheduleConfig
 from ..models.config import ActionSpace, CausalConfig, UNetConfig
 from ..models.unet import VideoUNet
 from ..train.simple import FitConfig, fit_world_model
-from .video import upscale, write_video
-from .world_model import SamplerConfig, WorldModel
+from ..io.video import upscale, write_video
+from ..world.world_model import SamplerConfig, WorldModel
 
 WORLD = SquareWorld(size=8, square=2, speed=1)
 
