@@ -34,8 +34,7 @@ def _convert(ckpt: Path, out: Path | str, *extra: str) -> int:
 
 
 def _pixel_model() -> v2w.WorldModel:
-    cfg = v2w.UNetConfig.preset("tiny", in_channels=3, out_channels=3, context_dim=None, image_cross_attention=False,
-                                fs_condition=False, model_channels=32, attention_resolutions=(), channel_mult=(1,),
+    cfg = v2w.UNetConfig.preset("pixel-tiny", attention_resolutions=(), channel_mult=(1,),
                                 causal=v2w.CausalConfig("frame"))
     return v2w.WorldModel(v2w.VideoUNet(cfg))
 

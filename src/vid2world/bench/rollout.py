@@ -26,13 +26,8 @@ from ..io.args import float_list, int_list, non_negative_int, positive_int, torc
 
 def bench_model(preset: str, norm: str, action_dim: int, window: int, device: str) -> tuple[WorldModel, int, int]:
     """A random-weight world model for timing; returns (model, latent channels, latent size)."""
-    if preset == "tiny":  # pixel space, as our small models
-        cfg = UNetConfig.preset("tiny", in_channels=3, out_channels=3, context_dim=None, image_cross_attention=False,
-                                fs_condition=False, attention_resolutions=(2,), norm_groups=8)
-        channels = 3
-    else:  # latent space with DynamiCrafter's first-frame concat (context tokens random)
-        cfg = UNetConfig.preset(preset)
-        channels = cfg.out_channels
+    cfg = UNetConfig.preset(preset)  # pixel-*: RGB in and out; the others: latents with the first-frame concat
+    channels = cfg.out_channels
     cfg = cfg.replace(action_space=ActionSpace.continuous(action_dim), causal=CausalConfig(norm), temporal_length=window)
     unet = randomize_weights(VideoUNet(cfg), 0).eval().to(device)
     return WorldModel(unet, IdentityCodec(channels)), channels, cfg.downsample_factor
@@ -99,7 +94,7 @@ def _check_bench_args(histories: list[int], steps: list[int], guidances: list[fl
             raise ValueError(f"{name} must be >= 1, got {value}")
 
 
-def run_bench(preset: str = "tiny", size: int = 16, histories: Iterable[int] = (1, 3, 7, 15),
+def run_bench(preset: str = "pixel-tiny", size: int = 16, histories: Iterable[int] = (1, 3, 7, 15),
               steps: Iterable[int] = (10,), guidances: Iterable[float] = (1.0, 2.5), caches: Iterable[bool] = (True, False),
               batch: int = 1, repeats: int = 3, norm: str = "frame", device: str = "cpu",
               dtype: str = "float32", model_dir: str | None = None) -> dict[str, Any]:
@@ -177,7 +172,7 @@ def cache_exactness(frames: int = 16, steps: int = 10, size: int = 16, seed: int
                              "world models")
         cases = [(saved.unet.config.causal.temporal_norm, dtype, saved) for dtype in dtypes]
     else:
-        cases = [(norm, dtype, bench_model("tiny", norm, 2, frames, "cpu")[0])
+        cases = [(norm, dtype, bench_model("pixel-tiny", norm, 2, frames, "cpu")[0])
                  for norm, dtype in itertools.product(("frame", "causal", "clip"), dtypes)]
     rows = [{"norm": norm, "dtype": dtype, **_cache_difference(model.to(getattr(torch, dtype)), frames, steps, size,
                                                                seed)} for norm, dtype, model in cases]
@@ -223,7 +218,7 @@ def _bench_rollout(args: argparse.Namespace) -> int:
     if args.model and (args.preset or args.norm):
         raise ValueError(f"--model {args.model} has its own architecture and norm; give --model or --preset/--norm, "
                          "not both")
-    result = run_bench(preset=args.preset or "tiny", size=args.size, histories=args.histories, steps=args.steps,
+    result = run_bench(preset=args.preset or "pixel-tiny", size=args.size, histories=args.histories, steps=args.steps,
                        guidances=args.guidance, caches=caches, batch=args.batch, repeats=args.repeats,
                        norm=args.norm or "frame", device=args.device, dtype=args.dtype, model_dir=args.model)
     print(format_bench(result))
@@ -241,8 +236,8 @@ def _bench_cache(args: argparse.Namespace) -> int:
 def register(bench_sub) -> None:
     """The `bench rollout` and `bench cache` commands."""
     rollout = bench_sub.add_parser("rollout", help="per-frame latency vs history: cached/recompute, guided/unguided")
-    rollout.add_argument("--preset", default=None, help="UNet preset with random weights (default: tiny, pixel "
-                         "space; dynamicrafter-*: 4-channel latents)")
+    rollout.add_argument("--preset", default=None, help="UNet preset with random weights (default: pixel-tiny, "
+                         "pixel space; tiny, dynamicrafter-*: 4-channel latents)")
     rollout.add_argument("--model", default=None, help="a world-model directory (from `vid2world convert` or "
                          "training) to time instead of a random preset")
     rollout.add_argument("--size", type=positive_int, default=16, help="latent height and width (default: 16)")
