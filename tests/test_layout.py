@@ -54,7 +54,8 @@ def imported_modules(source: str, parts: list[str], is_package: bool) -> list[tu
             else:
                 module = node.module or ""
             # `from .. import train` imports the package `train`: name each alias as a module
-            found += [(node.lineno, module)] if node.module else [(node.lineno, f"{module}.{a.name}") for a in node.names]
+            names = [module] if node.module else [f"{module}.{alias.name}" for alias in node.names]
+            found += [(node.lineno, name) for name in names]
     return found
 
 

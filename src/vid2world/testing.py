@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from .checkpoints.reader import PARTS
-from .checkpoints.registry import PART_NAMES, PretrainedConfig
+from .checkpoints.registry import ModelSpec
 from .diffusion.schedule import NoiseSchedule, dynamic_rescale_table
 from .io.atomic import atomic_file
 from .models.config import UNetConfig
@@ -36,12 +36,12 @@ def randomize_weights(model: nn.Module, seed: int = 0) -> nn.Module:
     return model
 
 
-def random_parts(config: PretrainedConfig, seed: int = 0, parts: tuple[str, ...] = PART_NAMES,
+def random_parts(config: ModelSpec, seed: int = 0, parts: tuple[str, ...] | None = None,
                  unet: UNetConfig | None = None) -> dict[str, dict[str, torch.Tensor]]:
     """Seeded random weights for each part (no zeros anywhere, so every path matters): stand-ins for a real
     checkpoint's parts, in exactly its key layout."""
     out = {}
-    for i, part in enumerate(parts):
+    for i, part in enumerate(parts or config.parts):
         module = randomize_weights(config.build(part, unet), seed=seed + i)
         out[part] = {k: v.detach() for k, v in module.state_dict().items()}
     return out
@@ -59,7 +59,7 @@ def write_checkpoint(path: str | Path, parts: dict[str, dict[str, torch.Tensor]]
     return path
 
 
-def schedule_buffers(config: PretrainedConfig) -> dict[str, torch.Tensor]:
+def schedule_buffers(config: ModelSpec) -> dict[str, torch.Tensor]:
     """A few of the top-level buffers a LatentDiffusion checkpoint carries (not used by vid2world, but present)."""
     cfg = config.schedule
     schedule = NoiseSchedule(cfg)

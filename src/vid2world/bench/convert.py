@@ -45,10 +45,12 @@ def disk_needed(preset: str, action_dim: int, checkpoint_exists: bool = False) -
     """Bytes `convert_end_to_end` writes, from the preset's parameter counts: the stand-in checkpoint (every
     part; none when it is already there) and the world model (the UNet with its action layers, the VAE, the CLIP
     image tower and Resampler, and the empty prompt's text tokens in place of the text tower)."""
-    from ..checkpoints.registry import PART_NAMES, pretrained_config
+    from ..checkpoints.registry import PRETRAINED
 
-    config = pretrained_config(preset)
-    checkpoint = 0 if checkpoint_exists else sum(_part_bytes(config.shapes(part)) for part in PART_NAMES)
+    if preset not in PRETRAINED:  # a DynamiCrafter-layout checkpoint is what convert reads
+        raise ValueError(f"unknown preset {preset!r}; available: {sorted(PRETRAINED)}")
+    config = PRETRAINED[preset]
+    checkpoint = 0 if checkpoint_exists else sum(_part_bytes(config.shapes(part)) for part in config.parts)
     world_unet = config.unet.replace(action_space=ActionSpace.continuous(action_dim))
     world_model = (_part_bytes(config.shapes("unet", world_unet))
                    + sum(_part_bytes(config.shapes(part)) for part in ("vae", "image_encoder", "image_proj"))

@@ -4,8 +4,7 @@ converting a file into a world model and inspecting what a file holds."""
 from .convert import ConversionReport, ConvertOptions, convert, convert_checkpoint
 from .inspect import format_inspection, inspect_checkpoint
 from .reader import Checkpoint, CheckpointError, read_checkpoint
-from .registry import PRETRAINED, PretrainedConfig, pretrained_config
+from .registry import MODELS, PRETRAINED, ModelSpec, model_spec
 
-__all__ = ["Checkpoint", "CheckpointError", "ConversionReport", "ConvertOptions", "PRETRAINED", "PretrainedConfig",
-           "convert", "convert_checkpoint", "format_inspection", "inspect_checkpoint", "pretrained_config",
-           "read_checkpoint"]
+__all__ = ["Checkpoint", "CheckpointError", "ConversionReport", "ConvertOptions", "MODELS", "ModelSpec", "PRETRAINED",
+           "convert", "convert_checkpoint", "format_inspection", "inspect_checkpoint", "model_spec", "read_checkpoint"]
