@@ -14,14 +14,14 @@ from typing import Any
 
 import torch
 
-from ..models.config import TEMPORAL_NORM_MODES, ActionSpace, UNetConfig
-from ..models.temporal import TemporalConv
-from ..models.unet import VideoUNet
-from ..testing import randomize_weights
 from ..causal.convert import causalize
 from ..causal.diagnostics import ProbeInputs, feature_similarity, future_leak, mean_cosine, smooth_video
 from ..causal.transfer import TRANSFER_MODES, transfer_conv_weight
 from ..io.args import non_negative_int, positive_int, torch_device, write_json
+from ..models.config import TEMPORAL_NORM_MODES, ActionSpace, UNetConfig
+from ..models.temporal import TemporalConv
+from ..models.unet import VideoUNet
+from ..testing import randomize_weights
 
 
 def temporal_conv_similarity(transfer: str, channels: int = 64, frames: int = 16, seed: int = 0) -> float:

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..models.config import ActionSpace
 from ..io.args import positive_int, write_json
+from ..models.config import ActionSpace
 
 
 def _write(preset: str, path: str, seed: int) -> None:

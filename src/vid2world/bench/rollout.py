@@ -16,12 +16,12 @@ from typing import Any, Iterable
 
 import torch
 
+from ..io.args import float_list, int_list, non_negative_int, positive_int, torch_device, write_json
 from ..models.codec import IdentityCodec
 from ..models.config import ActionSpace, CausalConfig, UNetConfig
 from ..models.unet import VideoUNet
 from ..testing import randomize_weights
 from ..world.world_model import WorldModel
-from ..io.args import float_list, int_list, non_negative_int, positive_int, torch_device, write_json
 
 
 def bench_model(preset: str, norm: str, action_dim: int, window: int, device: str) -> tuple[WorldModel, int, int]:

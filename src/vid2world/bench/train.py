@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from ..checkpoints.registry import PRETRAINED
 from ..data.spec import ActionSpec, DatasetMeta
 from ..data.writer import DatasetWriter
-from ..checkpoints.registry import PRETRAINED
+from ..io.args import add_progress_flag, frame_size, non_negative_int, positive_int, write_json
 from ..train.config import load_config
 from ..train.monitor import read_metrics
 from ..train.trainer import train
-from ..io.args import add_progress_flag, frame_size, non_negative_int, positive_int, write_json
 
 
 @dataclass(frozen=True)

@@ -23,15 +23,15 @@ from torch import Tensor
 from ..causal.convert import causalize
 from ..causal.keys import OFFICIAL_CONV_KEY, is_official_layout, normalize_keys, strip_prefix
 from ..diffusion.schedule import ScheduleConfig
-from .reader import PARTS, Checkpoint, CheckpointError, read_checkpoint
 from ..models.codec import IdentityCodec, LatentCodec
 from ..models.conditioning import ImageConditioner
 from ..models.config import TEMPORAL_NORM_MODES, ActionSpace, CausalConfig, UNetConfig
 from ..models.embeddings import action_space_of
 from ..models.unet import VideoUNet
 from ..models.validation import state_dict_differences
-from .registry import PART_LABELS, PRETRAINED, ModelSpec, model_spec
 from ..world.world_model import SamplerConfig, WorldModel, check_save_target
+from .reader import PARTS, Checkpoint, CheckpointError, read_checkpoint
+from .registry import PART_LABELS, PRETRAINED, ModelSpec, model_spec
 
 ACTION_KEYS = ("action_emb_proj.", "action_emb_preprocess.")
 

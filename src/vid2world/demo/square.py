@@ -14,10 +14,10 @@ from PIL import Image, ImageDraw
 
 from ..data.synthetic import SquareWorld
 from ..diffusion.schedule import ScheduleConfig
+from ..io.video import upscale, write_video
 from ..models.config import ActionSpace, CausalConfig, UNetConfig
 from ..models.unet import VideoUNet
 from ..train.simple import FitConfig, fit_world_model
-from ..io.video import upscale, write_video
 from ..world.world_model import SamplerConfig, WorldModel
 
 WORLD = SquareWorld(size=8, square=2, speed=1)
