@@ -18,7 +18,8 @@ import vid2world as v2w
 from vid2world.cli import main
 from vid2world.io.atomic import AtomicDirectory, atomic_file, remove_stale_temporaries, temporary_prefix, write_text
 from vid2world.train.checkpoint import TrainerState, save_checkpoint
-from vid2world.world.pretrained import PRETRAINED, random_parts, write_checkpoint
+from vid2world.checkpoints.registry import PRETRAINED
+from vid2world.testing import random_parts, write_checkpoint
 
 TINY = PRETRAINED["tiny"]
 
@@ -33,8 +34,7 @@ def _convert(ckpt: Path, out: Path | str, *extra: str) -> int:
 
 
 def _pixel_model() -> v2w.WorldModel:
-    cfg = v2w.UNetConfig.preset("tiny", in_channels=3, out_channels=3, context_dim=None, image_cross_attention=False,
-                                fs_condition=False, model_channels=32, attention_resolutions=(), channel_mult=(1,),
+    cfg = v2w.UNetConfig.preset("pixel-tiny", attention_resolutions=(), channel_mult=(1,),
                                 causal=v2w.CausalConfig("frame"))
     return v2w.WorldModel(v2w.VideoUNet(cfg))
 

@@ -9,7 +9,7 @@ from collections import namedtuple
 import pytest
 
 from vid2world.cli import main
-from vid2world.world import bench_convert
+from vid2world.bench import convert as bench_convert
 
 _Usage = namedtuple("_Usage", "total used free")
 
@@ -54,7 +54,7 @@ def one_thread():
 
 def _saved_world_model(directory, norm: str, action_dim: int | None):
     """A tiny random-weight pixel world model saved as `vid2world convert` / training would."""
-    from vid2world.causal.diagnostics import randomize_weights
+    from vid2world.testing import randomize_weights
     from vid2world.models.codec import IdentityCodec
     from vid2world.models.config import ActionSpace, CausalConfig, UNetConfig
     from vid2world.models.unet import VideoUNet

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from vid2world import ActionSpace, UNetConfig, VideoUNet, causalize
-from vid2world.causal.diagnostics import ProbeInputs, future_leak, randomize_weights
+from vid2world.causal.diagnostics import ProbeInputs, future_leak
+from vid2world.testing import randomize_weights
 
 
 def random_tiny(**overrides) -> VideoUNet:

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import save_file
 
 from vid2world.cli import main
-from vid2world.models.checkpoint import CheckpointError, read_checkpoint
+from vid2world.checkpoints.reader import CheckpointError, read_checkpoint
 
 WEIGHTS = {"model.diffusion_model.input_blocks.0.0.weight": torch.randn(4, 8, 3, 3),
            "model.diffusion_model.framestride_embed.0.weight": torch.randn(16, 4),

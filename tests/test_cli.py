@@ -139,8 +139,8 @@ def test_cuda_device_without_a_visible_gpu(monkeypatch, capsys):
 
 
 def test_bench_arguments_that_cannot_be_timed_are_named():
-    from vid2world.causal.study import run_study
-    from vid2world.world.bench import run_bench
+    from vid2world.bench.causal import run_study
+    from vid2world.bench.rollout import run_bench
 
     with pytest.raises(ValueError, match=r"^histories: every value must be >= 1, got \[0, 3\]$"):
         run_bench(histories=[0, 3])
@@ -152,9 +152,10 @@ def test_bench_arguments_that_cannot_be_timed_are_named():
 
 def test_a_closed_pipe_ends_quietly(tmp_path):
     """`vid2world inspect FILE | head -1`: the reader goes away; no BrokenPipeError traceback."""
-    from vid2world.world.pretrained import pretrained_config, random_parts, write_checkpoint
+    from vid2world.checkpoints.registry import model_spec
+    from vid2world.testing import random_parts, write_checkpoint
 
-    ckpt = write_checkpoint(tmp_path / "tiny.ckpt", random_parts(pretrained_config("tiny"), seed=0))
+    ckpt = write_checkpoint(tmp_path / "tiny.ckpt", random_parts(model_spec("tiny"), seed=0))
     proc = subprocess.Popen([sys.executable, "-m", "vid2world", "inspect", str(ckpt)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     proc.stdout.close()  # nothing will read the report

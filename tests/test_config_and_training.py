@@ -7,7 +7,8 @@ import json
 import torch
 
 from vid2world import ActionSpace, CausalConfig, UNetConfig, VideoUNet
-from vid2world.causal.diagnostics import ProbeInputs, randomize_weights
+from vid2world.causal.diagnostics import ProbeInputs
+from vid2world.testing import randomize_weights
 
 
 def test_config_round_trips_through_json():

@@ -13,11 +13,12 @@ from safetensors.torch import load_file, save_file
 from vid2world import ActionSpace, UNetConfig, VideoUNet, WorldModel, causalize
 from vid2world.causal import to_official_keys
 from vid2world.cli import main
-from vid2world.models.checkpoint import CheckpointError
+from vid2world.checkpoints.reader import CheckpointError
 from vid2world.models.clip import OpenCLIPTextEncoder
-from vid2world.world.convert import ConvertOptions, convert, convert_checkpoint
-from vid2world.world.inspect import inspect_checkpoint
-from vid2world.world.pretrained import PRETRAINED, random_parts, schedule_buffers, write_checkpoint
+from vid2world.checkpoints.convert import ConvertOptions, convert, convert_checkpoint
+from vid2world.checkpoints.inspect import inspect_checkpoint
+from vid2world.checkpoints.registry import PRETRAINED
+from vid2world.testing import random_parts, schedule_buffers, write_checkpoint
 
 from .conftest import load_json
 
@@ -143,7 +144,7 @@ PIXEL = UNetConfig.preset("tiny", in_channels=6, out_channels=3, context_dim=Non
 
 @pytest.mark.parametrize("prefixed", [True, False], ids=["prefixed", "bare"])
 def test_unet_only_pixel_model(tmp_path, prefixed):
-    from vid2world.causal.diagnostics import randomize_weights
+    from vid2world.testing import randomize_weights
 
     unet = randomize_weights(VideoUNet(PIXEL), seed=3)
     prefix = "model.diffusion_model." if prefixed else ""

@@ -276,7 +276,8 @@ def test_dynamicrafter_config_fine_tunes_a_checkpoint(tmp_path):
     dataset with RT-1's 13-d continuous actions: converted, then trained with the VAE and CLIP frozen."""
     from vid2world.data.spec import ActionSpec, DatasetMeta
     from vid2world.data.writer import DatasetWriter
-    from vid2world.world.pretrained import PRETRAINED, random_parts, write_checkpoint
+    from vid2world.checkpoints.registry import PRETRAINED
+    from vid2world.testing import random_parts, write_checkpoint
 
     parts = random_parts(PRETRAINED["tiny"], seed=1)
     ckpt = write_checkpoint(tmp_path / "model.ckpt", parts)

@@ -164,7 +164,6 @@ def test_train_refuses_at_start_an_out_model_that_is_not_its_own(doom, tmp_path,
 def _save_tiny_world_model(directory: Path) -> Path:
     import vid2world as v2w
 
-    cfg = v2w.UNetConfig.preset("tiny", in_channels=3, out_channels=3, context_dim=None, image_cross_attention=False,
-                                fs_condition=False, attention_resolutions=(), channel_mult=(1,),
+    cfg = v2w.UNetConfig.preset("pixel-tiny", attention_resolutions=(), channel_mult=(1,),
                                 causal=v2w.CausalConfig("frame"))
     return v2w.WorldModel(v2w.VideoUNet(cfg)).save_pretrained(directory)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import vid2world as v2w
-from vid2world.causal.diagnostics import randomize_weights
+from vid2world.testing import randomize_weights
 from vid2world.diffusion.guidance import GuidanceConfig, Moments, combine, unconditional_mask
 
 

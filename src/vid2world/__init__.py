@@ -1,11 +1,11 @@
 """vid2world: turn pretrained video diffusion models into interactive world models."""
 
 from .causal import CausalizationReport, causalize, transfer_kernel
+from .checkpoints import CheckpointError, convert_checkpoint, inspect_checkpoint, read_checkpoint
 from .diffusion import GuidanceConfig, NoiseSchedule, ScheduleConfig
-from .models import ActionSpace, CausalConfig, CheckpointError, LatentCodec, StateDictError, UNetConfig, VideoUNet
-from .models import read_checkpoint
-from .world import RolloutSession, SamplerConfig, WorldModel, convert_checkpoint, inspect_checkpoint
-from .world.video import write_video
+from .io.video import write_video
+from .models import ActionSpace, CausalConfig, LatentCodec, StateDictError, UNetConfig, VideoUNet
+from .world import RolloutSession, SamplerConfig, WorldModel
 
 __version__ = "0.1.0"
 __all__ = ["ActionSpace", "CausalConfig", "CausalizationReport", "CheckpointError", "GuidanceConfig", "LatentCodec",

@@ -8,33 +8,13 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Iterable
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..models.unet import VideoUNet
-
-
-def randomize_weights(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Overwrite every parameter with seeded random values, none zero (the official fixtures' recipe):
-    weights ~ N(0, 1)/sqrt(fan_in), norm scales 1 + 0.1 N(0, 1), biases 0.1 N(0, 1). Leaves the global RNG alone."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            noise = torch.randn(p.shape, generator=gen, dtype=torch.float32)
-            module_path = name.rsplit(".", 1)[0]
-            module = model.get_submodule(module_path) if module_path != name else model
-            if isinstance(module, (nn.GroupNorm, nn.LayerNorm)) and name.endswith("weight"):
-                value = 1 + 0.1 * noise
-            elif name.endswith("bias") or p.ndim == 0:
-                value = 0.1 * noise
-            else:
-                value = noise / math.sqrt(max(1, p[0].numel()))
-            p.copy_(value.to(p.dtype))
-    return model
 
 
 def smooth_video(batch: int, channels: int, frames: int, height: int, width: int, seed: int = 0) -> Tensor:

@@ -12,9 +12,20 @@ from typing import Mapping
 
 from torch import Tensor
 
-from ..models.checkpoint import UNET_PREFIX, legacy_renamed
+UNET_PREFIX = "model.diffusion_model."  # the UNet's prefix inside a DynamiCrafter checkpoint
+LEGACY_UNET_NAMES = {"framestride_embed.": "fps_embedding."}  # older DynamiCrafter checkpoints
 TEMPORAL_CONV_KEY = re.compile(r"temopral_conv\.conv[1-4]\.[23]\.(weight|bias)$")
 OFFICIAL_CONV_KEY = re.compile(r"(temopral_conv\.conv[1-4]\.[23])\.conv3d\.(weight|bias)$|^(out\.2)\.conv2d\.(weight|bias)$")
+
+
+def legacy_renamed(key: str) -> str:
+    """A UNet key in today's name (`framestride_embed.*` -> `fps_embedding.*`), with or without the UNet prefix."""
+    prefix = UNET_PREFIX if key.startswith(UNET_PREFIX) else ""
+    rest = key[len(prefix):]
+    for old, new in LEGACY_UNET_NAMES.items():
+        if rest.startswith(old):
+            return prefix + new + rest[len(old):]
+    return key
 
 
 def strip_prefix(state_dict: Mapping[str, Tensor], prefix: str = UNET_PREFIX) -> dict[str, Tensor]:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..world.video import write_video
+from ..io.video import write_video
 from .store import Dataset
 
 

@@ -1,1 +1,2 @@
-"""Files and terminals: atomic writes, progress reporting, video (a side package any stage may import)."""
+"""Files and terminals: atomic writes, progress reporting, video, the argparse types every command shares (a side
+package any stage may import; it imports nothing of vid2world)."""

@@ -1,7 +1,6 @@
 """Networks: the video UNet and its building blocks, the codecs (pixels, SD VAE), the conditioning encoders
-(OpenCLIP towers, Resampler) and the checkpoint reader."""
+(OpenCLIP towers, Resampler)."""
 
-from .checkpoint import Checkpoint, CheckpointError, read_checkpoint
 from .clip import CLIPTextConfig, CLIPVisionConfig, OpenCLIPImageEncoder, OpenCLIPTextEncoder
 from .codec import IdentityCodec, LatentCodec
 from .conditioning import ImageConditioner
@@ -11,7 +10,7 @@ from .unet import VideoUNet
 from .vae import AutoencoderKL, VAEConfig
 from .validation import StateDictError, check_state_dict
 
-__all__ = ["ActionSpace", "AutoencoderKL", "CLIPTextConfig", "CLIPVisionConfig", "CausalConfig", "Checkpoint",
-           "CheckpointError", "IdentityCodec", "ImageConditioner", "LatentCodec", "OpenCLIPImageEncoder",
+__all__ = ["ActionSpace", "AutoencoderKL", "CLIPTextConfig", "CLIPVisionConfig", "CausalConfig",
+           "IdentityCodec", "ImageConditioner", "LatentCodec", "OpenCLIPImageEncoder",
            "OpenCLIPTextEncoder", "PRESETS", "Resampler", "ResamplerConfig", "StateDictError", "TEMPORAL_NORM_MODES",
-           "UNetConfig", "VAEConfig", "VideoUNet", "check_state_dict", "read_checkpoint"]
+           "UNetConfig", "VAEConfig", "VideoUNet", "check_state_dict"]

@@ -14,16 +14,11 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-import torch
-
 from ..causal.convert import causalize
+from ..checkpoints.convert import ConvertOptions, convert_checkpoint
+from ..checkpoints.registry import MODELS, PRETRAINED
 from ..data.spec import DatasetMeta
-from ..models.codec import LatentCodec
-from ..models.conditioning import ImageConditioner
-from ..models.config import PRESETS, ActionSpace, CausalConfig, UNetConfig
-from ..models.unet import VideoUNet
-from ..world.convert import ConvertOptions, convert_checkpoint
-from ..world.pretrained import PRETRAINED
+from ..models.config import ActionSpace, CausalConfig
 from ..world.world_model import SamplerConfig, WorldModel
 from .config import ConfigError, TrainConfig
 
@@ -58,25 +53,11 @@ def wanted_action_space(config: TrainConfig, meta: DatasetMeta) -> ActionSpace |
 def _random_model(config: TrainConfig, causal: CausalConfig | None, actions: ActionSpace | None) -> WorldModel:
     name, overrides = config.model.preset, dict(config.model.unet)
     overrides.setdefault("temporal_length", config.data.length)
-    if name in PRETRAINED:  # every part of a DynamiCrafter-layout latent model
-        parts = PRETRAINED[name]
-        unet = VideoUNet(parts.unet.replace(**overrides, causal=causal, action_space=actions))
-        codec = LatentCodec(parts.vae, scale_factor=parts.scale_factor)
-        conditioner = None
-        if unet.config.context_dim:
-            conditioner = ImageConditioner(parts.image_encoder, parts.image_proj, parts.text_encoder.context_length)
-            with torch.no_grad():  # a random stand-in for the empty prompt's text tokens
-                conditioner.set_text(torch.randn(conditioner.empty_text.shape) * 0.5)
-        return WorldModel(unet, codec, parts.schedule, SamplerConfig(cache=unet.config.strictly_causal), fps=3,
-                          conditioner=conditioner)
-    if name not in PRESETS:
-        raise ConfigError(f"model.preset: unknown preset {name!r}; latent: {sorted(PRETRAINED)}, pixel-space: "
-                          f"{sorted(set(PRESETS) - set(PRETRAINED))}")
-    unet_config = UNetConfig.preset(name, **overrides).replace(causal=causal, action_space=actions)
-    if unet_config.in_channels != 3:
-        raise ConfigError(f"model.preset {name!r} is a latent UNet ({unet_config.in_channels} input channels); "
-                          f"use one of {sorted(PRETRAINED)} to get its VAE and encoders")
-    return WorldModel(VideoUNet(unet_config), sampler=SamplerConfig(cache=unet_config.strictly_causal))
+    if name not in MODELS:
+        raise ConfigError(f"model.preset: unknown model {name!r}; available: {sorted(MODELS)} (latent, with a VAE and "
+                          f"image encoders: {sorted(PRETRAINED)})")
+    spec = MODELS[name]
+    return spec.world_model(spec.unet.replace(**overrides, causal=causal, action_space=actions))
 
 
 def _adapted(model: WorldModel, config: TrainConfig, actions: ActionSpace | None) -> WorldModel:

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..data.clips import ClipDataset, eval_windows
-from ..world.video import upscale, write_video
+from ..io.video import upscale, write_video
 from ..world.world_model import WorldModel
 
 

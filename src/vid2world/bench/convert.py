@@ -8,6 +8,7 @@ can expect.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import multiprocessing as mp
@@ -21,11 +22,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..io.args import positive_int, write_json
 from ..models.config import ActionSpace
 
 
 def _write(preset: str, path: str, seed: int) -> None:
-    from .pretrained import PRETRAINED, random_parts, schedule_buffers, write_checkpoint
+    from ..checkpoints.registry import PRETRAINED
+    from ..testing import random_parts, schedule_buffers, write_checkpoint
 
     config = PRETRAINED[preset]
     write_checkpoint(path, random_parts(config, seed=seed), schedule_buffers(config))
@@ -42,10 +45,12 @@ def disk_needed(preset: str, action_dim: int, checkpoint_exists: bool = False) -
     """Bytes `convert_end_to_end` writes, from the preset's parameter counts: the stand-in checkpoint (every
     part; none when it is already there) and the world model (the UNet with its action layers, the VAE, the CLIP
     image tower and Resampler, and the empty prompt's text tokens in place of the text tower)."""
-    from .pretrained import PART_NAMES, pretrained_config
+    from ..checkpoints.registry import PRETRAINED
 
-    config = pretrained_config(preset)
-    checkpoint = 0 if checkpoint_exists else sum(_part_bytes(config.shapes(part)) for part in PART_NAMES)
+    if preset not in PRETRAINED:  # a DynamiCrafter-layout checkpoint is what convert reads
+        raise ValueError(f"unknown preset {preset!r}; available: {sorted(PRETRAINED)}")
+    config = PRETRAINED[preset]
+    checkpoint = 0 if checkpoint_exists else sum(_part_bytes(config.shapes(part)) for part in config.parts)
     world_unet = config.unet.replace(action_space=ActionSpace.continuous(action_dim))
     world_model = (_part_bytes(config.shapes("unet", world_unet))
                    + sum(_part_bytes(config.shapes(part)) for part in ("vae", "image_encoder", "image_proj"))
@@ -111,8 +116,8 @@ def _converted_from(model_dir: Path, ckpt: Path) -> bool:
 
 def convert_end_to_end(preset: str = "dynamicrafter-512", directory: str | Path = "out/bench_convert",
                        action_dim: int = 13, size: int = 64, steps: int = 1, seed: int = 0) -> dict[str, Any]:
-    from .convert import ConvertOptions, convert
-    from .world_model import WorldModel
+    from ..checkpoints.convert import ConvertOptions, convert
+    from ..world.world_model import WorldModel
 
     directory = Path(directory)
     ckpt, out = directory / f"{preset}.ckpt", directory / f"{preset}-world-model"
@@ -156,3 +161,25 @@ def format_convert(r: dict[str, Any]) -> str:
             f"frame in {r['rollout']['steps']} step(s): {r['rollout_s']:.0f} s -> {r['rollout']['shape']}; "
             f"converting: peak {r['convert_peak_anon_gb']:.1f} GB anonymous + {r['convert_peak_file_gb']:.1f} GB "
             f"file-backed (the mapped checkpoint); ru_maxrss {r['peak_rss_gb']:.1f} GB")
+
+
+def _bench_convert(args: argparse.Namespace) -> int:
+    result = convert_end_to_end(args.preset, args.dir, action_dim=args.action_dim, size=args.size, steps=args.steps)
+    print(format_convert(result))
+    write_json(args.json, result)
+    return 0
+
+
+def register(bench_sub) -> None:
+    """The `bench convert` command."""
+    bconv = bench_sub.add_parser("convert", help="a full-size stand-in checkpoint: write, convert, load, one frame")
+    bconv.add_argument("--preset", default="dynamicrafter-512", help="pretrained layout (default: dynamicrafter-512)")
+    bconv.add_argument("--dir", default="out/bench_convert", help="where the checkpoint and model go (about 20 GB at "
+                       "full size; free space is checked first)")
+    bconv.add_argument("--action-dim", type=positive_int, default=13,
+                       help="continuous action width (default: 13, RT-1)")
+    bconv.add_argument("--size", type=positive_int, default=64,
+                       help="frame size of the one-frame rollout (default: 64)")
+    bconv.add_argument("--steps", type=positive_int, default=1, help="denoising steps of that frame (default: 1)")
+    bconv.add_argument("--json", help="also write the result to this JSON file")
+    bconv.set_defaults(func=_bench_convert)

@@ -7,6 +7,7 @@ repeat); the median is reported.
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import math
 import statistics
@@ -15,22 +16,18 @@ from typing import Any, Iterable
 
 import torch
 
-from ..causal.diagnostics import randomize_weights
+from ..io.args import float_list, int_list, non_negative_int, positive_int, torch_device, write_json
 from ..models.codec import IdentityCodec
 from ..models.config import ActionSpace, CausalConfig, UNetConfig
 from ..models.unet import VideoUNet
-from .world_model import WorldModel
+from ..testing import randomize_weights
+from ..world.world_model import WorldModel
 
 
 def bench_model(preset: str, norm: str, action_dim: int, window: int, device: str) -> tuple[WorldModel, int, int]:
     """A random-weight world model for timing; returns (model, latent channels, latent size)."""
-    if preset == "tiny":  # pixel space, as our small models
-        cfg = UNetConfig.preset("tiny", in_channels=3, out_channels=3, context_dim=None, image_cross_attention=False,
-                                fs_condition=False, attention_resolutions=(2,), norm_groups=8)
-        channels = 3
-    else:  # latent space with DynamiCrafter's first-frame concat (context tokens random)
-        cfg = UNetConfig.preset(preset)
-        channels = cfg.out_channels
+    cfg = UNetConfig.preset(preset)  # pixel-*: RGB in and out; the others: latents with the first-frame concat
+    channels = cfg.out_channels
     cfg = cfg.replace(action_space=ActionSpace.continuous(action_dim), causal=CausalConfig(norm), temporal_length=window)
     unet = randomize_weights(VideoUNet(cfg), 0).eval().to(device)
     return WorldModel(unet, IdentityCodec(channels)), channels, cfg.downsample_factor
@@ -97,7 +94,7 @@ def _check_bench_args(histories: list[int], steps: list[int], guidances: list[fl
             raise ValueError(f"{name} must be >= 1, got {value}")
 
 
-def run_bench(preset: str = "tiny", size: int = 16, histories: Iterable[int] = (1, 3, 7, 15),
+def run_bench(preset: str = "pixel-tiny", size: int = 16, histories: Iterable[int] = (1, 3, 7, 15),
               steps: Iterable[int] = (10,), guidances: Iterable[float] = (1.0, 2.5), caches: Iterable[bool] = (True, False),
               batch: int = 1, repeats: int = 3, norm: str = "frame", device: str = "cpu",
               dtype: str = "float32", model_dir: str | None = None) -> dict[str, Any]:
@@ -175,7 +172,7 @@ def cache_exactness(frames: int = 16, steps: int = 10, size: int = 16, seed: int
                              "world models")
         cases = [(saved.unet.config.causal.temporal_norm, dtype, saved) for dtype in dtypes]
     else:
-        cases = [(norm, dtype, bench_model("tiny", norm, 2, frames, "cpu")[0])
+        cases = [(norm, dtype, bench_model("pixel-tiny", norm, 2, frames, "cpu")[0])
                  for norm, dtype in itertools.product(("frame", "causal", "clip"), dtypes)]
     rows = [{"norm": norm, "dtype": dtype, **_cache_difference(model.to(getattr(torch, dtype)), frames, steps, size,
                                                                seed)} for norm, dtype, model in cases]
@@ -214,3 +211,60 @@ def format_exactness(result: dict[str, Any]) -> str:
         kind = "exact" if r["exact_cache"] else "approximate (measurement only)"
         lines.append(f"| {r['norm']} | {r['dtype']} | {r['max_abs_diff']:.2e} | {r['latent_abs_max']:.2f} | {kind} |")
     return "\n".join(lines)
+
+
+def _bench_rollout(args: argparse.Namespace) -> int:
+    caches = {"on": [True], "off": [False], "both": [True, False]}[args.cache]
+    if args.model and (args.preset or args.norm):
+        raise ValueError(f"--model {args.model} has its own architecture and norm; give --model or --preset/--norm, "
+                         "not both")
+    result = run_bench(preset=args.preset or "pixel-tiny", size=args.size, histories=args.histories, steps=args.steps,
+                       guidances=args.guidance, caches=caches, batch=args.batch, repeats=args.repeats,
+                       norm=args.norm or "frame", device=args.device, dtype=args.dtype, model_dir=args.model)
+    print(format_bench(result))
+    write_json(args.json, result)
+    return 0
+
+
+def _bench_cache(args: argparse.Namespace) -> int:
+    result = cache_exactness(frames=args.frames, steps=args.steps, size=args.size, seed=args.seed, model_dir=args.model)
+    print(format_exactness(result))
+    write_json(args.json, result)
+    return 0
+
+
+def register(bench_sub) -> None:
+    """The `bench rollout` and `bench cache` commands."""
+    rollout = bench_sub.add_parser("rollout", help="per-frame latency vs history: cached/recompute, guided/unguided")
+    rollout.add_argument("--preset", default=None, help="UNet preset with random weights (default: pixel-tiny, "
+                         "pixel space; tiny, dynamicrafter-*: 4-channel latents)")
+    rollout.add_argument("--model", default=None, help="a world-model directory (from `vid2world convert` or "
+                         "training) to time instead of a random preset")
+    rollout.add_argument("--size", type=positive_int, default=16, help="latent height and width (default: 16)")
+    rollout.add_argument("--histories", type=int_list, default="1,3,7,15",
+                         help="history lengths, comma-separated (default: 1,3,7,15)")
+    rollout.add_argument("--steps", type=int_list, default="10",
+                         help="denoising steps per frame, comma-separated (default: 10)")
+    rollout.add_argument("--guidance", type=float_list, default="1,2.5",
+                         help="guidance scales, comma-separated; 1 = off (default: 1,2.5)")
+    rollout.add_argument("--cache", choices=["on", "off", "both"], default="both", help="KV cache (default: both)")
+    rollout.add_argument("--norm", default=None, choices=["frame", "causal"],
+                         help="temporal norm mode of the random model (default: frame)")
+    rollout.add_argument("--batch", type=positive_int, default=1, help="rollouts in parallel (default: 1)")
+    rollout.add_argument("--repeats", type=positive_int, default=3,
+                         help="timed frames per cell, median reported (default: 3)")
+    rollout.add_argument("--device", type=torch_device, default="cpu", help="torch device (default: cpu)")
+    rollout.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"], help="weights dtype")
+    rollout.add_argument("--json", help="also write the result to this JSON file")
+    rollout.set_defaults(func=_bench_rollout)
+
+    cache = bench_sub.add_parser("cache", help="cached vs recomputed rollouts: largest difference per norm mode")
+    cache.add_argument("--frames", type=positive_int, default=16,
+                       help="rollout length incl. the context frame (default: 16)")
+    cache.add_argument("--steps", type=positive_int, default=10, help="denoising steps per frame (default: 10)")
+    cache.add_argument("--size", type=positive_int, default=16, help="frame height and width (default: 16)")
+    cache.add_argument("--seed", type=non_negative_int, default=0, help="seed (default: 0)")
+    cache.add_argument("--model", default=None, help="a world-model directory (from `vid2world convert` or "
+                       "training) to measure instead of random models in every norm mode")
+    cache.add_argument("--json", help="also write the result to this JSON file")
+    cache.set_defaults(func=_bench_cache)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..io.atomic import atomic_file
+from .atomic import atomic_file
 
 
 def upscale(frames: np.ndarray, factor: int) -> np.ndarray:

@@ -7,18 +7,21 @@ random-weight stand-in (no pretrained weights ship with the repo), on smooth syn
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import time
 from typing import Any
 
 import torch
 
+from ..causal.convert import causalize
+from ..causal.diagnostics import ProbeInputs, feature_similarity, future_leak, mean_cosine, smooth_video
+from ..causal.transfer import TRANSFER_MODES, transfer_conv_weight
+from ..io.args import non_negative_int, positive_int, torch_device, write_json
 from ..models.config import TEMPORAL_NORM_MODES, ActionSpace, UNetConfig
 from ..models.temporal import TemporalConv
 from ..models.unet import VideoUNet
-from .convert import causalize
-from .diagnostics import ProbeInputs, feature_similarity, future_leak, mean_cosine, randomize_weights, smooth_video
-from .transfer import TRANSFER_MODES, transfer_conv_weight
+from ..testing import randomize_weights
 
 
 def temporal_conv_similarity(transfer: str, channels: int = 64, frames: int = 16, seed: int = 0) -> float:
@@ -83,3 +86,25 @@ def format_study(result: dict[str, Any]) -> str:
     lines += ["", "Single temporal conv (random kernel, smooth clip), cos x100 original vs transferred: " +
               ", ".join(f"{k} {v:.2f}" for k, v in result["single_temporal_conv_similarity"].items())]
     return "\n".join(lines)
+
+
+def _bench_causal(args: argparse.Namespace) -> int:
+    result = run_study(preset=args.preset, frames=args.frames, size=args.size, seed=args.seed,
+                       leak_at=args.leak_at, device=args.device)
+    print(format_study(result))
+    write_json(args.json, result)
+    return 0
+
+
+def register(bench_sub) -> None:
+    """The `bench causal` command."""
+    causal = bench_sub.add_parser("causal", help="future leak and feature preservation of every transfer x norm")
+    causal.add_argument("--preset", default="tiny", help="UNet preset (default: tiny; random stand-in weights)")
+    causal.add_argument("--frames", type=positive_int, default=8, help="clip length (default: 8)")
+    causal.add_argument("--size", type=positive_int, default=16, help="latent height and width (default: 16)")
+    causal.add_argument("--leak-at", type=non_negative_int, default=3,
+                        help="perturb the frames after this one (default: 3)")
+    causal.add_argument("--seed", type=non_negative_int, default=0, help="seed of the weights and inputs (default: 0)")
+    causal.add_argument("--device", type=torch_device, default="cpu", help="torch device (default: cpu)")
+    causal.add_argument("--json", help="also write the result to this JSON file")
+    causal.set_defaults(func=_bench_causal)

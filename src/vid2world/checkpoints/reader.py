@@ -17,8 +17,8 @@ from typing import Mapping
 import torch
 from torch import Tensor
 
-UNET_PREFIX = "model.diffusion_model."
-LEGACY_UNET_NAMES = {"framestride_embed.": "fps_embedding."}  # older DynamiCrafter checkpoints
+from ..causal.keys import UNET_PREFIX, legacy_renamed
+
 # DynamiCrafter's LatentDiffusion children, by state-dict prefix
 PARTS = {"unet": UNET_PREFIX, "vae": "first_stage_model.", "text_encoder": "cond_stage_model.",
          "image_encoder": "embedder.", "image_proj": "image_proj_model."}
@@ -137,16 +137,6 @@ def _unwrap(path: Path, raw: object) -> tuple[str, dict[str, Tensor]]:
     if all(k.startswith("module.") for k in tensors):
         fmt, tensors = "deepspeed", {k[len("module."):]: v for k, v in tensors.items()}
     return fmt, tensors
-
-
-def legacy_renamed(key: str) -> str:
-    """A UNet key in today's name (`framestride_embed.*` -> `fps_embedding.*`), with or without the UNet prefix."""
-    prefix = UNET_PREFIX if key.startswith(UNET_PREFIX) else ""
-    rest = key[len(prefix):]
-    for old, new in LEGACY_UNET_NAMES.items():
-        if rest.startswith(old):
-            return prefix + new + rest[len(old):]
-    return key
 
 
 def _renamed(state_dict: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, str]]:

@@ -23,15 +23,15 @@ from torch import Tensor
 from ..causal.convert import causalize
 from ..causal.keys import OFFICIAL_CONV_KEY, is_official_layout, normalize_keys, strip_prefix
 from ..diffusion.schedule import ScheduleConfig
-from ..models.checkpoint import PARTS, Checkpoint, CheckpointError, read_checkpoint
 from ..models.codec import IdentityCodec, LatentCodec
 from ..models.conditioning import ImageConditioner
 from ..models.config import TEMPORAL_NORM_MODES, ActionSpace, CausalConfig, UNetConfig
 from ..models.embeddings import action_space_of
 from ..models.unet import VideoUNet
 from ..models.validation import state_dict_differences
-from .pretrained import PART_LABELS, PRETRAINED, PretrainedConfig, pretrained_config
-from .world_model import SamplerConfig, WorldModel, check_save_target
+from ..world.world_model import SamplerConfig, WorldModel, check_save_target
+from .reader import PARTS, Checkpoint, CheckpointError, read_checkpoint
+from .registry import PART_LABELS, PRETRAINED, ModelSpec, model_spec
 
 ACTION_KEYS = ("action_emb_proj.", "action_emb_preprocess.")
 
@@ -90,7 +90,7 @@ def convert_checkpoint(path: str | Path, options: ConvertOptions = ConvertOption
     """Read `path` and build the world model it describes (nothing is written)."""
     ckpt = read_checkpoint(path, trust_pickle=options.trust_pickle)
     parts = split_parts(ckpt)
-    preset = pretrained_config(options.preset)
+    preset = model_spec(options.preset)
     unet_sd, kind = parts.pop("unet"), "unet"
     official = is_official_layout(unet_sd)
     if official and not options.official:
@@ -183,7 +183,7 @@ def _check_part(path: Path, part: str, state: Mapping[str, Tensor], expected: Ma
     raise CheckpointError(f"{path}: the {PART_LABELS[part]} does not fit {against}: {first} ({counts}){hint}")
 
 
-def part_differences(config: PretrainedConfig, part: str, state: Mapping[str, Tensor],
+def part_differences(config: ModelSpec, part: str, state: Mapping[str, Tensor],
                      unet: UNetConfig | None = None) -> list[str]:
     """How `state` differs from `part` of `config`, one line per key (empty: an exact fit)."""
     missing, unexpected, wrong = state_dict_differences(config.shapes(part, unet), state)
@@ -221,7 +221,7 @@ def nearest_preset_hint(part: str, state: Mapping[str, Tensor], exclude: str | N
     return f"; it looks like preset {name!r}" if best == 0 else f"; the nearest preset is {name!r} ({best} keys differ)"
 
 
-def _convert_unet(path: Path, unet_sd: dict[str, Tensor], preset: PretrainedConfig, options: ConvertOptions,
+def _convert_unet(path: Path, unet_sd: dict[str, Tensor], preset: ModelSpec, options: ConvertOptions,
                   official: bool):
     file_space, action_key = action_space_of(unet_sd)
     wanted = options.action_space
@@ -256,7 +256,7 @@ def _assigned_unet(config: UNetConfig, state: Mapping[str, Tensor]) -> VideoUNet
     return unet
 
 
-def _convert_conditioning(path: Path, parts: dict[str, dict[str, Tensor]], preset: PretrainedConfig,
+def _convert_conditioning(path: Path, parts: dict[str, dict[str, Tensor]], preset: ModelSpec,
                           unet: UNetConfig, report: ConversionReport):
     """The codec (VAE or pixels) and the conditioner (CLIP image tower + Resampler + cached empty prompt)."""
     if unet.out_channels == 3:  # RGB out: a pixel-space model

@@ -7,6 +7,7 @@ Reports the median optimiser-step time after warm-up, clips/s and, on a GPU, the
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import tempfile
 from dataclasses import asdict, dataclass
@@ -15,12 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from ..checkpoints.registry import PRETRAINED
 from ..data.spec import ActionSpec, DatasetMeta
 from ..data.writer import DatasetWriter
-from ..world.pretrained import PRETRAINED
-from .config import load_config
-from .monitor import read_metrics
-from .trainer import train
+from ..io.args import add_progress_flag, frame_size, non_negative_int, positive_int, write_json
+from ..train.config import load_config
+from ..train.monitor import read_metrics
+from ..train.trainer import train
 
 
 @dataclass(frozen=True)
@@ -79,3 +81,33 @@ def format_bench_train(r: dict[str, Any]) -> str:
             f"{'on' if r['checkpointing'] else 'off'}, {r['trainable_parameters']:,} trainable parameters on "
             f"{r['device']}\n  step {r['step_s']:.3f} s (median of {r['steps'] - r['warmup']}), "
             f"{r['clips_per_s']:.2f} clips/s, peak memory {peak}")
+
+
+def _bench_train(args: argparse.Namespace) -> int:
+    cfg = BenchTrainConfig(preset=args.preset, batch=args.batch, frames=args.frames, latent=args.latent,
+                           precision=args.precision, checkpointing=args.checkpointing, steps=args.steps,
+                           warmup=args.warmup, action_dim=args.action_dim)
+    result = bench_train(cfg, progress=not args.no_progress)
+    print(format_bench_train(result))
+    write_json(args.json, result)
+    return 0
+
+
+def register(bench_sub) -> None:
+    """The `bench train` command."""
+    btrain = bench_sub.add_parser("train", help="training step time and peak memory (random weights, synthetic clips)")
+    btrain.add_argument("--preset", default="dynamicrafter-512", help="model preset (default: dynamicrafter-512)")
+    btrain.add_argument("--batch", type=positive_int, default=2, help="clips per step (default: 2)")
+    btrain.add_argument("--frames", type=positive_int, default=16, help="frames per clip (default: 16)")
+    btrain.add_argument("--latent", type=frame_size, default=(40, 64),
+                        help="latent HxW; frames are 8x that for latent presets (default: 40x64, i.e. 320x512)")
+    btrain.add_argument("--precision", default="bf16", choices=["fp32", "bf16", "fp16"], help="(default: bf16)")
+    btrain.add_argument("--checkpointing", action=argparse.BooleanOptionalAction, default=True,
+                        help="gradient checkpointing (default: on)")
+    btrain.add_argument("--steps", type=positive_int, default=6, help="optimiser steps (default: 6)")
+    btrain.add_argument("--warmup", type=non_negative_int, default=2, help="steps left out of the timing (default: 2)")
+    btrain.add_argument("--action-dim", type=positive_int, default=13,
+                        help="continuous action width (default: 13, RT-1)")
+    add_progress_flag(btrain)
+    btrain.add_argument("--json", help="also write the result to this JSON file")
+    btrain.set_defaults(func=_bench_train)

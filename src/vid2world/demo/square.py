@@ -14,21 +14,20 @@ from PIL import Image, ImageDraw
 
 from ..data.synthetic import SquareWorld
 from ..diffusion.schedule import ScheduleConfig
+from ..io.video import upscale, write_video
 from ..models.config import ActionSpace, CausalConfig, UNetConfig
 from ..models.unet import VideoUNet
 from ..train.simple import FitConfig, fit_world_model
-from .video import upscale, write_video
-from .world_model import SamplerConfig, WorldModel
+from ..world.world_model import SamplerConfig, WorldModel
 
 WORLD = SquareWorld(size=8, square=2, speed=1)
 
 
 def square_world_model() -> WorldModel:
     """An untrained causal pixel-space world model for the square world (2-d continuous actions: dx, dy)."""
-    cfg = UNetConfig.preset("tiny", in_channels=3, out_channels=3, context_dim=None, image_cross_attention=False,
-                            fs_condition=False, attention_resolutions=(2,), norm_groups=8, dropout=0.0,
-                            temporal_length=17, action_space=ActionSpace.continuous(2, ("dx", "dy")),
-                            causal=CausalConfig("frame"))
+    # pixel-tiny with the temporal-conv dropout the demo has always trained with
+    cfg = UNetConfig.preset("pixel-tiny", temporal_conv_dropout=0.1, temporal_length=17,
+                            action_space=ActionSpace.continuous(2, ("dx", "dy")), causal=CausalConfig("frame"))
     return WorldModel(VideoUNet(cfg), schedule=ScheduleConfig(dynamic_rescale=None),
                       sampler=SamplerConfig(steps=10, history_level="clean", eta=0.0),
                       metadata={"env": "square-world", "world": vars(WORLD) | {"hold": list(WORLD.hold)}})

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..causal.keys import is_official_layout, normalize_keys
-from ..models.checkpoint import FORMATS_READ, CheckpointError, read_checkpoint
 from ..models.config import PRESETS
 from ..models.embeddings import action_space_of
+from ..world.world_model import COMPONENT_FILES, CONFIG_NAME, WEIGHTS_NAME
 from .convert import preset_differences, split_parts
-from .pretrained import PART_LABELS, PRETRAINED
-from .world_model import COMPONENT_FILES, CONFIG_NAME, WEIGHTS_NAME
+from .reader import FORMATS_READ, CheckpointError, read_checkpoint
+from .registry import PART_LABELS, PRETRAINED
 
 MAX_DIFFERENCES = 6  # listed per part for the nearest preset
 WORLD_MODEL_FORMAT = "vid2world world model"

@@ -16,10 +16,10 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from .causal.study import format_study, run_study
-from .io.atomic import atomic_file, write_text
-from .world.square_demo import rollout_video, train_square_world
-from .world.world_model import WorldModel
+from ..bench.causal import format_study, run_study
+from ..io.atomic import atomic_file, write_text
+from ..world.world_model import WorldModel
+from .square import rollout_video, train_square_world
 
 
 def leak_heatmap(result: dict[str, Any], path: Path) -> None:
