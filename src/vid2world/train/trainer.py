@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from torch import Tensor, nn
 
 from ..data.clips import ClipConfig, ClipDataset, ClipSampler, clip_loader, stable_int
 from ..data.store import open_dataset
@@ -27,7 +28,8 @@ from ..io.atomic import write_text
 from ..io.progress import progress_bar
 from ..world.world_model import check_save_target, is_world_model_dir
 from .build import build_model
-from .checkpoint import TrainerState, latest, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import (LoadedCheckpoint, TrainerState, latest, load_checkpoint, rng_state, save_checkpoint,
+                         set_rng_state)
 from .config import ConfigError, TrainConfig
 from .distributed import (exportable, full_model_state, full_optimizer_state, is_sharded, load_optimizer_state,
                           make_accelerator)
@@ -135,28 +137,14 @@ def _train(config: TrainConfig, resume: bool, progress: bool, export: bool, save
     resume_from = prepare_run_dir(config, resume, acc.is_main_process)
     acc.wait_for_everyone()
     torch.manual_seed(config.seed)  # identical initial weights on every rank
-    model = build_model(config, clips.dataset.meta)
-    freeze_encoders(model)
-    model.codec.to(acc.device)  # frozen, outside the distributed wrapper
-    denoiser = Denoiser(model).train()
-    params = [p for p in denoiser.parameters() if p.requires_grad]
+    model, denoiser, params, optimizer = _trainable(config, clips, acc.device)
     trainable = sum(p.numel() for p in params)
-    optimizer = torch.optim.AdamW(params, lr=config.optim.lr, betas=tuple(config.optim.betas),
-                                  weight_decay=config.optim.weight_decay)
     ema = EMA(denoiser, config.optim.ema_decay) if config.optim.ema_decay else None
     generator = torch.Generator().manual_seed(stable_int(config.seed, "loss", rank))
     torch.manual_seed(stable_int(config.seed, "dropout", rank) % 2**63)
-    state, resumed_step = TrainerState(world_size=world, mode=config.mode), None
-    if resume_from is not None:
-        ckpt = load_checkpoint(resume_from)
-        if ckpt.state.world_size != world:
-            raise ConfigError(f"{resume_from}: saved by {ckpt.state.world_size} processes, resumed with {world}; "
-                              "the data order and random streams are per process, so the counts must match")
-        denoiser.load_state_dict(ckpt.model)
-        if ema is not None:
-            ema.load_state_dict(ckpt.ema or {})
-        set_rng_state(ckpt.rng[rank], generator)
-        state, resumed_step = ckpt.state, ckpt.state.step
+    ckpt = _restore(resume_from, world, rank, denoiser, ema, generator) if resume_from is not None else None
+    state = ckpt.state if ckpt is not None else TrainerState(world_size=world, mode=config.mode)
+    resumed_step = None if ckpt is None else ckpt.state.step
     wrapped, optimizer = acc.prepare(denoiser, optimizer)
     if resume_from is not None:
         load_optimizer_state(acc, wrapped, optimizer, ckpt.optimizer["optimizer"])
@@ -166,12 +154,7 @@ def _train(config: TrainConfig, resume: bool, progress: bool, export: bool, save
         print("log.sample_every: no sample rollouts under FSDP (the weights are sharded); export, then roll out")
 
     bs, accum = config.train.batch_size, config.train.grad_accum
-    remaining = config.train.steps - state.step
-    per_epoch = ClipSampler(len(clips), rank, world).per_epoch  # this rank's keys per epoch
-    epoch, start = divmod(state.micro_batches * bs, per_epoch)  # where this rank's stream stopped
-    loader = clip_loader(clips, bs, config.data.workers, rank, world, config.seed, epoch=epoch, start=start,
-                         epochs=math.ceil((remaining * accum * bs + start) / per_epoch) + 1)
-    batches = iter(loader)
+    batches = _batches(config, clips, state, rank, world)
     objective = Objective(config.mode == "world-model", config.train.action_dropout, config.train.image_dropout)
     monitor = Monitor(Path(config.out), config.log.tensorboard, resumed_step) if acc.is_main_process else None
     tally = LossTally(config.data.length, model.schedule.num_train_timesteps)
@@ -195,13 +178,8 @@ def _train(config: TrainConfig, resume: bool, progress: bool, export: bool, save
             sync = nullcontext() if micro == accum - 1 else acc.no_sync(wrapped)
             with sync:
                 out = clip_loss(wrapped, model, batch, objective, generator)
-                bad = acc.reduce(torch.tensor([0.0 if torch.isfinite(out.loss) else 1.0], device=acc.device), "sum")
-                if bad.item() > 0:
-                    where = (f"episodes {batch['episode'].tolist()} starts {batch['start'].tolist()}"
-                             if not torch.isfinite(out.loss) else "another rank's batch")
-                    raise TrainingError(f"non-finite loss {out.loss.item()} at step {state.step + 1} (micro-batch "
-                                        f"{micro + 1} of {accum}, rank {rank}: {where}); stopped without saving; "
-                                        f"the last good checkpoint is in {Path(config.out) / 'checkpoints'}")
+                _stop_if_not_finite(acc, out.loss, batch, f"step {state.step + 1} (micro-batch {micro + 1} of "
+                                    f"{accum}, rank {rank}", Path(config.out))
                 acc.backward(out.loss / accum)
             tally.add(out.per_frame, out.levels)
             clips_seen += batch["frames"].shape[0] * world
@@ -214,16 +192,9 @@ def _train(config: TrainConfig, resume: bool, progress: bool, export: bool, save
         reached.step = state.step
         bar.update(1)
         if state.step % config.log.every == 0 or state.step == config.train.steps:
-            losses = tally.scalars(acc.reduce(tally.packed().to(acc.device), "sum").cpu())  # every rank's
-            last_loss = losses["loss"]
             rate = clips_seen / (time.perf_counter() - t0)
-            scalars = {**losses, "lr": lr, "grad_norm": float(grad_norm), "clips_per_s": rate}
-            if acc.device.type == "cuda":  # this process's peak since the start (what OOMs look at)
-                scalars["gpu_peak_gb"] = torch.cuda.max_memory_allocated(acc.device) / 1e9
-            if monitor is not None:
-                monitor.log(state.step, scalars)
-            bar.set_postfix(loss=f"{last_loss:.4f}", clips_s=f"{rate:.1f}")
-            tally.reset()
+            last_loss = _log_step(acc, tally, monitor, bar, state.step, {"lr": lr, "grad_norm": float(grad_norm),
+                                                                        "clips_per_s": rate})
             t0, clips_seen = time.perf_counter(), 0
         if state.step % config.log.save_every == 0 or (save_last and state.step == config.train.steps):
             _save(acc, config, state, wrapped, optimizer, ema, generator)
@@ -238,6 +209,65 @@ def _train(config: TrainConfig, resume: bool, progress: bool, export: bool, save
     if monitor is not None:
         monitor.close()
     return TrainResult(config.out, state.step, resumed_step, last_loss, model_dir, trainable, str(acc.device))
+
+
+
+def _trainable(config: TrainConfig, clips: ClipDataset, device: torch.device):
+    """The starting model, its trainable part (`Denoiser`, encoders frozen), those parameters and their optimiser."""
+    model = build_model(config, clips.dataset.meta)
+    freeze_encoders(model)
+    model.codec.to(device)  # frozen, outside the distributed wrapper
+    denoiser = Denoiser(model).train()
+    params = [p for p in denoiser.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.optim.lr, betas=tuple(config.optim.betas),
+                                  weight_decay=config.optim.weight_decay)
+    return model, denoiser, params, optimizer
+
+def _batches(config: TrainConfig, clips: ClipDataset, state: TrainerState, rank: int, world: int):
+    """This rank's batches, continuing its data stream where the run (or the checkpoint it resumes) stopped."""
+    bs = config.train.batch_size
+    per_epoch = ClipSampler(len(clips), rank, world).per_epoch  # this rank's keys per epoch
+    epoch, start = divmod(state.micro_batches * bs, per_epoch)  # where this rank's stream stopped
+    remaining = config.train.steps - state.step
+    loader = clip_loader(clips, bs, config.data.workers, rank, world, config.seed, epoch=epoch, start=start,
+                         epochs=math.ceil((remaining * config.train.grad_accum * bs + start) / per_epoch) + 1)
+    return iter(loader)
+
+def _restore(resume_from: Path, world: int, rank: int, denoiser: nn.Module, ema: EMA | None,
+             generator: torch.Generator) -> LoadedCheckpoint:
+    """Load a checkpoint's weights, EMA and this rank's random state (the optimiser's follows `acc.prepare`)."""
+    ckpt = load_checkpoint(resume_from)
+    if ckpt.state.world_size != world:
+        raise ConfigError(f"{resume_from}: saved by {ckpt.state.world_size} processes, resumed with {world}; "
+                          "the data order and random streams are per process, so the counts must match")
+    denoiser.load_state_dict(ckpt.model)
+    if ema is not None:
+        ema.load_state_dict(ckpt.ema or {})
+    set_rng_state(ckpt.rng[rank], generator)
+    return ckpt
+
+
+def _stop_if_not_finite(acc, loss: Tensor, batch: dict[str, Tensor], where: str, out: Path) -> None:
+    """Every rank stops together when any rank's loss is NaN/inf (an all-reduced flag), naming the batch."""
+    bad = acc.reduce(torch.tensor([0.0 if torch.isfinite(loss) else 1.0], device=acc.device), "sum")
+    if bad.item() > 0:
+        source = (f"episodes {batch['episode'].tolist()} starts {batch['start'].tolist()}"
+                  if not torch.isfinite(loss) else "another rank's batch")
+        raise TrainingError(f"non-finite loss {loss.item()} at {where}: {source}); stopped without saving; "
+                            f"the last good checkpoint is in {out / 'checkpoints'}")
+
+
+def _log_step(acc, tally: LossTally, monitor: Monitor | None, bar, step: int, scalars: dict[str, float]) -> float:
+    """Every rank's losses since the last log, with `scalars`, to the monitor and the bar; returns the mean loss."""
+    losses = tally.scalars(acc.reduce(tally.packed().to(acc.device), "sum").cpu())
+    scalars = {**losses, **scalars}
+    if acc.device.type == "cuda":  # this process's peak since the start (what OOMs look at)
+        scalars["gpu_peak_gb"] = torch.cuda.max_memory_allocated(acc.device) / 1e9
+    if monitor is not None:
+        monitor.log(step, scalars)
+    bar.set_postfix(loss=f"{losses['loss']:.4f}", clips_s=f"{scalars['clips_per_s']:.1f}")
+    tally.reset()
+    return losses["loss"]
 
 
 def _save(acc, config: TrainConfig, state: TrainerState, wrapped, optimizer, ema: EMA | None,
