@@ -135,7 +135,7 @@ def test_cuda_device_without_a_visible_gpu(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         main(["bench", "rollout", "--device", "cuda:1"])
     last = capsys.readouterr().err.strip().splitlines()[-1]
-    assert last.endswith("argument --device: cuda:1: only 1 GPU(s) visible, cuda:0 to cuda:0")
+    assert last.endswith("argument --device: cuda:1: only 1 GPU(s) visible (device indices 0 to 0)")
 
 
 def test_bench_arguments_that_cannot_be_timed_are_named():

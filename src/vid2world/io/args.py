@@ -91,7 +91,7 @@ def torch_device(text: str) -> str:
             raise argparse.ArgumentTypeError(f"{text}: torch {torch.__version__} has CUDA, but no GPU is visible "
                                              "(check nvidia-smi, the driver and CUDA_VISIBLE_DEVICES), or use cpu")
         if (parsed.index or 0) >= count:
-            raise argparse.ArgumentTypeError(f"{text}: only {count} GPU(s) visible, cuda:0 to cuda:{count - 1}")
+            raise argparse.ArgumentTypeError(f"{text}: only {count} GPU(s) visible (device indices 0 to {count - 1})")
     if parsed.type == "mps" and not torch.backends.mps.is_available():
         raise argparse.ArgumentTypeError(f"{text}: MPS is not available here (Apple-silicon Macs only); use cpu")
     return text
