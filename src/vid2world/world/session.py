@@ -14,8 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from ..diffusion.guidance import GuidanceConfig, Moments
-from ..diffusion.sampler import ddim_update
-from ..diffusion.timesteps import CLEAN
+from ..diffusion.sampler import DDIMSampler
 from ..models.stream import StreamState
 from .evaluate import CachedEvaluator, History, RecomputeEvaluator, Request
 from .frames import tensor_to_frames
@@ -47,10 +46,9 @@ class RolloutSession:
                  batched: bool = True, approximate_clip: bool = False) -> None:
         self.model = model
         self.unet = model.unet
-        self.timesteps = timesteps  # ascending DDIM levels
+        self.sampler = DDIMSampler(model.schedule, timesteps, eta, model.sampler.final_alpha_one)
         self.history_level = history_level
         self.guidance = guidance
-        self.eta = eta
         self.window = window
         self.generator = generator
         self.as_numpy = as_numpy
@@ -117,18 +115,13 @@ class RolloutSession:
         guided = self.guidance.active and self.has_actions
         self.evaluator.begin_frame(guided, self.history)
         x = self._noise(self.latents[0])
-        levels = self.timesteps.flip(0).tolist()
-        for i, level in enumerate(levels):
-            next_level = levels[i + 1] if i + 1 < len(levels) else CLEAN
+        for level, next_level in self.sampler.transitions():
             req = Request(x, level, self.history_level, frame_action, self.concat, self.context, self.model.fps,
                           guided, self.guidance.cfg_scale)
             out = self.evaluator(req, self.history)
             v = out.v_cond if out.v_uncond is None else \
                 self.guidance.apply(out.v_cond, out.v_uncond, out.history, out.history_guided)
-            noise = self._noise(x) if self.eta > 0 else None
-            x, _ = ddim_update(self.model.schedule, x, v, torch.tensor([level], device=self.device),
-                               torch.tensor([next_level], device=self.device), self.eta, noise,
-                               self.model.sampler.final_alpha_one)
+            x = self.sampler.step(x, v, level, next_level, self._noise(x) if self.sampler.needs_noise else None)
         self.latents.append(x)
         self._append_history(self._to_history(x), None if frame_action is None else frame_action[:, None])
         return x
