@@ -26,7 +26,7 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 class ModelSection:
     """The network: a preset architecture, optionally started from weights, and how it is made causal."""
 
-    # dynamicrafter-256|512|1024 or tiny: every part of a DynamiCrafter-layout latent model (world.pretrained);
+    # dynamicrafter-256|512|1024 or tiny: every part of a DynamiCrafter-layout latent model (checkpoints.registry);
     # pixel-tiny or pixel-64: a pixel-space UNet alone (models.config)
     preset: str = "tiny"
     unet: dict[str, Any] = field(default_factory=dict)  # UNetConfig fields that differ from the preset's
