@@ -73,3 +73,57 @@ def test_reset_bad_input_is_named():
     recompute = wm.session(frames(b=2, t=1), seed=0, cache=False)
     with pytest.raises(ValueError, match=r"reset: a session that recomputes the window \(cache=False\)"):
         recompute.reset([0], frames(b=1, t=1))
+
+
+# ---- the rings against an independent answer -------------------------------------------------------------------
+# A single layer's cached state depends on its inputs alone, so past the window its streamed output must equal the
+# full-sequence layer run on exactly the frames in view (the last `capacity` committed ones plus the new one). This
+# checks what the whole-UNet test above cannot: ring positions, wrap-around and masking once the rings have wrapped.
+
+def _stream_frames(layer, frames: torch.Tensor, capacity: int, rows: int, call) -> list[torch.Tensor]:
+    """Feed `frames` (time on dim `call`'s layout) one at a time: query (the hot path), guided query (rows doubled),
+    then commit; returns each frame's streamed output beside the reference on the frames in view."""
+    from vid2world.models.stream import StreamCache
+
+    cache = StreamCache(rows, capacity, slots=1)
+    diffs = []
+    for t in range(frames.shape[2]):
+        new = frames[:, :, t:t + 1]
+        query = call(layer, new, cache.view())
+        guided = call(layer, torch.cat([new, new]), cache.view(repeat=2))
+        committed = call(layer, new, cache.view(commit=True))
+        for r in range(rows):
+            cache.fill[r] += 1
+        reference = call(layer, frames[:, :, max(0, t - capacity):t + 1], None)[:, :, -1:]
+        diffs += [(out - ref).abs().max() / ref.abs().max()
+                  for out, ref in ((query, reference), (guided, torch.cat([reference, reference])),
+                                   (committed, reference))]
+    return diffs
+
+
+def test_attention_ring_equals_attention_over_the_frames_in_view():
+    from vid2world.models.attention import Attention
+
+    torch.manual_seed(0)
+    attn = Attention(8, None, heads=2, dim_head=4).double().eval()
+    attn.cache_slot = 0
+    rows, spatial, capacity = 2, 3, 4
+
+    def call(layer, x, view):  # x [rows*, spatial, T, C] -> the layer's [(rows spatial), T, C] layout and back
+        out = layer(x.flatten(0, 1), causal=True, stream=view)
+        return out.reshape(x.shape)
+
+    x = torch.randn(rows, spatial, 11, 8, dtype=torch.float64)  # 11 frames: the ring of 4 wraps twice
+    assert max(_stream_frames(attn, x, capacity, rows, call)) < 1e-12
+
+
+def test_causal_norm_ring_equals_the_norm_over_the_frames_in_view():
+    from vid2world.models.temporal import TemporalGroupNorm
+
+    torch.manual_seed(0)
+    norm = TemporalGroupNorm(2, 4, eps=1e-6, mode="causal").double().eval()
+    norm.cache_slot = 0
+    with torch.no_grad():
+        norm.weight.normal_(), norm.bias.normal_()
+    x = torch.randn(2, 4, 11, 3, 3, dtype=torch.float64) * 3 + 1  # [B, C, T, H, W]
+    assert max(_stream_frames(norm, x, 4, 2, lambda layer, v, view: layer(v, view))) < 1e-12
