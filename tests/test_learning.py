@@ -10,7 +10,7 @@ import torch
 
 import vid2world as v2w
 from vid2world.data import SquareWorld
-from vid2world.diffusion import NoiseSchedule, ScheduleConfig
+from vid2world.diffusion import ScheduleConfig
 from vid2world.train import FitConfig, fit_world_model
 
 
@@ -32,7 +32,9 @@ def test_tiny_world_model_follows_the_actions():
         action_space=v2w.ActionSpace.continuous(2), causal=v2w.CausalConfig("frame"))
     unet = v2w.VideoUNet(cfg)
     schedule = ScheduleConfig(dynamic_rescale=None)
-    losses = fit_world_model(unet, NoiseSchedule(schedule), frames, actions, FitConfig(steps=320, batch=16))
+    sampler = v2w.SamplerConfig(steps=10, history_level="clean", eta=0.0)
+    losses = fit_world_model(v2w.WorldModel(unet, schedule=schedule, sampler=sampler), frames, actions,
+                             FitConfig(steps=320, batch=16))
     assert np.mean(losses[-20:]) < 0.25 * np.mean(losses[:20])  # the loss fell by more than 4x
 
     rng = np.random.default_rng(123)  # held-out episodes, never seen in training

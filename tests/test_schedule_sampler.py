@@ -6,8 +6,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from vid2world.diffusion import (NoiseSchedule, ScheduleConfig, autoregressive_matrix, ddim_timesteps, ddim_update,
-                                 full_sequence_matrix, history_level, pyramid_matrix, sample_matrix)
+from vid2world.diffusion import (DDIMSampler, NoiseSchedule, ScheduleConfig, autoregressive_matrix, ddim_timesteps,
+                                 ddim_update, full_sequence_matrix, history_level, pyramid_matrix, sample_matrix)
 from vid2world.diffusion.guidance import GuidanceConfig
 
 from .conftest import load_json
@@ -140,7 +140,18 @@ def test_sample_matrix_leaves_frames_whose_level_does_not_change():
         calls.append(levels.clone())
         return torch.zeros_like(x_)
 
-    out = sample_matrix(s, denoise, x.clone(), matrix, eta=0.0)
+    out = sample_matrix(DDIMSampler(s, ts, eta=0.0), denoise, x.clone(), matrix)
     assert torch.equal(out[:, :, :2], x[:, :, :2])  # history untouched
     assert len(calls) == 5 and all(c[0, :2].eq(39).all() for c in calls)
     assert not torch.equal(out[:, :, 2], x[:, :, 2])
+
+
+def test_ddim_sampler_walks_the_autoregressive_column_and_steps_like_ddim_update():
+    s, ts = NoiseSchedule(), ddim_timesteps(4, "trailing")
+    sampler = DDIMSampler(s, ts, eta=1.0)
+    assert sampler.transitions() == [(999, 749), (749, 499), (499, 249), (249, -1)]
+    assert sampler.needs_noise and not DDIMSampler(s, ts, eta=0.0).needs_noise
+    gen = torch.Generator().manual_seed(0)
+    x, v, noise = (torch.randn(2, 3, 1, 4, 4, generator=gen) for _ in range(3))
+    expected, _ = ddim_update(s, x, v, torch.tensor([499]), torch.tensor([249]), 1.0, noise)
+    assert torch.equal(sampler.step(x, v, 499, 249, noise), expected)

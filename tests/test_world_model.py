@@ -34,10 +34,10 @@ def assert_close_relative(a, b, rtol):
 
 
 def latents_of(wm, context, actions, n, cache, seed=0, **settings):
+    """Context latents and the n generated ones [B, C, T0 + n, H, W] (a session keeps only its window: collect)."""
     sess = wm.session(context, actions[:, : context.shape[1] - 1], seed=seed, cache=cache, **settings)
-    for i in range(n):
-        sess.step_latent(actions[:, context.shape[1] - 1 + i])
-    return torch.cat(sess.latents, dim=2)
+    start = wm.encode_context(context, actions[:, : context.shape[1] - 1], seed)[0]
+    return torch.cat([start] + [sess.step_latent(actions[:, context.shape[1] - 1 + i]) for i in range(n)], dim=2)
 
 
 @pytest.mark.parametrize("norm", ["frame", "causal"])
@@ -88,9 +88,9 @@ def test_sliding_window_keeps_the_cost_bounded():
     sizes = []
     for _ in range(8):
         sess.step(torch.zeros(2, 2))
-        sizes.append(sess.evaluator.stream.nbytes())
+        sizes.append(sess.nbytes())
     assert sizes[3:] == [sizes[3]] * 5  # the cache stops growing once the window is full
-    assert len(sess.history.noisy) == 3 and sess.frames == 9
+    assert sess.evaluator.cache.capacity == 3 and sess.frames == 9
 
 
 def test_unconditional_pass_differs_only_in_the_newest_action_mask(monkeypatch):
@@ -98,9 +98,9 @@ def test_unconditional_pass_differs_only_in_the_newest_action_mask(monkeypatch):
     calls = []
     real = unet.denoise
 
-    def spy(x, levels, context=None, fs=None, frame_actions=None, action_mask=None, stream=None):
+    def spy(x, levels, context=None, fs=None, frame_actions=None, action_mask=None, **cache):
         calls.append((x.clone(), levels.clone(), frame_actions.clone(), action_mask.clone()))
-        return real(x, levels, context, fs, frame_actions, action_mask, stream)
+        return real(x, levels, context, fs, frame_actions, action_mask, **cache)
 
     monkeypatch.setattr(unet, "denoise", spy)
     wm = v2w.WorldModel(unet, sampler=v2w.SamplerConfig(steps=1, cache=False))
@@ -120,9 +120,7 @@ def test_batched_guidance_equals_two_separate_passes(cache):
     for batched in (True, False):
         sess = wm.session(context, actions[:, :1], seed=0, cache=cache)
         sess.evaluator.batched = batched
-        for i in range(4):
-            sess.step_latent(actions[:, 1 + i])
-        outs.append(torch.cat(sess.latents, 2))
+        outs.append(torch.cat([sess.step_latent(actions[:, 1 + i]) for i in range(4)], 2))
     assert_close_relative(outs[0], outs[1], 1e-12)
 
 

@@ -17,7 +17,7 @@ from ..diffusion.schedule import ScheduleConfig
 from ..io.video import upscale, write_video
 from ..models.config import ActionSpace, CausalConfig, UNetConfig
 from ..models.unet import VideoUNet
-from ..train.simple import FitConfig, fit_world_model
+from ..train.in_memory import FitConfig, fit_world_model
 from ..world.world_model import SamplerConfig, WorldModel
 
 WORLD = SquareWorld(size=8, square=2, speed=1)
@@ -37,7 +37,7 @@ def train_square_world(steps: int = 320, seed: int = 0, progress: bool = True) -
     torch.manual_seed(seed)
     model = square_world_model()
     frames, actions = WORLD.dataset(episodes=400, frames=8, seed=seed)
-    losses = fit_world_model(model.unet, model.schedule, frames, actions, FitConfig(steps=steps, batch=16, seed=seed),
+    losses = fit_world_model(model, frames, actions, FitConfig(steps=steps, batch=16, seed=seed),
                              progress=progress)
     return model, losses
 

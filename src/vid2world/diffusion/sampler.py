@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from .schedule import NoiseSchedule
-from .timesteps import CLEAN
+from .timesteps import CLEAN, autoregressive_matrix
 
 
 def ddim_update(schedule: NoiseSchedule, x: Tensor, output: Tensor, levels: Tensor, next_levels: Tensor,
@@ -46,9 +46,41 @@ def ddim_update(schedule: NoiseSchedule, x: Tensor, output: Tensor, levels: Tens
     return torch.where(moving, x_next, x), x0
 
 
-def sample_matrix(schedule: NoiseSchedule, denoise: Callable[[Tensor, Tensor], Tensor], x: Tensor, matrix: Tensor,
-                  eta: float = 1.0, generator: torch.Generator | None = None,
-                  final_alpha_one: bool = False) -> Tensor:
+class DDIMSampler:
+    """Per-frame DDIM as an object a rollout steps through: `transitions()` lists the (level, next level) moves of
+    the newest frame, `step` makes one. Another sampler (few-step, another update rule) plugs into a session by
+    offering the same three names.
+
+    The moves are the newest frame's column of the autoregressive scheduling matrix (`autoregressive_matrix`):
+    the matrix drives the session, and `sample_matrix` runs whole matrices through the same `step`."""
+
+    def __init__(self, schedule: NoiseSchedule, timesteps: Tensor, eta: float = 1.0,
+                 final_alpha_one: bool = False) -> None:
+        self.schedule, self.timesteps, self.eta, self.final_alpha_one = schedule, timesteps, eta, final_alpha_one
+
+    @property
+    def needs_noise(self) -> bool:
+        """Whether `step` takes fresh noise (stochastic DDIM, eta > 0)."""
+        return self.eta > 0
+
+    def transitions(self) -> list[tuple[int, int]]:
+        """The newest frame's moves, noisiest first, ending at CLEAN."""
+        column = autoregressive_matrix(self.timesteps, 0, CLEAN)[:, -1].tolist()
+        return list(zip(column[:-1], column[1:]))
+
+    def step(self, x: Tensor, v: Tensor, level: int | Tensor, next_level: int | Tensor,
+             noise: Tensor | None) -> Tensor:
+        """x [B, C, T, H, W] at `level` (an int, [T] or [B, T]) moved to `next_level` given the model output `v`."""
+        def as_levels(value: int | Tensor) -> Tensor:
+            return torch.tensor([value], device=x.device) if isinstance(value, int) else value.to(x.device)
+
+        out, _ = ddim_update(self.schedule, x, v, as_levels(level), as_levels(next_level), self.eta, noise,
+                             self.final_alpha_one)
+        return out
+
+
+def sample_matrix(sampler: DDIMSampler, denoise: Callable[[Tensor, Tensor], Tensor], x: Tensor, matrix: Tensor,
+                  generator: torch.Generator | None = None) -> Tensor:
     """Run a scheduling matrix [R + 1, T] on x [B, C, T, H, W] with `denoise(x, levels[B, T]) -> output`,
     recomputing every frame at every row (full-sequence, pyramid, or a recomputed autoregressive window)."""
     b = x.shape[0]
@@ -57,7 +89,7 @@ def sample_matrix(schedule: NoiseSchedule, denoise: Callable[[Tensor, Tensor], T
         next_levels = matrix[r + 1].to(x.device).expand(b, -1)
         if torch.equal(levels, next_levels):
             continue
-        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device) if eta > 0 else None
-        x, _ = ddim_update(schedule, x, denoise(x, levels.clamp_min(0)), levels, next_levels, eta, noise,
-                           final_alpha_one)
+        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device) \
+            if sampler.needs_noise else None
+        x = sampler.step(x, denoise(x, levels.clamp_min(0)), levels, next_levels, noise)
     return x

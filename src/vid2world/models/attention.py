@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .state import FrameContext
-from .stream import StreamState
+from .stream import CacheView
 from .temporal import TemporalGroupNorm
 
 
@@ -28,6 +28,7 @@ class Attention(nn.Module):
         kv_dim = context_dim or query_dim
         self.heads = heads
         self.text_len = text_len
+        self.cache_slot = -1  # numbered by VideoUNet: where this layer's keys/values live in a StreamCache
         self.to_q = nn.Linear(query_dim, inner, bias=False)
         self.to_k = nn.Linear(kv_dim, inner, bias=False)
         self.to_v = nn.Linear(kv_dim, inner, bias=False)
@@ -49,7 +50,7 @@ class Attention(nn.Module):
         return out.transpose(1, 2).flatten(2)
 
     def forward(self, x: Tensor, context: Tensor | None = None, causal: bool = False,
-                stream: StreamState | None = None) -> Tensor:
+                stream: CacheView | None = None) -> Tensor:
         q = self._heads(self.to_q(x))
         if context is None:  # self-attention
             k, v = self._heads(self.to_k(x)), self._heads(self.to_v(x))
@@ -65,35 +66,64 @@ class Attention(nn.Module):
             out = out + out_ip
         return self.to_out(self._merge(out))
 
-    def _attend_stream(self, q: Tensor, k: Tensor, v: Tensor, causal: bool, stream: StreamState) -> Tensor:
+    def _attend_stream(self, q: Tensor, k: Tensor, v: Tensor, causal: bool, stream: CacheView) -> Tensor:
         """New frames attend to the cached keys/values of committed frames plus (causally) to each other."""
         if not causal:
             raise RuntimeError("a non-causal temporal attention cannot run on a stream")
-        if stream.get(self) is not None and not stream.commit and q.shape[2] == 1:
-            return self._one_query_over_cache(q, k, v, stream.get(self), stream.batch_repeat)
-        past = stream.read(self)
-        if past is not None:
-            k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
-        if stream.commit:
-            start = 0 if stream.keep is None else max(0, k.shape[2] - stream.keep)
-            stream.put(self, (k[:, :, start:], v[:, :, start:]))
-        new, total = q.shape[2], k.shape[2]
+        rows, new = len(stream.row_list()), q.shape[2]
+        spatial = q.shape[0] // (rows * stream.repeat)  # attention runs per spatial location: batch = rows x H x W
+        has_past = stream.has_past() and stream.cache.slots[self.cache_slot] is not None
+        if has_past and not stream.commit and new == 1:
+            return self._one_query_over_cache(q, k, v, stream)
         mask = None
-        if new > 1:  # query i (absolute total-new+i) sees keys up to itself
-            mask = torch.ones(new, total, dtype=torch.bool, device=q.device).tril(total - new)
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        keys, values = k, v
+        if has_past:
+            past_k, past_v = (t.flatten(0, 1) for t in stream.read(self.cache_slot))  # [(B H W), heads, cap, d]
+            keys, values = torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2)
+            mask = self._past_mask(stream, new, q.device).repeat_interleave(spatial, dim=0)
+        elif new > 1:
+            mask = torch.ones(new, new, dtype=torch.bool, device=q.device).tril()
+        if stream.commit and stream.capacity:
+            self._commit(stream, k, v, rows, spatial)
+        return F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
 
     @staticmethod
-    def _one_query_over_cache(q: Tensor, k: Tensor, v: Tensor, past: tuple[Tensor, Tensor], repeat: int) -> Tensor:
-        """Softmax attention of one new frame over cached keys plus its own key, without copying the cache
+    def _past_mask(stream: CacheView, new: int, device: torch.device) -> Tensor:
+        """[call batch, 1, new, capacity + new]: each new frame sees the valid slots and the new frames up to itself."""
+        cap, rows = stream.capacity, len(stream.row_list())
+        causal = torch.ones(new, cap + new, dtype=torch.bool, device=device).tril(cap)[None].repeat(rows, 1, 1)
+        valid = stream.valid(device)
+        if valid is not None:
+            causal[:, :, :cap] &= valid[:, None, :]
+        return causal.repeat(stream.repeat, 1, 1)[:, None]
+
+    def _commit(self, stream: CacheView, k: Tensor, v: Tensor, rows: int, spatial: int) -> None:
+        """Write the new frames' keys/values into each row's ring of `capacity` frames."""
+        heads, new, d = k.shape[1:]
+        shape = (spatial, heads, stream.capacity, d)
+        ring_k, ring_v = stream.ensure(self.cache_slot, [shape, shape], k)
+        index = torch.tensor(stream.row_list(), device=k.device)
+        k6, v6 = (t.reshape(rows, spatial, heads, new, d) for t in (k, v))
+        for j in range(max(0, new - stream.capacity), new):
+            position = stream.ring_positions(j).to(k.device)
+            ring_k[index, :, :, position] = k6[:, :, :, j]
+            ring_v[index, :, :, position] = v6[:, :, :, j]
+
+    def _one_query_over_cache(self, q: Tensor, k: Tensor, v: Tensor, stream: CacheView) -> Tensor:
+        """Softmax attention of one new frame over the cached keys plus its own key, without copying the cache
         (the hot path of a cached rollout: every denoising step of every frame). A query batch that repeats the
-        cache's batch `repeat` times (guidance) broadcasts over it."""
-        n = q.shape[0]
-        q5, k5, v5 = (t.reshape(repeat, n // repeat, *t.shape[1:]) for t in (q, k, v))
+        cache's rows `repeat` times (guidance) broadcasts over them; slots a row has not filled are masked."""
+        past_k, past_v = stream.stored(self.cache_slot)  # [rows, H*W, heads, cap, d]
+        shape = (stream.repeat, *past_k.shape[:3], 1, q.shape[-1])
+        q6, k6, v6 = (t.reshape(shape) for t in (q, k, v))
         scale = q.shape[-1] ** -0.5
-        scores = torch.cat([q5 @ past[0].transpose(-1, -2), (q5 * k5).sum(-1, keepdim=True)], dim=-1) * scale
+        scores = torch.cat([q6 @ past_k.transpose(-1, -2), (q6 * k6).sum(-1, keepdim=True)], dim=-1) * scale
+        valid = stream.valid(q.device)
+        if valid is not None:
+            seen = torch.cat([valid, valid.new_ones(valid.shape[0], 1)], dim=1)
+            scores = scores.masked_fill(~seen[None, :, None, None, None, :], float("-inf"))
         weights = scores.softmax(dim=-1)
-        out = weights[..., :-1] @ past[1] + weights[..., -1:] * v5
+        out = weights[..., :-1] @ past_v + weights[..., -1:] * v6
         return out.reshape(q.shape)
 
 
@@ -132,7 +162,7 @@ class TransformerBlock(nn.Module):
         self.norm3 = nn.LayerNorm(dim)
 
     def forward(self, x: Tensor, context: Tensor | None = None, causal: bool = False,
-                stream: StreamState | None = None) -> Tensor:
+                stream: CacheView | None = None) -> Tensor:
         x = self.attn1(self.norm1(x), causal=causal, stream=stream) + x
         x = self.attn2(self.norm2(x), context, causal=causal, stream=stream) + x
         return self.ff(self.norm3(x)) + x

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from .state import FrameContext
-from .stream import StreamState
+from .stream import CacheView
 from .temporal import TemporalConv, TemporalGroupNorm, at_least_float32
 
 
@@ -41,7 +41,7 @@ class TemporalConvBlock(nn.Module):
         self.conv3 = layer(True)
         self.conv4 = layer(True)
 
-    def forward(self, video: Tensor, stream: StreamState | None = None) -> Tensor:
+    def forward(self, video: Tensor, stream: CacheView | None = None) -> Tensor:
         x = video
         for conv in (self.conv1, self.conv2, self.conv3, self.conv4):
             for layer in conv:

@@ -64,6 +64,13 @@ def action_space_of(state_dict: Mapping[str, Tensor]) -> tuple[ActionSpace | Non
     return None, None
 
 
+def followed_actions(actions_before: Tensor) -> Tensor:
+    """The one-frame shift, the one place it is written: actions a_0 .. a_{n-1} [B, n, A] -> the action each of
+    n + 1 frames follows [B, n + 1, A] (frame t follows a_{t-1}; frame 0 follows none: zeros)."""
+    b, _, a = actions_before.shape
+    return torch.cat([actions_before.new_zeros(b, 1, a), actions_before], dim=1)
+
+
 def shift_actions(actions: Tensor) -> Tensor:
     """Frame t is conditioned on a_{t-1}: shift raw actions [B, T, A] one frame later; frame 0 gets zeros."""
-    return torch.cat([torch.zeros_like(actions[:, :1]), actions[:, :-1]], dim=1)
+    return followed_actions(actions[:, :-1])

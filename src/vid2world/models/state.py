@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from .stream import StreamState
+from .stream import CacheView
 
 
 @dataclass
@@ -20,7 +20,7 @@ class FrameContext:
     frames: int
     emb: Tensor  # [(B T), 4C]: noise level + fps + action embedding of every frame
     context: Tensor | None  # [(B T), L, D] cross-attention tokens, or None for self-attention only
-    stream: StreamState | None = None  # cached state of earlier frames (streamed calls only)
+    stream: CacheView | None = None  # this call's access to the cache of earlier frames (streamed calls only)
 
     def to_video(self, h: Tensor) -> Tensor:
         """[(B T), C, H, W] -> [B, C, T, H, W]"""

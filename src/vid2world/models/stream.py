@@ -1,88 +1,123 @@
-"""`StreamState`: what a causal UNet remembers of the frames it has already processed.
+"""`StreamCache`: what a causal UNet remembers of the frames it has already processed, in fixed-size slots.
 
 A causal UNet mixes frames in three kinds of layer only, so frame t can be computed from frame t's input plus:
 - each temporal attention's keys and values of the earlier frames (a KV cache),
 - each causal temporal conv's last k-1 input frames,
-- each `causal`-mode temporal GroupNorm's per-frame moments (mean, M2, count) of the earlier frames.
-Everything else in the UNet works frame by frame. Calls read the state; a call with `commit=True` also appends
-its frames. With `window` set, attention and norm keep only the last `window - 1` committed frames, so a call
-sees at most `window` frames (a rolling window: constant cost per frame however long the rollout).
+- each `causal`-mode temporal GroupNorm's per-frame moments (mean, M2) of the earlier frames.
+Everything else in the UNet works frame by frame. Each such layer owns one slot (its `cache_slot`, numbered when the
+UNet is built), filled at its first committing call: ring buffers of `capacity` (= window - 1) frames and the
+conv's last k-1 inputs. An integer fill count per batch row says how many frames a row has committed, so slot s of a
+row is valid when s < min(fill, capacity); nothing grows with the rollout, and rows restart independently.
 
 Exact only for strictly causal models (`temporal_norm` frame or causal): a `clip`-norm model has no causal state.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from dataclasses import dataclass
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 
-def _map(tree: Any, fn: Callable[[Tensor], Tensor]) -> Any:
-    if isinstance(tree, Tensor):
-        return fn(tree)
-    if isinstance(tree, (list, tuple)):
-        return type(tree)(_map(t, fn) for t in tree)
-    return tree
+class StreamCache:
+    """Per-layer slots of a causal UNet for `batch` rows, keeping the last `capacity` committed frames."""
 
+    def __init__(self, batch: int, capacity: int, slots: int) -> None:
+        if capacity < 0:
+            raise ValueError(f"capacity must be >= 0 frames (window - 1), got {capacity}")
+        self.capacity = capacity
+        self.slots: list[tuple[Tensor, ...] | None] = [None] * slots
+        self.fill = [0] * batch  # frames committed per row; host ints, so reading them never waits on a device
 
-class StreamState:
-    """Per-layer temporal state of a causal UNet over a growing sequence of frames (see module doc)."""
+    def view(self, rows: list[int] | None = None, repeat: int = 1, commit: bool = False) -> "CacheView":
+        """What one UNet call sees: the rows its batch holds (None: all, in order), repeated `repeat` times
+        (conditional and unconditional passes in one call); `commit` appends the call's frames."""
+        return CacheView(self, None if rows is None else tuple(rows), repeat, commit)
 
-    def __init__(self, window: int | None = None, approximate_clip: bool = False) -> None:
-        if window is not None and window < 1:
-            raise ValueError(f"window must be >= 1 frames, got {window}")
-        self.window = window
-        # Measurement only: let clip-norm layers normalise over the frames of each call (what a naive cache does)
-        # instead of refusing; the result is not the model's output. See docs/rollouts.md.
-        self.approximate_clip = approximate_clip
-        self.frames = 0  # frames committed so far
-        self.commit = False  # set by the caller: does this call append its frames?
-        self.batch_repeat = 1  # calls on this view carry the state's batch this many times over
-        self._layers: dict[int, Any] = {}
-
-    @property
-    def keep(self) -> int | None:
-        """How many committed frames a layer keeps (None: all)."""
-        return None if self.window is None else self.window - 1
-
-    def get(self, layer: nn.Module) -> Any:
-        return self._layers.get(id(layer))
-
-    def put(self, layer: nn.Module, value: Any) -> None:
-        if not self.commit or self.batch_repeat != 1:
-            raise RuntimeError("StreamState.put outside a committing call on the state itself")
-        self._layers[id(layer)] = value
-
-    def frames_in_view(self, new: int) -> int:
-        seen = self.frames + new
-        return seen if self.window is None else min(seen, self.window)
-
-    def repeat_batch(self, times: int) -> "StreamState":
-        """A read-only view for calls whose batch is this state's batch repeated `times` (conditional and
-        unconditional passes in one call). The state is shared, not copied: layers expand it as they read."""
-        view = StreamState(self.window, self.approximate_clip)
-        view.frames = self.frames
-        view.batch_repeat = self.batch_repeat * times
-        view._layers = self._layers
-        return view
-
-    def read(self, layer: nn.Module) -> Any:
-        """The layer's state with its batch repeated for this view (attention broadcasts instead: `get`)."""
-        state = self.get(layer)
-        if state is None or self.batch_repeat == 1:
-            return state
-        return _map(state, lambda t: torch.cat([t] * self.batch_repeat, dim=0))
+    def restart(self, rows: list[int]) -> None:
+        """Forget everything `rows` committed (their conv tails go back to the zero padding before frame 0)."""
+        for r in rows:
+            self.fill[r] = 0
+        index = torch.tensor(rows, dtype=torch.long)
+        for slot in self.slots:
+            for t in slot or ():
+                t[index.to(t.device)] = 0
 
     def nbytes(self) -> int:
-        total = 0
+        """Bytes held by the slots (fixed once every layer has committed once)."""
+        return sum(t.numel() * t.element_size() for slot in self.slots for t in slot or ())
 
-        def count(t: Tensor) -> Tensor:
-            nonlocal total
-            total += t.numel() * t.element_size()
-            return t
 
-        for v in self._layers.values():
-            _map(v, count)
-        return total
+@dataclass(frozen=True)
+class CacheView:
+    """One call's access to a `StreamCache` (see `StreamCache.view`); layers read and write through it."""
+
+    cache: StreamCache
+    rows: tuple[int, ...] | None
+    repeat: int
+    commit: bool
+
+    @property
+    def capacity(self) -> int:
+        return self.cache.capacity
+
+    def row_list(self) -> list[int]:
+        return list(range(len(self.cache.fill))) if self.rows is None else list(self.rows)
+
+    def fills(self) -> list[int]:
+        return [self.cache.fill[r] for r in self.row_list()]
+
+    def frames_in_view(self, new: int) -> int:
+        """Frames a call of `new` frames sees (the most any of its rows sees)."""
+        return min(max(self.fills()) + new, self.capacity + new)
+
+    def valid(self, device: torch.device) -> Tensor | None:
+        """[rows, capacity] bool: which slots hold a committed frame; None when all do (no mask needed)."""
+        fills = self.fills()
+        if min(fills) >= self.capacity:
+            return None
+        return (torch.arange(self.capacity)[None] < torch.tensor(fills)[:, None]).to(device)
+
+    def has_past(self) -> bool:
+        return self.capacity > 0 and max(self.fills()) > 0
+
+    def stored(self, slot: int) -> tuple[Tensor, ...] | None:
+        """The slot's tensors for this call's rows (not repeated)."""
+        state = self.cache.slots[slot]
+        if state is None or self.rows is None:
+            return state
+        index = torch.tensor(self.rows, device=state[0].device)
+        return tuple(t[index] for t in state)
+
+    def read(self, slot: int) -> tuple[Tensor, ...] | None:
+        """The slot's tensors for this call's batch (rows repeated `repeat` times)."""
+        state = self.stored(slot)
+        if state is None or self.repeat == 1:
+            return state
+        return tuple(torch.cat([t] * self.repeat) for t in state)
+
+    def write(self, slot: int, state: tuple[Tensor, ...]) -> None:
+        """Store whole per-row tensors (conv tails, merged moments) for this call's rows."""
+        self._check_writable()
+        if self.cache.slots[slot] is None:
+            self.cache.slots[slot] = tuple(t.new_zeros((len(self.cache.fill), *t.shape[1:])) for t in state)
+        index = torch.tensor(self.row_list(), device=state[0].device)
+        for buffer, t in zip(self.cache.slots[slot], state):
+            buffer[index] = t
+
+    def ring_positions(self, j: int) -> Tensor:
+        """Where each row's j-th new frame of this call goes in a ring of `capacity` frames."""
+        return torch.tensor([(f + j) % self.capacity for f in self.fills()])
+
+    def _check_writable(self) -> None:
+        if not self.commit or self.repeat != 1:
+            raise RuntimeError("a cache is written only by a committing call on its own rows (commit=True, repeat 1)")
+
+    def ensure(self, slot: int, shapes: list[tuple[int, ...]], like: Tensor) -> tuple[Tensor, ...]:
+        """The slot's buffers, allocated (zeros, `like`'s dtype and device, batch = the cache's rows) if new."""
+        self._check_writable()
+        if self.cache.slots[slot] is None:
+            b = len(self.cache.fill)
+            self.cache.slots[slot] = tuple(like.new_zeros((b, *shape)) for shape in shapes)
+        return self.cache.slots[slot]

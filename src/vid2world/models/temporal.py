@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .stream import StreamState
+from .stream import CacheView
 
 
 def at_least_float32(x: Tensor) -> Tensor:
@@ -80,8 +80,8 @@ def _like(p: Tensor | None, like: Tensor) -> Tensor | None:
 class TemporalGroupNorm(nn.GroupNorm):
     """A GroupNorm applied to [B, C, T, H, W]; `mode` picks which frames its statistics pool (see module doc).
 
-    With a `StreamState`, the frames given follow the frames already committed to it (`causal` mode reads their
-    per-frame moments; `frame` mode needs nothing).
+    With a stream (`CacheView`), the frames given follow the frames already committed to it (`causal` mode reads
+    their merged moments from its cache slot; `frame` mode needs nothing).
     """
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, mode: str = "clip") -> None:
@@ -90,26 +90,28 @@ class TemporalGroupNorm(nn.GroupNorm):
             raise ValueError(f"temporal norm mode must be one of {sorted(TEMPORAL_NORMS)}, got {mode!r}")
         self.mode = mode
         self._norm = TEMPORAL_NORMS[mode]
+        self.cache_slot = -1  # numbered by VideoUNet
 
-    def forward(self, x: Tensor, stream: StreamState | None = None) -> Tensor:
-        if stream is None or self.mode == "frame" or (self.mode == "clip" and stream.approximate_clip):
+    def forward(self, x: Tensor, stream: CacheView | None = None) -> Tensor:
+        if stream is None or self.mode == "frame":
             return self._norm(x, self.num_groups, self.weight, self.bias, self.eps)
         if self.mode == "clip":
             raise RuntimeError("a clip-wide temporal GroupNorm has no causal state: it cannot run on a stream "
                                "(recompute the window instead, or use temporal_norm 'frame' or 'causal')")
         return self._streamed_causal(x, stream)
 
-    def _streamed_causal(self, x: Tensor, stream: StreamState) -> Tensor:
+    def _streamed_causal(self, x: Tensor, stream: CacheView) -> Tensor:
         """`causal_group_norm` continuing from the committed frames: per-frame moments combined with Chan's rule."""
         b, c, t, h, w = x.shape
         g = at_least_float32(x).reshape(b, self.num_groups, c // self.num_groups, t, h, w)
         mean_f = g.mean(dim=(2, 4, 5))  # [B, G, t]
         m2_f = (g - mean_f[:, :, None, :, None, None]).square().sum(dim=(2, 4, 5))
         per_frame = (c // self.num_groups) * h * w
-        past = stream.read(self)  # (per-frame means, per-frame M2, their merged mean, merged M2)
-        count, mean, m2 = 0.0, torch.zeros_like(mean_f[..., 0]), torch.zeros_like(mean_f[..., 0])
-        if past is not None and past[0].shape[-1]:
-            count, mean, m2 = per_frame * past[0].shape[-1], past[2], past[3]
+        past = stream.read(self.cache_slot) if stream.cache.slots[self.cache_slot] is not None else None
+        if past is None:
+            count, mean, m2 = g.new_zeros(b, 1), torch.zeros_like(mean_f[..., 0]), torch.zeros_like(mean_f[..., 0])
+        else:  # the rows' merged moments over their valid slots (count 0 for a row that has none)
+            mean, m2, count = past[2], past[3], past[4]
         means, inv_stds = [], []
         for j in range(t):
             count, mean, m2 = _combine(count, mean, m2, per_frame, mean_f[..., j], m2_f[..., j])
@@ -119,25 +121,36 @@ class TemporalGroupNorm(nn.GroupNorm):
         inv_t = torch.stack(inv_stds, dim=-1)[:, :, None, :, None, None]
         out = ((g - mean_t) * inv_t).reshape(b, c, t, h, w)
         out = out * self.weight.to(g.dtype)[None, :, None, None, None] + self.bias.to(g.dtype)[None, :, None, None, None]
-        if stream.commit:
-            hist_mean = mean_f if past is None else torch.cat([past[0], mean_f], dim=-1)
-            hist_m2 = m2_f if past is None else torch.cat([past[1], m2_f], dim=-1)
-            start = 0 if stream.keep is None else max(0, hist_mean.shape[-1] - stream.keep)
-            hist_mean, hist_m2 = hist_mean[..., start:], hist_m2[..., start:]
-            # Merge the kept frames once here, not at every denoising step that reads them.
-            n, merged_mean, merged_m2 = 0.0, torch.zeros_like(mean_f[..., 0]), torch.zeros_like(mean_f[..., 0])
-            for j in range(hist_mean.shape[-1]):
-                n, merged_mean, merged_m2 = _combine(n, merged_mean, merged_m2, per_frame, hist_mean[..., j],
-                                                     hist_m2[..., j])
-            stream.put(self, (hist_mean, hist_m2, merged_mean, merged_m2))
+        if stream.commit and stream.capacity:
+            self._commit(stream, mean_f, m2_f, per_frame)
         return out.to(x.dtype)
+
+    def _commit(self, stream: CacheView, mean_f: Tensor, m2_f: Tensor, per_frame: int) -> None:
+        """Write the new frames' moments into each row's ring, then merge each row's valid slots once here, not at
+        every denoising step that reads them."""
+        cap, t = stream.capacity, mean_f.shape[-1]
+        groups = mean_f.shape[1]
+        means, m2s, merged_mean, merged_m2, merged_count = stream.ensure(
+            self.cache_slot, [(groups, cap), (groups, cap), (groups,), (groups,), (1,)], mean_f)
+        index = torch.tensor(stream.row_list(), device=mean_f.device)
+        for j in range(max(0, t - cap), t):
+            position = stream.ring_positions(j).to(mean_f.device)
+            means[index, :, position], m2s[index, :, position] = mean_f[..., j], m2_f[..., j]
+        filled = torch.tensor([min(f + t, cap) for f in stream.fills()], device=mean_f.device)[:, None]
+        n, mean, m2 = mean_f.new_zeros(len(index), 1), torch.zeros_like(mean_f[..., 0]), torch.zeros_like(mean_f[..., 0])
+        row_means, row_m2s = means[index], m2s[index]
+        for slot in range(cap):
+            merged = _combine(n, mean, m2, per_frame, row_means[..., slot], row_m2s[..., slot])
+            n, mean, m2 = (torch.where(filled > slot, a, b) for a, b in zip(merged, (n, mean, m2)))
+        merged_mean[index], merged_m2[index], merged_count[index] = mean, m2, n
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", mode={self.mode}"
 
 
-def _combine(n_a: float, mean_a: Tensor, m2_a: Tensor, n_b: float, mean_b: Tensor, m2_b: Tensor):
-    """Merge the moments of two sets (Chan et al.): counts, means and sums of squared deviations."""
+def _combine(n_a: Tensor, mean_a: Tensor, m2_a: Tensor, n_b: float, mean_b: Tensor, m2_b: Tensor):
+    """Merge the moments of two sets (Chan et al.): counts (per row, [B, 1]), means and sums of squared deviations
+    ([B, G])."""
     n = n_a + n_b
     delta = mean_b - mean_a
     return n, mean_a + delta * (n_b / n), m2_a + m2_b + delta.square() * (n_a * n_b / n)
@@ -155,19 +168,21 @@ class TemporalConv(nn.Conv3d):
             raise ValueError(f"temporal kernel width must be odd, got {kernel}")
         super().__init__(in_channels, out_channels, (kernel, 1, 1), padding=(0 if causal else kernel // 2, 0, 0))
         self.causal = causal
+        self.cache_slot = -1  # numbered by VideoUNet
 
-    def forward(self, x: Tensor, stream: StreamState | None = None) -> Tensor:
+    def forward(self, x: Tensor, stream: CacheView | None = None) -> Tensor:
         past = self.kernel_size[0] - 1
         if stream is None:
             return super().forward(F.pad(x, (0, 0, 0, 0, past, 0)) if self.causal else x)
         if not self.causal:
             raise RuntimeError("a non-causal temporal conv cannot run on a stream")
-        previous = stream.read(self)
-        if previous is None:  # the zero padding a causal conv sees before frame 0
+        if stream.cache.slots[self.cache_slot] is None:  # the zero padding a causal conv sees before frame 0
             previous = x.new_zeros(x.shape[0], x.shape[1], past, x.shape[3], x.shape[4])
+        else:
+            previous = stream.read(self.cache_slot)[0]
         extended = torch.cat([previous, x], dim=2)
         if stream.commit:
-            stream.put(self, extended[:, :, extended.shape[2] - past:])
+            stream.write(self.cache_slot, (extended[:, :, extended.shape[2] - past:],))
         return super().forward(extended)
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .attention import SpatialTransformer, TemporalTransformer
+from .attention import Attention, SpatialTransformer, TemporalTransformer
 from .blocks import Downsample, GroupNorm32, InputConv, ResBlock, Stage, Upsample
 from .config import UNetConfig
 from .embeddings import build_action_layers, mlp, shift_actions, timestep_embedding
 from .state import FrameContext
-from .stream import StreamState
-from .temporal import OutputConv
+from .stream import CacheView, StreamCache
+from .temporal import OutputConv, TemporalConv, TemporalGroupNorm
 from .validation import check_forward_inputs, check_state_dict
 
 
@@ -98,6 +98,11 @@ class VideoUNet(nn.Module):
         self.out = nn.Sequential(GroupNorm32(c, cfg.norm_groups), nn.SiLU(), OutputConv(c, cfg.out_channels, height_causal))
         self.set_gradient_checkpointing(cfg.gradient_checkpointing)
         self._zero_init_residual_outputs()
+        # Every layer that can hold state of earlier frames gets its slot in a `StreamCache` (no id() keys).
+        stateful = [m for m in self.modules() if isinstance(m, (Attention, TemporalGroupNorm, TemporalConv))]
+        for slot, layer in enumerate(stateful):
+            layer.cache_slot = slot
+        self.cache_slots = len(stateful)
 
     def _zero_init_residual_outputs(self) -> None:
         """lvdm zero-initialises the last layer of every residual branch (ResBlock output conv, transformer output
@@ -125,6 +130,13 @@ class VideoUNet(nn.Module):
         self.gradient_checkpointing = enabled
         return self
 
+    def new_cache(self, batch: int, window: int) -> StreamCache:
+        """An empty cache for streaming `batch` rows with a window of `window` frames (keeps window - 1)."""
+        if not self.config.strictly_causal:
+            raise ValueError(f"a cache needs a strictly causal UNet (temporal_norm 'frame' or 'causal'); this one is "
+                             f"causal={self.config.causal}")
+        return StreamCache(batch, window - 1, self.cache_slots)
+
     @property
     def is_causal(self) -> bool:
         return self.config.causal is not None
@@ -149,21 +161,23 @@ class VideoUNet(nn.Module):
 
     def denoise(self, x: Tensor, timesteps: Tensor, context: Tensor | None = None, fs: Tensor | int | None = None,
                 frame_actions: Tensor | None = None, action_mask: Tensor | None = None,
-                stream: StreamState | None = None) -> Tensor:
+                cache: CacheView | None = None, commit: bool = False) -> Tensor:
         """The forward pass for frames given with the action each one is conditioned on (`frame_actions[:, j]` =
-        a_{t-1} for the frame at absolute position t; no shift here). With a `stream`, the frames given follow the
-        frames already committed to it, and `stream.commit` decides whether they are appended."""
+        a_{t-1} for the frame at absolute position t; no shift here). With a `cache` (a `StreamCache.view`), the
+        frames given follow the frames its rows have committed, and with `commit=True` they are appended."""
         timesteps = check_forward_inputs(self.config, x, timesteps, context, frame_actions, action_mask)
-        if stream is not None and not stream.approximate_clip and not self.config.strictly_causal:
+        if cache is not None and not self.config.strictly_causal:
             raise ValueError(f"a stream (cache) needs a strictly causal UNet (temporal_norm 'frame' or 'causal'); "
                              f"this one is causal={self.config.causal}")
+        stream = None if cache is None else CacheView(cache.cache, cache.rows, cache.repeat, commit)
         out = self._run(x, timesteps, context, fs, frame_actions, action_mask, stream)
-        if stream is not None and stream.commit:
-            stream.frames += x.shape[2]
+        if stream is not None and commit:
+            for row in stream.row_list():
+                stream.cache.fill[row] += x.shape[2]
         return out
 
     def _run(self, x: Tensor, timesteps: Tensor, context: Tensor | None, fs: Tensor | int | None,
-             frame_actions: Tensor | None, action_mask: Tensor | None, stream: StreamState | None) -> Tensor:
+             frame_actions: Tensor | None, action_mask: Tensor | None, stream: CacheView | None) -> Tensor:
         ctx = self.frame_context(x, timesteps, context, fs, frame_actions, action_mask, stream)
         h = ctx.to_frames(x)
         skips = []
@@ -179,7 +193,7 @@ class VideoUNet(nn.Module):
 
     def frame_context(self, x: Tensor, timesteps: Tensor, context: Tensor | None, fs: Tensor | int | None,
                       frame_actions: Tensor | None, action_mask: Tensor | None,
-                      stream: StreamState | None = None) -> FrameContext:
+                      stream: CacheView | None = None) -> FrameContext:
         """Everything the blocks need besides the features: per-frame embeddings and per-frame context tokens."""
         cfg = self.config
         b, t = x.shape[0], x.shape[2]

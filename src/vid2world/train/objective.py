@@ -16,8 +16,8 @@ from torch import Tensor, nn
 from ..data.clips import to_model_input
 from ..diffusion.losses import LossOutput, diffusion_forcing_loss, full_sequence_loss
 from ..diffusion.schedule import NoiseSchedule
-from ..models.embeddings import shift_actions
 from ..world.frames import check_finite
+from ..world.denoise import Conditioning, denoise, followed_actions
 from ..world.world_model import WorldModel
 
 
@@ -49,10 +49,9 @@ class Denoiser(nn.Module):
 
     def forward(self, x_noisy: Tensor, levels: Tensor, concat: Tensor | None, cond_frame: Tensor | None,
                 frame_actions: Tensor | None, action_mask: Tensor | None) -> Tensor:
+        # the context is computed here, inside the wrapped module, so the Resampler's gradients reach DDP/FSDP
         context = None if self.conditioner is None or cond_frame is None else self.conditioner(cond_frame)
-        if concat is not None:  # [B, C, 1, h, w] repeated over the clip's frames
-            x_noisy = torch.cat([x_noisy, concat.expand(-1, -1, x_noisy.shape[2], -1, -1)], dim=1)
-        return self.unet.denoise(x_noisy, levels, context, self.fps, frame_actions, action_mask)
+        return denoise(self.unet, x_noisy, levels, Conditioning(concat, context, self.fps), frame_actions, action_mask)
 
 
 @torch.no_grad()
@@ -83,17 +82,17 @@ def clip_loss(denoiser: nn.Module, model: WorldModel, batch: dict[str, Tensor], 
         check_batch_actions(batch)  # before the codec's work
     pixels, x0 = encode_clips(model, batch["frames"], generator)
     b = x0.shape[0]
-    concat = x0[:, :, :1] if model.concat_first_frame else None  # the clean first-frame latent (never dropped)
+    concat = Conditioning.of(model, x0).concat  # the clean first-frame latent (never dropped)
     cond_frame = None
     if model.conditioner is not None:  # zero the CLIP frame of a clip with probability image_dropout
         keep = (torch.rand(b, generator=generator) >= objective.image_dropout).to(pixels)
         cond_frame = pixels[:, :, 0] * keep[:, None, None, None]
     frame_actions = None
     if model.action_dim is not None:
-        frame_actions = shift_actions(batch["actions"].to(x0.device, torch.float32))  # frame t follows a_{t-1}
+        frame_actions = followed_actions(batch["actions"][:, :-1].to(x0.device, torch.float32))
 
     def denoise(x: Tensor, levels: Tensor, mask: Tensor) -> Tensor:
-        return denoiser(x, levels, concat, cond_frame, frame_actions, mask if frame_actions is not None else None)
+        return denoiser(x, levels, concat, cond_frame, frame_actions, mask)
 
     schedule: NoiseSchedule = model.schedule
     if objective.diffusion_forcing:

@@ -1,33 +1,26 @@
 """How the newest frame's model output is computed while it is denoised: two interchangeable evaluators.
 
-- `CachedEvaluator`: the UNet runs on the newest frame only, reading the `StreamState` of the committed history
+- `CachedEvaluator`: the UNet runs on the newest frame only, reading the `StreamCache` of the committed history
   (KV cache, conv and norm state). Cost per step does not grow with the history. Strictly causal models only.
 - `RecomputeEvaluator`: the UNet runs on the whole window (noised history + newest frame) at every step, as the
   official code does. Works for every model, `clip` norm included.
 
-Both return the newest frame's conditional and unconditional outputs and the history moments guidance rescale needs;
-conditional and unconditional passes share one batched call (or two calls, `batched=False`).
+Both hold the history a window can see (nothing more) and return the newest frame's conditional and unconditional
+outputs and the history moments guidance rescale needs; conditional and unconditional passes share one batched call
+(or two calls, `batched=False`). What stays fixed while one frame is denoised is set once by `begin_frame`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from ..diffusion.guidance import Moments, combine, unconditional_mask
-from ..models.stream import StreamState
+from ..models.stream import StreamCache
 from ..models.unet import VideoUNet
-
-
-@dataclass
-class History:
-    """The frames before the newest one, as the model sees them (noised once at the history level)."""
-
-    noisy: list[Tensor] = field(default_factory=list)  # [B, C, 1, H, W] each
-    frame_actions: list[Tensor] = field(default_factory=list)  # [B, A] per frame (a_{t-1}), or empty
-    moments: list[Moments] = field(default_factory=list)  # conditional output moments per frame (cached path)
+from .denoise import Conditioning, denoise
 
 
 @dataclass
@@ -38,116 +31,144 @@ class Outputs:
     history_guided: Moments | None = None  # ... and of their guided outputs (recompute path)
 
 
-@dataclass
-class Request:
-    """One evaluation of the newest frame."""
-
-    x: Tensor  # [B, C, 1, H, W] the newest frame at `level`
-    level: int
-    history_level: int
-    frame_action: Tensor | None  # [B, A] the action the newest frame follows
-    concat: Tensor | None  # [B, Cc, 1, H, W] channel-concatenated conditioning, or None
-    context: Tensor | None
-    fs: int | None
-    guided: bool
-    guidance_scale: float
+def _twice(t: Tensor | None) -> Tensor | None:
+    return None if t is None else torch.cat([t, t])
 
 
-def _masks(batch: int, frames: int, guided: bool, device) -> Tensor:
-    """Conditional mask (all ones) and, when guided, the unconditional one (newest frame dropped), stacked on B."""
-    cond = torch.ones(batch, frames, device=device)
-    return torch.cat([cond, unconditional_mask(cond)]) if guided else cond
-
-
-def _only_with(actions: Tensor | None, mask: Tensor) -> Tensor | None:
-    """An action mask means something only beside actions (a model without actions takes neither)."""
-    return None if actions is None else mask
+def _passes(actions: Tensor | None, frames: int, guided: bool, batched: bool) -> list[tuple[Tensor | None, ...]]:
+    """(actions, mask) of each UNet call for one evaluation: the conditional pass (all actions kept) and, when
+    guided, the unconditional one (the newest action dropped), in one doubled call or two."""
+    if actions is None:
+        return [(None, None)]
+    keep = torch.ones(actions.shape[0], frames, device=actions.device)
+    if not guided:
+        return [(actions, None)]
+    if batched:
+        return [(_twice(actions), torch.cat([keep, unconditional_mask(keep)]))]
+    return [(actions, None), (actions, unconditional_mask(keep))]
 
 
 class CachedEvaluator:
-    """UNet on the newest frame only; the history lives in a `StreamState` (see module doc)."""
+    """UNet on the newest frame only; the history lives in a `StreamCache` (see module doc)."""
 
-    def __init__(self, unet: VideoUNet, stream: StreamState, batched: bool = True) -> None:
-        self.unet, self.stream, self.batched = unet, stream, batched
-        self._view: StreamState | None = None
-        self._history_moments: Moments | None = None
+    def __init__(self, unet: VideoUNet, cache: StreamCache, conditioning: Conditioning, history_level: int,
+                 batched: bool = True) -> None:
+        self.unet, self.cache, self.conditioning, self.batched = unet, cache, conditioning, batched
+        self.history_level = history_level
+        self._doubled = conditioning.repeat(2)  # built once: the conditioning of guided, batched calls
+        # sums and squares of each committed frame's conditional output, in the cache's ring order (float64)
+        self.moments = torch.zeros(2, len(cache.fill), max(cache.capacity, 1), dtype=torch.float64,
+                                   device=next(unet.parameters()).device)
+        self.values_per_frame = 0
 
-    def begin_frame(self, guided: bool, history: History) -> None:
-        """Called once per new frame: the read-only (batch-doubled when guided and batched) view of the cache, and
-        the output moments of the history frames in view (fixed while the frame is denoised)."""
-        self._view = self.stream.repeat_batch(2) if guided and self.batched else self.stream
-        seen = history.moments  # the session keeps only what the window sees
-        self._history_moments = sum(seen[1:], seen[0]) if seen else None
+    def begin_frame(self, action: Tensor | None, guided: bool) -> None:
+        """Called once per new frame: the passes it needs and the history moments in view (fixed meanwhile)."""
+        self._guided = guided
+        self._passes = _passes(None if action is None else action[:, None], 1, guided, self.batched)
+        self._history = self._history_moments()
 
-    def __call__(self, req: Request, history: History) -> Outputs:
-        b = req.x.shape[0]
-        window_moments = self._history_moments
-        action = None if req.frame_action is None else req.frame_action[:, None]
-        x = req.x if req.concat is None else torch.cat([req.x, req.concat], dim=1)
-        levels = torch.full((b, 1), req.level, device=req.x.device, dtype=torch.long)
-        if req.guided and self.batched:
-            out = self.unet.denoise(_twice(x), _twice(levels), _twice(req.context), req.fs,
-                                    _twice(action), _masks(b, 1, True, x.device), stream=self._view)
-            return Outputs(out[:b], out[b:], window_moments)
-        v_cond = self.unet.denoise(x, levels, req.context, req.fs, action,
-                                   _only_with(action, _masks(b, 1, False, x.device)), stream=self._view)
-        v_uncond = None
-        if req.guided:
-            v_uncond = self.unet.denoise(x, levels, req.context, req.fs, action, torch.zeros(b, 1, device=x.device),
-                                         stream=self._view)
-        return Outputs(v_cond, v_uncond, window_moments)
+    def __call__(self, x: Tensor, level: int) -> Outputs:
+        b = x.shape[0]
+        outs = []
+        for actions, mask in self._passes:
+            repeat = actions.shape[0] // b if actions is not None else 1
+            cond = self._doubled if repeat == 2 else self.conditioning
+            x_in = x if repeat == 1 else _twice(x)
+            levels = torch.full((x_in.shape[0], 1), level, device=x.device, dtype=torch.long)
+            outs.append(denoise(self.unet, x_in, levels, cond, actions, mask, self.cache.view(repeat=repeat)))
+        out = torch.cat(outs)
+        return Outputs(out[:b], out[b:] if self._guided else None, self._history)
 
-    def commit(self, noisy: Tensor, level: int, frame_actions: Tensor | None, concat: Tensor | None,
-               context: Tensor | None, fs: int | None) -> Tensor:
-        """Append frames [B, C, n, H, W] (noised at the history level) to the cache; returns their outputs."""
+    def commit(self, noisy: Tensor, frame_actions: Tensor | None, rows: list[int] | None = None) -> None:
+        """Append frames [B, C, n, H, W] (noised at the history level) of `rows` (None: all) to the cache."""
+        view = self.cache.view(rows)
+        fills, index = view.fills(), view.row_list()
         b, n = noisy.shape[0], noisy.shape[2]
-        x = noisy if concat is None else torch.cat([noisy, concat], dim=1)
-        levels = torch.full((b, n), level, device=noisy.device, dtype=torch.long)
-        self.stream.commit = True
-        try:
-            return self.unet.denoise(x, levels, context, fs, frame_actions,
-                                     _only_with(frame_actions, torch.ones(b, n, device=noisy.device)),
-                                     stream=self.stream)
-        finally:
-            self.stream.commit = False
+        levels = torch.full((b, n), self.history_level, device=noisy.device, dtype=torch.long)
+        cond = self.conditioning if rows is None else self.conditioning.rows(rows)
+        out = denoise(self.unet, noisy, levels, cond, frame_actions, None, view, commit=True)
+        capacity = self.cache.capacity
+        for j in range(max(0, n - capacity), n):
+            frame = Moments.of(out[:, :, j:j + 1])
+            self.values_per_frame = frame.count
+            positions = [(f + j) % capacity for f in fills]
+            self.moments[0, index, positions] = frame.total
+            self.moments[1, index, positions] = frame.squares
+
+    def _history_moments(self) -> Moments | None:
+        """The moments of every row's committed frames in view (a row restarted with fewer frames counts fewer)."""
+        capacity = self.cache.capacity
+        filled = [min(f, capacity) for f in self.cache.fill]
+        if capacity == 0 or not any(filled):
+            return None
+        rows = torch.tensor(filled, dtype=torch.float64, device=self.moments.device)[:, None]
+        valid = torch.arange(capacity, device=rows.device)[None] < rows
+        total, squares = ((m[:, :capacity] * valid).sum(dim=1) for m in self.moments)
+        return Moments(rows[:, 0] * self.values_per_frame, total, squares)
+
+    def restart(self, rows: list[int]) -> None:
+        self.cache.restart(rows)
+        self.moments[:, rows] = 0
+
+    def condition_rows(self, rows: list[int], conditioning: Conditioning) -> None:
+        """New conditioning for restarted `rows` (their own first frame and context)."""
+        self.conditioning = self.conditioning.with_rows(rows, conditioning)
+        self._doubled = self.conditioning.repeat(2)
+
+    def nbytes(self) -> int:
+        return self.cache.nbytes() + self.moments.numel() * self.moments.element_size()
 
 
 class RecomputeEvaluator:
     """UNet on the whole window at every step (the official algorithm)."""
 
-    def __init__(self, unet: VideoUNet, batched: bool = True) -> None:
-        self.unet, self.batched = unet, batched
+    def __init__(self, unet: VideoUNet, conditioning: Conditioning, history_level: int, guidance_scale: float,
+                 capacity: int, batched: bool = True) -> None:
+        self.unet, self.conditioning, self.batched = unet, conditioning, batched
+        self.history_level, self.guidance_scale, self.capacity = history_level, guidance_scale, capacity
+        self._doubled = conditioning.repeat(2)
+        self.noisy: list[Tensor] = []  # the last `capacity` history frames, [B, C, 1, H, W] each
+        self.frame_actions: list[Tensor] = []  # [B, A] per history frame (a_{t-1}), or empty
 
-    def begin_frame(self, guided: bool, history: History) -> None:
-        pass
+    def begin_frame(self, action: Tensor | None, guided: bool) -> None:
+        self._guided = guided
+        actions = None if action is None else torch.stack(self.frame_actions + [action], 1)
+        self._passes = _passes(actions, len(self.noisy) + 1, guided, self.batched)
 
-    def __call__(self, req: Request, history: History) -> Outputs:
-        x = torch.cat(history.noisy + [req.x], dim=2)  # the session keeps only what the window sees
+    def __call__(self, x: Tensor, level: int) -> Outputs:
+        x = torch.cat(self.noisy + [x], dim=2)
         b, t = x.shape[0], x.shape[2]
-        if req.concat is not None:
-            x = torch.cat([x, req.concat.expand(-1, -1, t, -1, -1)], dim=1)
-        levels = torch.full((b, t), req.history_level, device=x.device, dtype=torch.long)
-        levels[:, -1] = req.level
-        actions = None
-        if req.frame_action is not None:
-            actions = torch.stack(history.frame_actions + [req.frame_action], 1)
-        if req.guided and self.batched:
-            out = self.unet.denoise(_twice(x), _twice(levels), _twice(req.context), req.fs,
-                                    _twice(actions), _masks(b, t, True, x.device))
-            v_cond, v_uncond = out[:b], out[b:]
-        else:
-            mask = torch.ones(b, t, device=x.device)
-            v_cond = self.unet.denoise(x, levels, req.context, req.fs, actions, _only_with(actions, mask))
-            v_uncond = self.unet.denoise(x, levels, req.context, req.fs, actions,
-                                         unconditional_mask(mask)) if req.guided else None
+        outs = []
+        for actions, mask in self._passes:
+            doubled = actions is not None and actions.shape[0] == 2 * b
+            x_in = _twice(x) if doubled else x
+            levels = torch.full((x_in.shape[0], t), self.history_level, device=x.device, dtype=torch.long)
+            levels[:, -1] = level
+            outs.append(denoise(self.unet, x_in, levels, self._doubled if doubled else self.conditioning, actions,
+                                mask))
+        out = torch.cat(outs)
+        v_cond, v_uncond = out[:b], (out[b:] if self._guided else None)
         if t == 1:
             return Outputs(v_cond, v_uncond)
         hist_guided = None
         if v_uncond is not None:
-            hist_guided = Moments.of(combine(v_cond[:, :, :-1], v_uncond[:, :, :-1], req.guidance_scale))
+            hist_guided = Moments.of(combine(v_cond[:, :, :-1], v_uncond[:, :, :-1], self.guidance_scale))
         return Outputs(v_cond[:, :, -1:], None if v_uncond is None else v_uncond[:, :, -1:],
                        Moments.of(v_cond[:, :, :-1]), hist_guided)
 
+    def commit(self, noisy: Tensor, frame_actions: Tensor | None, rows: list[int] | None = None) -> None:
+        if rows is not None:
+            raise ValueError("reset: a session that recomputes the window (cache=False) keeps one history for all "
+                             "rows and cannot restart some of them; use cache=True or start a new session")
+        for j in range(noisy.shape[2]):
+            self.noisy.append(noisy[:, :, j:j + 1])
+            if frame_actions is not None:
+                self.frame_actions.append(frame_actions[:, j])
+        for seq in (self.noisy, self.frame_actions):  # only what a window can still see
+            del seq[: max(0, len(seq) - self.capacity)]
 
-def _twice(t: Tensor | None) -> Tensor | None:
-    return None if t is None else torch.cat([t, t])
+    def restart(self, rows: list[int]) -> None:
+        self.commit(torch.empty(0, 0, 0), None, rows)
+
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self.noisy + self.frame_actions)

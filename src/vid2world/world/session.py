@@ -2,7 +2,9 @@
 
 Start from context frames (and the actions between them); each `step(action)` returns the next frame. History
 frames are noised once, at the history level, when they become history (the official rule), and either committed to
-a cache (`CachedEvaluator`) or kept for recomputation (`RecomputeEvaluator`).
+a fixed-size cache (`CachedEvaluator`) or kept for recomputation (`RecomputeEvaluator`); either way the session holds
+only what its window can see. Every row draws its noise from its own generator on the model's device, so a row's
+frames depend on its seed alone and `reset` can restart some rows of a batch.
 """
 
 from __future__ import annotations
@@ -10,14 +12,14 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..diffusion.guidance import GuidanceConfig, Moments
-from ..diffusion.sampler import ddim_update
-from ..diffusion.timesteps import CLEAN
-from ..models.stream import StreamState
-from .evaluate import CachedEvaluator, History, RecomputeEvaluator, Request
+from ..diffusion.sampler import DDIMSampler
+from ..diffusion.timesteps import ddim_timesteps, history_level
+from .denoise import Conditioning
+from .evaluate import CachedEvaluator, RecomputeEvaluator
 from .frames import tensor_to_frames
 
 
@@ -37,106 +39,116 @@ def eval_mode(module: nn.Module) -> Iterator[None]:
             m.training = training
 
 
+def row_generators(seed: int, rows: int, device: torch.device) -> list[torch.Generator]:
+    """One generator per batch row, row i seeded from (seed, i): a row's noise does not depend on the others."""
+    states = (np.random.SeedSequence([int(seed) % 2 ** 63, i]).generate_state(1, np.uint64)[0] for i in range(rows))
+    return [torch.Generator(device=device).manual_seed(int(s) % 2 ** 63) for s in states]
+
+
 class RolloutSession:
     """Created by `WorldModel.session(...)`; see there for the arguments. Every call runs the model in eval mode
     (`eval_mode`), whatever mode it is in between calls."""
 
-    def __init__(self, model: Any, latents: Tensor, frame_actions: Tensor | None, *, timesteps: Tensor,
-                 history_level: int, guidance: GuidanceConfig, eta: float, window: int | None, cache: bool,
-                 generator: torch.Generator, as_numpy: bool, concat: Tensor | None, context: Tensor | None,
-                 batched: bool = True, approximate_clip: bool = False) -> None:
-        self.model = model
-        self.unet = model.unet
-        self.timesteps = timesteps  # ascending DDIM levels
-        self.history_level = history_level
-        self.guidance = guidance
-        self.eta = eta
-        self.window = window
-        self.generator = generator
-        self.as_numpy = as_numpy
-        self.concat = concat  # [B, Cc, 1, H, W] or None
-        self.context = context
-        self.device = latents.device
-        self.history = History()
-        self.latents: list[Tensor] = []  # clean latents of every frame so far, [B, C, 1, H, W]
-        self.has_actions = frame_actions is not None
-        self.clean_history = model.sampler.history_level == "clean"  # history frames enter un-noised
-        self.evaluator = CachedEvaluator(self.unet, StreamState(window, approximate_clip), batched) if cache else \
-            RecomputeEvaluator(self.unet, batched)
+    def __init__(self, model: Any, settings: Any, latents: Tensor, frame_actions: Tensor | None, *, seed: int,
+                 context: Tensor | None = None, as_numpy: bool = False) -> None:
+        self.model, self.settings, self.seed, self.as_numpy = model, settings, int(seed), as_numpy
+        timesteps = ddim_timesteps(settings.steps, settings.spacing, model.schedule.num_train_timesteps)
+        self.sampler = DDIMSampler(model.schedule, timesteps, settings.eta, settings.final_alpha_one)
+        self.history_level = history_level(timesteps, settings.history_level)
+        self.clean_history = settings.history_level == "clean"  # history frames enter un-noised
+        self.window, self.has_actions = model.window, frame_actions is not None
+        self.device, self.dtype = latents.device, latents.dtype
+        self.frame_shape = (latents.shape[1], *latents.shape[3:])  # (C, h, w)
+        b = latents.shape[0]
+        self.generators = row_generators(seed, b, self.device)
+        conditioning = Conditioning.of(model, latents, context)
+        if settings.cache:
+            self.evaluator: Any = CachedEvaluator(model.unet, model.unet.new_cache(b, self.window), conditioning,
+                                                  self.history_level)
+        else:
+            self.evaluator = RecomputeEvaluator(model.unet, conditioning, self.history_level,
+                                                settings.guidance.cfg_scale, self.window - 1)
+        self._frames = latents.shape[2]
         with eval_mode(model), torch.no_grad():
-            self._start(latents, frame_actions)
+            self._start(latents, frame_actions, None)
 
     @property
     def frames(self) -> int:
-        """Frames so far, context included."""
-        return len(self.latents)
+        """Frames so far, context included (of the rows never reset)."""
+        return self._frames
 
-    def _noise(self, like: Tensor) -> Tensor:
-        return torch.randn(like.shape, generator=self.generator, dtype=like.dtype).to(self.device)
+    def nbytes(self) -> int:
+        """Bytes the session holds for its history (cache slots or kept latents): fixed once the window is full."""
+        return self.evaluator.nbytes()
 
-    def _to_history(self, clean: Tensor) -> Tensor:
+    def _noise(self, frames: int, rows: list[int] | None = None) -> Tensor:
+        """Standard normal [rows, C, frames, h, w], each row from its own generator, drawn on the model's device."""
+        c, h, w = self.frame_shape
+        rows = range(len(self.generators)) if rows is None else rows
+        return torch.stack([torch.randn((c, frames, h, w), generator=self.generators[r], device=self.device,
+                                        dtype=self.dtype) for r in rows])
+
+    def _to_history(self, clean: Tensor, rows: list[int] | None = None) -> Tensor:
         """Noise frames [B, C, n, H, W] once at the history level (no noise for level 'clean')."""
         if self.clean_history:
             return clean
         levels = torch.full((clean.shape[0], clean.shape[2]), self.history_level, device=self.device)
-        return self.model.schedule.add_noise(clean, levels, self._noise(clean))
+        return self.model.schedule.add_noise(clean, levels, self._noise(clean.shape[2], rows))
 
-    def _start(self, latents: Tensor, frame_actions: Tensor | None) -> None:
-        """Context frames: all kept as output; the last `window - 1` (what a window can see) become history."""
+    def _start(self, latents: Tensor, frame_actions: Tensor | None, rows: list[int] | None) -> None:
+        """Context frames of `rows` (None: all): the last `window - 1` (what a window can see) become history."""
         n = latents.shape[2]
-        self.latents.extend(latents[:, :, j:j + 1] for j in range(n))
-        noisy = self._to_history(latents)  # every context frame draws its noise, seen or not: same RNG either way
-        keep = n if self.window is None else min(n, max(self.window - 1, 0))
+        noisy = self._to_history(latents, rows)  # every context frame draws its noise, seen or not: same RNG either way
+        keep = min(n, self.window - 1)
         if keep:
-            self._append_history(noisy[:, :, n - keep:], None if frame_actions is None else frame_actions[:, n - keep:])
-
-    def _append_history(self, noisy: Tensor, frame_actions: Tensor | None) -> None:
-        n = noisy.shape[2]
-        for j in range(n):
-            self.history.noisy.append(noisy[:, :, j:j + 1])
-            if frame_actions is not None:
-                self.history.frame_actions.append(frame_actions[:, j])
-        if isinstance(self.evaluator, CachedEvaluator):
-            concat = None if self.concat is None else self.concat.expand(-1, -1, n, -1, -1)
-            out = self.evaluator.commit(noisy, self.history_level, frame_actions, concat, self.context,
-                                        self.model.fps)
-            self.history.moments.extend(Moments.of(out[:, :, j:j + 1]) for j in range(n))
-        limit = None if self.window is None else max(self.window - 1, 0)
-        if limit is not None:  # only what a window can still see
-            for seq in (self.history.noisy, self.history.frame_actions, self.history.moments):
-                del seq[: max(0, len(seq) - limit)]
+            self.evaluator.commit(noisy[:, :, n - keep:], None if frame_actions is None else frame_actions[:, n - keep:],
+                                  rows)
 
     @torch.no_grad()
     def step_latent(self, action: Tensor | None) -> Tensor:
         """Generate the next frame's latent [B, C, 1, H, W] following `action` (a_{t-1}, raw, [B, A])."""
+        if not self.settings.slide and self._frames >= self.window:
+            raise ValueError(f"step: the session holds {self._frames} frames, a full window of {self.window}, and "
+                             "sliding is off (SamplerConfig.slide=False); enable sliding or start a new session")
         with eval_mode(self.model):
-            return self._denoise_next(action)
+            return self._denoise_next(action if self.has_actions else None)
 
     def _denoise_next(self, action: Tensor | None) -> Tensor:
-        frame_action = action if self.has_actions else None
-        guided = self.guidance.active and self.has_actions
-        self.evaluator.begin_frame(guided, self.history)
-        x = self._noise(self.latents[0])
-        levels = self.timesteps.flip(0).tolist()
-        for i, level in enumerate(levels):
-            next_level = levels[i + 1] if i + 1 < len(levels) else CLEAN
-            req = Request(x, level, self.history_level, frame_action, self.concat, self.context, self.model.fps,
-                          guided, self.guidance.cfg_scale)
-            out = self.evaluator(req, self.history)
+        guidance = self.settings.guidance
+        self.evaluator.begin_frame(action, guidance.active and action is not None)
+        x = self._noise(1)
+        for level, next_level in self.sampler.transitions():
+            out = self.evaluator(x, level)
             v = out.v_cond if out.v_uncond is None else \
-                self.guidance.apply(out.v_cond, out.v_uncond, out.history, out.history_guided)
-            noise = self._noise(x) if self.eta > 0 else None
-            x, _ = ddim_update(self.model.schedule, x, v, torch.tensor([level], device=self.device),
-                               torch.tensor([next_level], device=self.device), self.eta, noise,
-                               self.model.sampler.final_alpha_one)
-        self.latents.append(x)
-        self._append_history(self._to_history(x), None if frame_action is None else frame_action[:, None])
+                guidance.apply(out.v_cond, out.v_uncond, out.history, out.history_guided)
+            x = self.sampler.step(x, v, level, next_level, self._noise(1) if self.sampler.needs_noise else None)
+        self._frames += 1
+        self.evaluator.commit(self._to_history(x), None if action is None else action[:, None])
         return x
 
     def step(self, action: Any = None) -> Any:
         """The next frame [B, H, W, 3] uint8 after `action` ([B, A] raw action taken after the last frame)."""
-        a = self.model.check_step_action(action, self.latents[0].shape[0])
+        a = self.model.check_step_action(action, len(self.generators))
         latent = self.step_latent(a)
         with eval_mode(self.model), torch.no_grad():
             pixels = self.model.codec.decode(latent)
         return tensor_to_frames(pixels, self.as_numpy)[:, 0]
+
+    def reset(self, rows: Any, context_frames: Any, context_actions: Any = None, seed: int | None = None) -> None:
+        """Restart batch `rows` from `context_frames` [len(rows), T0, H, W, 3] uint8 (and the actions between them),
+        as a fresh session of those frames and `seed` (default: the session's) would start; other rows go on."""
+        batch = len(self.generators)
+        rows = [rows] if isinstance(rows, int) else list(rows)
+        if not rows or len(set(rows)) != len(rows) or not all(isinstance(r, int) and 0 <= r < batch for r in rows):
+            raise ValueError(f"rows: expected distinct row indices in 0..{batch - 1}, got {rows!r}")
+        with eval_mode(self.model), torch.no_grad():
+            latents, frame_actions, context = self.model.encode_context(context_frames, context_actions,
+                                                                        self.seed if seed is None else seed)
+            if latents.shape[0] != len(rows) or (latents.shape[1], *latents.shape[3:]) != self.frame_shape:
+                raise ValueError(f"context_frames: expected {len(rows)} rows of frames like the session's, got "
+                                 f"latents {tuple(latents.shape)}")
+            self.evaluator.restart(rows)
+            for r, generator in zip(rows, row_generators(self.seed if seed is None else seed, len(rows), self.device)):
+                self.generators[r] = generator
+            self.evaluator.condition_rows(rows, Conditioning.of(self.model, latents, context))
+            self._start(latents, frame_actions, rows)

@@ -24,6 +24,7 @@ from ..models.conditioning import ImageConditioner
 from ..models.config import UNetConfig
 from ..models.unet import VideoUNet
 from ..models.validation import StateDictError, check_state_dict
+from .denoise import followed_actions
 from .frames import actions_to_tensor, frames_to_tensor, tensor_to_frames
 from .session import RolloutSession, eval_mode
 
@@ -151,59 +152,59 @@ class WorldModel(nn.Module):
 
     def _pixel_session(self, pixels: Tensor, as_numpy: bool, context_actions: Any, settings: SamplerConfig,
                        seed: int, context: Tensor | None) -> RolloutSession:
+        latents, frame_actions, context = self._encode_pixels(pixels, context_actions, seed, context)
+        return self._start_session(latents, frame_actions, settings, seed, context, as_numpy)
+
+    def encode_context(self, context_frames: Any, context_actions: Any = None, seed: int = 0,
+                       context: Tensor | None = None) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """Context frames [B, T0, H, W, 3] uint8 and the actions between them ([B, T0-1, A]) as a session starts
+        from them: (latents [B, C, T0, h, w], the action each frame follows [B, T0, A] or None, cross-attention
+        context or None)."""
+        pixels, _ = frames_to_tensor(context_frames, "context_frames", self.device)
+        return self._encode_pixels(pixels, context_actions, seed, context)
+
+    def _encode_pixels(self, pixels: Tensor, context_actions: Any, seed: int,
+                       context: Tensor | None) -> tuple[Tensor, Tensor | None, Tensor | None]:
         b, t0 = pixels.shape[0], pixels.shape[2]
         frame_actions = None
         if self.action_dim is not None:
             if t0 > 1 and context_actions is None:
                 raise ValueError(f"context_actions: expected [B={b}, T0-1={t0 - 1}, A={self.action_dim}] for "
                                  f"{t0} context frames, got None")
-            prior = torch.zeros(b, 1, self.action_dim, device=self.device)  # frame 0 follows no action
+            given = torch.zeros(b, 0, self.action_dim, device=self.device)
             if t0 > 1:
                 given = actions_to_tensor(context_actions, "context_actions", b, self.action_dim, self.device)
                 if given.shape[1] != t0 - 1:
                     raise ValueError(f"context_actions: expected T0-1={t0 - 1} actions for {t0} context frames, got "
                                      f"{given.shape[1]}")
-                prior = torch.cat([prior, given], dim=1)
-            frame_actions = prior
+            frame_actions = followed_actions(given)  # frame 0 follows no action
         with torch.no_grad(), eval_mode(self):
             # the VAE's posterior draw gets its own stream, so the frames depend on the seed alone
             latents = self.codec.encode(pixels, generator=torch.Generator().manual_seed(int(seed) + 1))
             latents = latents.to(next(self.unet.parameters()).dtype)
             if context is None and self.conditioner is not None:
                 context = self.conditioner(pixels[:, :, 0]).to(latents.dtype)
-        return self._start_session(latents, frame_actions, settings, seed, context, as_numpy, False)
+        return latents, frame_actions, context
 
     def latent_session(self, latents: Tensor, frame_actions: Tensor | None = None, steps: int | None = None,
                        guidance: float | None = None, seed: int = 0, cache: bool | None = None,
-                       context: Tensor | None = None, as_numpy: bool = False,
-                       approximate_clip_cache: bool = False) -> RolloutSession:
+                       context: Tensor | None = None, as_numpy: bool = False) -> RolloutSession:
         """A session started from context latents [B, C, T0, h, w] and the action each one follows
-        ([B, T0, A], frame 0's being zeros); for callers that work in latent space (benchmarks, training).
-
-        `approximate_clip_cache` (measurement only) caches a `clip`-norm model anyway, each call normalising its own
-        frames: how far that is from the real (recomputed) rollout is reported in docs/rollouts.md."""
+        ([B, T0, A], frame 0's being zeros); for callers that work in latent space (benchmarks, training)."""
         return self._start_session(latents, frame_actions, self._settings(steps, guidance, cache), seed, context,
-                                   as_numpy, approximate_clip_cache)
+                                   as_numpy)
 
     def _start_session(self, latents: Tensor, frame_actions: Tensor | None, settings: SamplerConfig, seed: int,
-                       context: Tensor | None, as_numpy: bool, approximate_clip_cache: bool) -> RolloutSession:
+                       context: Tensor | None, as_numpy: bool) -> RolloutSession:
         t0 = latents.shape[2]
-        window = self.window if settings.slide else None
         if not settings.slide and t0 >= self.window:
             raise ValueError(f"context_frames: {t0} context frames leave no room in a window of {self.window} frames "
                              "and sliding is off (SamplerConfig.slide=False); give fewer frames or enable sliding")
-        if settings.cache and not self.unet.config.strictly_causal and not approximate_clip_cache:
+        if settings.cache and not self.unet.config.strictly_causal:
             raise ValueError(f"cache=True needs a strictly causal UNet (temporal_norm 'frame' or 'causal'), this one "
                              f"has causal={self.unet.config.causal}; pass cache=False to recompute the window at "
                              "every step")
-        concat = latents[:, :, :1] if self.concat_first_frame else None
-        timesteps = ddim_timesteps(settings.steps, settings.spacing, self.schedule.num_train_timesteps)
-        return RolloutSession(
-            self, latents, frame_actions, timesteps=timesteps,
-            history_level=history_level(timesteps, settings.history_level), guidance=settings.guidance,
-            eta=settings.eta, window=window, cache=settings.cache,
-            generator=torch.Generator().manual_seed(int(seed)), as_numpy=as_numpy, concat=concat, context=context,
-            approximate_clip=approximate_clip_cache)
+        return RolloutSession(self, settings, latents, frame_actions, seed=seed, context=context, as_numpy=as_numpy)
 
     @torch.no_grad()
     def rollout(self, context_frames: Any, actions: Any = None, steps: int | None = None,
@@ -225,9 +226,9 @@ class WorldModel(nn.Module):
         with eval_mode(self):
             sess = self._pixel_session(pixels, as_numpy, None if all_actions is None else all_actions[:, : t0 - 1],
                                        settings, seed, context)
-            for i in progress_bar(range(n), desc="rollout", unit="frame", enabled=progress):
-                sess.step_latent(None if all_actions is None else all_actions[:, t0 - 1 + i])
-            generated = torch.cat(sess.latents[t0:], dim=2)
+            generated = torch.cat([sess.step_latent(None if all_actions is None else all_actions[:, t0 - 1 + i])
+                                   for i in progress_bar(range(n), desc="rollout", unit="frame", enabled=progress)],
+                                  dim=2)
             return tensor_to_frames(self.codec.decode(generated), as_numpy)
 
     def _rollout_actions(self, actions: Any, horizon: Any, b: int, t0: int) -> tuple[Tensor | None, int]:
