@@ -1,6 +1,7 @@
 """The package layout follows one dependency order (docs/architecture.md): every import in src/vid2world, parsed.
 
     io  <-  {models, diffusion, data}  <-  causal  <-  world  <-  train  <-  {eval, play}
+    metrics beside the chain: reads only io; eval scores with it
     checkpoints beside the chain: reads models/diffusion/causal/world/io; train may read it
     bench, demo, cli, testing, the package's __init__ on top: nothing in the chain imports them
 """
@@ -30,7 +31,8 @@ MAY_IMPORT: dict[str, set[str]] = {
     "world": _CAUSAL,
     "checkpoints": _BASE | {"models", "diffusion", "causal", "world"},
     "train": _TRAIN,
-    "eval": _TRAIN,
+    "metrics": _BASE,  # pure scoring functions and their networks: nothing of the runtime
+    "eval": _TRAIN | {"metrics"},
     "play": _TRAIN,
 }
 
@@ -99,6 +101,7 @@ def test_every_import_follows_the_layout():
     ("train/config.py", "from ..testing import randomize_weights"),  # test helpers stay out of the library
     ("causal/keys.py", "from .. import __version__"),  # the top-level package is on top
     ("novel/thing.py", "import os"),  # a new package must be placed
+    ("metrics/pixel.py", "from ..world.frames import to_uint8"),  # metrics know nothing of the runtime
 ])
 def test_upward_imports_are_caught(where, source):
     assert violations(source, PACKAGE / where)
