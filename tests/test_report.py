@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import subprocess
 from dataclasses import asdict
 from html.parser import HTMLParser
 from pathlib import Path
@@ -21,6 +23,7 @@ from vid2world.io.video import write_video
 
 NASTY = '<script>alert("x")</script> & </table>'
 CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[1]
 HORIZON = 6
 
 
@@ -136,6 +139,10 @@ def test_report_is_deterministic_and_links_large_videos(tmp_path):
     md, page = write_report(tmp_path)
     assert (md.read_bytes(), page.read_bytes(), (tmp_path / "plots" / "psnr.png").read_bytes()) == first
     assert b"Software" not in first[2] and b"tIME" not in first[2]
+    from PIL import Image
+
+    with Image.open(tmp_path / "plots" / "psnr.png") as plot:  # the fixed size: 6.4 x 3.6 inches at 110 dpi
+        assert plot.size == (704, 396) and np.asarray(plot.convert("L")).std() > 10
     small = write_report(tmp_path, ReportConfig(embed_file_mib=1e-6))[1].read_text()
     assert "data:video/mp4" not in small and "over the 1e-06 MiB embedding cap: open videos/model_0.mp4" in small
     assert 'href="videos/model_0.mp4"' in small and "data:image/png" in small  # plots still embedded
@@ -207,6 +214,7 @@ def test_report_opens_in_headless_chromium(tmp_path):
             page.on("console", lambda m: messages.append((m.type, m.text)))
             page.on("pageerror", lambda e: messages.append(("pageerror", str(e))))
             page.on("request", lambda r: requests.append(r.url))
+            page.on("dialog", lambda d: (messages.append(("dialog", d.message)), d.dismiss()))  # a script ran
             page.goto(page_path.as_uri(), wait_until="load")
             table = page.locator("table.scores")
             plot = page.locator(".gallery.plots img").first
@@ -216,12 +224,46 @@ def test_report_opens_in_headless_chromium(tmp_path):
                                    timeout=10_000)
             assert page.evaluate("[...document.querySelectorAll('video')].map(v => v.videoWidth)") == [64] * 4
             assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # nothing overflows
+            assert page.evaluate("document.querySelectorAll('script, link, iframe, object').length") == 0
             shot = np.asarray(Image.open(io.BytesIO(page.screenshot(full_page=True))).convert("L"), np.float32)
             box = table.bounding_box()
             region = np.asarray(Image.open(io.BytesIO(page.screenshot(clip=box))).convert("L"), np.float32)
+            drawn = np.asarray(Image.open(io.BytesIO(plot.screenshot())).convert("L"), np.float32)
         finally:
             browser.close()
-    assert [m for m in messages if m[0] in ("error", "pageerror")] == []
+    assert [m for m in messages if m[0] in ("error", "pageerror", "dialog")] == []
     assert all(u.startswith(("file:", "data:")) for u in requests), requests  # nothing fetched from a network
     assert shot.std() > 10 and region.std() > 10 and len(np.unique(region)) > 10  # drawn, not blank
-    assert region.shape[0] >= 4 * 20 and region.shape[1] > 400  # five rows of a wide table
+    assert region.shape[0] >= 5 * 20 and region.shape[1] > 400  # five rows (header + 4 sources), wide
+    assert drawn.shape[1] > 300 and drawn.std() > 10  # the plot is drawn on screen, at a readable size
+
+
+def _ensure_chromium(tmp_path: Path, chromium: Path, apt_rc: int) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """scripts/ensure_chromium.sh run against a stand-in apt-get that records its calls and exits with apt_rc."""
+    fake = tmp_path / "bin"
+    fake.mkdir(exist_ok=True)
+    calls = tmp_path / "apt-calls"
+    (fake / "apt-get").write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexit {apt_rc}\n')
+    (fake / "apt-get").chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}", "CHROMIUM": str(chromium), "TMPDIR": str(tmp_path)}
+    proc = subprocess.run(["sh", str(ROOT / "scripts" / "ensure_chromium.sh")], env=env, capture_output=True,
+                          text=True, timeout=60)
+    return proc, calls.read_text().splitlines() if calls.exists() else []
+
+
+def test_ensure_chromium_installs_only_when_missing_and_never_fails(tmp_path):
+    present = tmp_path / "chromium"
+    present.write_text("#!/bin/sh\necho Chromium 1.0\n")
+    present.chmod(0o755)
+    proc, calls = _ensure_chromium(tmp_path, present, apt_rc=0)
+    assert proc.returncode == 0 and proc.stdout == "" and calls == []  # there already: nothing to do
+    proc, calls = _ensure_chromium(tmp_path, tmp_path / "missing", apt_rc=100)
+    assert proc.returncode == 0  # a failed install never fails `make test`
+    if os.geteuid() != 0:
+        assert calls == [] and "not usable as root" in proc.stdout
+        return
+    assert calls == ["install -y -q chromium", "update -q"]  # the install failed, then refreshing the lists did
+    assert "could not install chromium" in proc.stdout.splitlines()[-1]
+    (tmp_path / "apt-calls").unlink()
+    proc, calls = _ensure_chromium(tmp_path, tmp_path / "missing", apt_rc=0)
+    assert proc.returncode == 0 and calls == ["install -y -q chromium"] and "installed" in proc.stdout

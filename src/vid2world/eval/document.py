@@ -10,24 +10,32 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Heading:
+    """A section title; level 1 is the page's title, level 2 a section (listed in the page's contents)."""
+
     text: str
     level: int = 2
 
 
 @dataclass(frozen=True)
 class Paragraph:
+    """One line of prose."""
+
     text: str
     tone: str = ""  # "": plain; "warn": the model loses somewhere; "good": it beats everything compared
 
 
 @dataclass(frozen=True)
 class Bullets:
+    """A list of one-line items."""
+
     items: list[str]
     tone: str = ""
 
 
 @dataclass(frozen=True)
 class Cell:
+    """One table cell and how it is marked."""
+
     text: str
     mark: str = ""  # "": plain; "best": the best value of its column; "loses": the model does not beat a baseline
     numeric: bool = False  # right-aligned in tabular figures
@@ -35,6 +43,8 @@ class Cell:
 
 @dataclass(frozen=True)
 class Table:
+    """A table with a header row and an optional legend below it."""
+
     header: list[str]
     rows: list[list[Cell]]
     role: str = ""  # a name for the table ("scores", ...), an HTML class the tests and styles can find
@@ -43,6 +53,8 @@ class Table:
 
 @dataclass(frozen=True)
 class Code:
+    """Text shown verbatim (the command line)."""
+
     text: str
 
 

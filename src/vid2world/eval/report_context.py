@@ -17,6 +17,7 @@ Loader = Callable[[str, str, str], Media]
 
 
 def curves(plots: list[tuple[MetricInfo, str]], load: Loader) -> list[Block]:
+    """The per-horizon plots (already written), one per frame metric."""
     blocks: list[Block] = [Heading("Per-horizon curves")]
     if not plots:
         return blocks + [Paragraph("No per-horizon curve: no computed frame metric has one.")]
@@ -27,6 +28,7 @@ def curves(plots: list[tuple[MetricInfo, str]], load: Loader) -> list[Block]:
 
 
 def videos(results: EvaluationResults, load: Loader) -> list[Block]:
+    """Each source's side-by-side ground truth | prediction videos."""
     blocks: list[Block] = [Heading("Ground truth | prediction")]
     with_videos = [s for s in results.sources if s.videos]
     if not with_videos:
@@ -40,6 +42,7 @@ def videos(results: EvaluationResults, load: Loader) -> list[Block]:
 
 
 def counterfactual(results: EvaluationResults, load: Loader) -> list[Block]:
+    """The counterfactual grid video, or a sentence saying there is none."""
     blocks: list[Block] = [Heading("Counterfactual grid")]
     if not results.counterfactual:
         return blocks + [Paragraph("No counterfactual grid was written.")]
@@ -64,6 +67,7 @@ def metric_conventions(results: EvaluationResults) -> list[Block]:
 
 
 def notes(results: EvaluationResults) -> list[Block]:
+    """What the reader must know, as results.json says it."""
     return [Heading("Notes"), Bullets(list(results.notes)) if results.notes else Paragraph("None.")]
 
 
@@ -72,6 +76,7 @@ def _shown(value: Any) -> str:
 
 
 def key_values(title: str, values: dict[str, Any], role: str) -> list[Block]:
+    """A dict as a two-column table (nested values as compact JSON)."""
     rows = [[Cell(str(key)), Cell(_shown(value))] for key, value in values.items()]
     return [Heading(title), Table(["key", "value"], rows, role) if rows else Paragraph("Empty.")]
 
