@@ -128,14 +128,15 @@ def test_registry_directions_agree_with_the_metrics(name):
 
 def test_bad_videos_get_one_line_errors_naming_what_was_given():
     good = np.zeros((1, 2, 12, 12, 3), np.uint8)
+    expected = r"expected uint8 \[B,T,H,W,3\] RGB frames, got "
     cases = [
-        (good.astype(np.float32), good, r"pred: expected dtype uint8 \(0\.\.255\), got float32"),
-        (good, good[..., :2], r"target: expected frames \[B, T, H, W, 3\], got shape \(1, 2, 12, 12, 2\)"),
-        (good[0], good[0], r"pred: expected frames \[B, T, H, W, 3\], got shape \(2, 12, 12, 3\)"),
-        (good, good[:, :1], r"expected the same shape, got \(1, 2, 12, 12, 3\) and \(1, 1, 12, 12, 3\)"),
-        (good.tolist(), good, r"pred: expected uint8 frames .* got list"),
-        (good[:, :0], good[:, :0], r"pred: expected at least one clip"),
-        (torch.zeros(1, 2, 12, 12, 3), good, r"pred: expected dtype uint8 \(0\.\.255\), got torch.float32"),
+        (good.astype(np.float32), good, r"pred: " + expected + r"float32 \(1, 2, 12, 12, 3\)"),
+        (good, good[..., :2], r"target: " + expected + r"uint8 \(1, 2, 12, 12, 2\)"),
+        (good[0], good[0], r"pred: " + expected + r"uint8 \(2, 12, 12, 3\)"),
+        (good, good[:, :1], r"pred \(1, 2, 12, 12, 3\) and target \(1, 1, 12, 12, 3\): shapes differ"),
+        (good.tolist(), good, r"pred: expected a uint8 array .* got list"),
+        (good[:, :0], good[:, :0], r"pred: " + expected + r"uint8 \(1, 0, 12, 12, 3\)"),
+        (torch.zeros(1, 2, 12, 12, 3), good, r"pred: " + expected + r"torch.float32"),
     ]
     for pred, target, message in cases:
         for fn in (metrics.psnr, metrics.ssim, metrics.mse):

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .inputs import check_frames, same_shape
+
 # float64 elements per intermediate array of one chunk; SSIM holds about a dozen of them (~400 MB at most)
 _CHUNK_ELEMENTS = 1 << 22
 
@@ -31,27 +33,11 @@ class SSIMConfig:
     value_range: float = 1.0
 
 
-def _check_video(video: Any, name: str) -> None:
-    is_numpy = isinstance(video, np.ndarray)
-    if not (is_numpy or isinstance(video, Tensor)):
-        raise ValueError(f"{name}: expected uint8 frames [B, T, H, W, 3] as a numpy array or torch tensor, "
-                         f"got {type(video).__name__}")
-    shape = tuple(video.shape)
-    if len(shape) != 5 or shape[-1] != 3:
-        raise ValueError(f"{name}: expected frames [B, T, H, W, 3], got shape {shape}")
-    if video.dtype != (np.uint8 if is_numpy else torch.uint8):
-        raise ValueError(f"{name}: expected dtype uint8 (0..255), got {video.dtype}")
-    if min(shape[:4]) < 1:
-        raise ValueError(f"{name}: expected at least one clip of at least one non-empty frame, got shape {shape}")
-
-
 def _per_frame(pred: Any, target: Any, frame_fn: Callable[[Tensor, Tensor], Tensor], min_side: int = 1) -> Any:
     """Checks both videos, then applies `frame_fn` (float64 [N, 3, H, W] in [0, 255] x2 -> [N]) chunk by chunk."""
-    _check_video(pred, "pred")
-    _check_video(target, "target")
-    if tuple(pred.shape) != tuple(target.shape):
-        raise ValueError(f"pred and target: expected the same shape, got {tuple(pred.shape)} and "
-                         f"{tuple(target.shape)}")
+    check_frames(pred, "pred", "B,T,H,W,3")
+    check_frames(target, "target", "B,T,H,W,3")
+    same_shape(pred, target, ("pred", "target"))
     if min(pred.shape[2:4]) < min_side:
         raise ValueError(f"pred and target: SSIM's {min_side}x{min_side} window needs frames of at least "
                          f"{min_side}x{min_side} pixels, got H, W = {pred.shape[2]}, {pred.shape[3]}")
