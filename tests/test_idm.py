@@ -13,7 +13,7 @@ from vid2world.cli import main
 from vid2world.data.spec import ActionGroup, ActionSpec, DatasetMeta
 from vid2world.data.store import open_dataset
 from vid2world.data.writer import DatasetWriter
-from vid2world.eval.idm import IDMConfig
+from vid2world.eval.idm import IDM, IDMConfig
 from vid2world.eval.idm_data import held_out_split
 from vid2world.eval.idm_fit import FitConfig, fit_idm
 from vid2world.eval.idm_io import load_idm, save_idm
@@ -113,7 +113,7 @@ def test_idm_beats_chance_on_held_out_frames(fitted):
     held = idm.report["held_out"]
     assert held["rule"] == "split 'val'" and held["episodes"] == 8 and held["pairs"] == 8 * 19
     move, lights, dim = (held["groups"][k] for k in ("move", "lights", "dim"))
-    assert move["accuracy"] > move["chance"]["accuracy"] + 0.4, move
+    assert move["accuracy"] > move["chance"]["accuracy"] + 0.3, move
     assert lights["accuracy"] > lights["chance"]["accuracy"] + 0.15, lights
     assert dim["r2"] > 0.5 and dim["chance"]["r2"] <= 0.0, dim
     assert held["action_accuracy"] > held["chance_accuracy"] + 0.3
@@ -192,3 +192,20 @@ def test_cli_idm_train(tmp_path, capsys):
     assert main(["idm", "train", "--data", str(tmp_path / "nothing"), "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "nothing" in err and "not a vid2world dataset" in err
+
+
+def test_windows_reach_the_network_in_order(monkeypatch):
+    idm = IDM(IDMConfig(frame_size=(4, 4), width=8, stages=1, hidden=8, before=2, after=1), SPEC)
+    seen = []
+    monkeypatch.setattr(idm, "forward", lambda windows: seen.append(windows.clone()) or
+                        [torch.zeros(len(windows), g.dim) for g in SPEC.groups])
+    frames = np.arange(2 * 7, dtype=np.uint8).reshape(2, 7, 1, 1, 1) * np.ones((1, 1, 4, 4, 3), np.uint8)
+    assert idm.predict(frames, batch=3).shape == (2, 7 - 1 - 2 - 1, SPEC.dim)  # actions 2..4 of each sequence
+    windows = torch.cat(seen)[:, :, 0, 0, 0]
+    expected = torch.tensor([[b * 7 + t + j for j in range(5)] for b in range(2) for t in range(3)], dtype=torch.uint8)
+    assert torch.equal(windows, expected)
+    actions = np.zeros((2, 7, SPEC.dim), np.float32)
+    actions[..., 0] = actions[..., 7] = 1.0
+    assert idm.score(frames, actions)["pairs"] == 2 * 3
+    with pytest.raises(ValueError, match=r"expected uint8 \[B, T >= 5, H, W, 3\]"):
+        idm.predict(frames[:, :4])

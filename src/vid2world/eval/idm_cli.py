@@ -46,7 +46,7 @@ def _idm_train(args: argparse.Namespace) -> int:
 
     check_idm_target(args.out, args.overwrite)  # before minutes of fitting, not after
     cfg = FitConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
-                    model=IDMConfig(width=args.width))
+                    model=IDMConfig(width=args.width, before=args.before, after=args.after))
     idm = fit_idm(args.data, cfg, device=args.device, progress=not args.no_progress)
     out = save_idm(idm, args.out, overwrite=args.overwrite)
     held = idm.report["held_out"]
@@ -62,14 +62,18 @@ def register(sub) -> None:
     idm_sub = idm.add_subparsers(dest="idm", required=True)
     train = idm_sub.add_parser("train", help="fit an IDM on real frames; report its held-out accuracy vs chance",
                                description="Fit an inverse-dynamics model (frames t, t+1 -> action t) on split "
-                               "'train' of a dataset and score it on split 'val' (or, without one, on 10%% of the "
+                               "'train' of a dataset and score it on split 'val' (or, without one, on 10% of the "
                                "training episodes chosen by name), beside the majority-label predictor.")
     train.add_argument("--data", required=True, help="dataset directory with actions (`vid2world data record`)")
     train.add_argument("--out", required=True, help="directory to write idm.safetensors and idm.json into")
-    train.add_argument("--steps", type=positive_int, default=1500, help="training steps (default: 1500)")
+    train.add_argument("--steps", type=positive_int, default=2000, help="training steps (default: 2000)")
     train.add_argument("--batch", type=positive_int, default=64, help="frame pairs per step (default: 64)")
     train.add_argument("--lr", type=_positive_float, default=2e-3, help="peak learning rate (default: 2e-3)")
     train.add_argument("--width", type=positive_int, default=32, help="channels of the first conv (default: 32)")
+    train.add_argument("--before", type=non_negative_int, default=0,
+                       help="frames before t the IDM also sees (default: 0)")
+    train.add_argument("--after", type=non_negative_int, default=0,
+                       help="frames after t+1 the IDM also sees: where an action shows late (momentum) (default: 0)")
     train.add_argument("--seed", type=non_negative_int, default=0, help="same seed, same weights (default: 0)")
     train.add_argument("--device", type=torch_device, default="cpu", help="torch device (default: cpu)")
     train.add_argument("--overwrite", action="store_true", help="replace the IDM already in --out")

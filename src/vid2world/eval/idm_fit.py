@@ -23,7 +23,7 @@ from .idm_scores import majority_action, scores_with_chance
 class FitConfig:
     """The fit: AdamW at `lr` with a short warm-up and cosine decay, `steps` batches of `batch` pairs."""
 
-    steps: int = 1500
+    steps: int = 2000
     batch: int = 64
     lr: float = 2e-3
     weight_decay: float = 1e-4
@@ -66,7 +66,7 @@ def held_out_scores(idm: IDM, dataset: Dataset, episodes: list[int]) -> dict[str
     for i in episodes:
         ep = dataset.episode(i)
         pred.append(idm.predict(np.asarray(ep.frames)[None])[0])
-        true.append(ep.actions[:-1])
+        true.append(ep.actions[idm.config.read(len(ep.actions))])
     return scores_with_chance(idm.spec, np.concatenate(pred), np.concatenate(true), idm.chance.cpu().numpy())
 
 
@@ -83,10 +83,10 @@ def _train(idm: IDM, sampler: PairSampler, cfg: FitConfig, device: str, progress
     idm.train()
     with progress_bar(total=cfg.steps, desc="idm train", unit="step", enabled=progress) as bar:
         for step in range(cfg.steps):
-            before, after, actions = (x.to(device) for x in sampler(rng, cfg.batch))
+            windows, actions = (x.to(device) for x in sampler(rng, cfg.batch))
             for group in opt.param_groups:
                 group["lr"] = _learning_rate(cfg, step)
-            loss = idm_loss(idm, idm(before, after), actions)
+            loss = idm_loss(idm, idm(windows), actions)
             if not torch.isfinite(loss):
                 raise ValueError(f"IDM loss became {loss.item()} at step {step}; lower --lr (now {cfg.lr})")
             opt.zero_grad(set_to_none=True)
@@ -106,16 +106,16 @@ def fit_idm(data: str, cfg: FitConfig = FitConfig(), device: str = "cpu", progre
     spec = dataset.meta.actions
     if spec is None:
         raise ValueError(f"{dataset.root}: the dataset has no actions (recorded with --no-actions); an IDM needs them")
-    train, held, rule = held_out_split(dataset, cfg.holdout_fraction)
-    labels = train_actions(dataset, train)
     model_cfg = IDMConfig(**{**asdict(cfg.model), "frame_size": tuple(dataset.meta.frame_size)})
+    train, held, rule = held_out_split(dataset, cfg.holdout_fraction, model_cfg.window)
+    labels = train_actions(dataset, train, model_cfg.read)
     with torch.random.fork_rng(devices=[]):  # the seed picks the initial weights without touching global state
         torch.manual_seed(cfg.seed)
         idm = IDM(model_cfg, spec, chance=majority_action(spec, labels))
     set_normaliser(idm, labels)
     idm.to(device)
     start = time.perf_counter()
-    final_loss = _train(idm, PairSampler(dataset, train), cfg, device, progress)
+    final_loss = _train(idm, PairSampler(dataset, train, model_cfg.before, model_cfg.after), cfg, device, progress)
     seconds = time.perf_counter() - start
     held_scores = held_out_scores(idm, dataset, held)
     idm.report = {"data": str(dataset.root.resolve()), "source": dataset.meta.source,

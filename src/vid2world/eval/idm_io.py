@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +37,19 @@ def check_idm_target(directory: str | os.PathLike, overwrite: bool = False) -> P
     return target
 
 
+def describe(idm: IDM) -> dict[str, Any]:
+    """What `idm.json` holds: the config, action spec, frame size, chance action and the fit's report."""
+    return {"format": FORMAT, "config": asdict(idm.config), "actions": idm.spec.to_dict(),
+            "frame_size": list(idm.config.frame_size), "chance_action": idm.chance.tolist(), "report": idm.report}
+
+
 def save_idm(idm: IDM, directory: str | os.PathLike, overwrite: bool = False) -> Path:
     """Write `idm` (weights, config and `idm.report`) into `directory` atomically; returns the directory."""
     target = check_idm_target(directory, overwrite)
     state = {k: v.detach().cpu().contiguous() for k, v in idm.state_dict().items()}
     with AtomicDirectory(target, overwrite=overwrite) as tmp:
         save_file(state, str(tmp.path / WEIGHTS_NAME), metadata={"format": FORMAT})
-        text = json.dumps({**idm.describe(), "report": idm.report}, indent=1, allow_nan=False)
+        text = json.dumps(describe(idm), indent=1, allow_nan=False)
         (tmp.path / CONFIG_NAME).write_text(text + "\n")
     return target
 
