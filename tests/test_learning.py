@@ -26,10 +26,10 @@ def test_tiny_world_model_follows_the_actions():
     torch.manual_seed(0)
     world = SquareWorld(size=8, square=2, speed=1)
     frames, actions = world.dataset(episodes=400, frames=8, seed=0)
-    cfg = v2w.UNetConfig.preset(
-        "tiny", in_channels=3, out_channels=3, context_dim=None, image_cross_attention=False, fs_condition=False,
-        attention_resolutions=(2,), norm_groups=8, dropout=0.0, temporal_length=17,
-        action_space=v2w.ActionSpace.continuous(2), causal=v2w.CausalConfig("frame"))
+    # pixel-tiny: no temporal-conv dropout. With the DynamiCrafter default of 0.1 this 320-step model reached only
+    # 13.8-15.8 dB depending on the initial weights; without it, 18-19.
+    cfg = v2w.UNetConfig.preset("pixel-tiny", temporal_length=17, action_space=v2w.ActionSpace.continuous(2),
+                                causal=v2w.CausalConfig("frame"))
     unet = v2w.VideoUNet(cfg)
     schedule = ScheduleConfig(dynamic_rescale=None)
     sampler = v2w.SamplerConfig(steps=10, history_level="clean", eta=0.0)
@@ -52,7 +52,8 @@ def test_tiny_world_model_follows_the_actions():
           f"{frozen:.2f}; {time.perf_counter() - start:.0f} s")
     # Thresholds: a model that ignores the actions does no better than with another episode's actions, and one
     # that only copies the first frame scores `frozen`; both sit near 12-13 dB here. Following the actions puts the
-    # square where the truth has it: measured 17.7 dB (shuffled 11.7, frozen 12.2) on this configuration.
+    # square where the truth has it: measured 18.3 dB (shuffled 11.8, frozen 12.2) on this configuration, 19.5 dB on 64
+    # other held-out episodes (groups of 8 from 17.9 to 25.1).
     assert ours > 15.0
     assert ours > wrong_actions + 3.0
     assert ours > frozen + 3.0
