@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import List
 
 import torch
 from torch import nn
@@ -14,6 +15,9 @@ from .checkpoints.reader import PARTS
 from .checkpoints.registry import ModelSpec
 from .diffusion.schedule import NoiseSchedule, dynamic_rescale_table
 from .io.atomic import atomic_file
+from .metrics import lpips as lpips_metric
+from .metrics.inception import FIDInceptionV3
+from .metrics.weights import WEIGHT_FILES
 from .models.config import UNetConfig
 
 
@@ -70,4 +74,64 @@ def schedule_buffers(config: ModelSpec) -> dict[str, torch.Tensor]:
     return out
 
 
-__all__ = ["random_parts", "randomize_weights", "schedule_buffers", "write_checkpoint"]
+def _save_state(state: dict[str, torch.Tensor], path: Path) -> Path:
+    with atomic_file(path) as tmp:
+        torch.save(state, tmp)
+    return path
+
+
+def write_lpips_backbone(directory: str | Path, net: str = "vgg", seed: int = 0) -> Path:
+    """A random torchvision `features` state dict (torchvision's names and shapes) for an LPIPS backbone, saved
+    under the real file's name in `directory` (the classifier keys, 100+ MB of no use to LPIPS, are left out)."""
+    features = randomize_weights(lpips_metric.NETS[net].build(), seed=seed)
+    state = {f"features.{k}": v.detach().clone() for k, v in features.state_dict().items()}
+    return _save_state(state, Path(directory) / WEIGHT_FILES[lpips_metric.NETS[net].weights])
+
+
+def write_fid_inception(directory: str | Path, seed: int = 0) -> Path:
+    """pytorch-fid's FID Inception state dict with seeded random weights (`randomize_weights`; its keys, its shapes:
+    ~91 MiB, no `num_batches_tracked`, as older torch wrote), saved as `pt_inception-2015-12-05-6726825d.pth` in
+    `directory`. The batch-norm running statistics stay at 0 mean, unit variance."""
+    net = randomize_weights(FIDInceptionV3(), seed=seed)
+    state = {k: v.detach().clone() for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}
+    return _save_state(state, Path(directory) / WEIGHT_FILES["fid"])
+
+
+class I3DStandIn(nn.Module):
+    """The call signature of StyleGAN-V's I3D TorchScript, `forward(x, rescale, resize, return_features)` -> [B, 400],
+    on a tiny seeded projection of pooled pixels. It keeps what it was given (`shapes`, `flags`, `last_input`) so
+    a test can check the convention it was called with."""
+
+    # the types of the lists that start empty, as objects: this file's string annotations are opaque to TorchScript
+    __annotations__ = {"shapes": List[List[int]], "flags": List[List[bool]]}
+
+    def __init__(self, seed: int = 0):
+        super().__init__()
+        gen = torch.Generator().manual_seed(seed)
+        self.register_buffer("projection", torch.randn(3 * 2 * 4 * 4, 400, generator=gen) / 4)
+        self.shapes = []
+        self.flags = []
+        self.last_input = torch.zeros(0)
+
+    def forward(self, x: torch.Tensor, rescale: bool = False, resize: bool = False,
+                return_features: bool = False) -> torch.Tensor:
+        self.shapes.append(list(x.shape))
+        self.flags.append([rescale, resize, return_features])
+        self.last_input = x.clone()
+        v = x.float()
+        if rescale:  # what StyleGAN-V's module does with its [0, 255] input
+            v = v / 127.5 - 1
+        logits = torch.nn.functional.adaptive_avg_pool3d(v, (2, 4, 4)).flatten(1) @ self.projection
+        return logits if return_features else logits.softmax(dim=-1)
+
+
+def write_i3d_standin(directory: str | Path, seed: int = 0) -> Path:
+    """An `I3DStandIn`, scripted and saved with torch.jit.save as `i3d_torchscript.pt` in `directory`."""
+    path = Path(directory) / WEIGHT_FILES["fvd"]
+    with atomic_file(path) as tmp:
+        torch.jit.save(torch.jit.script(I3DStandIn(seed)), str(tmp))
+    return path
+
+
+__all__ = ["I3DStandIn", "random_parts", "randomize_weights", "schedule_buffers", "write_checkpoint",
+           "write_fid_inception", "write_i3d_standin", "write_lpips_backbone"]
