@@ -83,6 +83,12 @@ class PredictionStore:
             raise ValueError(f"{path}: unreadable prediction file ({err}); delete it to have it made again") from None
 
 
+def window_id(i: int, clips: ClipDataset) -> str:
+    w = clips.windows[i]
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in w.name)[:40]
+    return f"{i:05d}-{safe}-{w.start}"
+
+
 def read_batch(clips: ClipDataset, index: list[int]) -> Batch:
     """Windows `index` of `clips` (an evaluation `ClipDataset`) as one batch of numpy arrays."""
     items = [clips[i] for i in index]

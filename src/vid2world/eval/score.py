@@ -9,21 +9,20 @@ with the standard deviation (ddof 1) beside it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
+from ..data.clips import ClipDataset
+from ..io.progress import progress_bar
 from ..metrics import frechet_distance
+from .predict import PredictionStore, read_batch, seed_count, window_id
 from .protocols import Protocol
 from .results import SourceScores
-from .scorers import PerFrame, Pooled
+from .scorers import LoadedMetric, PerFrame, Pooled
 from .sources import Source
-
-
-@dataclass(frozen=True)
-class LoadedMetric:
-    entry: PerFrame | Pooled
-    fn: Callable[..., Any]
+from .videos import write_pair
 
 
 @dataclass
@@ -106,3 +105,29 @@ class Scoring:
         read = np.concatenate([r.reshape(-1, r.shape[-1]) for r, _ in tally.idm])
         true = np.concatenate([t.reshape(-1, t.shape[-1]) for _, t in tally.idm])
         return read, true
+
+
+def score_all(scoring: Scoring, store: PredictionStore, sources: list[Source], protocol: Protocol, clips: ClipDataset,
+              batches: list[list[int]], out: Path, videos: int, progress: bool) -> dict[str, list[str]]:
+    """Stream every batch file through `scoring`; write the side-by-side videos; returns them per source."""
+    written: dict[str, list[str]] = {s.name: [] for s in sources}
+    with progress_bar(total=len(batches), desc="scoring", unit="batch", enabled=progress) as bar:
+        for k, index in enumerate(batches):
+            batch = read_batch(clips, index)
+            truth = scoring.add_truth(batch.frames, batch.actions)
+            for source in sources:
+                for j in range(seed_count(source, protocol.seeds)):
+                    path = store.path(source, j, k)
+                    generated, actions = store.load(path)
+                    if generated.shape != (len(index), protocol.horizon, *batch.frames.shape[2:]):
+                        raise ValueError(f"{path}: frames {list(generated.shape)} do not fit this batch "
+                                         f"({len(index)} windows of {protocol.horizon} frames); delete it")
+                    clip = np.concatenate([batch.frames[:, : protocol.context], generated], axis=1)
+                    scoring.add(source.name, j, truth, clip, actions)
+                    for row, i in enumerate(index):
+                        if j == 0 and i < videos:
+                            rel = f"videos/{source.slug}/{window_id(i, clips)}.mp4"
+                            write_pair(out / rel, batch.frames[row], clip[row], protocol.context)
+                            written[source.name].append(rel)
+            bar.update(1)
+    return written

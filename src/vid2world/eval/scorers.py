@@ -22,6 +22,7 @@ from ..data.transforms import FrameLayout, resize_uint8
 from ..metrics import FRAME_METRICS, I3DFeatures, InceptionFeatures, LPIPS, Skip, WeightsDir
 from ..metrics import fid_features, fvd_features, lpips_frames
 from .protocols import Protocol
+from .results import MetricInfo
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,12 @@ class Pooled:
     unit: str
     load: Callable[[ScoreContext], Loaded | Skip]
     frames: Callable[[Protocol], tuple[int, ...]]
+
+
+@dataclass(frozen=True)
+class LoadedMetric:
+    entry: PerFrame | Pooled
+    fn: Callable[..., Any]
 
 
 def _pixel(key: str, min_side: int = 1) -> Callable[[ScoreContext], Loaded | Skip]:
@@ -100,6 +107,21 @@ METRICS: dict[str, PerFrame | Pooled] = {
     "fid": Pooled("fid", False, "", _fid, lambda p: p.frames),
     "fvd": Pooled("fvd", False, "", _fvd, lambda p: p.video_frames),
 }
+
+
+def load_metrics(ctx: ScoreContext, windows: int) -> tuple[list[LoadedMetric], list[MetricInfo], list[str]]:
+    """Every registered metric, loaded or skipped with its reason."""
+    loaded, infos, notes = [], [], []
+    for name, entry in METRICS.items():
+        got = Skip(name, f"needs at least 2 windows, the evaluation has {windows}") \
+            if isinstance(entry, Pooled) and windows < 2 else entry.load(ctx)
+        if isinstance(got, Skip):
+            infos.append(MetricInfo(name, entry.higher_is_better, entry.unit, skipped=got.reason))
+            notes.append(str(got))
+        else:
+            loaded.append(LoadedMetric(entry, got[0]))
+            infos.append(MetricInfo(name, entry.higher_is_better, entry.unit, convention=got[1]))
+    return loaded, infos, notes
 
 
 def scoring_frames(protocol: Protocol, layout: FrameLayout | None) -> Callable[[np.ndarray], np.ndarray]:
