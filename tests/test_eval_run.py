@@ -4,6 +4,7 @@ scored, predictions reused by a rerun, a killed run resumed without redoing fini
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -147,6 +148,7 @@ def test_rerun_reuses_predictions_and_scores_the_network_metrics(first, inputs, 
 
 
 def test_killed_run_resumes_without_redoing_finished_batches(first, inputs, monkeypatch, tmp_path):
+    monkeypatch.delenv("VID2WORLD_WEIGHTS", raising=False)
     results, _ = first
     out = tmp_path / "eval"
     calls = []
@@ -193,3 +195,25 @@ def dead_pid() -> int:
         except PermissionError:
             pass
         pid += 1
+
+
+def test_idm_reads_every_source_on_the_generated_transitions(first, inputs, monkeypatch, tmp_path):
+    from vid2world.eval.idm import IDMConfig
+    from vid2world.eval.idm_fit import FitConfig, fit_idm
+    from vid2world.eval.idm_io import save_idm
+
+    monkeypatch.delenv("VID2WORLD_WEIGHTS", raising=False)
+    results, out = first
+    idm_dir = save_idm(fit_idm(str(inputs[1]), FitConfig(steps=2, batch=4, model=IDMConfig(
+        width=8, stages=1, hidden=8, stem_stride=1, before=2)), progress=False), tmp_path / "idm")
+    copy = tmp_path / "eval"
+    shutil.copytree(out, copy)  # the IDM is a scoring setting: the predictions are reused
+    monkeypatch.setattr(v2w.WorldModel, "rollout", lambda *a, **k: pytest.fail("the model was called"))
+    scored = evaluate(config(inputs, copy, idm=str(idm_dir)), progress=False)
+    accuracy = scored.action_accuracy
+    assert accuracy["idm"] == str(idm_dir) and set(accuracy["sources"]) == {"real frames", *SOURCES}
+    # 4 windows x actions t = 2, 3, 4 (the IDM needs 2 frames before t; t >= 1 leads to a generated frame)
+    assert all(d["pairs"] == 12 for d in accuracy["details"].values())
+    assert accuracy["details"]["model"]["groups"]["action"]["kind"] == "continuous"
+    assert accuracy["model"] is None and accuracy["chance"] is None  # no discrete group: R^2 and signs only
+    assert [s.means for s in scored.sources] == [s.means for s in results.sources]

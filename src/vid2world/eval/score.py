@@ -74,11 +74,14 @@ class Scoring:
                 tally.features.setdefault(m.entry.name, []).append(m.fn(chosen))
 
     def _read_actions(self, tally: Tally, clip: np.ndarray, actions: np.ndarray | None) -> None:
-        """The IDM's reading of the generated transitions: frames t -> t+1 for t = T0-1 .. L-2."""
+        """The IDM's reading of the generated transitions: action t read from frames around (t, t+1), for every t
+        from the last given frame on that the IDM can read in this clip (`config.read`: its frames before and
+        after the pair must exist)."""
         if self.idm is None or actions is None:
             return
-        start = self.protocol.context - 1
-        tally.idm.append((self.idm.predict(clip[:, start:]), actions[:, start:-1]))
+        read = np.arange(clip.shape[1])[self.idm.config.read(clip.shape[1])]
+        keep = read >= self.protocol.context - 1
+        tally.idm.append((self.idm.predict(clip)[:, keep], actions[:, read[keep]]))
 
     def source_scores(self, source: Source, seeds: int) -> SourceScores:
         runs = [self._summary(self.tallies[(source.name, j)]) for j in range(seeds)]
