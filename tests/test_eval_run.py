@@ -3,6 +3,7 @@ scored, predictions reused by a rerun, a killed run resumed without redoing fini
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from dataclasses import replace
@@ -99,6 +100,7 @@ def test_results_hold_every_source_metric_and_video(first):
         assert len(s.videos) == 1 and frame_count(out / s.videos[0]) == 6  # 2 given + 4 generated
     assert results.counterfactual == "counterfactual.mp4" and frame_count(out / "counterfactual.mp4") == 6
     assert results.model["action_space"]["dim"] == 2 and results.model["parameters"] > 0
+    assert (out / "report.md").is_file() and (out / "report.html").is_file()  # the report, from results.json
 
 
 def test_copy_last_frame_scores_match_an_independent_computation(first, inputs):
@@ -211,9 +213,12 @@ def test_idm_reads_every_source_on_the_generated_transitions(first, inputs, monk
     monkeypatch.setattr(v2w.WorldModel, "rollout", lambda *a, **k: pytest.fail("the model was called"))
     scored = evaluate(config(inputs, copy, idm=str(idm_dir)), progress=False)
     accuracy = scored.action_accuracy
-    assert accuracy["idm"] == str(idm_dir) and set(accuracy["sources"]) == {"real frames", *SOURCES}
+    assert accuracy["idm"] == str(idm_dir) and "no discrete action group" in accuracy["note"]
+    assert "real" not in accuracy and "model" not in accuracy  # continuous actions: R^2 and signs only
+    details = json.loads((copy / accuracy["details"]).read_text())
+    assert set(details) == {"real frames", *SOURCES}
     # 4 windows x actions t = 2, 3, 4 (the IDM needs 2 frames before t; t >= 1 leads to a generated frame)
-    assert all(d["pairs"] == 12 for d in accuracy["details"].values())
-    assert accuracy["details"]["model"]["groups"]["action"]["kind"] == "continuous"
-    assert accuracy["model"] is None and accuracy["chance"] is None  # no discrete group: R^2 and signs only
+    assert all(d["pairs"] == 12 for d in details.values())
+    assert details["model"]["groups"]["action"]["kind"] == "continuous"
+    assert (copy / "report.html").is_file()
     assert [s.means for s in scored.sources] == [s.means for s in results.sources]

@@ -153,3 +153,28 @@ def test_scores_average_frames_then_windows_then_seeds():
     assert scores.per_horizon["b"] == pytest.approx([20.0, 22.0])  # mean over seeds of each horizon step
     assert scores.means["b"] == pytest.approx(21.0)
     assert scores.std["b"] == pytest.approx(np.std([11.0, 31.0, 21.0], ddof=1))
+
+
+def test_action_accuracy_known_answers(tmp_path):
+    import torch
+
+    from vid2world.eval.idm_hook import action_accuracy
+
+    spec = ActionSpec.one_hot(("a", "b", "c"))
+    eye = np.eye(3, dtype=np.float32)
+    true = eye[[0, 0, 1, 2]]
+    reads = {None: true, "model": eye[[0, 1, 1, 0]], "copy": eye[[1, 1, 1, 1]]}
+
+    class FakeScoring:
+        def action_reads(self, name, seed=0):
+            return reads[name], true
+
+    class FakeIDM:
+        chance = torch.tensor([1.0, 0.0, 0.0])  # the majority label: a
+
+    FakeIDM.spec = spec
+    sources = [Source("model", "model", "model", None, True), Source("copy", "baseline", "copy", None, False)]
+    out = action_accuracy(FakeIDM(), "idm-dir", FakeScoring(), sources, tmp_path)
+    assert (out["real"], out["model"], out["chance"]) == (1.0, 0.5, 0.5)
+    assert out["sources"] == {"real frames": 1.0, "model": 0.5, "copy": 0.25}
+    assert (tmp_path / out["details"]).is_file()

@@ -71,7 +71,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(f"{s.name:36s}" + "".join(f"{s.means.get(n, float('nan')):12.4g}" for n in names))
     for note in results.notes:
         print(f"note: {note}")
-    print(f"wrote {args.out}/results.json")
+    print(f"wrote {args.out}/results.json, {args.out}/report.md and {args.out}/report.html")
     return 0
 
 

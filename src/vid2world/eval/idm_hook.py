@@ -5,11 +5,16 @@ followed."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from ..data.store import Dataset
+from ..io.atomic import write_text
 from .score import Scoring
 from .sources import Source
+
+DETAILS = "idm_scores.json"
 
 
 def open_idm(directory: str | None, device: str, dataset: Dataset) -> Any:
@@ -25,14 +30,20 @@ def open_idm(directory: str | None, device: str, dataset: Dataset) -> Any:
     return idm
 
 
-def action_accuracy(idm: Any, directory: str, scoring: Scoring, sources: list[Source]) -> dict[str, Any]:
-    """{"idm", "real", "model", "chance", "sources": {name: accuracy}, "details": {name: every group's scores}}."""
+def action_accuracy(idm: Any, directory: str, scoring: Scoring, sources: list[Source], out: Path) -> dict[str, Any]:
+    """{"idm", "details", and with discrete action groups "real", "model", "chance", "sources"}; every group's
+    scores (accuracy, or R^2 and sign agreement, each with chance) of every source go to OUT/idm_scores.json."""
     from .idm_scores import scores_with_chance
 
     chance = idm.chance.cpu().numpy()
     details = {"real frames": scores_with_chance(idm.spec, *scoring.action_reads(None), chance)}
     for source in sources:
         details[source.name] = scores_with_chance(idm.spec, *scoring.action_reads(source.name), chance)
-    return {"idm": str(directory), "real": details["real frames"]["action_accuracy"],
-            "model": details["model"]["action_accuracy"], "chance": details["real frames"]["chance_accuracy"],
-            "sources": {name: d["action_accuracy"] for name, d in details.items()}, "details": details}
+    write_text(out / DETAILS, json.dumps(details, indent=1) + "\n")
+    summary: dict[str, Any] = {"idm": str(directory), "details": DETAILS}
+    if details["model"]["action_accuracy"] is None:
+        summary["note"] = f"no discrete action group: {DETAILS} holds R^2 and sign agreement per group"
+        return summary
+    return {**summary, "real": details["real frames"]["action_accuracy"], "model": details["model"]["action_accuracy"],
+            "chance": details["real frames"]["chance_accuracy"],
+            "sources": {name: d["action_accuracy"] for name, d in details.items()}}

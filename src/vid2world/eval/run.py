@@ -3,6 +3,7 @@
     OUT/predictions/   the generated frames (predict.py; reused by a rerun, resumed after a kill)
     OUT/videos/        ground truth | prediction mp4s, a few windows per source
     OUT/counterfactual.mp4, OUT/results.json (results.py: the contract with the report)
+    OUT/report.md, OUT/report.html, OUT/plots/ (report.py, from results.json)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .idm_hook import action_accuracy, open_idm
 from .inputs import model_card, model_identity, model_layout, open_inputs
 from .predict import PredictionStore, predict_all, seed_count, window_id
 from .protocols import Protocol, get_protocol, protocol_windows
+from .report import write_report
 from .results import EvaluationResults
 from .score import Scoring, score_all
 from .scorers import ScoreContext, load_metrics, scoring_frames
@@ -131,8 +133,10 @@ def evaluate(cfg: EvaluateConfig, command: list[str] | None = None, progress: bo
                   "window_ids": settings["windows"]},
         model=model_card(cfg.model, plan.rollouts.model), command=list(command or []), windows=len(plan.clips),
         metrics=infos, sources=scores, delta_n=deltas,
-        action_accuracy={} if plan.idm is None else action_accuracy(plan.idm, cfg.idm, scoring, plan.sources),
+        action_accuracy={} if plan.idm is None else action_accuracy(plan.idm, cfg.idm, scoring, plan.sources,
+                                                                               plan.out),
         counterfactual=write_counterfactual(plan.rollouts, plan.clips, store, plan.out) if has_actions else None,
         notes=plan.notes + skip_notes + delta_notes + [f"predictions: {made} batch files made, the rest reused"])
     results.save(plan.out)
+    write_report(plan.out)
     return results
