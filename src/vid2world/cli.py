@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .checkpoints.cli import register as register_checkpoints
     from .data.cli import register as register_data
     from .demo.cli import register as register_demo
+    from .eval.cli import register as register_eval
     from .eval.idm_cli import register as register_idm
     from .eval.report_cli import register as register_report
     from .train.cli import register as register_train
@@ -25,8 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vid2world", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--version", action="version", version=f"vid2world {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for register in (register_demo, register_checkpoints, register_train, register_idm, register_bench, register_data,
-                     register_report):
+    for register in (register_demo, register_checkpoints, register_train, register_eval, register_report, register_idm,
+                     register_bench, register_data):
         register(sub)  # in this order: the order `vid2world --help` lists the commands
     return parser
 

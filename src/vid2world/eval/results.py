@@ -32,6 +32,7 @@ class SourceScores:
     means: dict[str, float] = field(default_factory=dict)
     per_horizon: dict[str, list[float]] = field(default_factory=dict)
     videos: list[str] = field(default_factory=list)  # side-by-side ground truth | prediction mp4s
+    std: dict[str, float] = field(default_factory=dict)  # over seeds, when the source ran with several (else empty)
 
 
 @dataclass

@@ -115,6 +115,14 @@ class CachedEvaluator:
         self.conditioning = self.conditioning.with_rows(rows, conditioning)
         self._doubled = self.conditioning.repeat(2)
 
+    def reanchor(self, rows: list[int], conditioning: Conditioning, history: Tensor,
+                 frame_actions: Tensor | None) -> None:
+        """`rows`' window moved to a new anchor (`window_first`): their history [R, C, n, H, W] (noised, the
+        newest frame included) is committed again, from an empty cache, under the anchor's `conditioning`."""
+        self.restart(rows)
+        self.condition_rows(rows, conditioning)
+        self.commit(history, frame_actions, rows)
+
     def nbytes(self) -> int:
         return self.cache.nbytes() + self.moments.numel() * self.moments.element_size()
 
@@ -169,6 +177,15 @@ class RecomputeEvaluator:
 
     def restart(self, rows: list[int]) -> None:
         self.commit(torch.empty(0, 0, 0), None, rows)
+
+    def reanchor(self, rows: list[int], conditioning: Conditioning, history: Tensor,
+                 frame_actions: Tensor | None) -> None:
+        """The window moved to a new anchor (`window_first`): the next evaluations see `history` [B, C, n, H, W]
+        (noised, the newest frame included) under the anchor's `conditioning`; `rows` are all rows."""
+        self.conditioning = self.conditioning.with_rows(rows, conditioning)
+        self._doubled = self.conditioning.repeat(2)
+        self.noisy = [history[:, :, j:j + 1] for j in range(history.shape[2])]
+        self.frame_actions = [] if frame_actions is None else [frame_actions[:, j] for j in range(history.shape[2])]
 
     def nbytes(self) -> int:
         return sum(t.numel() * t.element_size() for t in self.noisy + self.frame_actions)

@@ -18,9 +18,10 @@ from torch import Tensor, nn
 
 from ..diffusion.sampler import DDIMSampler
 from ..diffusion.timesteps import ddim_timesteps, history_level
+from .anchor import WindowHistory, first_in_view
 from .denoise import Conditioning
 from .evaluate import CachedEvaluator, RecomputeEvaluator
-from .frames import tensor_to_frames
+from .frames import frames_to_tensor, tensor_to_frames
 
 
 @contextmanager
@@ -50,8 +51,9 @@ class RolloutSession:
     (`eval_mode`), whatever mode it is in between calls."""
 
     def __init__(self, model: Any, settings: Any, latents: Tensor, frame_actions: Tensor | None, *, seed: int,
-                 context: Tensor | None = None, as_numpy: bool = False) -> None:
+                 context: Tensor | None = None, as_numpy: bool = False, own_context: bool = False) -> None:
         self.model, self.settings, self.seed, self.as_numpy = model, settings, int(seed), as_numpy
+        self.own_context = own_context  # the context came from the anchor frame: re-derive it when the anchor moves
         timesteps = ddim_timesteps(settings.steps, settings.spacing, model.schedule.num_train_timesteps)
         self.sampler = DDIMSampler(model.schedule, timesteps, settings.eta, settings.final_alpha_one)
         self.history_level = history_level(timesteps, settings.history_level)
@@ -61,7 +63,10 @@ class RolloutSession:
         self.frame_shape = (latents.shape[1], *latents.shape[3:])  # (C, h, w)
         b = latents.shape[0]
         self.generators = row_generators(seed, b, self.device)
-        conditioning = Conditioning.of(model, latents, context)
+        # window_first: the anchor moves with the window (anchor.py); the frames in view are kept to re-process them
+        self.reanchor = settings.image_cond == "window_first" and self.window > 1
+        self.history = WindowHistory(b if self.reanchor else 0, self.window - 1)
+        conditioning = Conditioning.of(model, latents[:, :, self._anchor_index(latents.shape[2]):], context)
         if settings.cache:
             self.evaluator: Any = CachedEvaluator(model.unet, model.unet.new_cache(b, self.window), conditioning,
                                                   self.history_level)
@@ -79,7 +84,10 @@ class RolloutSession:
 
     def nbytes(self) -> int:
         """Bytes the session holds for its history (cache slots or kept latents): fixed once the window is full."""
-        return self.evaluator.nbytes()
+        return self.evaluator.nbytes() + self.history.nbytes()
+
+    def _anchor_index(self, frames: int) -> int:
+        return first_in_view(frames, self.window, self.settings.image_cond)
 
     def _noise(self, frames: int, rows: list[int] | None = None) -> Tensor:
         """Standard normal [rows, C, frames, h, w], each row from its own generator, drawn on the model's device."""
@@ -101,8 +109,10 @@ class RolloutSession:
         noisy = self._to_history(latents, rows)  # every context frame draws its noise, seen or not: same RNG either way
         keep = min(n, self.window - 1)
         if keep:
-            self.evaluator.commit(noisy[:, :, n - keep:], None if frame_actions is None else frame_actions[:, n - keep:],
-                                  rows)
+            seen = None if frame_actions is None else frame_actions[:, n - keep:]
+            if self.reanchor:
+                self.history.add(latents[:, :, n - keep:], noisy[:, :, n - keep:], seen, rows)
+            self.evaluator.commit(noisy[:, :, n - keep:], seen, rows)
 
     @torch.no_grad()
     def step_latent(self, action: Tensor | None) -> Tensor:
@@ -123,8 +133,26 @@ class RolloutSession:
                 guidance.apply(out.v_cond, out.v_uncond, out.history, out.history_guided)
             x = self.sampler.step(x, v, level, next_level, self._noise(1) if self.sampler.needs_noise else None)
         self._frames += 1
-        self.evaluator.commit(self._to_history(x), None if action is None else action[:, None])
+        self._commit(x, None if action is None else action[:, None])
         return x
+
+    def _commit(self, x: Tensor, frame_actions: Tensor | None) -> None:
+        """Make the finished frame history: noised once and committed, and with `window_first`, the history in view
+        re-processed under the new anchor for the rows whose window moved."""
+        noisy = self._to_history(x)
+        moved = self.history.add(x, noisy, frame_actions) if self.reanchor else []
+        if not moved:
+            self.evaluator.commit(noisy, frame_actions)
+            return
+        others = [r for r in range(len(self.generators)) if r not in moved]
+        if others:  # rows restarted more recently than the others: their window has not moved yet
+            self.evaluator.commit(noisy[others], None if frame_actions is None else frame_actions[others], others)
+        anchor = self.history.first(moved)
+        context = None
+        if self.own_context:
+            context = self.model.conditioner(self.model.codec.decode(anchor)[:, :, 0]).to(anchor.dtype)
+        history, history_actions = self.history.in_view(moved)
+        self.evaluator.reanchor(moved, Conditioning.of(self.model, anchor, context), history, history_actions)
 
     def step(self, action: Any = None) -> Any:
         """The next frame [B, H, W, 3] uint8 after `action` ([B, A] raw action taken after the last frame)."""
@@ -142,13 +170,16 @@ class RolloutSession:
         if not rows or len(set(rows)) != len(rows) or not all(isinstance(r, int) and 0 <= r < batch for r in rows):
             raise ValueError(f"rows: expected distinct row indices in 0..{batch - 1}, got {rows!r}")
         with eval_mode(self.model), torch.no_grad():
+            anchor = self._anchor_index(frames_to_tensor(context_frames, "context_frames", "cpu")[0].shape[2])
             latents, frame_actions, context = self.model.encode_context(context_frames, context_actions,
-                                                                        self.seed if seed is None else seed)
+                                                                        self.seed if seed is None else seed,
+                                                                        anchor=anchor)
             if latents.shape[0] != len(rows) or (latents.shape[1], *latents.shape[3:]) != self.frame_shape:
                 raise ValueError(f"context_frames: expected {len(rows)} rows of frames like the session's, got "
                                  f"latents {tuple(latents.shape)}")
             self.evaluator.restart(rows)
+            self.history.restart(rows if self.reanchor else [])
             for r, generator in zip(rows, row_generators(self.seed if seed is None else seed, len(rows), self.device)):
                 self.generators[r] = generator
-            self.evaluator.condition_rows(rows, Conditioning.of(self.model, latents, context))
+            self.evaluator.condition_rows(rows, Conditioning.of(self.model, latents[:, :, anchor:], context))
             self._start(latents, frame_actions, rows)

@@ -26,6 +26,7 @@ from ..models.unet import VideoUNet
 from ..models.validation import StateDictError, check_state_dict
 from .denoise import followed_actions
 from .frames import actions_to_tensor, frames_to_tensor, tensor_to_frames
+from .anchor import IMAGE_CONDS, first_in_view
 from .session import RolloutSession, eval_mode
 
 CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
@@ -46,6 +47,8 @@ class SamplerConfig:
     cache: bool = True  # KV/conv/norm cache (strictly causal models); False: recompute the window every step
     final_alpha_one: bool = False  # lvdm ends at abar_0, not 1
     guidance: GuidanceConfig = field(default_factory=GuidanceConfig)
+    # the frame whose latent (and CLIP tokens) condition a sliding window: its first (the release) or the episode's
+    image_cond: str = "window_first"
 
     def __post_init__(self) -> None:
         if not isinstance(self.steps, int) or not 1 <= self.steps <= 1000:
@@ -54,6 +57,8 @@ class SamplerConfig:
             raise ValueError(f"spacing must be one of {SPACINGS}, got {self.spacing!r}")
         if not (isinstance(self.eta, (int, float)) and 0 <= self.eta <= 1):
             raise ValueError(f"eta must be in [0, 1], got {self.eta!r}")
+        if self.image_cond not in IMAGE_CONDS:
+            raise ValueError(f"image_cond must be one of {IMAGE_CONDS}, got {self.image_cond!r}")
         if self.window is not None and self.window < 1:
             raise ValueError(f"window must be >= 1 frame, got {self.window}")
         history_level(ddim_timesteps(self.steps, self.spacing), self.history_level)  # validates
@@ -152,19 +157,22 @@ class WorldModel(nn.Module):
 
     def _pixel_session(self, pixels: Tensor, as_numpy: bool, context_actions: Any, settings: SamplerConfig,
                        seed: int, context: Tensor | None) -> RolloutSession:
-        latents, frame_actions, context = self._encode_pixels(pixels, context_actions, seed, context)
-        return self._start_session(latents, frame_actions, settings, seed, context, as_numpy)
+        anchor = first_in_view(pixels.shape[2], settings.window or self.window, settings.image_cond)
+        own_context = context is None and self.conditioner is not None  # re-derived when the anchor moves
+        latents, frame_actions, context = self._encode_pixels(pixels, context_actions, seed, context, anchor)
+        return self._start_session(latents, frame_actions, settings, seed, context, as_numpy, own_context)
 
     def encode_context(self, context_frames: Any, context_actions: Any = None, seed: int = 0,
-                       context: Tensor | None = None) -> tuple[Tensor, Tensor | None, Tensor | None]:
+                       context: Tensor | None = None,
+                       anchor: int = 0) -> tuple[Tensor, Tensor | None, Tensor | None]:
         """Context frames [B, T0, H, W, 3] uint8 and the actions between them ([B, T0-1, A]) as a session starts
         from them: (latents [B, C, T0, h, w], the action each frame follows [B, T0, A] or None, cross-attention
-        context or None)."""
+        context (of frame `anchor`) or None)."""
         pixels, _ = frames_to_tensor(context_frames, "context_frames", self.device)
-        return self._encode_pixels(pixels, context_actions, seed, context)
+        return self._encode_pixels(pixels, context_actions, seed, context, anchor)
 
-    def _encode_pixels(self, pixels: Tensor, context_actions: Any, seed: int,
-                       context: Tensor | None) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    def _encode_pixels(self, pixels: Tensor, context_actions: Any, seed: int, context: Tensor | None,
+                       anchor: int = 0) -> tuple[Tensor, Tensor | None, Tensor | None]:
         b, t0 = pixels.shape[0], pixels.shape[2]
         frame_actions = None
         if self.action_dim is not None:
@@ -183,7 +191,7 @@ class WorldModel(nn.Module):
             latents = self.codec.encode(pixels, generator=torch.Generator().manual_seed(int(seed) + 1))
             latents = latents.to(next(self.unet.parameters()).dtype)
             if context is None and self.conditioner is not None:
-                context = self.conditioner(pixels[:, :, 0]).to(latents.dtype)
+                context = self.conditioner(pixels[:, :, anchor]).to(latents.dtype)
         return latents, frame_actions, context
 
     def latent_session(self, latents: Tensor, frame_actions: Tensor | None = None, steps: int | None = None,
@@ -195,7 +203,7 @@ class WorldModel(nn.Module):
                                    as_numpy)
 
     def _start_session(self, latents: Tensor, frame_actions: Tensor | None, settings: SamplerConfig, seed: int,
-                       context: Tensor | None, as_numpy: bool) -> RolloutSession:
+                       context: Tensor | None, as_numpy: bool, own_context: bool = False) -> RolloutSession:
         t0 = latents.shape[2]
         if not settings.slide and t0 >= self.window:
             raise ValueError(f"context_frames: {t0} context frames leave no room in a window of {self.window} frames "
@@ -204,7 +212,8 @@ class WorldModel(nn.Module):
             raise ValueError(f"cache=True needs a strictly causal UNet (temporal_norm 'frame' or 'causal'), this one "
                              f"has causal={self.unet.config.causal}; pass cache=False to recompute the window at "
                              "every step")
-        return RolloutSession(self, settings, latents, frame_actions, seed=seed, context=context, as_numpy=as_numpy)
+        return RolloutSession(self, settings, latents, frame_actions, seed=seed, context=context, as_numpy=as_numpy,
+                              own_context=own_context)
 
     @torch.no_grad()
     def rollout(self, context_frames: Any, actions: Any = None, steps: int | None = None,

@@ -1,0 +1,142 @@
+"""`evaluate`: infer every source to disk, then score them from disk, and write `results.json` (docs/evaluation.md).
+
+    OUT/predictions/   the generated frames (predict.py; reused by a rerun, resumed after a kill)
+    OUT/videos/        ground truth | prediction mp4s, a few windows per source
+    OUT/counterfactual.mp4, OUT/results.json (results.py: the contract with the report)
+    OUT/report.md, OUT/report.html, OUT/plots/ (report.py, from results.json)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data.clips import ClipDataset
+from ..data.transforms import FrameLayout
+from ..metrics import WeightsDir
+from .baselines import delta_n
+from .counterfactual import write_counterfactual
+from .idm_hook import action_accuracy, open_idm
+from .inputs import model_card, model_identity, model_layout, open_inputs
+from .predict import PredictionStore, predict_all, seed_count, window_id
+from .protocols import Protocol, get_protocol, protocol_windows
+from .report import write_report
+from .results import EvaluationResults
+from .score import Scoring, score_all
+from .scorers import ScoreContext, load_metrics, scoring_frames
+from .sources import MODEL, RANDOM, Rollouts, Source, sources_for
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """One `vid2world evaluate` run; None means the protocol's (or the model's sampler's) own value."""
+
+    model: str
+    data: str
+    protocol: str
+    out: str
+    weights: str | None = None
+    idm: str | None = None
+    windows: int | None = None
+    batch: int = 4
+    steps: int | None = None
+    guidance: float | None = None
+    seed: int = 0
+    seeds: int | None = None
+    device: str = "cpu"
+    videos: int = 2  # side-by-side videos per source
+    context: int | None = None  # generic protocol
+    horizon: int | None = None
+    stride: int | None = None
+    overwrite: bool = False  # replace predictions made with other settings
+
+
+def check_out(out: Path) -> None:
+    """OUT must be new, empty, or an earlier evaluation's (rerun, resume): nothing else is written into."""
+    if out.is_file() or (out.is_dir() and any(out.iterdir()) and not (out / "predictions").is_dir()):
+        raise FileExistsError(f"{out}: exists and is not an evaluation's output directory; give a new --out")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one evaluation works on, all decided and checked before the first rollout."""
+
+    out: Path
+    protocol: Protocol
+    clips: ClipDataset
+    layout: FrameLayout | None
+    sources: list[Source]
+    rollouts: Rollouts
+    batches: list[list[int]]
+    weights: WeightsDir
+    idm: Any
+    notes: list[str]
+
+
+def make_plan(cfg: EvaluateConfig) -> Plan:
+    out = Path(cfg.out)
+    check_out(out)
+    model, dataset = open_inputs(cfg.model, cfg.data, cfg.device)
+    protocol = get_protocol(cfg.protocol, windows=cfg.windows, seeds=cfg.seeds, context=cfg.context,
+                            horizon=cfg.horizon, stride=cfg.stride)
+    windows, split_note = protocol_windows(dataset, protocol)
+    layout = model_layout(model, dataset)
+    clips = ClipDataset(dataset, replace(protocol.clip_config(), layout=layout, split=None), windows=windows)
+    spec = dataset.meta.actions if model.action_dim is not None else None
+    sources, notes = sources_for(model, spec, len(windows))
+    rows = slice(0, protocol.clip_config().span, protocol.stride)
+    actions = None if spec is None else np.stack(
+        [np.asarray(dataset.episode(w.episode).actions[w.start:][rows]) for w in windows])
+    guidance = model.sampler.guidance.scale if cfg.guidance is None else cfg.guidance
+    rollouts = Rollouts(model, protocol, cfg.steps or model.sampler.steps, guidance, actions, spec, cfg.seed)
+    batches = [list(range(i, min(i + cfg.batch, len(windows)))) for i in range(0, len(windows), cfg.batch)]
+    return Plan(out, protocol, clips, layout, sources, rollouts, batches, WeightsDir.resolve(cfg.weights),
+                open_idm(cfg.idm, cfg.device, dataset), ([split_note] if split_note else []) + notes)
+
+
+def settings_of(cfg: EvaluateConfig, plan: Plan) -> dict[str, Any]:
+    """Everything the predictions depend on: a rerun with any of it changed must not reuse them."""
+    r = plan.rollouts
+    return json.loads(json.dumps({
+        "model": model_identity(cfg.model), "data": str(Path(cfg.data).resolve()), "protocol": plan.protocol.to_dict(),
+        "windows": [window_id(i, plan.clips) for i in range(len(plan.clips))],
+        "layout": None if plan.layout is None else vars(plan.layout), "steps": r.steps, "guidance": r.guidance,
+        "sampler": r.model.sampler.to_dict(), "seed": cfg.seed, "batch": cfg.batch,
+        "sources": [s.name for s in plan.sources]}))
+
+
+def evaluate(cfg: EvaluateConfig, command: list[str] | None = None, progress: bool = True) -> EvaluationResults:
+    """Run one evaluation (see the module doc) and return what `results.json` holds."""
+    plan = make_plan(cfg)
+    protocol, settings = plan.protocol, settings_of(cfg, plan)
+    store = PredictionStore(plan.out / "predictions", settings, cfg.overwrite)
+    made = predict_all(store, plan.rollouts, plan.sources, plan.clips, plan.batches, protocol.seeds, progress)
+    size = protocol.score_size or tuple(plan.clips[0]["frames"].shape[1:3])
+    loaded, infos, skip_notes = load_metrics(ScoreContext(plan.weights, cfg.device, protocol, size),
+                                             len(plan.clips))
+    scoring = Scoring(protocol, loaded, scoring_frames(protocol, plan.layout), plan.idm)
+    videos = score_all(scoring, store, plan.sources, protocol, plan.clips, plan.batches, plan.out, cfg.videos,
+                       progress)
+    scores = [replace(scoring.source_scores(s, seed_count(s, protocol.seeds)), videos=videos[s.name])
+              for s in plan.sources]
+    by_name = {s.name: s for s in scores}
+    deltas, delta_notes = ({}, []) if RANDOM.name not in by_name else \
+        delta_n(by_name[MODEL.name].means, by_name[RANDOM.name].means)
+    has_actions = plan.rollouts.spec is not None
+    results = EvaluationResults(
+        protocol={**settings["protocol"], "windows": len(plan.clips), "seed": cfg.seed, "steps": settings["steps"],
+                  "guidance": settings["guidance"], "batch": cfg.batch, "layout": settings["layout"],
+                  "window_ids": settings["windows"]},
+        model=model_card(cfg.model, plan.rollouts.model), command=list(command or []), windows=len(plan.clips),
+        metrics=infos, sources=scores, delta_n=deltas,
+        action_accuracy={} if plan.idm is None else action_accuracy(plan.idm, cfg.idm, scoring, plan.sources,
+                                                                               plan.out),
+        counterfactual=write_counterfactual(plan.rollouts, plan.clips, store, plan.out) if has_actions else None,
+        notes=plan.notes + skip_notes + delta_notes + [f"predictions: {made} batch files made, the rest reused"])
+    results.save(plan.out)
+    write_report(plan.out)
+    return results
