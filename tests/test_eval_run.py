@@ -200,9 +200,9 @@ def dead_pid() -> int:
 
 
 def test_idm_reads_every_source_on_the_generated_transitions(first, inputs, monkeypatch, tmp_path):
-    from vid2world.eval.idm import IDMConfig
-    from vid2world.eval.idm_fit import FitConfig, fit_idm
-    from vid2world.eval.idm_io import save_idm
+    from vid2world.eval.idm.model import IDMConfig
+    from vid2world.eval.idm.fit import FitConfig, fit_idm
+    from vid2world.eval.idm.store import save_idm
 
     monkeypatch.delenv("VID2WORLD_WEIGHTS", raising=False)
     results, out = first

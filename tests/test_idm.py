@@ -13,11 +13,11 @@ from vid2world.cli import main
 from vid2world.data.spec import ActionGroup, ActionSpec, DatasetMeta
 from vid2world.data.store import open_dataset
 from vid2world.data.writer import DatasetWriter
-from vid2world.eval.idm import IDM, IDMConfig
-from vid2world.eval.idm_data import held_out_split
-from vid2world.eval.idm_fit import FitConfig, fit_idm
-from vid2world.eval.idm_io import load_idm, save_idm
-from vid2world.eval.idm_scores import action_scores, majority_action, scores_with_chance
+from vid2world.eval.idm.model import IDM, IDMConfig
+from vid2world.eval.idm.data import held_out_split
+from vid2world.eval.idm.fit import FitConfig, fit_idm
+from vid2world.eval.idm.store import load_idm, save_idm
+from vid2world.eval.idm.scores import action_scores, majority_action, scores_with_chance
 
 SIZE = 16
 MOVES = {"stay": (0, 0), "up": (-2, 0), "down": (2, 0), "left": (0, -2), "right": (0, 2)}

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from vid2world.cli import main
-from vid2world.eval.report import ReportConfig, write_report
-from vid2world.eval.report_markdown import line as md_line, text as md_text
+from vid2world.eval.report.write import ReportConfig, write_report
+from vid2world.eval.report.markdown import line as md_line, text as md_text
 from vid2world.eval.results import EvaluationResults, MetricInfo, SourceScores
 from vid2world.io.video import write_video
 

@@ -19,8 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
     from .data.cli import register as register_data
     from .demo.cli import register as register_demo
     from .eval.cli import register as register_eval
-    from .eval.idm_cli import register as register_idm
-    from .eval.report_cli import register as register_report
+    from .eval.idm.cli import register as register_idm
+    from .eval.report.cli import register as register_report
     from .train.cli import register as register_train
 
     parser = argparse.ArgumentParser(prog="vid2world", description=__doc__.splitlines()[0] if __doc__ else None)

@@ -21,7 +21,7 @@ def open_idm(directory: str | None, device: str, dataset: Dataset) -> Any:
     """The IDM in `directory` (None: no IDM), checked against the dataset's action space."""
     if directory is None:
         return None
-    from .idm_io import load_idm
+    from .idm.store import load_idm
 
     idm = load_idm(directory, device)
     if dataset.meta.actions is None or idm.spec.dim != dataset.meta.action_dim:
@@ -33,7 +33,7 @@ def open_idm(directory: str | None, device: str, dataset: Dataset) -> Any:
 def action_accuracy(idm: Any, directory: str, scoring: Scoring, sources: list[Source], out: Path) -> dict[str, Any]:
     """{"idm", "details", and with discrete action groups "real", "model", "chance", "sources"}; every group's
     scores (accuracy, or R^2 and sign agreement, each with chance) of every source go to OUT/idm_scores.json."""
-    from .idm_scores import scores_with_chance
+    from .idm.scores import scores_with_chance
 
     chance = idm.chance.cpu().numpy()
     details = {"real frames": scores_with_chance(idm.spec, *scoring.action_reads(None), chance)}

@@ -24,7 +24,7 @@ from .idm_hook import action_accuracy, open_idm
 from .inputs import model_card, model_identity, model_layout, open_inputs
 from .predict import PredictionStore, predict_all, seed_count, window_id
 from .protocols import Protocol, get_protocol, protocol_windows
-from .report import write_report
+from .report.write import write_report
 from .results import EvaluationResults
 from .score import Scoring, score_all
 from .scorers import ScoreContext, load_metrics, scoring_frames

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .document import Block, Bullets, Cell, Heading, Paragraph, Table
 from .findings import Comparison, best_value, comparisons, computed, direction, format_value, metric_label
-from .results import EvaluationResults
+from ..results import EvaluationResults
 
 LOSES = "⚠"  # beside a model's score that does not beat some baseline's
 DELTA_N_CAVEAT = ("ΔN = (M(ground-truth actions) − M(random actions)) / M(random actions), in percent (method.md "

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..data.spec import ActionSpec
-from .idm_scores import scores_with_chance
+from ...data.spec import ActionSpec
+from .scores import scores_with_chance
 
 
 @dataclass(frozen=True)

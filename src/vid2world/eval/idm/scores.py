@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.spec import ActionGroup, ActionSpec
+from ...data.spec import ActionGroup, ActionSpec
 
 
 def _one_hot(pred: np.ndarray, true: np.ndarray, group: ActionGroup) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from .document import Block, Bullets, Cell, Code, Gallery, Heading, Media, Paragraph, Table
 from .findings import direction
-from .results import EvaluationResults, MetricInfo
+from ..results import EvaluationResults, MetricInfo
 
 # (path relative to the output directory, caption, where results.json names it) -> the file, embedded or linked
 Loader = Callable[[str, str, str], Media]

@@ -12,9 +12,9 @@ from typing import Any
 
 from safetensors.torch import load_file, save_file
 
-from ..data.spec import ActionSpec
-from ..io.atomic import AtomicDirectory, check_replaceable
-from .idm import IDM, IDMConfig
+from ...data.spec import ActionSpec
+from ...io.atomic import AtomicDirectory, check_replaceable
+from .model import IDM, IDMConfig
 
 WEIGHTS_NAME, CONFIG_NAME, FORMAT = "idm.safetensors", "idm.json", "vid2world.IDM"
 

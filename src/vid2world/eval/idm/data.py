@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..data.store import Dataset
+from ...data.store import Dataset
 
 
 def held_out_split(dataset: Dataset, fraction: float, window: int = 2) -> tuple[list[int], list[int], str]:

@@ -12,11 +12,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..data.store import Dataset, open_dataset
-from ..io.progress import progress_bar
-from .idm import IDM, IDMConfig
-from .idm_data import PairSampler, held_out_split, train_actions
-from .idm_scores import majority_action, scores_with_chance
+from ...data.store import Dataset, open_dataset
+from ...io.progress import progress_bar
+from .model import IDM, IDMConfig
+from .data import PairSampler, held_out_split, train_actions
+from .scores import majority_action, scores_with_chance
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..io.args import add_progress_flag, non_negative_int, positive_int, torch_device
+from ...io.args import add_progress_flag, non_negative_int, positive_int, torch_device
 
 
 def _positive_float(text: str) -> float:
@@ -40,9 +40,9 @@ def _num(value: float | None) -> str:
 
 
 def _idm_train(args: argparse.Namespace) -> int:
-    from .idm import IDMConfig
-    from .idm_fit import FitConfig, fit_idm
-    from .idm_io import check_idm_target, save_idm
+    from .model import IDMConfig
+    from .fit import FitConfig, fit_idm
+    from .store import check_idm_target, save_idm
 
     check_idm_target(args.out, args.overwrite)  # before minutes of fitting, not after
     cfg = FitConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,

@@ -7,8 +7,8 @@ import base64
 from html import escape
 
 from .document import Block, Bullets, Cell, Code, Gallery, Heading, Media, Paragraph, Table
-from .report_markdown import link_target
-from .report_style import CSS
+from .markdown import link_target
+from .style import CSS
 
 
 def _class(*names: str) -> str:

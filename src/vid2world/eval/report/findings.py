@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .results import EvaluationResults, MetricInfo, SourceScores
+from ..results import EvaluationResults, MetricInfo, SourceScores
 
 KINDS = ("model", "baseline")
 

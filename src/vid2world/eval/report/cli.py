@@ -7,7 +7,7 @@ import argparse
 
 
 def _report(args: argparse.Namespace) -> int:
-    from .report import ReportConfig, write_report
+    from .write import ReportConfig, write_report
 
     md, page = write_report(args.dir, ReportConfig(embed_file_mib=args.embed_mib))
     print(f"wrote {md}\nwrote {page}")

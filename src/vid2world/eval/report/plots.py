@@ -9,9 +9,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..io.atomic import atomic_file
+from ...io.atomic import atomic_file
 from .findings import computed, metric_label
-from .results import EvaluationResults, MetricInfo
+from ..results import EvaluationResults, MetricInfo
 
 PLOTS_DIR = "plots"
 # Colour-blind-safe (Okabe-Ito): the model first, baselines after, in results.json's order.

@@ -9,15 +9,14 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..io.atomic import write_text
-from . import report_context as context
-from . import report_scores as scores
+from ...io.atomic import write_text
+from ..results import EvaluationResults
+from . import context, scores
 from .document import Block, Heading, Media, Paragraph
 from .findings import check_results
+from .html import render_html
+from .markdown import render_markdown
 from .plots import PlotConfig, horizon_plots
-from .report_html import render_html
-from .report_markdown import render_markdown
-from .results import EvaluationResults
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
