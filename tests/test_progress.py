@@ -97,7 +97,11 @@ def test_every_progress_command_has_the_same_no_progress_flag():
 
     parser = build_parser()
     commands = [["demo"], ["train", "c.yaml"], ["bench", "train"], ["data", "record", "--env", "crafter",
-                "--episodes", "1", "--out", "o"], ["data", "convert", "--format", "rt1", "--src", "s", "--out", "o"]]
+                "--episodes", "1", "--out", "o"], ["data", "convert", "--format", "rt1", "--src", "s", "--out", "o"],
+                ["idm", "train", "--data", "d", "--out", "o"],
+                ["evaluate", "--model", "m", "--data", "d", "--protocol", "rt1", "--out", "o"],
+                ["rollout", "--model", "m", "--data", "d", "--episode", "0", "--context", "1", "--horizon", "2",
+                 "--out", "o.mp4"]]
     for command in commands:
         assert parser.parse_args(command + ["--no-progress"]).no_progress is True
         assert parser.parse_args(command).no_progress is False
