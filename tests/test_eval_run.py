@@ -24,6 +24,8 @@ from vid2world.eval.run import EvaluateConfig, evaluate
 from vid2world.metrics import mse, psnr
 from vid2world.testing import randomize_weights, write_i3d_standin, write_lpips_backbone
 
+from .chromium import open_report
+
 
 SOURCES = ["model", "copy last context frame", "model, another episode's actions", "model, random actions"]
 
@@ -101,6 +103,17 @@ def test_results_hold_every_source_metric_and_video(first):
     assert results.counterfactual == "counterfactual.mp4" and frame_count(out / "counterfactual.mp4") == 6
     assert results.model["action_space"]["dim"] == 2 and results.model["parameters"] > 0
     assert (out / "report.md").is_file() and (out / "report.html").is_file()  # the report, from results.json
+
+
+def test_the_evaluated_report_opens_in_chromium(first, tmp_path):
+    """The report `evaluate` wrote for a tiny model on a small dataset, in a real browser: no console error, the
+    table with every source, a drawn plot, the videos playing, the missing weights file named."""
+    results, out = first
+    seen = open_report(out / "report.html", tmp_path / "profile")
+    assert seen.errors == [] and seen.active_elements == 0
+    assert seen.plot_width > 100 and seen.plot.std() > 10 and seen.table.std() > 10
+    assert all(name in seen.text for name in SOURCES) and "i3d_torchscript.pt" in seen.text
+    assert len(seen.video_widths) >= len(SOURCES) and all(w > 0 for w in seen.video_widths)
 
 
 def test_copy_last_frame_scores_match_an_independent_computation(first, inputs):

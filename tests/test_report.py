@@ -3,7 +3,6 @@ text, parsed as HTML, and opened in a real headless Chromium."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -21,8 +20,9 @@ from vid2world.eval.report.markdown import line as md_line, text as md_text
 from vid2world.eval.results import EvaluationResults, MetricInfo, SourceScores
 from vid2world.io.video import write_video
 
+from .chromium import open_report
+
 NASTY = '<script>alert("x")</script> & </table>'
-CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[1]
 HORIZON = 6
 
@@ -189,53 +189,16 @@ def test_report_command_rebuilds_the_report(tmp_path, capsys):
     assert "No counterfactual grid was written." in md and "Action accuracy" not in md and "ΔN" not in md
 
 
-def _chromium_or_skip():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="python playwright is not installed")
-    if not CHROMIUM.is_file():
-        pytest.skip(f"{CHROMIUM} not found: `make test` installs Debian's chromium (apt-get install chromium)")
-    return sync_api
-
-
 def test_report_opens_in_headless_chromium(tmp_path):
-    sync_api = _chromium_or_skip()
-    from PIL import Image
-
     make_results(tmp_path)
-    page_path = write_report(tmp_path)[1]
-    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-    messages, requests = [], []
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=str(CHROMIUM), args=args, headless=True,
-            viewport={"width": 1200, "height": 900})
-        try:
-            page = browser.new_page()
-            page.on("console", lambda m: messages.append((m.type, m.text)))
-            page.on("pageerror", lambda e: messages.append(("pageerror", str(e))))
-            page.on("request", lambda r: requests.append(r.url))
-            page.on("dialog", lambda d: (messages.append(("dialog", d.message)), d.dismiss()))  # a script ran
-            page.goto(page_path.as_uri(), wait_until="load")
-            table = page.locator("table.scores")
-            plot = page.locator(".gallery.plots img").first
-            assert table.is_visible() and plot.is_visible()
-            assert plot.evaluate("img => img.complete && img.naturalWidth") > 100
-            page.wait_for_function("[...document.querySelectorAll('video')].every(v => v.readyState >= 2)",
-                                   timeout=10_000)
-            assert page.evaluate("[...document.querySelectorAll('video')].map(v => v.videoWidth)") == [64] * 4
-            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # nothing overflows
-            assert page.evaluate("document.querySelectorAll('script, link, iframe, object').length") == 0
-            shot = np.asarray(Image.open(io.BytesIO(page.screenshot(full_page=True))).convert("L"), np.float32)
-            box = table.bounding_box()
-            region = np.asarray(Image.open(io.BytesIO(page.screenshot(clip=box))).convert("L"), np.float32)
-            drawn = np.asarray(Image.open(io.BytesIO(plot.screenshot())).convert("L"), np.float32)
-        finally:
-            browser.close()
-    assert [m for m in messages if m[0] in ("error", "pageerror", "dialog")] == []
-    assert all(u.startswith(("file:", "data:")) for u in requests), requests  # nothing fetched from a network
-    assert shot.std() > 10 and region.std() > 10 and len(np.unique(region)) > 10  # drawn, not blank
-    assert region.shape[0] >= 5 * 20 and region.shape[1] > 400  # five rows (header + 4 sources), wide
-    assert drawn.shape[1] > 300 and drawn.std() > 10  # the plot is drawn on screen, at a readable size
+    seen = open_report(write_report(tmp_path)[1], tmp_path / "profile")
+    assert seen.errors == []
+    assert all(u.startswith(("file:", "data:")) for u in seen.requests), seen.requests  # nothing from a network
+    assert seen.plot_width > 100 and seen.video_widths == [64] * 4
+    assert not seen.overflows and seen.active_elements == 0
+    assert seen.page.std() > 10 and seen.table.std() > 10 and len(np.unique(seen.table)) > 10  # drawn, not blank
+    assert seen.table.shape[0] >= 5 * 20 and seen.table.shape[1] > 400  # five rows (header + 4 sources), wide
+    assert seen.plot.shape[1] > 300 and seen.plot.std() > 10  # the plot is drawn on screen, at a readable size
 
 
 def _ensure_chromium(tmp_path: Path, chromium: Path, apt_rc: int) -> tuple[subprocess.CompletedProcess, list[str]]:
