@@ -32,3 +32,15 @@ def official() -> Path:
 def load_json(path: Path) -> dict:
     with open(path) as f:
         return json.load(f)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """For modules of tiny models (`pytestmark = pytest.mark.usefixtures("one_thread")`): their ops take
+    microseconds, so extra threads only add start-up, and on a loaded shared machine the pool's waits cost 10x."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -18,12 +18,7 @@ def inputs(tmp_path_factory):
     return make_inputs(tmp_path_factory.mktemp("rollout"))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def run(inputs, out, *extra):

@@ -50,13 +50,7 @@ def make_inputs(root: Path, action_dim: int = 2) -> tuple[Path, Path]:
     return root / "model", root / "data"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and on a loaded shared machine the thread pool's waits cost 10x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -15,13 +15,7 @@ from vid2world.testing import randomize_weights
 from .test_world_model import assert_close_relative, frames, latents_of
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and on a loaded shared machine the thread pool's waits cost 10x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def concat_model(window: int, image_cond: str = "window_first", steps: int = 2, norm: str = "frame"):
@@ -113,3 +107,18 @@ def test_image_cond_is_checked_and_saved(tmp_path):
     assert v2w.SamplerConfig.from_dict(cfg.to_dict()) == cfg
     assert v2w.SamplerConfig.from_dict({k: v for k, v in cfg.to_dict().items() if k != "image_cond"}).image_cond \
         == "window_first"  # configs saved before the option get the release's default
+
+
+def test_a_model_the_anchor_does_not_condition_is_not_reanchored():
+    # pixel-tiny (no concat latent, no image context): window_first and episode_first are the same model, so
+    # window_first must not pay the per-frame history pass (it doubled bench rollout's cached time at history 15)
+    cfg = v2w.UNetConfig.preset("pixel-tiny", temporal_length=16, action_space=v2w.ActionSpace.continuous(2),
+                                causal=v2w.CausalConfig("frame"))
+    unet = randomize_weights(v2w.VideoUNet(cfg), 0).eval().double()
+    runs = {}
+    for cond in ("window_first", "episode_first"):
+        wm = v2w.WorldModel(unet, sampler=v2w.SamplerConfig(steps=2, window=4, image_cond=cond))
+        assert not wm.session(frames(t=2), actions()[:, :1], seed=0).reanchor
+        runs[cond] = latents_of(wm, frames(t=2), actions(), 6, cache=True)
+    assert torch.equal(runs["window_first"], runs["episode_first"])
+    assert concat_model(window=4).session(frames(t=2), actions()[:, :1], seed=0).reanchor  # the anchor matters there

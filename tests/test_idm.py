@@ -57,13 +57,7 @@ def write_dataset(path, episodes: int = 36, val: int = 8, length: int = 20, shuf
     return path
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Ops on a network this small take microseconds: extra threads only add start-up and contention."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -63,8 +63,11 @@ class RolloutSession:
         self.frame_shape = (latents.shape[1], *latents.shape[3:])  # (C, h, w)
         b = latents.shape[0]
         self.generators = row_generators(seed, b, self.device)
-        # window_first: the anchor moves with the window (anchor.py); the frames in view are kept to re-process them
-        self.reanchor = settings.image_cond == "window_first" and self.window > 1
+        # window_first: the anchor moves with the window (anchor.py); the frames in view are kept to re-process them.
+        # Only where the anchor conditions anything (a concat latent, or context derived from the anchor frame): a
+        # pixel-space model without either would pay one history pass per frame for identical results.
+        anchored = model.concat_first_frame or own_context
+        self.reanchor = settings.image_cond == "window_first" and self.window > 1 and anchored
         self.history = WindowHistory(b if self.reanchor else 0, self.window - 1)
         conditioning = Conditioning.of(model, latents[:, :, self._anchor_index(latents.shape[2]):], context)
         if settings.cache:
