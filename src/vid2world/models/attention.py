@@ -114,16 +114,21 @@ class Attention(nn.Module):
         (the hot path of a cached rollout: every denoising step of every frame). A query batch that repeats the
         cache's rows `repeat` times (guidance) broadcasts over them; slots a row has not filled are masked."""
         past_k, past_v = stream.stored(self.cache_slot)  # [rows, H*W, heads, cap, d]
-        shape = (stream.repeat, *past_k.shape[:3], 1, q.shape[-1])
-        q6, k6, v6 = (t.reshape(shape) for t in (q, k, v))
+        fills, valid = stream.fills(), None
+        if min(fills) == max(fills) < stream.capacity:  # no ring has wrapped, all hold frames 0..f-1: the prefix
+            past_k, past_v = past_k[..., : fills[0], :], past_v[..., : fills[0], :]
+        else:
+            valid = stream.valid(q.device)
+        rows, spatial = past_k.shape[:2]
+        past_k, past_v = past_k.flatten(0, 1), past_v.flatten(0, 1)  # [rows*H*W, heads, n, d]: views, 3 batch dims
+        q5, k5, v5 = (t.reshape(stream.repeat, rows * spatial, *t.shape[1:]) for t in (q, k, v))
         scale = q.shape[-1] ** -0.5
-        scores = torch.cat([q6 @ past_k.transpose(-1, -2), (q6 * k6).sum(-1, keepdim=True)], dim=-1) * scale
-        valid = stream.valid(q.device)
+        scores = torch.cat([q5 @ past_k.transpose(-1, -2), (q5 * k5).sum(-1, keepdim=True)], dim=-1) * scale
         if valid is not None:
-            seen = torch.cat([valid, valid.new_ones(valid.shape[0], 1)], dim=1)
-            scores = scores.masked_fill(~seen[None, :, None, None, None, :], float("-inf"))
+            seen = torch.cat([valid, valid.new_ones(valid.shape[0], 1)], dim=1).repeat_interleave(spatial, dim=0)
+            scores = scores.masked_fill(~seen[None, :, None, None, :], float("-inf"))
         weights = scores.softmax(dim=-1)
-        out = weights[..., :-1] @ past_v + weights[..., -1:] * v6
+        out = weights[..., :-1] @ past_v + weights[..., -1:] * v5
         return out.reshape(q.shape)
 
 
