@@ -54,7 +54,7 @@ def test_tiny_world_model_follows_the_actions():
     # that only copies the first frame scores `frozen`; both sit near 12-13 dB here. Following the actions puts the
     # square where the truth has it: measured 18.3 dB (shuffled 11.8, frozen 12.2) on this configuration, 19.5 dB on 64
     # other held-out episodes. Other initial weights (torch seeds 1 and 2, as a CPU with other rounding could drift to)
-    # gave 15.5 and 17.4 dB, the first only 3.2 dB over frozen: the recipe's spread, not measurement noise.
+    # gave 15.5 and 17.4 dB, the first only 3.2 dB over frozen: the recipe's spread (scripts/learning_spread.py).
     assert ours > 15.0
     assert ours > wrong_actions + 3.0
     assert ours > frozen + 3.0
