@@ -4,6 +4,8 @@ reference packages (which need torchvision) runs where they import, and skips he
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import pytest
 from torch import nn
@@ -271,7 +273,9 @@ def test_detector_files_that_are_not_the_i3d_are_named(tmp_path):
     torch.save({"w": torch.zeros(2)}, state_dict)
     with pytest.raises(ValueError, match=f"{state_dict}: not a TorchScript archive"):
         I3DFeatures(state_dict)
-    torch.jit.save(torch.jit.script(_WrongWidth()), str(state_dict))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.save(torch.jit.script(_WrongWidth()), str(state_dict))
     with pytest.raises(ValueError, match=r"returned \(1, 7\) for 1 videos, expected \[B, 400\]"):
         fvd_features(I3DFeatures(state_dict), videos(0, (1, 2, 4, 4, 3)))
     with pytest.raises(ValueError, match=r"videos: expected uint8 \[B,T,H,W,3\] RGB frames, got torch.uint8 "

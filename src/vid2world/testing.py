@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 from typing import List
+import warnings
 
 import torch
 from torch import nn
@@ -129,7 +130,9 @@ def write_i3d_standin(directory: str | Path, seed: int = 0) -> Path:
     """An `I3DStandIn`, scripted and saved with torch.jit.save as `i3d_torchscript.pt` in `directory`."""
     path = Path(directory) / WEIGHT_FILES["fvd"]
     with atomic_file(path) as tmp:
-        torch.jit.save(torch.jit.script(I3DStandIn(seed)), str(tmp))
+        with warnings.catch_warnings():  # the real detector is TorchScript, so the stand-in must be too
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.jit.save(torch.jit.script(I3DStandIn(seed)), str(tmp))
     return path
 
 

@@ -21,6 +21,7 @@ on the real file (GPU machine).
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,9 @@ class I3DFeatures:
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path}: no such file (expected StyleGAN-V's i3d_torchscript.pt)")
         try:
-            self.detector = torch.jit.load(str(self.path), map_location=device).eval()
+            with warnings.catch_warnings():  # the file is TorchScript: torch 2.13 deprecates the loader, not the file
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self.detector = torch.jit.load(str(self.path), map_location=device).eval()
         except Exception as err:  # a zip that is no TorchScript archive, a truncated download, a state dict
             reason = (str(err).strip().splitlines() or [""])[0][:160]
             raise ValueError(f"{self.path}: not a TorchScript archive, or a corrupt one ({type(err).__name__}: "
