@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..data.transforms import FrameLayout, resize_uint8
-from ..metrics import FRAME_METRICS, I3DFeatures, InceptionFeatures, LPIPS, Skip, WeightsDir
+from ..metrics import FRAME_METRICS, I3DFeatures, InceptionFeatures, LPIPS, Skip, SSIMConfig, WeightsDir
 from ..metrics import fid_features, fvd_features, lpips_frames
 from .protocols import Protocol
 from .results import MetricInfo
@@ -63,14 +63,17 @@ class LoadedMetric:
     fn: Callable[..., Any]
 
 
-def _pixel(key: str, min_side: int = 1) -> Callable[[ScoreContext], Loaded | Skip]:
+def _frame_metric(key: str, min_side: int = 1) -> PerFrame:
+    """A pixel metric as `metrics.FRAME_METRICS` describes it (direction, unit, convention: said once, there);
+    skipped for frames smaller than `min_side` (SSIM's window)."""
+    metric = FRAME_METRICS[key]
+
     def load(ctx: ScoreContext) -> Loaded | Skip:
         if min(ctx.frame_size) < min_side:
             return Skip(key, f"frames of {ctx.frame_size[0]}x{ctx.frame_size[1]} are smaller than its "
                              f"{min_side}x{min_side} window")
-        metric = FRAME_METRICS[key]
         return (lambda pred, target: np.asarray(metric.fn(pred, target), dtype=np.float64)), metric.convention
-    return load
+    return PerFrame(key, metric.higher_is_better, metric.unit, load)
 
 
 def _lpips(ctx: ScoreContext) -> Loaded | Skip:
@@ -100,10 +103,10 @@ def _fvd(ctx: ScoreContext) -> Loaded | Skip:
 
 
 METRICS: dict[str, PerFrame | Pooled] = {
-    "psnr": PerFrame("psnr", True, "dB", _pixel("psnr")),
-    "ssim": PerFrame("ssim", True, "", _pixel("ssim", min_side=11)),
+    "psnr": _frame_metric("psnr"),
+    "ssim": _frame_metric("ssim", min_side=SSIMConfig().window),
     "lpips": PerFrame("lpips", False, "", _lpips),
-    "mse": PerFrame("mse", False, "", _pixel("mse")),
+    "mse": _frame_metric("mse"),
     "fid": Pooled("fid", False, "", _fid, lambda p: p.frames),
     "fvd": Pooled("fvd", False, "", _fvd, lambda p: p.video_frames),
 }
