@@ -17,36 +17,31 @@ def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "vid2world", *args], capture_output=True, text=True, timeout=300)
 
 
-def test_demo_writes_picture_study_model_and_video(tmp_path):
-    # A 3-step training run: this checks the plumbing (the learning itself is tests/test_learning.py).
-    proc = run("demo", "--out", str(tmp_path / "demo"), "--train-steps", "3")
-    assert proc.returncode == 0, proc.stderr
-    assert "\r" not in proc.stderr and "train: 3/3 step (100%)" in proc.stderr  # a log gets lines, not a bar
-    assert "rollout: 16/16 frame (100%)" in proc.stderr
-    out = tmp_path / "demo"
-    study = json.loads((out / "study.json").read_text())
-    by_mode = {(r["transfer"], r["temporal_norm"]): r for r in study["rows"]}
-    assert by_mode[("extrapolative", "frame")]["leak_max_past"] == 0.0
-    assert by_mode[("extrapolative", "causal")]["leak_max_past"] == 0.0
-    assert by_mode[("extrapolative", "clip")]["leak_max_past"] > 1e-3
-    with Image.open(out / "causality.png") as img:
-        assert img.size[0] > 300 and img.size[1] > 200
-    assert "| extrapolative | frame | 0 |" in proc.stdout
+@pytest.mark.skipif("vizdoom-deathmatch" not in __import__("vid2world").zoo.names(),
+                    reason="the bundled ViZDoom model is not in this checkout")
+def test_demo_compares_the_bundled_model_with_the_game(tmp_path):
+    # A small configuration checks the plumbing; `make demo` runs the full one (docs/results.md has its numbers).
+    from vid2world.demo.run import run_demo
+    from vid2world.demo.vizdoom import DemoConfig
+
     import av
 
-    with av.open(str(out / "rollout.mp4")) as container:
-        decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-    assert len(decoded) == 17 and decoded[0].shape[2] == 3  # the context frame + 16 generated
-    report = json.loads((out / "report.json").read_text())
-    assert len(report["psnr_per_frame"]) == 16 and report["train_steps"] == 3
-    import vid2world as v2w
-
-    model = v2w.WorldModel.from_pretrained(out / "square-world-model")
-    assert model.action_dim == 2 and model.metadata["env"] == "square-world"
-    again = run("demo", "--out", str(out))  # a second run reuses the saved model instead of training
-    assert again.returncode == 0, again.stderr
-    assert json.loads((out / "report.json").read_text())["loss_first_last"] == []
-
+    cfg = DemoConfig(starts=2, horizon=3, turn_starts=2, turn_steps=2, steps=2)
+    paths = run_demo(tmp_path / "demo", progress=False, config=cfg)
+    report = json.loads(paths["json"].read_text())
+    assert set(report["scores"]) == {"model", "other actions", "copy last frame"}
+    assert len(report["scores"]["model"]["psnr_per_frame"]) == 3
+    assert report["causality_max_past_change"] == 0.0
+    assert report["turning"]["of"] == 2 and len(report["turning"]["starts"]) == 2
+    assert set(report["action_accuracy"]) == {"real", "model", "chance"}
+    with av.open(str(paths["video"])) as container:
+        assert len(list(container.decode(video=0))) == 4  # the start frame + 3 generated
+    with av.open(str(paths["counterfactual"])) as container:
+        assert len(list(container.decode(video=0))) == 4
+    with Image.open(paths["picture"]) as img:
+        assert img.size[0] > 4 * 64
+    text = paths["report"].read_text()
+    assert "## Turning: " in text and "| copy last frame |" in text
 
 def test_bench_causal_json_and_bad_preset(tmp_path):
     proc = run("bench", "causal", "--frames", "5", "--size", "8", "--leak-at", "1", "--json", str(tmp_path / "b.json"))

@@ -3,7 +3,7 @@
     io  <-  {models, diffusion, data}  <-  causal  <-  world  <-  train  <-  {eval, play}
     metrics beside the chain: reads only io; eval scores with it
     checkpoints beside the chain: reads models/diffusion/causal/world/io; train may read it
-    bench, demo, cli, testing, the package's __init__ on top: nothing in the chain imports them
+    bench, demo, zoo, cli, testing, the package's __init__ on top: nothing in the chain imports them
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "vid2world"
-TOP = {"bench", "demo", "cli", "testing", "__init__", "__main__"}
+TOP = {"bench", "demo", "zoo", "cli", "testing", "__init__", "__main__"}
 
 _BASE = {"io"}
 _PEERS = _BASE | {"models", "diffusion", "data"}

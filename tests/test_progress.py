@@ -98,7 +98,7 @@ def test_every_progress_command_has_the_same_no_progress_flag():
     parser = build_parser()
     commands = [["demo"], ["train", "c.yaml"], ["bench", "train"], ["data", "record", "--env", "crafter",
                 "--episodes", "1", "--out", "o"], ["data", "convert", "--format", "rt1", "--src", "s", "--out", "o"],
-                ["idm", "train", "--data", "d", "--out", "o"],
+                ["idm", "train", "--data", "d", "--out", "o"], ["zoo", "build", "vizdoom-deathmatch"],
                 ["evaluate", "--model", "m", "--data", "d", "--protocol", "rt1", "--out", "o"],
                 ["rollout", "--model", "m", "--data", "d", "--episode", "0", "--context", "1", "--horizon", "2",
                  "--out", "o.mp4"]]

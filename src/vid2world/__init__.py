@@ -6,6 +6,7 @@ from .diffusion import GuidanceConfig, NoiseSchedule, ScheduleConfig
 from .io.video import write_video
 from .models import ActionSpace, CausalConfig, LatentCodec, StateDictError, UNetConfig, VideoUNet
 from .world import RolloutSession, SamplerConfig, WorldModel
+from . import zoo
 
 __version__ = "0.1.0"
 __all__ = ["ActionSpace", "CausalConfig", "CausalizationReport", "CheckpointError", "GuidanceConfig", "LatentCodec",

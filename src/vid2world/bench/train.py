@@ -1,8 +1,11 @@
-"""`vid2world bench train`: the real training loop (`train`) on a synthetic dataset, timed step by step.
+"""`vid2world bench train`: a training loop on synthetic data, timed step by step.
 
-The architecture of a preset with random weights (DynamiCrafter-512: every part, 2.2B parameters of which the UNet
-and Resampler train), B clips x T frames at a given latent size, a chosen precision and gradient checkpointing.
-Reports the median optimiser-step time after warm-up, clips/s and, on a GPU, the peak memory allocated.
+Two loops: the real trainer (`train`, on a synthetic dataset: DynamiCrafter-512 has every part, 2.2B parameters of
+which the UNet and Resampler train), or, with `--cached-latents`, the in-memory loop the bundled models train with
+(`fit_world_model` on latents encoded ahead of time: the UNet alone). B clips x T frames at a given latent size, a
+chosen precision and gradient checkpointing. Reports the median optimiser-step time after warm-up, clips/s, on a GPU
+the peak memory allocated, and for the in-memory loop the FLOPs of a step (counted by torch) and the achieved rate
+as a fraction of this machine's fp32 and bf16 matmul rates, measured in the same run.
 """
 
 from __future__ import annotations
@@ -10,11 +13,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from ..checkpoints.registry import PRETRAINED
 from ..data.spec import ActionSpec, DatasetMeta
@@ -22,7 +27,9 @@ from ..data.writer import DatasetWriter
 from ..io.args import add_progress_flag, frame_size, non_negative_int, positive_int, write_json
 from ..train.config import load_config
 from ..train.monitor import read_metrics
+from ..train.in_memory import FitConfig, fit_world_model
 from ..train.trainer import train
+from ..world.world_model import WorldModel
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,7 @@ class BenchTrainConfig:
     steps: int = 6
     warmup: int = 2  # steps left out of the timing (allocator, autotuning)
     action_dim: int = 13
+    cached_latents: bool = False  # the in-memory loop on cached latents (the bundled models' loop)
 
 
 def _synthetic_dataset(root: Path, cfg: BenchTrainConfig, size: tuple[int, int]) -> Path:
@@ -53,6 +61,8 @@ def bench_train(cfg: BenchTrainConfig, progress: bool = True) -> dict[str, Any]:
     """Run `cfg.steps` training steps; return the timing and memory figures (see module doc)."""
     if cfg.steps <= cfg.warmup:
         raise ValueError(f"bench train: steps ({cfg.steps}) must exceed warmup ({cfg.warmup})")
+    if cfg.cached_latents:
+        return _bench_in_memory(cfg, progress)
     factor = 8 if cfg.preset in PRETRAINED else 1
     size = (cfg.latent[0] * factor, cfg.latent[1] * factor)
     with tempfile.TemporaryDirectory(prefix="v2w-bench-train-") as tmp:
@@ -74,8 +84,61 @@ def bench_train(cfg: BenchTrainConfig, progress: bool = True) -> dict[str, Any]:
     return out
 
 
+def _bench_in_memory(cfg: BenchTrainConfig, progress: bool) -> dict[str, Any]:
+    from .flops import counted_flops, machine_rates
+
+    model = _latent_world_model(cfg)
+    rng = np.random.default_rng(0)
+    channels = model.unet.config.in_channels
+    latents = [rng.normal(size=(cfg.frames * 2, channels, *cfg.latent)).astype(np.float16) for _ in range(8)]
+    actions = [rng.normal(size=(cfg.frames * 2, cfg.action_dim)).astype(np.float32) for _ in range(8)]
+    fit = FitConfig(steps=1, batch=cfg.batch, clip=cfg.frames, precision=cfg.precision)
+    flops = counted_flops(lambda: fit_world_model(model, latents, actions, fit, latents=True))
+    times: list[float] = []
+    clock = [time.perf_counter()]
+
+    def tick(step: int, loss: float) -> None:
+        now = time.perf_counter()
+        times.append(now - clock[0])
+        clock[0] = now
+
+    losses = fit_world_model(model, latents, actions, replace(fit, steps=cfg.steps), progress=progress,
+                             on_step=tick, latents=True)
+    step_s = statistics.median(times[cfg.warmup:])
+    rates = machine_rates()
+    achieved = flops / step_s / 1e9
+    return {**asdict(cfg), "frame_size": list(cfg.latent), "trainable_parameters":
+            sum(p.numel() for p in model.unet.parameters()), "step_s": step_s, "clips_per_s": cfg.batch / step_s,
+            "gpu_peak_gb": None, "device": "cpu", "last_loss": losses[-1], "flops_per_step": flops,
+            "achieved_gflops": achieved, "matmul_gflops": rates,
+            "fraction_of_matmul": {k: achieved / v for k, v in rates.items()}}
+
+
+def _latent_world_model(cfg: BenchTrainConfig) -> WorldModel:
+    from ..models.codec import IdentityCodec
+    from ..models.config import ActionSpace, CausalConfig, UNetConfig
+    from ..models.unet import VideoUNet
+
+    unet_cfg = UNetConfig.preset(cfg.preset, action_space=ActionSpace.continuous(cfg.action_dim),
+                                 causal=CausalConfig("frame"), gradient_checkpointing=cfg.checkpointing)
+    if unet_cfg.context_dim is not None:
+        raise ValueError(f"--cached-latents trains the UNet alone: preset {cfg.preset!r} needs an image context; "
+                         "use a preset without one (latent-small, pixel-tiny, pixel-64)")
+    torch.manual_seed(0)
+    return WorldModel(VideoUNet(unet_cfg), IdentityCodec(unet_cfg.in_channels))
+
+
 def format_bench_train(r: dict[str, Any]) -> str:
     peak = "n/a (CPU)" if r["gpu_peak_gb"] is None else f"{r['gpu_peak_gb']:.1f} GB"
+    if r.get("flops_per_step"):
+        frac = r["fraction_of_matmul"]
+        return (f"{r['preset']}: {r['batch']} clips x {r['frames']} frames of cached {r['latent'][0]}x{r['latent'][1]} "
+                f"latents, {r['precision']}, {r['trainable_parameters']:,} trainable parameters on {r['device']}\n"
+                f"  step {r['step_s']:.3f} s (median of {r['steps'] - r['warmup']}), {r['clips_per_s']:.2f} clips/s, "
+                f"{r['flops_per_step'] / 1e9:.0f} GFLOP/step counted, {r['achieved_gflops']:.0f} GFLOP/s achieved\n"
+                f"  matmul on this machine: fp32 {r['matmul_gflops']['fp32']:.0f}, bf16 "
+                f"{r['matmul_gflops']['bf16']:.0f} GFLOP/s; achieved = {frac['fp32']:.0%} of fp32, "
+                f"{frac['bf16']:.0%} of bf16")
     return (f"{r['preset']}: {r['batch']} clips x {r['frames']} frames at {r['latent'][0]}x{r['latent'][1]} latents "
             f"({r['frame_size'][0]}x{r['frame_size'][1]} frames), {r['precision']}, gradient checkpointing "
             f"{'on' if r['checkpointing'] else 'off'}, {r['trainable_parameters']:,} trainable parameters on "
@@ -86,7 +149,7 @@ def format_bench_train(r: dict[str, Any]) -> str:
 def _bench_train(args: argparse.Namespace) -> int:
     cfg = BenchTrainConfig(preset=args.preset, batch=args.batch, frames=args.frames, latent=args.latent,
                            precision=args.precision, checkpointing=args.checkpointing, steps=args.steps,
-                           warmup=args.warmup, action_dim=args.action_dim)
+                           warmup=args.warmup, action_dim=args.action_dim, cached_latents=args.cached_latents)
     result = bench_train(cfg, progress=not args.no_progress)
     print(format_bench_train(result))
     write_json(args.json, result)
@@ -108,6 +171,10 @@ def register(bench_sub) -> None:
     btrain.add_argument("--warmup", type=non_negative_int, default=2, help="steps left out of the timing (default: 2)")
     btrain.add_argument("--action-dim", type=positive_int, default=13,
                         help="continuous action width (default: 13, RT-1)")
+    btrain.add_argument("--cached-latents", action="store_true",
+                        help="the bundled models' in-memory loop on cached latents (UNet only), with FLOPs counted "
+                             "and the achieved fraction of this machine's matmul rates, e.g. --preset latent-small "
+                             "--latent 16x16 --batch 8 --frames 8 --action-dim 12 --no-checkpointing")
     add_progress_flag(btrain)
     btrain.add_argument("--json", help="also write the result to this JSON file")
     btrain.set_defaults(func=_bench_train)

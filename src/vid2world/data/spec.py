@@ -97,6 +97,30 @@ class ActionSpec:
                 raise ValueError(f"{where}: action group {g.name!r} is one-hot, but some rows have "
                                  f"{int(part.sum(axis=1).min())}..{int(part.sum(axis=1).max())} entries set")
 
+    def make(self, **groups: Any) -> np.ndarray:
+        """One action vector from labels by group: `spec.make(buttons=["forward"], turn="+12")`. A multi-hot group
+        takes a list of labels (none pressed when left out); a one-hot group one label (when left out: the label
+        whose value is 0, e.g. no turn, else its first); a continuous group a list of numbers (zeros)."""
+        unknown = sorted(set(groups) - {g.name for g in self.groups})
+        if unknown:
+            raise ValueError(f"unknown action group(s) {unknown}; this space has {[g.name for g in self.groups]}")
+        parts = []
+        for g in self.groups:
+            given = groups.get(g.name)
+            part = np.zeros(g.dim, np.float32)
+            if g.kind == "continuous":
+                part[:] = given if given is not None else 0.0
+            else:
+                labels = [given] if isinstance(given, str) else list(given or [])
+                if g.kind == "one_hot" and not labels:
+                    labels = [g.labels[list(g.values).index(0.0)] if g.values and 0.0 in g.values else g.labels[0]]
+                for label in labels:
+                    if label not in g.labels:
+                        raise ValueError(f"action group {g.name!r} has no label {label!r}; labels: {list(g.labels)}")
+                    part[g.labels.index(label)] = 1.0
+            parts.append(part)
+        return np.concatenate(parts)
+
     def describe(self, action: np.ndarray) -> str:
         """A short human-readable text of one action vector, for previews."""
         parts = []

@@ -1,4 +1,4 @@
-"""The offline demo (`vid2world demo`): the square world trained, rolled out and shown, plus the causal study."""
+"""The offline demo (`vid2world demo`): the bundled ViZDoom world model against the real game."""
 
 from .run import run_demo
 

@@ -5,19 +5,23 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..io.args import add_progress_flag, positive_int, torch_device
+from ..io.args import add_progress_flag, torch_device
 
 
 def _demo(args: argparse.Namespace) -> int:
     from ..demo import run_demo
-    from ..bench.causal import format_study
 
-    paths = run_demo(args.out, device=args.device, train_steps=args.train_steps, progress=not args.no_progress)
-    print(format_study(json.loads(paths["json"].read_text())))
-    report = json.loads(paths["report"].read_text())
-    print(f"\nsquare world: 16-frame rollouts from one frame, PSNR {report['psnr']:.2f} dB following the actions, "
-          f"{report['psnr_other_actions']:.2f} dB with another episode's actions")
-    print(f"wrote {paths['picture']}, {paths['video']}, {paths['model']}/, {paths['report']}")
+    paths = run_demo(args.out, device=args.device, progress=not args.no_progress)
+    report = json.loads(paths["json"].read_text())
+    for name, s in report["scores"].items():
+        print(f"{name:22s} PSNR {s['psnr']:6.2f} dB   SSIM {s['ssim']:.3f}")
+    acc = report.get("action_accuracy")
+    if acc:
+        print(f"action accuracy: model {acc['model']:.3f}, real frames {acc['real']:.3f}, chance {acc['chance']:.3f}")
+    turn = report["turning"]
+    print(f"turning: {turn['follows']} of {turn['of']} starts move the view the way the game does")
+    print(f"causality check: largest change of a past frame {report['causality_max_past_change']:.1e}")
+    print(f"{report['wall_s']:.0f} s; wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 
 
@@ -27,7 +31,5 @@ def register(sub) -> None:
     demo.add_argument("--out", default="out/demo", help="directory for the demo's outputs (default: out/demo)")
     demo.add_argument("--device", type=torch_device, default="cpu",
                       help="torch device, e.g. cpu, cuda, cuda:1 (default: cpu)")
-    demo.add_argument("--train-steps", type=positive_int, default=320,
-                      help="training steps of the square-world model when OUT has none yet (default: 320)")
     add_progress_flag(demo)
     demo.set_defaults(func=_demo)

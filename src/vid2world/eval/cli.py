@@ -21,8 +21,14 @@ def _finite(text: str) -> float:
 
 
 def _sampling_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--steps", type=positive_int, default=None,
-                        help="DDIM steps per frame (default: the model's sampler, 50 for released models)")
+    speed = parser.add_mutually_exclusive_group()
+    speed.add_argument("--steps", type=positive_int, default=None,
+                       help="DDIM steps per frame (default: the model's sampler, 50 for released models)")
+    speed.add_argument("--fast", dest="preset", action="store_const", const="fast", default=None,
+                       help="the model's fast sampling preset (few DDIM steps, for interactive use; 8 unless the "
+                            "model says otherwise)")
+    speed.add_argument("--quality", dest="preset", action="store_const", const="quality",
+                       help="the model's default sampling steps (the same as leaving out --steps)")
     parser.add_argument("--guidance", type=_finite, default=None,
                         help="action guidance scale, 1 = off (default: the model's sampler, 2.5)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="sampling seed (default: 0)")
@@ -37,7 +43,9 @@ def command_line(command: str, fields: dict[str, Any]) -> list[str]:
     out = ["vid2world", command]
     for name, value in fields.items():
         flag = "--" + name.replace("_", "-")
-        if value is True:
+        if name == "preset" and value is not None:  # --fast / --quality
+            out.append(f"--{value}")
+        elif value is True:
             out.append(flag)
         elif value is not None and value is not False:
             out += [flag, str(value)]

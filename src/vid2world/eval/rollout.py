@@ -25,6 +25,7 @@ class RolloutConfig:
     out: str
     start: int = 0  # first frame of the window in the episode
     steps: int | None = None
+    preset: str | None = None  # "fast" | "quality": the model's sampling preset, when `steps` is not given
     guidance: float | None = None
     seed: int = 0
     device: str = "cpu"
@@ -56,17 +57,20 @@ def rollout_episode(cfg: RolloutConfig, progress: bool = True) -> dict[str, Any]
     check_target(out, cfg.overwrite)
     model, dataset = open_inputs(cfg.model, cfg.data, cfg.device)
     window = episode_window(dataset, cfg)
+    preset = model.sampling(cfg.preset)
+    steps = cfg.steps or preset.steps
+    guidance = cfg.guidance if cfg.guidance is not None else preset.guidance
     length = cfg.context + cfg.horizon
     clip = ClipDataset(dataset, ClipConfig(length, 1, model_layout(model, dataset), None, None),
                        windows=[window])[0]
     truth = np.asarray(clip["frames"])
     context = truth[None, : cfg.context]
     if model.action_dim is None:
-        generated = model.rollout(context, horizon=cfg.horizon, steps=cfg.steps, guidance=cfg.guidance,
+        generated = model.rollout(context, horizon=cfg.horizon, steps=steps, guidance=guidance,
                                   seed=cfg.seed, progress=progress)
     else:
         actions = np.asarray(clip["actions"])[None, : length - 1]
-        generated = model.rollout(context, actions, steps=cfg.steps, guidance=cfg.guidance, seed=cfg.seed,
+        generated = model.rollout(context, actions, steps=steps, guidance=guidance, seed=cfg.seed,
                                   progress=progress)
     prediction = np.concatenate([truth[: cfg.context], generated[0]])
     values = psnr(prediction[None], truth[None])[0]

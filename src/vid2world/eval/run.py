@@ -44,6 +44,7 @@ class EvaluateConfig:
     windows: int | None = None
     batch: int = 4
     steps: int | None = None
+    preset: str | None = None  # "fast" | "quality": the model's sampling preset, when `steps` is not given
     guidance: float | None = None
     seed: int = 0
     seeds: int | None = None
@@ -91,8 +92,11 @@ def make_plan(cfg: EvaluateConfig) -> Plan:
     rows = slice(0, protocol.clip_config().span, protocol.stride)
     actions = None if spec is None else np.stack(
         [np.asarray(dataset.episode(w.episode).actions[w.start:][rows]) for w in windows])
-    guidance = model.sampler.guidance.scale if cfg.guidance is None else cfg.guidance
-    rollouts = Rollouts(model, protocol, cfg.steps or model.sampler.steps, guidance, actions, spec, cfg.seed)
+    preset = model.sampling(cfg.preset)
+    guidance = cfg.guidance if cfg.guidance is not None else \
+        preset.guidance if preset.guidance is not None else model.sampler.guidance.scale
+    steps = cfg.steps or preset.steps or model.sampler.steps
+    rollouts = Rollouts(model, protocol, steps, guidance, actions, spec, cfg.seed)
     batches = [list(range(i, min(i + cfg.batch, len(windows)))) for i in range(0, len(windows), cfg.batch)]
     return Plan(out, protocol, clips, layout, sources, rollouts, batches, WeightsDir.resolve(cfg.weights),
                 open_idm(cfg.idm, cfg.device, dataset), ([split_note] if split_note else []) + notes)

@@ -264,6 +264,13 @@ PRESETS: dict[str, UNetConfig] = {
         attention_resolutions=(4, 8), num_head_channels=32, context_dim=None, image_cross_attention=False,
         fs_condition=False, norm_groups=16, dropout=0.0, temporal_conv_dropout=0.0, temporal_length=16,
     ),
+    # Latent-space video UNet for our own small autoencoders (64x64 frames -> 16x16x4 latents), attention at 8x8:
+    # the bundled models' architecture, chosen by measured CPU training speed (docs/zoo.md).
+    "latent-small": _DYNAMICRAFTER.replace(
+        in_channels=4, out_channels=4, model_channels=64, channel_mult=(1, 2), num_res_blocks=1,
+        attention_resolutions=(2,), num_head_channels=32, context_dim=None, image_cross_attention=False,
+        fs_condition=False, norm_groups=16, dropout=0.0, temporal_conv_dropout=0.0, temporal_length=8,
+    ),
 }
 
 __all__ = ["ActionSpace", "CausalConfig", "UNetConfig", "PRESETS", "TEMPORAL_NORM_MODES"]

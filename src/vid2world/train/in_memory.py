@@ -1,18 +1,22 @@
-"""A single-process loop over in-memory episodes, through the trainer's own loss (`clip_loss`): what the offline
-demo and the learning test use to train small world models on CPU without writing a dataset. Everything a step
-computes is `train()`'s objective; only the batches come from arrays instead of a dataset on disk."""
+"""A single-process loop over in-memory episodes, through the trainer's own loss (`clip_loss`): what the learning
+test and the bundled models (`vid2world zoo build`) use to train small world models on CPU without the distributed
+machinery. Everything a step computes is `train()`'s objective; only the batches come from arrays instead of a
+dataset on disk, either frames or latents cached once by the model's codec (`data.cached_latents`)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
 from ..io.progress import progress_bar
 from ..world.world_model import WorldModel
+from .ema import EMA
 from .objective import Denoiser, Objective, clip_loss
+from .precision import autocast
 
 
 @dataclass(frozen=True)
@@ -21,40 +25,93 @@ class FitConfig:
     batch: int = 8
     clip: int = 8  # frames per training clip
     lr: float = 2e-3
+    warmup: int = 0  # linear warm-up steps; with `decay` a cosine decay to lr/10 follows
+    decay: bool = False
     action_dropout: float = 0.2
+    diffusion_forcing: bool = True  # False: one noise level per clip, no actions (passive pretraining)
     grad_clip: float = 1.0
+    ema_decay: float | None = None  # the weights left in the model are the average when set
+    precision: str = "fp32"  # fp32 | bf16
     seed: int = 0
 
 
-def fit_world_model(model: WorldModel, frames: np.ndarray, actions: np.ndarray, config: FitConfig = FitConfig(),
-                    progress: bool = False, on_step: Callable[[int, float], None] | None = None) -> list[float]:
-    """Train `model` with Diffusion Forcing on episodes `frames` [N, T, H, W, 3] uint8 and `actions` [N, T, A]
-    (action t taken after frame t). Random windows of `config.clip` frames. Returns the loss of every step."""
-    n, t = frames.shape[:2]
-    if actions.shape[:2] != (n, t):
-        raise ValueError(f"actions: expected [N={n}, T={t}, A] to match frames, got {actions.shape}")
-    if t < config.clip:
-        raise ValueError(f"episodes have {t} frames, fewer than a training clip of {config.clip}")
-    video = torch.from_numpy(np.ascontiguousarray(frames))  # uint8 [N, T, H, W, 3]
-    acts = torch.from_numpy(np.asarray(actions, dtype=np.float32))
+def lr_at(step: int, total: int, base: float, warmup: int, decay: bool = True) -> float:
+    """Linear warm-up over `warmup` steps, then constant or a cosine decay to a tenth of `base` at `total`."""
+    if step < warmup:
+        return base * (step + 1) / warmup
+    if not decay:
+        return base
+    progress = (step - warmup) / max(1, total - warmup)
+    return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+class EpisodeSampler:
+    """Random windows of `clip` steps from episodes of unequal length (frames [T, H, W, 3] uint8 or latents
+    [T, C, h, w]; actions [T, A] or None). An episode is drawn uniformly, then a start within it."""
+
+    def __init__(self, episodes: Sequence[np.ndarray], actions: Sequence[np.ndarray] | None, clip: int,
+                 key: str) -> None:
+        keep = [i for i, e in enumerate(episodes) if len(e) >= clip]
+        if not keep:
+            raise ValueError(f"no episode has {clip} steps, the length of a training clip")
+        self.episodes = [torch.from_numpy(np.array(episodes[i])) for i in keep]  # copies: memory maps are read-only
+        self.actions = None if actions is None else [torch.from_numpy(np.array(actions[i], np.float32))
+                                                     for i in keep]
+        if self.actions is not None and any(len(a) != len(e) for a, e in zip(self.actions, self.episodes)):
+            raise ValueError("actions: every episode needs one action per frame")
+        self.lengths = torch.tensor([len(e) for e in self.episodes])
+        self.clip, self.key = clip, key
+
+    def batch(self, size: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        idx = torch.randint(0, len(self.episodes), (size,), generator=gen)
+        spans = self.lengths[idx] - self.clip + 1
+        if bool((spans == spans[0]).all()):  # equal lengths: one integer draw, as the first version of this loop
+            start = torch.randint(0, int(spans[0]), (size,), generator=gen)
+        else:
+            start = (torch.rand(size, generator=gen) * spans).long()
+        out = {self.key: torch.stack([self.episodes[i][s:s + self.clip] for i, s in zip(idx, start)])}
+        if self.key == "latents":
+            out["latents"] = out["latents"].transpose(1, 2).float()  # [B, T, C, h, w] -> [B, C, T, h, w]
+        if self.actions is not None:
+            out["actions"] = torch.stack([self.actions[i][s:s + self.clip] for i, s in zip(idx, start)])
+        return out
+
+
+def fit_world_model(model: WorldModel, frames: Sequence[np.ndarray], actions: Sequence[np.ndarray] | None,
+                    config: FitConfig = FitConfig(), progress: bool = False,
+                    on_step: Callable[[int, float], None] | None = None, latents: bool = False) -> list[float]:
+    """Train `model` on episodes `frames` (uint8 [T, H, W, 3] each, or cached latents [T, C, h, w] each when
+    `latents`) and `actions` ([T, A] each, action t taken after frame t; None for passive pretraining), with
+    Diffusion Forcing (or one noise level per clip). Returns the loss of every step."""
+    if actions is not None and len(actions) != len(frames):
+        raise ValueError(f"actions: expected one array per episode ({len(frames)}), got {len(actions)}")
+    sampler = EpisodeSampler(frames, actions, config.clip, "latents" if latents else "frames")
     gen = torch.Generator().manual_seed(config.seed)
-    denoiser, objective = Denoiser(model), Objective(action_dropout=config.action_dropout)
+    denoiser = Denoiser(model)
+    objective = Objective(diffusion_forcing=config.diffusion_forcing, action_dropout=config.action_dropout)
     optimizer = torch.optim.AdamW(denoiser.parameters(), lr=config.lr, weight_decay=0.0)
+    ema = EMA(denoiser, config.ema_decay) if config.ema_decay else None
     model.unet.train()
     losses = []
     for step in progress_bar(range(config.steps), desc="train", unit="step", enabled=progress):
-        idx = torch.randint(0, n, (config.batch,), generator=gen)
-        start = torch.randint(0, t - config.clip + 1, (config.batch,), generator=gen)
-        window = start[:, None] + torch.arange(config.clip)
-        batch = {"frames": torch.stack([video[i, w] for i, w in zip(idx, window)]),
-                 "actions": torch.stack([acts[i, w] for i, w in zip(idx, window)])}
-        out = clip_loss(denoiser, model, batch, objective, gen)
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, config.steps, config.lr, config.warmup, config.decay)
+        batch = sampler.batch(config.batch, gen)
+        with autocast(config.precision, model.device):
+            out = clip_loss(denoiser, model, batch, objective, gen)
         optimizer.zero_grad(set_to_none=True)
-        out.loss.backward()
+        out.loss.float().backward()
         torch.nn.utils.clip_grad_norm_(denoiser.parameters(), config.grad_clip)
         optimizer.step()
+        if ema is not None:
+            ema.update(denoiser)
         losses.append(out.loss.item())
         if on_step:
             on_step(step, losses[-1])
+    if ema is not None:
+        with torch.no_grad():
+            params = dict(denoiser.named_parameters())
+            for name, value in ema.shadow.items():
+                params[name].copy_(value)
     model.unet.eval()
     return losses

@@ -76,11 +76,17 @@ def check_batch_actions(batch: dict[str, Tensor]) -> None:
 
 def clip_loss(denoiser: nn.Module, model: WorldModel, batch: dict[str, Tensor], objective: Objective,
               generator: torch.Generator) -> LossOutput:
-    """The loss of one batch of clips (`frames` uint8 [B, T, H, W, 3], `actions` [B, T, A] when the model has
-    actions). `denoiser` is `Denoiser(model)`, possibly wrapped for distributed training."""
+    """The loss of one batch of clips (`frames` uint8 [B, T, H, W, 3], or `latents` [B, C, T, h, w] already
+    encoded by the model's codec; `actions` [B, T, A] when the model has actions). `denoiser` is
+    `Denoiser(model)`, possibly wrapped for distributed training."""
     if model.action_dim is not None:
         check_batch_actions(batch)  # before the codec's work
-    pixels, x0 = encode_clips(model, batch["frames"], generator)
+    if "latents" in batch:  # encoded once, ahead of training (cached latents)
+        if model.conditioner is not None:
+            raise ValueError("cached latents cannot train a model with an image conditioner: it needs the frames")
+        pixels, x0 = None, batch["latents"].to(model.device, torch.float32)
+    else:
+        pixels, x0 = encode_clips(model, batch["frames"], generator)
     b = x0.shape[0]
     concat = Conditioning.of(model, x0).concat  # the clean first-frame latent (never dropped)
     cond_frame = None

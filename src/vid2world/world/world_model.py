@@ -30,6 +30,7 @@ from .anchor import IMAGE_CONDS, first_in_view
 from .session import RolloutSession, eval_mode
 
 CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
+SAMPLING_PRESETS = ("quality", "fast")  # `--quality` / `--fast`: SamplerConfig.steps / SamplerConfig.fast_steps
 # components with weights of their own, each in its own file (diffusers-style); the UNet's file stays WEIGHTS_NAME
 COMPONENT_FILES = {"codec": "codec.safetensors", "conditioner": "conditioner.safetensors"}
 
@@ -49,6 +50,8 @@ class SamplerConfig:
     guidance: GuidanceConfig = field(default_factory=GuidanceConfig)
     # the frame whose latent (and CLIP tokens) condition a sliding window: its first (the release) or the episode's
     image_cond: str = "window_first"
+    fast_steps: int = 8  # the `fast` preset's DDIM steps (interactive play); `quality` uses `steps`
+    fast_guidance: float | None = None  # the `fast` preset's guidance scale; None: `guidance.scale`
 
     def __post_init__(self) -> None:
         if not isinstance(self.steps, int) or not 1 <= self.steps <= 1000:
@@ -59,6 +62,8 @@ class SamplerConfig:
             raise ValueError(f"eta must be in [0, 1], got {self.eta!r}")
         if self.image_cond not in IMAGE_CONDS:
             raise ValueError(f"image_cond must be one of {IMAGE_CONDS}, got {self.image_cond!r}")
+        if not isinstance(self.fast_steps, int) or not 1 <= self.fast_steps <= 1000:
+            raise ValueError(f"fast_steps must be an integer in 1..1000, got {self.fast_steps!r}")
         if self.window is not None and self.window < 1:
             raise ValueError(f"window must be >= 1 frame, got {self.window}")
         history_level(ddim_timesteps(self.steps, self.spacing), self.history_level)  # validates
@@ -71,6 +76,14 @@ class SamplerConfig:
         d = dict(d)
         d["guidance"] = GuidanceConfig.from_dict(d.get("guidance", {}))
         return cls(**d)
+
+
+@dataclass(frozen=True)
+class SamplingPreset:
+    """What `--fast` / `--quality` resolve to for one model (None: not set by the preset)."""
+
+    steps: int | None
+    guidance: float | None
 
 
 class WorldModel(nn.Module):
@@ -120,6 +133,18 @@ class WorldModel(nn.Module):
         return self.sampler.window or self.unet.config.temporal_length
 
     # ---- checks --------------------------------------------------------------------------------------------
+    def sampling(self, preset: str | None) -> SamplingPreset:
+        """DDIM steps and guidance of a sampling preset: `quality` the sampler's own, `fast` its `fast_steps` and
+        `fast_guidance`; None: neither (the callers' defaults apply)."""
+        if preset is None:
+            return SamplingPreset(None, None)
+        if preset not in SAMPLING_PRESETS:
+            raise ValueError(f"sampling preset must be one of {SAMPLING_PRESETS}, got {preset!r}")
+        s = self.sampler
+        if preset == "fast":
+            return SamplingPreset(s.fast_steps, s.guidance.scale if s.fast_guidance is None else s.fast_guidance)
+        return SamplingPreset(s.steps, s.guidance.scale)
+
     def check_step_action(self, action: Any, batch: int) -> Tensor | None:
         """One step's action [B, A] (numpy or torch) as a float tensor on the model's device."""
         if self.action_dim is None:

@@ -1,0 +1,77 @@
+"""`vid2world bench play`: frames per second of an interactive session, end to end (one action in, one decoded
+uint8 frame out), per sampling preset: what a player feels, measured after a warm-up over a long run so the
+history fills the window and the cache's rings wrap."""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..io.args import positive_int, torch_device, write_json
+from ..world.world_model import SAMPLING_PRESETS, SamplingPreset, WorldModel
+
+
+def session_rate(model: WorldModel, sampling: SamplingPreset, frames: int = 24, warmup: int = 4, seed: int = 0
+                 ) -> dict[str, Any]:
+    """Time `frames` single steps of a one-row session from a random start under a held random action."""
+    h, w = model.metadata.get("frame_size", (64, 64))
+    rng = np.random.default_rng(seed)
+    start = rng.integers(0, 256, (1, 1, h, w, 3), dtype=np.uint8)
+    action = None if model.action_dim is None else (rng.random((1, model.action_dim)) < 0.3).astype(np.float32)
+    sess = model.session(start, steps=sampling.steps, guidance=sampling.guidance, seed=seed)
+    times = []
+    for i in range(warmup + frames):
+        t0 = time.perf_counter()
+        sess.step(action)
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    median = statistics.median(times)
+    return {"steps": sampling.steps, "guidance": sampling.guidance, "frame_s": median, "fps": 1.0 / median,
+            "frames": frames, "threads": torch.get_num_threads()}
+
+
+def bench_play(model_ref: str, device: str = "cpu", frames: int = 24) -> dict[str, Any]:
+    model = _load(model_ref, device)
+    rows = [{"preset": p, **session_rate(model, model.sampling(p), frames)} for p in SAMPLING_PRESETS]
+    return {"model": model_ref, "device": device, "rows": rows}
+
+
+def _load(model_ref: str, device: str) -> WorldModel:
+    from pathlib import Path
+
+    if Path(model_ref).is_dir():
+        return WorldModel.from_pretrained(model_ref, device=device)
+    from .. import zoo
+
+    return zoo.load(model_ref, device=device)
+
+
+def format_bench_play(r: dict[str, Any]) -> str:
+    lines = [f"{r['model']} on {r['device']}: one action in, one decoded frame out", "",
+             "| preset | DDIM steps | guidance | ms/frame | frames/s |", "|---|---|---|---|---|"]
+    lines += [f"| {x['preset']} | {x['steps']} | {x['guidance']:g} | {1000 * x['frame_s']:.0f} | {x['fps']:.1f} |"
+              for x in r["rows"]]
+    return "\n".join(lines)
+
+
+def _bench_play(args: argparse.Namespace) -> int:
+    result = bench_play(args.model, args.device, args.frames)
+    print(format_bench_play(result))
+    write_json(args.json, result)
+    return 0
+
+
+def register(bench_sub) -> None:
+    """The `bench play` command."""
+    play = bench_sub.add_parser("play", help="frames per second of an interactive session, per sampling preset")
+    play.add_argument("--model", default="vizdoom-deathmatch",
+                      help="a world-model directory or a bundled model's name (default: vizdoom-deathmatch)")
+    play.add_argument("--frames", type=positive_int, default=24, help="timed frames per preset (default: 24)")
+    play.add_argument("--device", type=torch_device, default="cpu", help="torch device (default: cpu)")
+    play.add_argument("--json", help="also write the result to this JSON file")
+    play.set_defaults(func=_bench_play)

@@ -1,0 +1,80 @@
+"""`vid2world zoo build NAME`: a bundled model from its committed recipe, stage after stage (`stages`, `finish`).
+
+A build resumes at its first unfinished stage, so the stages may run on different days or machines: commit the
+build directory's finished stages, or copy them, and run the same command again.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from ..io.atomic import AtomicDirectory, absolute
+from . import card, finish, stages
+from .recipe import Recipe
+
+STAGES = ("record", "autoencoder", "latents", "pretrain", "finetune", "idm", "export", "evaluate")
+
+
+def build(recipe: Recipe, out: str | Path, workers: int = 2, progress: bool = True, until: str | None = None,
+          idm_steps: int = 1500, eval_windows: int = 16) -> Path:
+    """Run (or resume) every stage of `recipe` under `out`, up to and including `until` (default: all); returns
+    the build directory. The shipped files end up in OUT/model."""
+    if until is not None and until not in STAGES:
+        raise ValueError(f"--until must be one of {STAGES}, got {until!r}")
+    last = STAGES.index(until or STAGES[-1])
+    out = absolute(out)
+    out.mkdir(parents=True, exist_ok=True)
+    say = print if progress else (lambda *a, **k: None)
+    target = stages.dataset(out, recipe.target, recipe, True, workers, progress)
+    heldout = stages.dataset(out, recipe.heldout, recipe, True, workers, progress)
+    passive = [stages.dataset(out, s, recipe, False, workers, progress) for s in recipe.pretrain_data]
+    if last < 1:
+        return out
+    ae_frames = stages.episode_frames(target, "train") + [f for ds in passive for f in stages.episode_frames(ds)]
+    codec = stages.train_autoencoder(out, recipe, ae_frames, stages.episode_frames(heldout), progress)
+    say(f"autoencoder: {stages.describe(out / 'autoencoder')}")
+    if last < 2:
+        return out
+    target_latents = stages.cached_latents(out, target, recipe.target, codec)
+    passive_latents = [z for ds, s in zip(passive, recipe.pretrain_data)
+                       for z in stages.cached_latents(out, ds, s, codec)]
+    if last < 3:
+        return out
+    model = stages.pretrain(out, recipe, codec, passive_latents, progress)
+    say(f"pretrain: {stages.describe(out / 'pretrain')}")
+    if last < 4:
+        return out
+    train_ids = target.episodes_in("train")
+    metadata = {"name": recipe.name, "env": recipe.target.env, "frame_size": [recipe.frame_size] * 2,
+                "actions": target.meta.actions.to_dict(), "fps": target.meta.fps}
+    world = stages.world_model(recipe, model, metadata, target.meta.actions.model_space())
+    world = stages.finetune(out, recipe, world, [target_latents[i] for i in train_ids],
+                            [np.asarray(target.episode(int(i)).actions) for i in train_ids], progress)
+    say(f"finetune: {stages.describe(out / 'finetune')}")
+    if last < 5:
+        return out
+    idm = finish.train_idm(out, target.root, idm_steps, progress)
+    if last < 6:
+        return out
+    model_dir = finish.export(out, recipe, out / "finetune", idm)
+    if last < 7:
+        return out
+    evals = finish.evaluate_presets(out, recipe, model_dir, heldout.root, idm, eval_windows, progress)
+    data = card.card_data(out, recipe, world, evals)
+    finish.write_card(model_dir, card.card_markdown(data), data)
+    say(f"wrote {model_dir}")
+    return out
+
+
+def install(out: str | Path, name: str, models: Path) -> Path:
+    """Copy a finished build's OUT/model into the package's bundled models (replacing the earlier copy)."""
+    source = absolute(out) / "model"
+    if not (source / "card.md").is_file():
+        raise ValueError(f"{source}: no finished model to install; run `vid2world zoo build {name}` to the end")
+    target = models / name
+    with AtomicDirectory(target, overwrite=target.exists()) as tmp:
+        shutil.copytree(source, tmp.path, dirs_exist_ok=True)
+    return target

@@ -1,0 +1,92 @@
+"""A bundled model's card: what it was trained on, how long, on what machine, how well it does, how to rebuild it.
+Written from the build directory's stage records and evaluations, never by hand."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..data.store import open_dataset
+from ..world.world_model import WorldModel
+from .finish import stage
+from .recipe import Recipe
+
+SCORES = (("model", "model"), ("model, another episode's actions", "other actions"),
+          ("copy last context frame", "copy last frame"), ("model, random actions", "random actions"))
+
+
+def _data_rows(out: Path, recipe: Recipe) -> list[dict[str, Any]]:
+    rows = []
+    for role, sources in (("fine-tune (actions)", [recipe.target]), ("held out", [recipe.heldout]),
+                          ("pretrain (no actions)", list(recipe.pretrain_data))):
+        for s in sources:
+            ds = open_dataset(out / "data" / s.name)
+            rows.append({"role": role, "env": s.env, "seed": s.seed, "episodes": len(ds), "frames": ds.num_frames})
+    return rows
+
+
+def card_data(out: Path, recipe: Recipe, model: WorldModel, evals: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    stages = {name: stage(out, name) for name in ("autoencoder", "pretrain", "finetune")}
+    for record in stages.values():  # keep the card small: the curves stay in the build directory
+        for key in ("loss", "l1"):
+            if key in record:
+                values = record.pop(key)
+                record[f"{key}_last50"] = round(sum(values[-50:]) / len(values[-50:]), 5)
+    params = {"unet": sum(p.numel() for p in model.unet.parameters()),
+              "autoencoder": sum(p.numel() for p in model.codec.parameters())}
+    return {"name": recipe.name, "description": recipe.description, "env": recipe.target.env,
+            "frame_size": recipe.frame_size, "parameters": params, "data": _data_rows(out, recipe),
+            "stages": stages, "evaluation": evals, "rebuild": f"vid2world zoo build {recipe.name}",
+            "heldout": f"Held-out episodes of {recipe.heldout.env} recorded from seed {recipe.heldout.seed}, never "
+                       f"used for training; {recipe.eval_context} context frame(s), {recipe.eval_horizon} generated "
+                       "autoregressively, every generated frame scored."}
+
+
+def _metric_table(evals: dict[str, dict[str, Any]]) -> list[str]:
+    lines = ["| preset (DDIM steps, guidance) | source | PSNR (dB) | SSIM |", "|---|---|---|---|"]
+    for preset, e in evals.items():
+        for key, label in SCORES:
+            means = e["sources"].get(key)
+            if means:
+                lines.append(f"| {preset} ({e['steps']}, {e['guidance']:g}) | {label} | {means['psnr']:.2f} "
+                             f"| {means['ssim']:.3f} |")
+    acc = [(p, e["action_accuracy"]) for p, e in evals.items() if e.get("action_accuracy")]
+    if acc:
+        lines += ["", "Action accuracy (an inverse-dynamics model reads the action back from consecutive frames):", ""]
+        for preset, a in acc:
+            lines.append(f"- {preset}: {_accuracy_line(a)}")
+    return lines
+
+
+def _accuracy_line(a: dict[str, Any]) -> str:
+    parts = []
+    for key in ("model", "real", "chance"):
+        value = a.get(key)
+        if isinstance(value, dict):
+            value = value.get("action_accuracy", value.get("accuracy"))
+        if isinstance(value, (int, float)):
+            parts.append(f"{key} {value:.3f}")
+    return ", ".join(parts) or json.dumps(a)[:200]
+
+
+def card_markdown(data: dict[str, Any]) -> str:
+    st = data["stages"]
+    lines = [f"# {data['name']}", "", data["description"], "",
+             f"Parameters: UNet {data['parameters']['unet'] / 1e6:.2f} M, autoencoder "
+             f"{data['parameters']['autoencoder'] / 1e6:.2f} M; weights stored in float16.", "",
+             "## Data", "", "| role | env | seed | episodes | frames |", "|---|---|---|---|---|"]
+    lines += [f"| {r['role']} | {r['env']} | {r['seed']} | {r['episodes']} | {r['frames']} |" for r in data["data"]]
+    lines += ["", "## Training", "", "| stage | steps | wall time | machine | final loss (mean of last 50) |",
+              "|---|---|---|---|---|"]
+    for name, record in st.items():
+        loss = record.get("loss_last50", record.get("l1_last50"))
+        lines.append(f"| {name} | {record['config']['steps']} | {record['wall_s'] / 60:.1f} min | {record['machine']} "
+                     f"| {loss} |")
+    if "heldout_psnr" in st["autoencoder"]:
+        lines += ["", f"Autoencoder reconstruction on held-out frames: {st['autoencoder']['heldout_psnr']:.2f} dB "
+                      f"(latent scale factor {st['autoencoder']['scale_factor']})."]
+    lines += ["", "## Held-out evaluation", "", f"{data['heldout']}", ""]
+    lines += _metric_table(data["evaluation"])
+    lines += ["", "## Rebuild", "", "```", data["rebuild"], "```", ""]
+    return "\n".join(lines)

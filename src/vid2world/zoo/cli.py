@@ -1,0 +1,61 @@
+"""`vid2world zoo build NAME` and `vid2world zoo list`: their arguments and handlers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..io.args import add_progress_flag, positive_int
+
+
+def _build(args: argparse.Namespace) -> int:
+    from . import MODELS
+    from .build import STAGES, build, install
+    from .recipe import load_recipe
+
+    recipe = load_recipe(args.name)
+    if args.quick:
+        recipe = recipe.quick()
+    out = args.out or f"build/zoo/{recipe.name}{'-quick' if args.quick else ''}"
+    path = build(recipe, out, workers=args.workers, progress=not args.no_progress, until=args.until,
+                 idm_steps=3 if args.quick else 1500, eval_windows=2 if args.quick else 16)
+    print(f"build directory: {path}")
+    if args.install:
+        if args.until not in (None, STAGES[-1]):
+            raise ValueError("--install needs the whole build: leave out --until")
+        print(f"installed {install(path, recipe.name, MODELS)}")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from . import names, path
+    from .recipe import recipe_names
+
+    for name in names():
+        card = json.loads((path(name) / "card.json").read_text()) if (path(name) / "card.json").is_file() else {}
+        size = sum(f.stat().st_size for f in path(name).iterdir()) / 2 ** 20
+        print(f"{name:24s} {size:5.1f} MiB  {card.get('description', '')}")
+    missing = sorted(set(recipe_names()) - set(names()))
+    for name in missing:
+        print(f"{name:24s} (recipe only: `vid2world zoo build {name} --install`)")
+    return 0
+
+
+def register(sub) -> None:
+    """The `zoo` command: build and list the bundled models."""
+    zoo = sub.add_parser("zoo", help="the bundled world models: rebuild one from its committed recipe, list them")
+    zoo_sub = zoo.add_subparsers(dest="zoo_command", required=True)
+    b = zoo_sub.add_parser("build", help="record, train the autoencoder, pretrain, convert, fine-tune, evaluate, "
+                                         "export; resumes at the first unfinished stage")
+    b.add_argument("name", help="a recipe name (`vid2world zoo list`) or a recipe YAML file")
+    b.add_argument("--out", default=None, help="build directory (default: build/zoo/NAME[-quick])")
+    b.add_argument("--quick", action="store_true", help="the same stages with tiny counts: minutes, for tests")
+    b.add_argument("--until", default=None, help="stop after this stage: record, autoencoder, latents, pretrain, "
+                                                 "finetune, idm, export, evaluate (default: all, the card last)")
+    b.add_argument("--workers", type=positive_int, default=2, help="recording processes (default: 2)")
+    b.add_argument("--install", action="store_true",
+                   help="copy the finished model into the package's bundled models (replacing the earlier one)")
+    add_progress_flag(b)
+    b.set_defaults(func=_build)
+    ls = zoo_sub.add_parser("list", help="the bundled models and the recipes")
+    ls.set_defaults(func=_list)

@@ -1,0 +1,82 @@
+"""The last stages of `vid2world zoo build`: an inverse-dynamics model for action accuracy, the export (fp16
+weights, the recipe's sampling presets), the evaluation of exactly what ships on held-out episodes (both sampling
+presets), and the model card.
+
+    OUT/idm/                the IDM (`vid2world idm train` on the target's data)
+    OUT/model/              what ships: config.json, fp16 safetensors, idm/, card.md, card.json
+    OUT/eval-quality/, OUT/eval-fast/   `vid2world evaluate` outputs (results.json, report.html, videos)
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..eval.idm import FitConfig as IDMFitConfig, fit_idm, save_idm
+from ..eval.run import EvaluateConfig, evaluate
+from ..io.atomic import AtomicDirectory, write_text
+from ..world.world_model import COMPONENT_FILES, CONFIG_NAME, WEIGHTS_NAME
+from .recipe import Recipe
+from .stages import STAGE_FILE, sampler
+
+PRESETS = ("quality", "fast")
+
+
+def train_idm(out: Path, data: Path, steps: int, progress: bool) -> Path:
+    path = out / "idm"
+    if not path.exists():
+        save_idm(fit_idm(str(data), IDMFitConfig(steps=steps), progress=progress), path)
+    return path
+
+
+def evaluate_presets(out: Path, recipe: Recipe, model_dir: Path, heldout: Path, idm: Path, windows: int,
+                     progress: bool) -> dict[str, dict[str, Any]]:
+    """`evaluate` on the held-out episodes with the quality (the model's default steps) and fast presets."""
+    results = {}
+    for preset in PRESETS:
+        target = out / f"eval-{preset}"
+        started = time.time()
+        # predictions made with these exact settings are reused; any others are replaced
+        cfg = EvaluateConfig(model=str(model_dir), data=str(heldout), protocol="generic", out=str(target),
+                             idm=str(idm), windows=windows, batch=8, preset=preset, overwrite=True,
+                             context=recipe.eval_context, horizon=recipe.eval_horizon, videos=2)
+        evaluate(cfg, command=["vid2world", "zoo", "build", recipe.name], progress=progress)
+        data = json.loads((target / "results.json").read_text())
+        results[preset] = {"steps": data["protocol"]["steps"], "guidance": data["protocol"]["guidance"],
+                           "wall_s": round(time.time() - started, 1), "sources": {s["name"]: s["means"] for s in data["sources"]},
+                           "action_accuracy": data.get("action_accuracy", {}), "dir": target.name}
+    return results
+
+
+def export(out: Path, recipe: Recipe, model_dir: Path, idm: Path) -> Path:
+    """OUT/model (rewritten every time): the fine-tuned model with every weight in float16 and the recipe's
+    sampler, the IDM (for the demo's action accuracy) beside it."""
+    path = out / "model"
+    with AtomicDirectory(path, overwrite=path.exists()) as tmp:
+        config = json.loads((model_dir / CONFIG_NAME).read_text())
+        config["sampler"] = sampler(recipe).to_dict()
+        config["metadata"] = {**config.get("metadata", {}), "card": "card.md"}
+        (tmp.path / CONFIG_NAME).write_text(json.dumps(config, indent=1))
+        for name in (WEIGHTS_NAME, *COMPONENT_FILES.values()):
+            if (model_dir / name).is_file():
+                state = {k: v.to(torch.float16) if v.is_floating_point() else v
+                         for k, v in load_file(str(model_dir / name)).items()}
+                save_file(state, str(tmp.path / name), metadata={"format": f"vid2world.{name.split('.')[0]}",
+                                                                  "dtype": "float16"})
+        shutil.copytree(idm, tmp.path / "idm")
+    return path
+
+
+def write_card(model_dir: Path, markdown: str, data: dict[str, Any]) -> None:
+    write_text(model_dir / "card.md", markdown)
+    write_text(model_dir / "card.json", json.dumps(data, indent=1) + "\n")
+
+
+def stage(out: Path, name: str) -> dict[str, Any]:
+    return json.loads((out / name / STAGE_FILE).read_text())

@@ -1,0 +1,129 @@
+"""A bundled model's recipe: the committed YAML that `vid2world zoo build NAME` follows, as small dataclasses.
+
+One recipe names its data (the target's action-labelled episodes, a held-out set recorded from other seeds, and
+action-free video of other games for pretraining), the autoencoder, the UNet, and each training stage's budget.
+`quick()` shrinks every count so the same stages run end to end in a few minutes (tests, CI).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from ..data.record import RecordConfig
+from ..models.config import reject_unknown_fields
+from ..models.vae import VAEConfig
+from ..train.autoencoder import AutoencoderFitConfig
+from ..train.in_memory import FitConfig
+
+RECIPES = Path(__file__).parent / "recipes"
+
+
+@dataclass(frozen=True)
+class Source:
+    """Episodes recorded from a simulator (`vid2world data record`)."""
+
+    env: str
+    episodes: int
+    steps: int = 120
+    seed: int = 0
+    policy: str = "scripted"
+    val_episodes: int = 0
+
+    @property
+    def name(self) -> str:
+        return f"{self.env.replace(':', '_')}-s{self.seed}"
+
+    def record_config(self, size: int, actions: bool, workers: int) -> RecordConfig:
+        return RecordConfig(env=self.env, episodes=self.episodes, steps=self.steps, policy=self.policy, size=size,
+                            seed=self.seed, actions=actions, val_episodes=self.val_episodes, workers=workers)
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """How the passive model becomes a world model (`causal.causalize`)."""
+
+    transfer: str = "extrapolative"
+    temporal_norm: str = "frame"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    description: str
+    frame_size: int
+    target: Source  # action-labelled: the world model's data
+    heldout: Source  # the same environment, seeds never used for training: evaluation and the demo
+    pretrain_data: tuple[Source, ...]  # action-free video of other environments
+    vae: VAEConfig
+    autoencoder: AutoencoderFitConfig
+    unet_preset: str
+    unet: Mapping[str, Any] = field(default_factory=dict)  # overrides of the preset
+    pretrain: FitConfig = FitConfig()
+    conversion: Conversion = Conversion()
+    finetune: FitConfig = FitConfig()
+    fps: int = 3  # the frame-rate condition (Vid2World uses 3 for every dataset)
+    sampler_steps: int = 50  # the `quality` preset's DDIM steps
+    fast_steps: int = 8  # the `fast` preset's (interactive play)
+    fast_guidance: float | None = None  # the `fast` preset's guidance scale (None: the default, 2.5)
+    eval_context: int = 1
+    eval_horizon: int = 16
+
+    def quick(self) -> "Recipe":
+        """The same stages with every count cut to what runs in a few minutes on 2 cores."""
+        def small(s: Source, episodes: int) -> Source:
+            return dataclasses.replace(s, episodes=min(s.episodes, episodes), steps=min(s.steps, 24),
+                                       val_episodes=min(s.val_episodes, 1))
+
+        def short(fit, **more):
+            return dataclasses.replace(fit, steps=3, batch=2, **more)
+
+        return dataclasses.replace(
+            self, target=small(self.target, 4), heldout=small(self.heldout, 2),
+            pretrain_data=tuple(small(s, 2) for s in self.pretrain_data[:2]),
+            autoencoder=short(self.autoencoder, warmup=1), pretrain=short(self.pretrain, warmup=1),
+            finetune=short(self.finetune, warmup=1), eval_horizon=min(self.eval_horizon, 4),
+            sampler_steps=min(self.sampler_steps, 3), fast_steps=min(self.fast_steps, 2))
+
+
+def _fit(cls, d: Mapping[str, Any] | None):
+    d = dict(d or {})
+    reject_unknown_fields(cls, d)
+    return cls(**d)
+
+
+def recipe_from_dict(d: Mapping[str, Any]) -> Recipe:
+    d = dict(d)
+    reject_unknown_fields(Recipe, d)
+    d["target"], d["heldout"] = _fit(Source, d["target"]), _fit(Source, d["heldout"])
+    d["pretrain_data"] = tuple(_fit(Source, s) for s in d.get("pretrain_data", ()))
+    d["vae"] = VAEConfig.from_dict(d["vae"])
+    d["autoencoder"] = _fit(AutoencoderFitConfig, d.get("autoencoder"))
+    d["pretrain"] = _fit(FitConfig, d.get("pretrain"))
+    d["finetune"] = _fit(FitConfig, d.get("finetune"))
+    d["conversion"] = _fit(Conversion, d.get("conversion"))
+    return Recipe(**d)
+
+
+def recipe_names() -> list[str]:
+    return sorted(p.stem for p in RECIPES.glob("*.yaml"))
+
+
+def load_recipe(name_or_path: str) -> Recipe:
+    """A committed recipe by name (`vizdoom-deathmatch`) or a YAML file of the same layout."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = RECIPES / f"{name_or_path}.yaml"
+        if not path.is_file():
+            raise ValueError(f"unknown bundled model {name_or_path!r}; recipes: {recipe_names()}")
+    try:
+        data = yaml.safe_load(path.read_text())
+        return recipe_from_dict(data)
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such recipe file") from None
+    except (TypeError, KeyError, ValueError, yaml.YAMLError) as err:
+        raise ValueError(f"{path}: not a valid recipe ({err})") from None

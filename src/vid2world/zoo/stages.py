@@ -1,0 +1,189 @@
+"""The stages of `vid2world zoo build`, each a function of the recipe and the build directory.
+
+    OUT/data/<source>/      recorded datasets (`data record`), reused when their recorder settings match
+    OUT/autoencoder/        the codec (frames <-> latents), its reconstruction PSNR on held-out frames
+    OUT/latents/<source>.npy   every dataset encoded once (float16 [frames, C, h, w]): `data.cached_latents`
+    OUT/pretrain/           the passive video model (full-sequence, no actions), a world-model directory
+    OUT/finetune/           the causal world model (converted, fine-tuned with actions)
+
+A stage whose directory exists is done: a build stopped anywhere resumes at the first missing stage, and a stage's
+directory appears only when it is complete (written under a temporary name, then renamed). Each stage records its
+wall time and step losses in `stage.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..causal import causalize
+from ..data.record import record_dataset
+from ..data.store import Dataset, open_dataset
+from ..diffusion.schedule import ScheduleConfig
+from ..io.atomic import AtomicDirectory, atomic_file
+from ..models.codec import LatentCodec
+from ..models.config import UNetConfig
+from ..models.unet import VideoUNet
+from ..train.autoencoder import calibrate_scale, encode_frames, fit_autoencoder
+from ..train.in_memory import fit_world_model
+from ..world.world_model import SamplerConfig, WorldModel
+from .recipe import Recipe, Source
+
+STAGE_FILE = "stage.json"
+
+
+def sampler(recipe: Recipe) -> SamplerConfig:
+    """Deterministic DDIM (eta 0) over trailing steps, the history kept clean: what small models sample best with."""
+    return SamplerConfig(steps=recipe.sampler_steps, fast_steps=recipe.fast_steps, fast_guidance=recipe.fast_guidance,
+                         spacing="trailing", eta=0.0, history_level="clean")
+
+
+def _stage_record(started: float, **more: Any) -> str:
+    return json.dumps({"wall_s": round(time.time() - started, 1), "machine": _machine(), **more}, indent=1)
+
+
+def _machine() -> str:
+    import os
+    import platform
+
+    return f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
+# ---- data -----------------------------------------------------------------------------------------------------
+def dataset(out: Path, source: Source, recipe: Recipe, actions: bool, workers: int, progress: bool) -> Dataset:
+    """The recorded dataset of `source` under OUT/data (recorded now unless an identical recording exists)."""
+    path = out / "data" / source.name
+    cfg = source.record_config(recipe.frame_size, actions, workers)
+    if path.exists():
+        ds = open_dataset(path)
+        recorded = dict(ds.meta.extra.get("recorder", {}))
+        wanted = asdict(cfg)
+        recorded.pop("workers", None), wanted.pop("workers", None)  # workers do not change the episodes
+        if recorded != wanted:
+            raise ValueError(f"{path}: recorded with {recorded}, the recipe asks for {wanted}; move it away")
+        return ds
+    return record_dataset(cfg, path, progress=progress)
+
+
+def episode_frames(ds: Dataset, split: str | None = None) -> list[np.ndarray]:
+    return [ds.episode(int(i)).frames for i in ds.episodes_in(split)]
+
+
+# ---- autoencoder ----------------------------------------------------------------------------------------------
+def train_autoencoder(out: Path, recipe: Recipe, frames: list[np.ndarray], heldout: list[np.ndarray],
+                      progress: bool) -> LatentCodec:
+    path = out / "autoencoder"
+    if path.exists():
+        return load_codec(path)
+    started = time.time()
+    torch.manual_seed(recipe.autoencoder.seed)
+    codec = LatentCodec(recipe.vae, scale_factor=1.0, per_frame=False, posterior="mode")
+    losses: list[float] = []
+    fit_autoencoder(codec, frames, recipe.autoencoder, progress=progress,
+                    on_step=lambda step, d: losses.append(round(d["l1"], 5)))
+    scale = calibrate_scale(codec, frames, seed=recipe.autoencoder.seed)
+    psnr = reconstruction_psnr(codec, np.concatenate(heldout)[:1024])
+    with AtomicDirectory(path) as tmp:
+        save_file({k: v.contiguous() for k, v in codec.state_dict().items()}, str(tmp.path / "codec.safetensors"))
+        (tmp.path / "config.json").write_text(json.dumps(codec.config(), indent=1))
+        (tmp.path / STAGE_FILE).write_text(_stage_record(started, scale_factor=scale, heldout_psnr=psnr,
+                                                         l1=losses, config=asdict(recipe.autoencoder)))
+    return codec
+
+
+def load_codec(path: Path) -> LatentCodec:
+    config = json.loads((path / "config.json").read_text())
+    config.pop("kind")
+    codec = LatentCodec(**config)
+    codec.load_state_dict(load_file(str(path / "codec.safetensors")))
+    return codec.eval()
+
+
+@torch.no_grad()
+def reconstruction_psnr(codec: LatentCodec, frames: np.ndarray) -> float:
+    """Mean PSNR (dB) of frames decoded from their latents, against the frames (uint8 [N, H, W, 3])."""
+    from ..metrics import psnr
+    from ..world.frames import tensor_to_frames
+
+    latents = encode_frames(codec, frames)  # [N, C, h, w]
+    decoded = codec.decode(latents.transpose(0, 1)[None])  # [1, 3, N, H, W]
+    return round(float(psnr(tensor_to_frames(decoded, as_numpy=True), frames[None]).mean()), 3)
+
+
+# ---- cached latents -------------------------------------------------------------------------------------------
+def cached_latents(out: Path, ds: Dataset, source: Source, codec: LatentCodec) -> list[np.ndarray]:
+    """Every episode of `ds` encoded once by `codec` (posterior means, float16), cached in OUT/latents."""
+    path = out / "latents" / f"{source.name}.npy"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frames = np.concatenate(episode_frames(ds))
+        latents = encode_frames(codec, frames).to(torch.float16).numpy()
+        with atomic_file(path) as tmp, open(tmp, "wb") as f:
+            np.save(f, latents)
+    latents = np.load(path)
+    lengths = [len(ds.episode(i).frames) for i in range(len(ds))]
+    if len(latents) != sum(lengths):
+        raise ValueError(f"{path}: {len(latents)} latents for {sum(lengths)} frames of {ds.root}; move it away")
+    return np.split(latents, np.cumsum(lengths)[:-1])
+
+
+# ---- the video model and the world model ----------------------------------------------------------------------
+def passive_model(recipe: Recipe, codec: LatentCodec) -> WorldModel:
+    cfg = UNetConfig.preset(recipe.unet_preset, **recipe.unet)
+    torch.manual_seed(recipe.pretrain.seed)
+    return WorldModel(VideoUNet(cfg), codec, ScheduleConfig(dynamic_rescale=None), sampler(recipe), fps=recipe.fps,
+                      metadata={"stage": "pretrain"})
+
+
+def pretrain(out: Path, recipe: Recipe, codec: LatentCodec, latents: list[np.ndarray], progress: bool
+             ) -> WorldModel:
+    path = out / "pretrain"
+    if path.exists():
+        return WorldModel.from_pretrained(path)
+    started = time.time()
+    model = passive_model(recipe, codec)
+    losses = fit_world_model(model, latents, None, recipe.pretrain, progress=progress, latents=True)
+    model.save_pretrained(path, {STAGE_FILE: _stage_record(started, loss=_rounded(losses),
+                                                            config=asdict(recipe.pretrain))})
+    return model
+
+
+def world_model(recipe: Recipe, passive: WorldModel, metadata: dict[str, Any], action_space) -> WorldModel:
+    """The passive model made causal with an action head (`causalize`), ready to fine-tune."""
+    unet, _ = causalize(passive.unet, recipe.conversion.transfer, recipe.conversion.temporal_norm, action_space,
+                        seed=recipe.finetune.seed)
+    return WorldModel(unet, passive.codec, passive.schedule.config, sampler(recipe), fps=recipe.fps, metadata=metadata)
+
+
+def finetune(out: Path, recipe: Recipe, model: WorldModel, latents: list[np.ndarray], actions: list[np.ndarray],
+             progress: bool) -> WorldModel:
+    path = out / "finetune"
+    if path.exists():
+        return WorldModel.from_pretrained(path)
+    started = time.time()
+    losses = fit_world_model(model, latents, actions, recipe.finetune, progress=progress, latents=True)
+    model.save_pretrained(path, {STAGE_FILE: _stage_record(started, loss=_rounded(losses),
+                                                            config=asdict(recipe.finetune))})
+    return model
+
+
+def _rounded(values: list[float]) -> list[float]:
+    return [round(v, 5) for v in values]
+
+
+def describe(path: Path) -> str:
+    """One line from a finished stage's `stage.json`: wall time and the last losses."""
+    record = json.loads((path / STAGE_FILE).read_text())
+    parts = [f"{record['wall_s'] / 60:.1f} min"]
+    for key in ("heldout_psnr", "loss", "l1"):
+        if key in record:
+            value = record[key]
+            parts.append(f"{key} {np.mean(value[-50:]):.4f}" if isinstance(value, list) else f"{key} {value}")
+    return ", ".join(parts)

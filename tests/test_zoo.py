@@ -1,0 +1,103 @@
+"""The bundled models: the quick build runs every stage end to end and resumes; the shipped ViZDoom model loads,
+is small, strictly causal, exact under the cache, and takes the recorder's frames and actions directly."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import vid2world as v2w
+from vid2world.causal.diagnostics import ProbeInputs, future_leak
+from vid2world.cli import main
+from vid2world.zoo.recipe import load_recipe, recipe_names
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+MiB = 2 ** 20
+
+
+def test_quick_build_runs_every_stage_and_resumes(tmp_path, capsys):
+    out = tmp_path / "build"
+    assert main(["zoo", "build", "vizdoom-deathmatch", "--quick", "--out", str(out), "--no-progress"]) == 0
+    for stage in ("autoencoder", "pretrain", "finetune", "idm", "eval-quality", "eval-fast", "model"):
+        assert (out / stage).is_dir(), stage
+    card = json.loads((out / "model" / "card.json").read_text())
+    assert card["rebuild"] == "vid2world zoo build vizdoom-deathmatch"
+    assert card["stages"]["finetune"]["config"]["steps"] == 3
+    assert {"quality", "fast"} == set(card["evaluation"])
+    assert card["evaluation"]["fast"]["steps"] < card["evaluation"]["quality"]["steps"]
+    assert "model" in card["evaluation"]["quality"]["sources"]
+    assert "## Held-out evaluation" in (out / "model" / "card.md").read_text()
+    from safetensors import safe_open
+
+    with safe_open(str(out / "model" / "model.safetensors"), "pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}
+    model = v2w.WorldModel.from_pretrained(out / "model")
+    assert model.unet.config.strictly_causal and model.action_dim == 12
+    assert model.metadata["env"] == "vizdoom:deathmatch" and model.metadata["frame_size"] == [64, 64]
+    stamp = (out / "finetune" / "stage.json").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(["zoo", "build", "vizdoom-deathmatch", "--quick", "--out", str(out), "--no-progress"]) == 0
+    assert (out / "finetune" / "stage.json").stat().st_mtime_ns == stamp  # resumed: nothing retrained
+
+
+def test_recipes_and_their_errors(tmp_path, capsys):
+    assert "vizdoom-deathmatch" in recipe_names()
+    recipe = load_recipe("vizdoom-deathmatch")
+    quick = recipe.quick()
+    assert quick.finetune.steps < recipe.finetune.steps and quick.unet_preset == recipe.unet_preset
+    assert main(["zoo", "build", "no-such-model", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown bundled model 'no-such-model'" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nnot_a_field: 1\n")
+    assert main(["zoo", "build", str(bad), "--out", str(tmp_path / "y")]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "not_a_field" in err and "\n" == err[-1] and err.count("\n") == 1
+
+
+needs_bundled = pytest.mark.skipif("vizdoom-deathmatch" not in v2w.zoo.names(),
+                                   reason="the bundled ViZDoom model is not in this checkout")
+
+
+@needs_bundled
+def test_bundled_model_is_small_and_says_what_it_is(capsys):
+    root = v2w.zoo.path("vizdoom-deathmatch")
+    files = [p for p in root.rglob("*") if p.is_file()]
+    assert all(p.stat().st_size <= 16 * MiB for p in files)
+    total = sum(p.stat().st_size for name in v2w.zoo.names() for p in v2w.zoo.path(name).rglob("*") if p.is_file())
+    assert total <= 40 * MiB
+    card = (root / "card.md").read_text()
+    for needle in ("## Data", "## Training", "## Held-out evaluation", "vid2world zoo build vizdoom-deathmatch"):
+        assert needle in card
+    assert main(["zoo", "list"]) == 0
+    assert "vizdoom-deathmatch" in capsys.readouterr().out
+
+
+@needs_bundled
+def test_bundled_model_is_causal_exact_and_driven_by_the_recorder():
+    from vid2world.data.sim import make_simulator
+
+    model = v2w.zoo.load("vizdoom-deathmatch")
+    leak = future_leak(model.unet, ProbeInputs.random(model.unet, batch=1, frames=6, size=16), 2)
+    assert float(leak[:3].max()) == 0.0 and float(leak[3:].max()) > 0
+    sim = make_simulator(model.metadata["env"], model.metadata["frame_size"][0])
+    try:
+        start = sim.reset(7)
+        assert sim.spec.to_dict() == model.metadata["actions"]
+        actions = np.stack([sim.spec.make(turn="+12"), sim.spec.make(buttons=["forward"]),
+                            sim.spec.make(buttons=["attack"])])[None]
+    finally:
+        sim.close()
+    cached = model.rollout(start[None, None], actions, steps=2, seed=3)
+    recomputed = model.rollout(start[None, None], actions, steps=2, seed=3, cache=False)
+    assert cached.shape == (1, 3, 64, 64, 3) and cached.dtype == np.uint8
+    assert np.abs(cached.astype(int) - recomputed.astype(int)).max() <= 1  # float rounding at most one level
+
+
+@needs_bundled
+def test_bench_play_times_both_presets(tmp_path):
+    assert main(["bench", "play", "--frames", "2", "--json", str(tmp_path / "p.json")]) == 0
+    rows = {r["preset"]: r for r in json.loads((tmp_path / "p.json").read_text())["rows"]}
+    assert rows["fast"]["steps"] < rows["quality"]["steps"] and all(r["fps"] > 0 for r in rows.values())
