@@ -38,9 +38,13 @@ def test_quick_build_runs_every_stage_and_resumes(tmp_path, capsys):
     assert model.unet.config.strictly_causal and model.action_dim == 12
     assert model.metadata["env"] == "vizdoom:deathmatch" and model.metadata["frame_size"] == [64, 64]
     stamp = (out / "finetune" / "stage.json").stat().st_mtime_ns
-    capsys.readouterr()
-    assert main(["zoo", "build", "vizdoom-deathmatch", "--quick", "--out", str(out), "--no-progress"]) == 0
+    kept = tmp_path / "kept"
+    assert main(["zoo", "build", "vizdoom-deathmatch", "--quick", "--out", str(out), "--until", "finetune",
+                 "--keep-stages", str(kept), "--no-progress"]) == 0
     assert (out / "finetune" / "stage.json").stat().st_mtime_ns == stamp  # resumed: nothing retrained
+    passive = v2w.WorldModel.from_pretrained(kept / "pretrain")  # float16 on disk, float32 loaded
+    assert passive.unet.config.causal is None and next(passive.unet.parameters()).dtype == torch.float32
+    assert (kept / "autoencoder" / "codec.safetensors").is_file()
 
 
 def test_recipes_and_their_errors(tmp_path, capsys):

@@ -19,7 +19,7 @@ STAGES = ("record", "autoencoder", "latents", "pretrain", "finetune", "idm", "ex
 
 
 def build(recipe: Recipe, out: str | Path, workers: int = 2, progress: bool = True, until: str | None = None,
-          idm_steps: int = 1500, eval_windows: int = 16) -> Path:
+          idm_steps: int = 1500, eval_windows: dict[str, int] | None = None) -> Path:
     """Run (or resume) every stage of `recipe` under `out`, up to and including `until` (default: all); returns
     the build directory. The shipped files end up in OUT/model."""
     if until is not None and until not in STAGES:
@@ -62,7 +62,8 @@ def build(recipe: Recipe, out: str | Path, workers: int = 2, progress: bool = Tr
     model_dir = finish.export(out, recipe, out / "finetune", idm)
     if last < 7:
         return out
-    evals = finish.evaluate_presets(out, recipe, model_dir, heldout.root, idm, eval_windows, progress)
+    windows = eval_windows or {"quality": 6, "fast": 16}
+    evals = finish.evaluate_presets(out, recipe, model_dir, heldout.root, idm, windows, progress)
     data = card.card_data(out, recipe, world, evals)
     finish.write_card(model_dir, card.card_markdown(data), data)
     say(f"wrote {model_dir}")

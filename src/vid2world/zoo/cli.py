@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from ..io.args import add_progress_flag, positive_int
+
+EVAL_WINDOWS = {"quality": 6, "fast": 16}  # held-out windows per preset in a full build
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -18,8 +21,13 @@ def _build(args: argparse.Namespace) -> int:
         recipe = recipe.quick()
     out = args.out or f"build/zoo/{recipe.name}{'-quick' if args.quick else ''}"
     path = build(recipe, out, workers=args.workers, progress=not args.no_progress, until=args.until,
-                 idm_steps=3 if args.quick else 1500, eval_windows=2 if args.quick else 16)
+                 idm_steps=3 if args.quick else 1500,
+                 eval_windows={p: 2 if args.quick else EVAL_WINDOWS[p] for p in args.eval_presets.split(",")})
     print(f"build directory: {path}")
+    if args.keep_stages:
+        from .finish import keep_stages
+
+        print(f"kept the autoencoder and pretrain stages in {keep_stages(path, Path(args.keep_stages))}")
     if args.install:
         if args.until not in (None, STAGES[-1]):
             raise ValueError("--install needs the whole build: leave out --until")
@@ -53,6 +61,12 @@ def register(sub) -> None:
     b.add_argument("--until", default=None, help="stop after this stage: record, autoencoder, latents, pretrain, "
                                                  "finetune, idm, export, evaluate (default: all, the card last)")
     b.add_argument("--workers", type=positive_int, default=2, help="recording processes (default: 2)")
+    b.add_argument("--eval-presets", default="quality,fast", choices=["quality,fast", "fast", "quality"],
+                   help="sampling presets to evaluate (default: quality,fast; the quality preset's 50 guided steps "
+                        "take about 15 minutes on 2 cores)")
+    b.add_argument("--keep-stages", default=None, metavar="DIR",
+                   help="also copy the autoencoder and pretrain stages (float16) into DIR, to commit: copy them into "
+                        "a build directory and the build starts at the fine-tune")
     b.add_argument("--install", action="store_true",
                    help="copy the finished model into the package's bundled models (replacing the earlier one)")
     add_progress_flag(b)

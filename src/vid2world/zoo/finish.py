@@ -35,16 +35,17 @@ def train_idm(out: Path, data: Path, steps: int, progress: bool) -> Path:
     return path
 
 
-def evaluate_presets(out: Path, recipe: Recipe, model_dir: Path, heldout: Path, idm: Path, windows: int,
+def evaluate_presets(out: Path, recipe: Recipe, model_dir: Path, heldout: Path, idm: Path, windows: dict[str, int],
                      progress: bool) -> dict[str, dict[str, Any]]:
-    """`evaluate` on the held-out episodes with the quality (the model's default steps) and fast presets."""
+    """`evaluate` on the held-out episodes with the quality (the model's default steps) and fast presets, on
+    `windows[preset]` windows each (50 guided steps per frame cost 12x the fast preset's 4)."""
     results = {}
-    for preset in PRESETS:
+    for preset in windows:
         target = out / f"eval-{preset}"
         started = time.time()
         # predictions made with these exact settings are reused; any others are replaced
         cfg = EvaluateConfig(model=str(model_dir), data=str(heldout), protocol="generic", out=str(target),
-                             idm=str(idm), windows=windows, batch=8, preset=preset, overwrite=True,
+                             idm=str(idm), windows=windows[preset], batch=8, preset=preset, overwrite=True,
                              context=recipe.eval_context, horizon=recipe.eval_horizon, videos=2)
         evaluate(cfg, command=["vid2world", "zoo", "build", recipe.name], progress=progress)
         data = json.loads((target / "results.json").read_text())
@@ -63,14 +64,32 @@ def export(out: Path, recipe: Recipe, model_dir: Path, idm: Path) -> Path:
         config["sampler"] = sampler(recipe).to_dict()
         config["metadata"] = {**config.get("metadata", {}), "card": "card.md"}
         (tmp.path / CONFIG_NAME).write_text(json.dumps(config, indent=1))
-        for name in (WEIGHTS_NAME, *COMPONENT_FILES.values()):
-            if (model_dir / name).is_file():
-                state = {k: v.to(torch.float16) if v.is_floating_point() else v
-                         for k, v in load_file(str(model_dir / name)).items()}
-                save_file(state, str(tmp.path / name), metadata={"format": f"vid2world.{name.split('.')[0]}",
-                                                                  "dtype": "float16"})
+        half_precision_weights(model_dir, tmp.path)
         shutil.copytree(idm, tmp.path / "idm")
     return path
+
+
+def half_precision_weights(model_dir: Path, target: Path) -> None:
+    """Every weight file of a world-model directory written into `target` in float16 (half the size; loading
+    casts back to the model's float32)."""
+    for name in (WEIGHTS_NAME, *COMPONENT_FILES.values()):
+        if (model_dir / name).is_file():
+            state = {k: v.to(torch.float16) if v.is_floating_point() else v
+                     for k, v in load_file(str(model_dir / name)).items()}
+            save_file(state, str(target / name), metadata={"format": f"vid2world.{name.split('.')[0]}",
+                                                           "dtype": "float16"})
+
+
+def keep_stages(out: Path, target: Path) -> Path:
+    """The stages worth committing so a later build skips them (`zoo build --keep-stages DIR`): the autoencoder
+    and the pretrained passive model (float16), each a stage directory a build resumes from."""
+    with AtomicDirectory(target, overwrite=target.exists()) as tmp:
+        shutil.copytree(out / "autoencoder", tmp.path / "autoencoder")
+        (tmp.path / "pretrain").mkdir()
+        for name in (CONFIG_NAME, STAGE_FILE):
+            shutil.copy2(out / "pretrain" / name, tmp.path / "pretrain" / name)
+        half_precision_weights(out / "pretrain", tmp.path / "pretrain")
+    return target
 
 
 def write_card(model_dir: Path, markdown: str, data: dict[str, Any]) -> None:
