@@ -110,6 +110,8 @@ MODELS: dict[str, ModelSpec] = {
     # Pixel-space models for our own small simulators: the UNet alone, RGB in and out.
     "pixel-tiny": ModelSpec(UNetConfig.preset("pixel-tiny")),
     "pixel-64": ModelSpec(UNetConfig.preset("pixel-64")),
+    # Latent-space UNet of the bundled models (docs/zoo.md): its codec is their own autoencoder, saved with the model.
+    "latent-small": ModelSpec(UNetConfig.preset("latent-small")),
 }
 # The registry's DynamiCrafter-layout models: the checkpoints `convert` reads and `testing.write_checkpoint` writes.
 PRETRAINED: dict[str, ModelSpec] = {name: spec for name, spec in MODELS.items() if spec.vae is not None}
