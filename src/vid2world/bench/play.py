@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..io.args import positive_int, torch_device, write_json
+from ..io.args import float_list, int_list, positive_int, torch_device, write_json
 from ..world.world_model import SAMPLING_PRESETS, SamplingPreset, WorldModel
 
 
@@ -35,9 +35,17 @@ def session_rate(model: WorldModel, sampling: SamplingPreset, frames: int = 24, 
             "frames": frames, "threads": torch.get_num_threads()}
 
 
-def bench_play(model_ref: str, device: str = "cpu", frames: int = 24) -> dict[str, Any]:
+def bench_play(model_ref: str, device: str = "cpu", frames: int = 24, steps: list[int] | None = None,
+               guidances: list[float] | None = None) -> dict[str, Any]:
+    """Both sampling presets, or with `steps` and `guidances` every combination of the two."""
     model = _load(model_ref, device)
-    rows = [{"preset": p, **session_rate(model, model.sampling(p), frames)} for p in SAMPLING_PRESETS]
+    if steps is None and guidances is None:
+        settings = [(p, model.sampling(p)) for p in SAMPLING_PRESETS]
+    else:
+        default = model.sampling(None)
+        settings = [("-", SamplingPreset(s, g)) for s in steps or [default.steps]
+                    for g in guidances or [default.guidance]]
+    rows = [{"preset": name, **session_rate(model, sampling, frames)} for name, sampling in settings]
     return {"model": model_ref, "device": device, "rows": rows}
 
 
@@ -60,7 +68,7 @@ def format_bench_play(r: dict[str, Any]) -> str:
 
 
 def _bench_play(args: argparse.Namespace) -> int:
-    result = bench_play(args.model, args.device, args.frames)
+    result = bench_play(args.model, args.device, args.frames, args.steps, args.guidance)
     print(format_bench_play(result))
     write_json(args.json, result)
     return 0
@@ -72,6 +80,10 @@ def register(bench_sub) -> None:
     play.add_argument("--model", default="vizdoom-deathmatch",
                       help="a world-model directory or a bundled model's name (default: vizdoom-deathmatch)")
     play.add_argument("--frames", type=positive_int, default=24, help="timed frames per preset (default: 24)")
+    play.add_argument("--steps", type=int_list, default=None,
+                      help="DDIM steps, comma-separated: time these (with --guidance) instead of the two presets")
+    play.add_argument("--guidance", type=float_list, default=None,
+                      help="guidance scales, comma-separated, 1 = off (with --steps; default: the model's)")
     play.add_argument("--device", type=torch_device, default="cpu", help="torch device (default: cpu)")
     play.add_argument("--json", help="also write the result to this JSON file")
     play.set_defaults(func=_bench_play)

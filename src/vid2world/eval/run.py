@@ -93,9 +93,8 @@ def make_plan(cfg: EvaluateConfig) -> Plan:
     actions = None if spec is None else np.stack(
         [np.asarray(dataset.episode(w.episode).actions[w.start:][rows]) for w in windows])
     preset = model.sampling(cfg.preset)
-    guidance = cfg.guidance if cfg.guidance is not None else \
-        preset.guidance if preset.guidance is not None else model.sampler.guidance.scale
-    steps = cfg.steps or preset.steps or model.sampler.steps
+    guidance = preset.guidance if cfg.guidance is None else cfg.guidance
+    steps = cfg.steps or preset.steps
     rollouts = Rollouts(model, protocol, steps, guidance, actions, spec, cfg.seed)
     batches = [list(range(i, min(i + cfg.batch, len(windows)))) for i in range(0, len(windows), cfg.batch)]
     return Plan(out, protocol, clips, layout, sources, rollouts, batches, WeightsDir.resolve(cfg.weights),

@@ -38,14 +38,19 @@ class EMA:
         for name, value in state.items():
             self.shadow[name].copy_(value)
 
+    def copy_to(self, module: nn.Module) -> None:
+        """Write the EMA weights into `module`'s parameters (for good: `applied` for a while)."""
+        params = dict(module.named_parameters())
+        with torch.no_grad():
+            for n, value in self.shadow.items():
+                params[n].copy_(value)
+
     @contextmanager
     def applied(self, module: nn.Module) -> Iterator[nn.Module]:
         """Temporarily swap the EMA weights into `module` (for samples and export)."""
         params = dict(module.named_parameters())
         saved = {n: params[n].detach().clone() for n in self.shadow}
-        with torch.no_grad():
-            for n, value in self.shadow.items():
-                params[n].copy_(value)
+        self.copy_to(module)
         try:
             yield module
         finally:

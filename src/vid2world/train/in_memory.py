@@ -109,9 +109,6 @@ def fit_world_model(model: WorldModel, frames: Sequence[np.ndarray], actions: Se
         if on_step:
             on_step(step, losses[-1])
     if ema is not None:
-        with torch.no_grad():
-            params = dict(denoiser.named_parameters())
-            for name, value in ema.shadow.items():
-                params[name].copy_(value)
+        ema.copy_to(denoiser)
     model.unet.eval()
     return losses

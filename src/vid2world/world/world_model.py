@@ -30,7 +30,7 @@ from .anchor import IMAGE_CONDS, first_in_view
 from .session import RolloutSession, eval_mode
 
 CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
-SAMPLING_PRESETS = ("quality", "fast")  # `--quality` / `--fast`: SamplerConfig.steps / SamplerConfig.fast_steps
+SAMPLING_PRESETS = ("quality", "fast")  # `--quality` / `--fast`: SamplerConfig.steps / .fast_steps and guidance
 # components with weights of their own, each in its own file (diffusers-style); the UNet's file stays WEIGHTS_NAME
 COMPONENT_FILES = {"codec": "codec.safetensors", "conditioner": "conditioner.safetensors"}
 
@@ -80,10 +80,10 @@ class SamplerConfig:
 
 @dataclass(frozen=True)
 class SamplingPreset:
-    """What `--fast` / `--quality` resolve to for one model (None: not set by the preset)."""
+    """What `--fast` / `--quality` resolve to for one model."""
 
-    steps: int | None
-    guidance: float | None
+    steps: int
+    guidance: float
 
 
 class WorldModel(nn.Module):
@@ -134,11 +134,9 @@ class WorldModel(nn.Module):
 
     # ---- checks --------------------------------------------------------------------------------------------
     def sampling(self, preset: str | None) -> SamplingPreset:
-        """DDIM steps and guidance of a sampling preset: `quality` the sampler's own, `fast` its `fast_steps` and
-        `fast_guidance`; None: neither (the callers' defaults apply)."""
-        if preset is None:
-            return SamplingPreset(None, None)
-        if preset not in SAMPLING_PRESETS:
+        """DDIM steps and guidance of a sampling preset: `quality` (or None) the sampler's own, `fast` its
+        `fast_steps` and `fast_guidance`."""
+        if preset is not None and preset not in SAMPLING_PRESETS:
             raise ValueError(f"sampling preset must be one of {SAMPLING_PRESETS}, got {preset!r}")
         s = self.sampler
         if preset == "fast":

@@ -62,7 +62,7 @@ def build(recipe: Recipe, out: str | Path, workers: int = 2, progress: bool = Tr
     model_dir = finish.export(out, recipe, out / "finetune", idm)
     if last < 7:
         return out
-    windows = eval_windows or {"quality": 6, "fast": 16}
+    windows = eval_windows or finish.EVAL_WINDOWS
     evals = finish.evaluate_presets(out, recipe, model_dir, heldout.root, idm, windows, progress)
     data = card.card_data(out, recipe, world, evals)
     finish.write_card(model_dir, card.card_markdown(data), data)

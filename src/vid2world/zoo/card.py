@@ -3,7 +3,6 @@ Written from the build directory's stage records and evaluations, never by hand.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -60,14 +59,8 @@ def _metric_table(evals: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def _accuracy_line(a: dict[str, Any]) -> str:
-    parts = []
-    for key in ("model", "real", "chance"):
-        value = a.get(key)
-        if isinstance(value, dict):
-            value = value.get("action_accuracy", value.get("accuracy"))
-        if isinstance(value, (int, float)):
-            parts.append(f"{key} {value:.3f}")
-    return ", ".join(parts) or json.dumps(a)[:200]
+    """`eval.idm_hook.action_accuracy`'s summary: floats under model / real / chance, or a note without them."""
+    return ", ".join(f"{key} {a[key]:.3f}" for key in ("model", "real", "chance") if key in a) or a.get("note", "")
 
 
 def card_markdown(data: dict[str, Any]) -> str:

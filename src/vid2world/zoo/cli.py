@@ -8,12 +8,11 @@ from pathlib import Path
 
 from ..io.args import add_progress_flag, positive_int
 
-EVAL_WINDOWS = {"quality": 6, "fast": 16}  # held-out windows per preset in a full build
-
 
 def _build(args: argparse.Namespace) -> int:
     from . import MODELS
     from .build import STAGES, build, install
+    from .finish import EVAL_WINDOWS
     from .recipe import load_recipe
 
     recipe = load_recipe(args.name)

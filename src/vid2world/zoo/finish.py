@@ -25,7 +25,7 @@ from ..world.world_model import COMPONENT_FILES, CONFIG_NAME, WEIGHTS_NAME
 from .recipe import Recipe
 from .stages import STAGE_FILE, sampler
 
-PRESETS = ("quality", "fast")
+EVAL_WINDOWS = {"quality": 6, "fast": 16}  # held-out windows per sampling preset in a full build
 
 
 def train_idm(out: Path, data: Path, steps: int, progress: bool) -> Path:
@@ -50,7 +50,8 @@ def evaluate_presets(out: Path, recipe: Recipe, model_dir: Path, heldout: Path, 
         evaluate(cfg, command=["vid2world", "zoo", "build", recipe.name], progress=progress)
         data = json.loads((target / "results.json").read_text())
         results[preset] = {"steps": data["protocol"]["steps"], "guidance": data["protocol"]["guidance"],
-                           "wall_s": round(time.time() - started, 1), "sources": {s["name"]: s["means"] for s in data["sources"]},
+                           "wall_s": round(time.time() - started, 1),
+                           "sources": {s["name"]: s["means"] for s in data["sources"]},
                            "action_accuracy": data.get("action_accuracy", {}), "dir": target.name}
     return results
 

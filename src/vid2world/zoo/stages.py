@@ -28,7 +28,7 @@ from ..data.record import record_dataset
 from ..data.store import Dataset, open_dataset
 from ..diffusion.schedule import ScheduleConfig
 from ..io.atomic import AtomicDirectory, atomic_file
-from ..models.codec import LatentCodec
+from ..models.codec import LatentCodec, codec_from_config
 from ..models.config import UNetConfig
 from ..models.unet import VideoUNet
 from ..train.autoencoder import calibrate_scale, encode_frames, fit_autoencoder
@@ -99,9 +99,7 @@ def train_autoencoder(out: Path, recipe: Recipe, frames: list[np.ndarray], heldo
 
 
 def load_codec(path: Path) -> LatentCodec:
-    config = json.loads((path / "config.json").read_text())
-    config.pop("kind")
-    codec = LatentCodec(**config)
+    codec = codec_from_config(json.loads((path / "config.json").read_text()))
     codec.load_state_dict(load_file(str(path / "codec.safetensors")))
     return codec.eval()
 
