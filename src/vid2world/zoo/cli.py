@@ -40,7 +40,7 @@ def _list(args: argparse.Namespace) -> int:
 
     for name in names():
         card = json.loads((path(name) / "card.json").read_text()) if (path(name) / "card.json").is_file() else {}
-        size = sum(f.stat().st_size for f in path(name).iterdir()) / 2 ** 20
+        size = sum(f.stat().st_size for f in path(name).rglob("*") if f.is_file()) / 2 ** 20  # idm/ included
         print(f"{name:24s} {size:5.1f} MiB  {card.get('description', '')}")
     missing = sorted(set(recipe_names()) - set(names()))
     for name in missing:
