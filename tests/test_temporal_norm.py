@@ -76,3 +76,19 @@ def test_temporal_conv_causal_padding():
         y = conv(x)
     assert y.shape == x.shape
     assert y[:, :, :3].abs().max() == 0 and y[:, :, 3:].abs().max() > 0
+
+
+def test_temporal_conv_one_frame_at_a_time_equals_the_whole_clip():
+    """The streamed path (one frame, its k-1 predecessors from the cache: one matmul) is the same conv."""
+    from vid2world.models.stream import StreamCache
+
+    torch.manual_seed(0)
+    conv = TemporalConv(6, 5, 3, causal=True)
+    conv.cache_slot = 0
+    x = torch.randn(2, 6, 5, 3, 4)
+    cache = StreamCache(batch=2, capacity=4, slots=1)
+    with torch.no_grad():
+        whole = conv(x)
+        streamed = torch.cat([conv(x[:, :, t:t + 1], cache.view(commit=True)) for t in range(5)], dim=2)
+    assert streamed.shape == whole.shape
+    torch.testing.assert_close(streamed, whole, rtol=1e-5, atol=1e-6 * whole.abs().max().item())

@@ -183,7 +183,19 @@ class TemporalConv(nn.Conv3d):
         extended = torch.cat([previous, x], dim=2)
         if stream.commit:
             stream.write(self.cache_slot, (extended[:, :, extended.shape[2] - past:],))
+        if x.shape[2] == 1:
+            return self._one_frame(extended)
         return super().forward(extended)
+
+    def _one_frame(self, window: Tensor) -> Tensor:
+        """The conv's one output frame from exactly k input frames [B, C, k, H, W], as one matmul over (C, k):
+        the hot path of a cached rollout, where Conv3d's (k, 1, 1) kernel on one frame takes a slow unfold path."""
+        b, c, k, h, w = window.shape
+        weight = self.weight.reshape(self.out_channels, c * k)
+        out = torch.matmul(weight, window.reshape(b, c * k, h * w))
+        if self.bias is not None:
+            out = out + self.bias[:, None].to(out.dtype)
+        return out.reshape(b, self.out_channels, 1, h, w)
 
 
 class OutputConv(nn.Conv2d):
