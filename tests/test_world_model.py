@@ -326,3 +326,33 @@ print("ok")
     done = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", script], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_bf16_sessions_autocast_the_unet_only():
+    """precision="bf16" runs the UNet under bf16 autocast: the latents come back float32, close to the float32
+    rollout but not equal to it (the UNet really ran in bf16), the same for the same seed, and cached equals
+    recomputed up to bf16 rounding."""
+    wm = v2w.WorldModel(pixel_unet("frame"), sampler=v2w.SamplerConfig(steps=3))
+    context, actions = frames(t=1), torch.randn(2, 6, 2, generator=torch.Generator().manual_seed(1))
+    full = latents_of(wm, context, actions, 5, cache=True)
+    half = latents_of(wm, context, actions, 5, cache=True, precision="bf16")
+    assert half.dtype == torch.float32 and not torch.equal(half, full)
+    assert_close_relative(half, full, 0.05)
+    assert torch.equal(half, latents_of(wm, context, actions, 5, cache=True, precision="bf16"))
+    assert_close_relative(latents_of(wm, context, actions, 5, cache=False, precision="bf16"), half, 0.05)
+    with pytest.raises(ValueError, match="precision must be one of"):
+        wm.session(context, precision="fp16")
+
+
+def test_set_sampling_changes_steps_and_guidance_from_the_next_frame():
+    wm = v2w.WorldModel(pixel_unet("frame"), sampler=v2w.SamplerConfig(steps=4, history_level="clean"))
+    context, actions = frames(t=1), torch.randn(2, 4, 2, generator=torch.Generator().manual_seed(1))
+    plain, changed = (wm.session(context, seed=0) for _ in range(2))
+    assert torch.equal(plain.step_latent(actions[:, 0]), changed.step_latent(actions[:, 0]))
+    changed.set_sampling(steps=2, guidance=3.0)
+    assert len(list(changed.sampler.transitions())) == 2 and changed.settings.guidance.scale == 3.0
+    assert not torch.equal(plain.step_latent(actions[:, 1]), changed.step_latent(actions[:, 1]))
+    penultimate = v2w.WorldModel(wm.unet, sampler=v2w.SamplerConfig(steps=4)).session(context)
+    penultimate.set_sampling(guidance=2.0)  # the history level does not depend on guidance
+    with pytest.raises(ValueError, match="start a new session"):
+        penultimate.set_sampling(steps=2)

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import vid2world as v2w
+from vid2world.world.world_model import SamplingPreset
 from vid2world.cli import main
 from vid2world.data.sim import make_simulator
 from vid2world.metrics import horizontal_shift, view_shifts
@@ -118,8 +119,11 @@ def test_fast_and_quality_presets_pick_the_models_steps(tmp_path, capsys):
     model = v2w.WorldModel.from_pretrained(model_dir)
     assert model.sampling("fast").steps == model.sampler.fast_steps and model.sampling("quality").steps == 2
     assert model.sampling("fast").guidance == model.sampler.guidance.scale  # no fast_guidance: the default
-    quick = v2w.WorldModel(model.unet, sampler=v2w.SamplerConfig(steps=5, fast_steps=2, fast_guidance=1.0))
-    assert (quick.sampling("fast").steps, quick.sampling("fast").guidance) == (2, 1.0)
+    quick = v2w.WorldModel(model.unet, sampler=v2w.SamplerConfig(steps=5, fast_steps=2, fast_guidance=1.0,
+                                                                 fast_precision="bf16"))
+    assert quick.sampling("fast") == SamplingPreset(2, 1.0, "bf16") and quick.sampling(None).precision == "fp32"
+    with pytest.raises(ValueError, match="fast_precision must be one of"):
+        v2w.SamplerConfig(fast_precision="fp8")
     with pytest.raises(ValueError, match="sampling preset must be one of"):
         model.sampling("turbo")
     out = tmp_path / "eval"

@@ -12,7 +12,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..io.args import float_list, int_list, positive_int, torch_device, write_json
+from ..io.args import choice_list, float_list, int_list, positive_int, torch_device, write_json
+from ..models.precision import PRECISIONS
+from ..world.bundled import load_model
 from ..world.world_model import SAMPLING_PRESETS, SamplingPreset, WorldModel
 
 
@@ -23,7 +25,8 @@ def session_rate(model: WorldModel, sampling: SamplingPreset, frames: int = 24, 
     rng = np.random.default_rng(seed)
     start = rng.integers(0, 256, (1, 1, h, w, 3), dtype=np.uint8)
     action = None if model.action_dim is None else (rng.random((1, model.action_dim)) < 0.3).astype(np.float32)
-    sess = model.session(start, steps=sampling.steps, guidance=sampling.guidance, seed=seed)
+    sess = model.session(start, steps=sampling.steps, guidance=sampling.guidance, seed=seed,
+                         precision=sampling.precision)
     times = []
     for i in range(warmup + frames):
         t0 = time.perf_counter()
@@ -31,44 +34,35 @@ def session_rate(model: WorldModel, sampling: SamplingPreset, frames: int = 24, 
         if i >= warmup:
             times.append(time.perf_counter() - t0)
     median = statistics.median(times)
-    return {"steps": sampling.steps, "guidance": sampling.guidance, "frame_s": median, "fps": 1.0 / median,
+    return {"steps": sampling.steps, "guidance": sampling.guidance, "precision": sampling.precision, "frame_s": median, "fps": 1.0 / median,
             "frames": frames, "threads": torch.get_num_threads()}
 
 
 def bench_play(model_ref: str, device: str = "cpu", frames: int = 24, steps: list[int] | None = None,
-               guidances: list[float] | None = None) -> dict[str, Any]:
-    """Both sampling presets, or with `steps` and `guidances` every combination of the two."""
-    model = _load(model_ref, device)
-    if steps is None and guidances is None:
+               guidances: list[float] | None = None, precisions: list[str] | None = None) -> dict[str, Any]:
+    """Both sampling presets, or with `steps`, `guidances` or `precisions` every combination of them (the
+    fast preset's values where one is not given)."""
+    model = load_model(model_ref, device)
+    if steps is None and guidances is None and precisions is None:
         settings = [(p, model.sampling(p)) for p in SAMPLING_PRESETS]
     else:
-        default = model.sampling(None)
-        settings = [("-", SamplingPreset(s, g)) for s in steps or [default.steps]
-                    for g in guidances or [default.guidance]]
+        fast = model.sampling("fast")
+        settings = [("-", SamplingPreset(s, g, p)) for s in steps or [fast.steps]
+                    for g in guidances or [fast.guidance] for p in precisions or [fast.precision]]
     rows = [{"preset": name, **session_rate(model, sampling, frames)} for name, sampling in settings]
     return {"model": model_ref, "device": device, "rows": rows}
 
 
-def _load(model_ref: str, device: str) -> WorldModel:
-    from pathlib import Path
-
-    if Path(model_ref).is_dir():
-        return WorldModel.from_pretrained(model_ref, device=device)
-    from .. import zoo
-
-    return zoo.load(model_ref, device=device)
-
-
 def format_bench_play(r: dict[str, Any]) -> str:
     lines = [f"{r['model']} on {r['device']}: one action in, one decoded frame out", "",
-             "| preset | DDIM steps | guidance | ms/frame | frames/s |", "|---|---|---|---|---|"]
-    lines += [f"| {x['preset']} | {x['steps']} | {x['guidance']:g} | {1000 * x['frame_s']:.0f} | {x['fps']:.1f} |"
-              for x in r["rows"]]
+             "| preset | DDIM steps | guidance | precision | ms/frame | frames/s |", "|---|---|---|---|---|---|"]
+    lines += [f"| {x['preset']} | {x['steps']} | {x['guidance']:g} | {x['precision']} | {1000 * x['frame_s']:.0f} "
+              f"| {x['fps']:.1f} |" for x in r["rows"]]
     return "\n".join(lines)
 
 
 def _bench_play(args: argparse.Namespace) -> int:
-    result = bench_play(args.model, args.device, args.frames, args.steps, args.guidance)
+    result = bench_play(args.model, args.device, args.frames, args.steps, args.guidance, args.precision)
     print(format_bench_play(result))
     write_json(args.json, result)
     return 0
@@ -81,9 +75,13 @@ def register(bench_sub) -> None:
                       help="a world-model directory or a bundled model's name (default: vizdoom-deathmatch)")
     play.add_argument("--frames", type=positive_int, default=24, help="timed frames per preset (default: 24)")
     play.add_argument("--steps", type=int_list, default=None,
-                      help="DDIM steps, comma-separated: time these (with --guidance) instead of the two presets")
+                      help="DDIM steps, comma-separated: time every combination with --guidance and --precision "
+                           "instead of the two presets (default: the fast preset's)")
     play.add_argument("--guidance", type=float_list, default=None,
-                      help="guidance scales, comma-separated, 1 = off (with --steps; default: the model's)")
+                      help="guidance scales, comma-separated, 1 = off (default: the fast preset's)")
+    play.add_argument("--precision", type=choice_list(PRECISIONS), default=None,
+                      help=f"the UNet's precision, comma-separated from {', '.join(PRECISIONS)} (default: the fast "
+                           "preset's)")
     play.add_argument("--device", type=torch_device, default="cpu", help="torch device (default: cpu)")
     play.add_argument("--json", help="also write the result to this JSON file")
     play.set_defaults(func=_bench_play)

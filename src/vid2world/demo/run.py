@@ -61,7 +61,7 @@ def run_demo(out: str | Path, device: str = "cpu", progress: bool = True, config
     model = zoo.load(MODEL, device=device)
     spec, env = ActionSpec.from_dict(model.metadata["actions"]), model.metadata["env"]
     fast = model.sampling("fast")
-    sampling = SamplingPreset(config.steps or fast.steps, fast.guidance)
+    sampling = SamplingPreset(config.steps or fast.steps, fast.guidance, fast.precision)
     report: dict[str, Any] = {"model": MODEL, "env": env, "sampling": asdict(sampling), "config": asdict(config),
                               "causality_max_past_change": causality_check(model)}
     bar = progress_bar(total=4, desc="demo", unit="part", enabled=progress)

@@ -77,7 +77,7 @@ def compare(model: WorldModel, frames: np.ndarray, actions: np.ndarray, sampling
     """Generated frames [N, H, ...] under the recorded actions, another episode's, and the copy-last baseline."""
     other = np.roll(actions, 1, axis=0)
     both = model.rollout(np.concatenate([frames[:, :1]] * 2), np.concatenate([actions, other]), seed=0,
-                         steps=sampling.steps, guidance=sampling.guidance)
+                         steps=sampling.steps, guidance=sampling.guidance, precision=sampling.precision)
     n = len(frames)
     return {"model": both[:n], "other actions": both[n:],
             "copy last frame": np.repeat(frames[:, :1], actions.shape[1], axis=1)}
@@ -103,7 +103,7 @@ def turn_test(model: WorldModel, env: str, spec: ActionSpec, cfg: DemoConfig, sa
     starts = np.stack([g[0] for g in game["left"]])[:, None]
     acts = np.concatenate([np.repeat(a[None, None], cfg.turn_steps, 1).repeat(len(seeds), 0) for a in held.values()])
     dreamed = model.rollout(np.concatenate([starts, starts]), acts, steps=sampling.steps, guidance=sampling.guidance,
-                            seed=0)
+                            seed=0, precision=sampling.precision)
     n = len(seeds)
     rows = []
     for i in range(n):
@@ -135,7 +135,7 @@ def counterfactual(model: WorldModel, env: str, spec: ActionSpec, cfg: DemoConfi
     start = game[0][:1]
     acts = np.stack([np.repeat(a[None], cfg.horizon, 0) for a in held.values()])
     dreamed = model.rollout(np.repeat(start[None], len(held), 0), acts, steps=sampling.steps,
-                            guidance=sampling.guidance, seed=0)
+                            guidance=sampling.guidance, seed=0, precision=sampling.precision)
     cells = [np.concatenate([start, d]) for d in dreamed] + game
     labels = [f"model: {n}" for n in held] + [f"game: {n}" for n in held]
     return cells, labels

@@ -67,11 +67,11 @@ def rollout_episode(cfg: RolloutConfig, progress: bool = True) -> dict[str, Any]
     context = truth[None, : cfg.context]
     if model.action_dim is None:
         generated = model.rollout(context, horizon=cfg.horizon, steps=steps, guidance=guidance,
-                                  seed=cfg.seed, progress=progress)
+                                  seed=cfg.seed, progress=progress, precision=preset.precision)
     else:
         actions = np.asarray(clip["actions"])[None, : length - 1]
         generated = model.rollout(context, actions, steps=steps, guidance=guidance, seed=cfg.seed,
-                                  progress=progress)
+                                  progress=progress, precision=preset.precision)
     prediction = np.concatenate([truth[: cfg.context], generated[0]])
     values = psnr(prediction[None], truth[None])[0]
     write_pair(out, truth, prediction, cfg.context)

@@ -95,7 +95,7 @@ def make_plan(cfg: EvaluateConfig) -> Plan:
     preset = model.sampling(cfg.preset)
     guidance = preset.guidance if cfg.guidance is None else cfg.guidance
     steps = cfg.steps or preset.steps
-    rollouts = Rollouts(model, protocol, steps, guidance, actions, spec, cfg.seed)
+    rollouts = Rollouts(model, protocol, steps, guidance, preset.precision, actions, spec, cfg.seed)
     batches = [list(range(i, min(i + cfg.batch, len(windows)))) for i in range(0, len(windows), cfg.batch)]
     return Plan(out, protocol, clips, layout, sources, rollouts, batches, WeightsDir.resolve(cfg.weights),
                 open_idm(cfg.idm, cfg.device, dataset), ([split_note] if split_note else []) + notes)
@@ -108,6 +108,7 @@ def settings_of(cfg: EvaluateConfig, plan: Plan) -> dict[str, Any]:
         "model": model_identity(cfg.model), "data": str(Path(cfg.data).resolve()), "protocol": plan.protocol.to_dict(),
         "windows": [window_id(i, plan.clips) for i in range(len(plan.clips))],
         "layout": None if plan.layout is None else vars(plan.layout), "steps": r.steps, "guidance": r.guidance,
+        "precision": r.precision,
         "sampler": r.model.sampler.to_dict(), "seed": cfg.seed, "batch": cfg.batch,
         "sources": [s.name for s in plan.sources]}))
 
@@ -132,7 +133,7 @@ def evaluate(cfg: EvaluateConfig, command: list[str] | None = None, progress: bo
     has_actions = plan.rollouts.spec is not None
     results = EvaluationResults(
         protocol={**settings["protocol"], "windows": len(plan.clips), "seed": cfg.seed, "steps": settings["steps"],
-                  "guidance": settings["guidance"], "batch": cfg.batch, "layout": settings["layout"],
+                  "guidance": settings["guidance"], "precision": settings["precision"], "batch": cfg.batch, "layout": settings["layout"],
                   "window_ids": settings["windows"]},
         model=model_card(cfg.model, plan.rollouts.model), command=list(command or []), windows=len(plan.clips),
         metrics=infos, sources=scores, delta_n=deltas,

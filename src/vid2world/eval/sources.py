@@ -38,6 +38,7 @@ class Rollouts:
     protocol: Protocol
     steps: int
     guidance: float
+    precision: str  # the UNet's: fp32, or bf16 autocast (a sampling preset's)
     window_actions: np.ndarray | None  # [N, L, A]: every window's actions (the derangement reads others')
     spec: ActionSpec | None
     seed: int
@@ -51,9 +52,9 @@ class Rollouts:
         context = batch.frames[:, : self.protocol.context]
         if actions is None or self.model.action_dim is None:
             return self.model.rollout(context, horizon=self.protocol.horizon, steps=self.steps,
-                                      guidance=self.guidance, seed=seed)
+                                      guidance=self.guidance, seed=seed, precision=self.precision)
         return self.model.rollout(context, actions[:, : self.protocol.length - 1], steps=self.steps,
-                                  guidance=self.guidance, seed=seed)
+                                  guidance=self.guidance, seed=seed, precision=self.precision)
 
 
 Predict = Callable[[Rollouts, Batch, int], tuple[np.ndarray, np.ndarray | None]]

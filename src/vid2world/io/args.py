@@ -45,6 +45,17 @@ def int_list(text: str) -> list[int]:
     return values
 
 
+def choice_list(choices: tuple[str, ...]):
+    """argparse type: comma-separated names from `choices`, at least one."""
+    def parse(text: str) -> list[str]:
+        values = [v.strip() for v in text.split(",") if v.strip()]
+        if not values or any(v not in choices for v in values):
+            raise argparse.ArgumentTypeError(f"expected comma-separated names from {', '.join(choices)}, got {text!r}")
+        return values
+
+    return parse
+
+
 def float_list(text: str) -> list[float]:
     """argparse type: comma-separated finite numbers, at least one."""
     try:

@@ -1,4 +1,5 @@
-"""Mixed precision for the in-memory loops: one context, named by the same strings as `train.precision`."""
+"""Mixed precision, one context named by the same strings as `train.precision`: the in-memory training loops
+and the world model's sampling presets (bf16 autocast around the UNet, the sampler's arithmetic in float32)."""
 
 from __future__ import annotations
 

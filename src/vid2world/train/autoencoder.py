@@ -18,7 +18,7 @@ from ..data.clips import to_model_input
 from ..io.progress import progress_bar
 from ..models.codec import LatentCodec
 from .in_memory import lr_at
-from .precision import autocast
+from ..models.precision import autocast
 
 
 @dataclass(frozen=True)

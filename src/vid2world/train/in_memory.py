@@ -16,7 +16,7 @@ from ..io.progress import progress_bar
 from ..world.world_model import WorldModel
 from .ema import EMA
 from .objective import Denoiser, Objective, clip_loss
-from .precision import autocast
+from ..models.precision import autocast
 
 
 @dataclass(frozen=True)

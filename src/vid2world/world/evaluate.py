@@ -76,7 +76,7 @@ class CachedEvaluator:
             x_in = x if repeat == 1 else _twice(x)
             levels = torch.full((x_in.shape[0], 1), level, device=x.device, dtype=torch.long)
             outs.append(denoise(self.unet, x_in, levels, cond, actions, mask, self.cache.view(repeat=repeat)))
-        out = torch.cat(outs)
+        out = torch.cat(outs).to(x.dtype)  # a bf16 autocast UNet's output: guidance and the sampler stay in x's
         return Outputs(out[:b], out[b:] if self._guided else None, self._history)
 
     def commit(self, noisy: Tensor, frame_actions: Tensor | None, rows: list[int] | None = None) -> None:
@@ -154,7 +154,7 @@ class RecomputeEvaluator:
             levels[:, -1] = level
             outs.append(denoise(self.unet, x_in, levels, self._doubled if doubled else self.conditioning, actions,
                                 mask))
-        out = torch.cat(outs)
+        out = torch.cat(outs).to(x.dtype)
         v_cond, v_uncond = out[:b], (out[b:] if self._guided else None)
         if t == 1:
             return Outputs(v_cond, v_uncond)

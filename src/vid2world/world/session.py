@@ -10,6 +10,7 @@ frames depend on its seed alone and `reset` can restart some rows of a batch.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any, Iterator
 
 import numpy as np
@@ -18,6 +19,7 @@ from torch import Tensor, nn
 
 from ..diffusion.sampler import DDIMSampler
 from ..diffusion.timesteps import ddim_timesteps, history_level
+from ..models.precision import autocast
 from .anchor import WindowHistory, first_in_view
 from .denoise import Conditioning
 from .evaluate import CachedEvaluator, RecomputeEvaluator
@@ -54,9 +56,7 @@ class RolloutSession:
                  context: Tensor | None = None, as_numpy: bool = False, own_context: bool = False) -> None:
         self.model, self.settings, self.seed, self.as_numpy = model, settings, int(seed), as_numpy
         self.own_context = own_context  # the context came from the anchor frame: re-derive it when the anchor moves
-        timesteps = ddim_timesteps(settings.steps, settings.spacing, model.schedule.num_train_timesteps)
-        self.sampler = DDIMSampler(model.schedule, timesteps, settings.eta, settings.final_alpha_one)
-        self.history_level = history_level(timesteps, settings.history_level)
+        self.sampler, self.history_level = self._sampler(settings)
         self.clean_history = settings.history_level == "clean"  # history frames enter un-noised
         self.window, self.has_actions = model.window, frame_actions is not None
         self.device, self.dtype = latents.device, latents.dtype
@@ -77,7 +77,7 @@ class RolloutSession:
             self.evaluator = RecomputeEvaluator(model.unet, conditioning, self.history_level,
                                                 settings.guidance.cfg_scale, self.window - 1)
         self._frames = latents.shape[2]
-        with eval_mode(model), torch.no_grad():
+        with eval_mode(model), torch.no_grad(), self._unet_precision():
             self._start(latents, frame_actions, None)
 
     @property
@@ -88,6 +88,31 @@ class RolloutSession:
     def nbytes(self) -> int:
         """Bytes the session holds for its history (cache slots or kept latents): fixed once the window is full."""
         return self.evaluator.nbytes() + self.history.nbytes()
+
+    def _sampler(self, settings: Any) -> tuple[DDIMSampler, int]:
+        timesteps = ddim_timesteps(settings.steps, settings.spacing, self.model.schedule.num_train_timesteps)
+        sampler = DDIMSampler(self.model.schedule, timesteps, settings.eta, settings.final_alpha_one)
+        return sampler, history_level(timesteps, settings.history_level)
+
+    def set_sampling(self, steps: int | None = None, guidance: float | None = None) -> None:
+        """Change the DDIM steps or the guidance scale from the next frame on (a player's sliders). The frames in
+        the cache stay valid when the history level does not change with the steps (history level "clean", the
+        bundled models'); otherwise this is a ValueError: start a new session from the last frames instead."""
+        changes: dict[str, Any] = {} if steps is None else {"steps": int(steps)}
+        if guidance is not None:
+            changes["guidance"] = replace(self.settings.guidance, scale=float(guidance))
+        settings = replace(self.settings, **changes)  # validates
+        sampler, level = self._sampler(settings)
+        if level != self.history_level:
+            raise ValueError(f"steps: {steps} steps put history frames at level {level}, this session's are at "
+                             f"{self.history_level}; start a new session from the last frames")
+        self.settings, self.sampler = settings, sampler
+        if isinstance(self.evaluator, RecomputeEvaluator):
+            self.evaluator.guidance_scale = settings.guidance.cfg_scale
+
+    def _unet_precision(self):
+        """bf16 autocast around the UNet's calls when the settings ask for it (encoding and decoding stay float32)."""
+        return autocast(self.settings.precision, self.device)
 
     def _anchor_index(self, frames: int) -> int:
         return first_in_view(frames, self.window, self.settings.image_cond)
@@ -123,7 +148,7 @@ class RolloutSession:
         if not self.settings.slide and self._frames >= self.window:
             raise ValueError(f"step: the session holds {self._frames} frames, a full window of {self.window}, and "
                              "sliding is off (SamplerConfig.slide=False); enable sliding or start a new session")
-        with eval_mode(self.model):
+        with eval_mode(self.model), self._unet_precision():
             return self._denoise_next(action if self.has_actions else None)
 
     def _denoise_next(self, action: Tensor | None) -> Tensor:
@@ -185,4 +210,5 @@ class RolloutSession:
             for r, generator in zip(rows, row_generators(self.seed if seed is None else seed, len(rows), self.device)):
                 self.generators[r] = generator
             self.evaluator.condition_rows(rows, Conditioning.of(self.model, latents[:, :, anchor:], context))
-            self._start(latents, frame_actions, rows)
+            with self._unet_precision():
+                self._start(latents, frame_actions, rows)

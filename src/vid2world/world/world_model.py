@@ -22,6 +22,7 @@ from ..io.progress import progress_bar
 from ..models.codec import IdentityCodec, codec_from_config
 from ..models.conditioning import ImageConditioner
 from ..models.config import UNetConfig
+from ..models.precision import PRECISIONS
 from ..models.unet import VideoUNet
 from ..models.validation import StateDictError, check_state_dict
 from .denoise import followed_actions
@@ -52,6 +53,9 @@ class SamplerConfig:
     image_cond: str = "window_first"
     fast_steps: int = 8  # the `fast` preset's DDIM steps (interactive play); `quality` uses `steps`
     fast_guidance: float | None = None  # the `fast` preset's guidance scale; None: `guidance.scale`
+    # the UNet's matmuls and convs: fp32, or bf16 autocast (AMX / AVX-512 BF16 CPUs, GPUs); the sampler stays fp32
+    precision: str = "fp32"
+    fast_precision: str | None = None  # the `fast` preset's; None: `precision`
 
     def __post_init__(self) -> None:
         if not isinstance(self.steps, int) or not 1 <= self.steps <= 1000:
@@ -66,6 +70,9 @@ class SamplerConfig:
             raise ValueError(f"fast_steps must be an integer in 1..1000, got {self.fast_steps!r}")
         if self.window is not None and self.window < 1:
             raise ValueError(f"window must be >= 1 frame, got {self.window}")
+        for key, value in (("precision", self.precision), ("fast_precision", self.fast_precision or "fp32")):
+            if value not in PRECISIONS:
+                raise ValueError(f"{key} must be one of {PRECISIONS}, got {value!r}")
         history_level(ddim_timesteps(self.steps, self.spacing), self.history_level)  # validates
 
     def to_dict(self) -> dict[str, Any]:
@@ -84,6 +91,7 @@ class SamplingPreset:
 
     steps: int
     guidance: float
+    precision: str = "fp32"
 
 
 class WorldModel(nn.Module):
@@ -134,14 +142,15 @@ class WorldModel(nn.Module):
 
     # ---- checks --------------------------------------------------------------------------------------------
     def sampling(self, preset: str | None) -> SamplingPreset:
-        """DDIM steps and guidance of a sampling preset: `quality` (or None) the sampler's own, `fast` its
-        `fast_steps` and `fast_guidance`."""
+        """DDIM steps, guidance and precision of a sampling preset: `quality` (or None) the sampler's own, `fast`
+        its `fast_steps`, `fast_guidance` and `fast_precision`."""
         if preset is not None and preset not in SAMPLING_PRESETS:
             raise ValueError(f"sampling preset must be one of {SAMPLING_PRESETS}, got {preset!r}")
         s = self.sampler
         if preset == "fast":
-            return SamplingPreset(s.fast_steps, s.guidance.scale if s.fast_guidance is None else s.fast_guidance)
-        return SamplingPreset(s.steps, s.guidance.scale)
+            return SamplingPreset(s.fast_steps, s.guidance.scale if s.fast_guidance is None else s.fast_guidance,
+                                  s.fast_precision or s.precision)
+        return SamplingPreset(s.steps, s.guidance.scale, s.precision)
 
     def check_step_action(self, action: Any, batch: int) -> Tensor | None:
         """One step's action [B, A] (numpy or torch) as a float tensor on the model's device."""
@@ -153,8 +162,9 @@ class WorldModel(nn.Module):
             raise ValueError(f"action: expected [B={batch}, A={self.action_dim}], got None")
         return actions_to_tensor(action, "action", batch, self.action_dim, self.device, one_step=True)
 
-    def _settings(self, steps: int | None, guidance: float | None, cache: bool | None) -> SamplerConfig:
-        changes: dict[str, Any] = {}
+    def _settings(self, steps: int | None, guidance: float | None, cache: bool | None, precision: str | None
+                  ) -> SamplerConfig:
+        changes: dict[str, Any] = {} if precision is None else {"precision": precision}
         if steps is not None:
             changes["steps"] = steps
         if guidance is not None:
@@ -168,13 +178,14 @@ class WorldModel(nn.Module):
     # ---- rollouts ------------------------------------------------------------------------------------------
     def session(self, context_frames: Any, context_actions: Any = None, steps: int | None = None,
                 guidance: float | None = None, seed: int = 0, cache: bool | None = None,
-                context: Tensor | None = None) -> RolloutSession:
+                context: Tensor | None = None, precision: str | None = None) -> RolloutSession:
         """A stateful rollout: start from `context_frames` [B, T0, H, W, 3] uint8 and the actions between them
         (`context_actions` [B, T0-1, A] = a_0 .. a_{T0-2}); then `session.step(action)` -> the next frame.
 
         `cache=False` recomputes the window at every step (the official algorithm; needed for `clip`-norm models).
+        `precision` "bf16" runs the UNet under bf16 autocast (None: the sampler's `precision`).
         """
-        settings = self._settings(steps, guidance, cache)  # validate before any work
+        settings = self._settings(steps, guidance, cache, precision)  # validate before any work
         pixels, as_numpy = frames_to_tensor(context_frames, "context_frames", self.device)
         return self._pixel_session(pixels, as_numpy, context_actions, settings, seed, context)
 
@@ -219,11 +230,12 @@ class WorldModel(nn.Module):
 
     def latent_session(self, latents: Tensor, frame_actions: Tensor | None = None, steps: int | None = None,
                        guidance: float | None = None, seed: int = 0, cache: bool | None = None,
-                       context: Tensor | None = None, as_numpy: bool = False) -> RolloutSession:
+                       context: Tensor | None = None, as_numpy: bool = False, precision: str | None = None
+                       ) -> RolloutSession:
         """A session started from context latents [B, C, T0, h, w] and the action each one follows
         ([B, T0, A], frame 0's being zeros); for callers that work in latent space (benchmarks, training)."""
-        return self._start_session(latents, frame_actions, self._settings(steps, guidance, cache), seed, context,
-                                   as_numpy)
+        return self._start_session(latents, frame_actions, self._settings(steps, guidance, cache, precision), seed,
+                                   context, as_numpy)
 
     def _start_session(self, latents: Tensor, frame_actions: Tensor | None, settings: SamplerConfig, seed: int,
                        context: Tensor | None, as_numpy: bool, own_context: bool = False) -> RolloutSession:
@@ -241,14 +253,14 @@ class WorldModel(nn.Module):
     @torch.no_grad()
     def rollout(self, context_frames: Any, actions: Any = None, steps: int | None = None,
                 guidance: float | None = None, seed: int = 0, cache: bool | None = None, horizon: int | None = None,
-                progress: bool = False, context: Tensor | None = None) -> Any:
+                progress: bool = False, context: Tensor | None = None, precision: str | None = None) -> Any:
         """Autoregressive rollout, batched: returns the N generated frames [B, N, H, W, 3] uint8.
 
         `actions` [B, T0-1+N, A] = a_0 .. a_{T0+N-2}: frame t follows action t-1. Models without actions take
         `horizon=N` instead (a model with actions accepts `horizon` only when it equals the N its actions imply).
-        The networks run in eval mode whatever mode the model is in (see `eval_mode`).
+        The networks run in eval mode whatever mode the model is in (see `eval_mode`); `precision` as in `session`.
         """
-        settings = self._settings(steps, guidance, cache)
+        settings = self._settings(steps, guidance, cache, precision)
         pixels, as_numpy = frames_to_tensor(context_frames, "context_frames", self.device)
         b, t0 = pixels.shape[0], pixels.shape[2]
         all_actions, n = self._rollout_actions(actions, horizon, b, t0)

@@ -9,30 +9,6 @@ steps, wall time and machine, metrics, and how to rebuild it.
 
 from __future__ import annotations
 
-from pathlib import Path
+from ..world.bundled import MODELS, load, load_model, names, path
 
-import torch
-
-from ..world.world_model import CONFIG_NAME, WorldModel
-
-MODELS = Path(__file__).parent / "models"
-
-
-def names() -> list[str]:
-    """The bundled models' names."""
-    return sorted(p.name for p in MODELS.iterdir() if (p / CONFIG_NAME).is_file()) if MODELS.is_dir() else []
-
-
-def path(name: str) -> Path:
-    """The directory of the bundled model `name` (ValueError naming the bundled ones otherwise)."""
-    if name not in names():
-        raise ValueError(f"unknown bundled model {name!r}; bundled: {names()} (`vid2world zoo list`)")
-    return MODELS / name
-
-
-def load(name: str, device: str | torch.device = "cpu") -> WorldModel:
-    """The bundled world model `name`, in float32 on `device`, in eval mode."""
-    return WorldModel.from_pretrained(path(name), device=device)
-
-
-__all__ = ["MODELS", "load", "names", "path"]
+__all__ = ["MODELS", "load", "load_model", "names", "path"]
