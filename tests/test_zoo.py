@@ -21,30 +21,32 @@ MiB = 2 ** 20
 def test_quick_build_runs_every_stage_and_resumes(tmp_path, capsys):
     out = tmp_path / "build"
     assert main(["zoo", "build", "vizdoom-deathmatch", "--quick", "--out", str(out), "--no-progress"]) == 0
-    for stage in ("autoencoder", "pretrain", "finetune", "idm", "eval-quality", "eval-fast", "model"):
+    for stage in ("autoencoder", "pretrain", "finetune", "refine", "idm", "eval-quality", "eval-fast", "model"):
         assert (out / stage).is_dir(), stage
     card = json.loads((out / "model" / "card.json").read_text())
     assert card["rebuild"] == "vid2world zoo build vizdoom-deathmatch"
-    assert card["stages"]["finetune"]["config"]["steps"] == 3
+    assert card["stages"]["finetune"]["config"]["steps"] == card["stages"]["refine"]["config"]["steps"] == 3
     assert {"quality", "fast"} == set(card["evaluation"])
     assert card["evaluation"]["fast"]["steps"] < card["evaluation"]["quality"]["steps"]
     assert "model" in card["evaluation"]["quality"]["sources"]
     assert "## Held-out evaluation" in (out / "model" / "card.md").read_text()
-    from safetensors import safe_open
+    from safetensors.torch import load_file
 
-    with safe_open(str(out / "model" / "model.safetensors"), "pt") as f:
-        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}
+    shipped, refined = (load_file(str(out / d / "model.safetensors")) for d in ("model", "refine"))
+    assert {v.dtype for v in shipped.values()} == {torch.float16}
+    assert all(torch.equal(shipped[k], v.half()) for k, v in refined.items())  # the last stage ships
     model = v2w.WorldModel.from_pretrained(out / "model")
     assert model.unet.config.strictly_causal and model.action_dim == 12
     assert model.metadata["env"] == "vizdoom:deathmatch" and model.metadata["frame_size"] == [64, 64]
-    stamp = (out / "finetune" / "stage.json").stat().st_mtime_ns
+    stamp = (out / "refine" / "stage.json").stat().st_mtime_ns
     kept = tmp_path / "kept"
-    assert main(["zoo", "build", "vizdoom-deathmatch", "--quick", "--out", str(out), "--until", "finetune",
+    assert main(["zoo", "build", "vizdoom-deathmatch", "--quick", "--out", str(out), "--until", "refine",
                  "--keep-stages", str(kept), "--no-progress"]) == 0
-    assert (out / "finetune" / "stage.json").stat().st_mtime_ns == stamp  # resumed: nothing retrained
+    assert (out / "refine" / "stage.json").stat().st_mtime_ns == stamp  # resumed: nothing retrained
     passive = v2w.WorldModel.from_pretrained(kept / "pretrain")  # float16 on disk, float32 loaded
     assert passive.unet.config.causal is None and next(passive.unet.parameters()).dtype == torch.float32
-    assert (kept / "autoencoder" / "codec.safetensors").is_file()
+    assert v2w.WorldModel.from_pretrained(kept / "finetune").unet.config.strictly_causal  # refine starts there
+    assert (kept / "autoencoder" / "codec.safetensors").is_file() and not (kept / "refine").exists()
 
 
 def test_recipes_and_their_errors(tmp_path, capsys):

@@ -15,7 +15,7 @@ from ..io.atomic import AtomicDirectory, absolute
 from . import card, finish, stages
 from .recipe import Recipe
 
-STAGES = ("record", "autoencoder", "latents", "pretrain", "finetune", "idm", "export", "evaluate")
+STAGES = ("record", "autoencoder", "latents", "pretrain", "finetune", "refine", "idm", "export", "evaluate")
 
 
 def build(recipe: Recipe, out: str | Path, workers: int = 2, progress: bool = True, until: str | None = None,
@@ -25,42 +25,54 @@ def build(recipe: Recipe, out: str | Path, workers: int = 2, progress: bool = Tr
     if until is not None and until not in STAGES:
         raise ValueError(f"--until must be one of {STAGES}, got {until!r}")
     last = STAGES.index(until or STAGES[-1])
+
+    def stop_before(stage: str) -> bool:
+        return last < STAGES.index(stage)
+
     out = absolute(out)
     out.mkdir(parents=True, exist_ok=True)
     say = print if progress else (lambda *a, **k: None)
     target = stages.dataset(out, recipe.target, recipe, True, workers, progress)
     heldout = stages.dataset(out, recipe.heldout, recipe, True, workers, progress)
     passive = [stages.dataset(out, s, recipe, False, workers, progress) for s in recipe.pretrain_data]
-    if last < 1:
+    if stop_before("autoencoder"):
         return out
     ae_frames = stages.episode_frames(target, "train") + [f for ds in passive for f in stages.episode_frames(ds)]
     codec = stages.train_autoencoder(out, recipe, ae_frames, stages.episode_frames(heldout), progress)
     say(f"autoencoder: {stages.describe(out / 'autoencoder')}")
-    if last < 2:
+    if stop_before("latents"):
         return out
     target_latents = stages.cached_latents(out, target, recipe.target, codec)
     passive_latents = [z for ds, s in zip(passive, recipe.pretrain_data)
                        for z in stages.cached_latents(out, ds, s, codec)]
-    if last < 3:
+    if stop_before("pretrain"):
         return out
     model = stages.pretrain(out, recipe, codec, passive_latents, progress)
     say(f"pretrain: {stages.describe(out / 'pretrain')}")
-    if last < 4:
+    if stop_before("finetune"):
         return out
     train_ids = target.episodes_in("train")
     metadata = {"name": recipe.name, "env": recipe.target.env, "frame_size": [recipe.frame_size] * 2,
                 "actions": target.meta.actions.to_dict(), "fps": target.meta.fps}
     world = stages.world_model(recipe, model, metadata, target.meta.actions.model_space())
-    world = stages.finetune(out, recipe, world, [target_latents[i] for i in train_ids],
-                            [np.asarray(target.episode(int(i)).actions) for i in train_ids], progress)
+    latents = [target_latents[i] for i in train_ids]
+    actions = [np.asarray(target.episode(int(i)).actions) for i in train_ids]
+    world = stages.finetune(out / "finetune", recipe.finetune, world, latents, actions, progress)
     say(f"finetune: {stages.describe(out / 'finetune')}")
-    if last < 5:
+    final = out / "finetune"
+    if recipe.refine is not None:
+        if stop_before("refine"):
+            return out
+        final = out / "refine"
+        world = stages.finetune(final, recipe.refine, world, latents, actions, progress)
+        say(f"refine: {stages.describe(final)}")
+    if stop_before("idm"):
         return out
     idm = finish.train_idm(out, target.root, idm_steps, progress)
-    if last < 6:
+    if stop_before("export"):
         return out
-    model_dir = finish.export(out, recipe, out / "finetune", idm)
-    if last < 7:
+    model_dir = finish.export(out, recipe, final, idm)
+    if stop_before("evaluate"):
         return out
     windows = eval_windows or finish.EVAL_WINDOWS
     evals = finish.evaluate_presets(out, recipe, model_dir, heldout.root, idm, windows, progress)

@@ -26,7 +26,8 @@ def _data_rows(out: Path, recipe: Recipe) -> list[dict[str, Any]]:
 
 
 def card_data(out: Path, recipe: Recipe, model: WorldModel, evals: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    stages = {name: stage(out, name) for name in ("autoencoder", "pretrain", "finetune")}
+    names = ("autoencoder", "pretrain", "finetune") + (("refine",) if recipe.refine else ())
+    stages = {name: stage(out, name) for name in names}
     for record in stages.values():  # keep the card small: the curves stay in the build directory
         for key in ("loss", "l1"):
             if key in record:

@@ -26,7 +26,7 @@ def _build(args: argparse.Namespace) -> int:
     if args.keep_stages:
         from .finish import keep_stages
 
-        print(f"kept the autoencoder and pretrain stages in {keep_stages(path, Path(args.keep_stages))}")
+        print(f"kept the finished training stages in {keep_stages(path, Path(args.keep_stages))}")
     if args.install:
         if args.until not in (None, STAGES[-1]):
             raise ValueError("--install needs the whole build: leave out --until")
@@ -58,14 +58,16 @@ def register(sub) -> None:
     b.add_argument("--out", default=None, help="build directory (default: build/zoo/NAME[-quick])")
     b.add_argument("--quick", action="store_true", help="the same stages with tiny counts: minutes, for tests")
     b.add_argument("--until", default=None, help="stop after this stage: record, autoencoder, latents, pretrain, "
-                                                 "finetune, idm, export, evaluate (default: all, the card last)")
+                                                 "finetune, refine (recipes that have it), idm, export, evaluate "
+                                                 "(default: all, the card last)")
     b.add_argument("--workers", type=positive_int, default=2, help="recording processes (default: 2)")
     b.add_argument("--eval-presets", default="quality,fast", choices=["quality,fast", "fast", "quality"],
                    help="sampling presets to evaluate (default: quality,fast; the quality preset's 50 guided steps "
                         "take about 15 minutes on 2 cores)")
     b.add_argument("--keep-stages", default=None, metavar="DIR",
-                   help="also copy the autoencoder and pretrain stages (float16) into DIR, to commit: copy them into "
-                        "a build directory and the build starts at the fine-tune")
+                   help="also copy the finished training stages a later one starts from (autoencoder, pretrain, and "
+                        "finetune when a refine stage follows; float16) into DIR, to commit: copy them into a build "
+                        "directory and the build starts after them")
     b.add_argument("--install", action="store_true",
                    help="copy the finished model into the package's bundled models (replacing the earlier one)")
     add_progress_flag(b)

@@ -82,14 +82,16 @@ def half_precision_weights(model_dir: Path, target: Path) -> None:
 
 
 def keep_stages(out: Path, target: Path) -> Path:
-    """The stages worth committing so a later build skips them (`zoo build --keep-stages DIR`): the autoencoder
-    and the pretrained passive model (float16), each a stage directory a build resumes from."""
+    """The stages worth committing so a later build skips them (`zoo build --keep-stages DIR`): the autoencoder,
+    the pretrained passive model and, when a refine stage follows it, the fine-tuned model (weights in float16),
+    each a stage directory a build resumes from."""
     with AtomicDirectory(target, overwrite=target.exists()) as tmp:
         shutil.copytree(out / "autoencoder", tmp.path / "autoencoder")
-        (tmp.path / "pretrain").mkdir()
-        for name in (CONFIG_NAME, STAGE_FILE):
-            shutil.copy2(out / "pretrain" / name, tmp.path / "pretrain" / name)
-        half_precision_weights(out / "pretrain", tmp.path / "pretrain")
+        for name in ("pretrain", "finetune") if (out / "refine").is_dir() else ("pretrain",):
+            (tmp.path / name).mkdir()
+            for file in (CONFIG_NAME, STAGE_FILE):
+                shutil.copy2(out / name / file, tmp.path / name / file)
+            half_precision_weights(out / name, tmp.path / name)
     return target
 
 

@@ -66,10 +66,12 @@ class Recipe:
     pretrain: FitConfig = FitConfig()
     conversion: Conversion = Conversion()
     finetune: FitConfig = FitConfig()
+    refine: FitConfig | None = None  # a second fine-tune from the first one's weights (a warm restart), when set
     fps: int = 3  # the frame-rate condition (Vid2World uses 3 for every dataset)
     sampler_steps: int = 50  # the `quality` preset's DDIM steps
     fast_steps: int = 8  # the `fast` preset's (interactive play)
     fast_guidance: float | None = None  # the `fast` preset's guidance scale (None: the default, 2.5)
+    fast_precision: str = "fp32"  # the `fast` preset's UNet precision (bf16: autocast)
     eval_context: int = 1
     eval_horizon: int = 16
 
@@ -86,7 +88,8 @@ class Recipe:
             self, target=small(self.target, 4), heldout=small(self.heldout, 2),
             pretrain_data=tuple(small(s, 2) for s in self.pretrain_data[:2]),
             autoencoder=short(self.autoencoder, warmup=1), pretrain=short(self.pretrain, warmup=1),
-            finetune=short(self.finetune, warmup=1), eval_horizon=min(self.eval_horizon, 4),
+            finetune=short(self.finetune, warmup=1),
+            refine=short(self.refine, warmup=1) if self.refine else None, eval_horizon=min(self.eval_horizon, 4),
             sampler_steps=min(self.sampler_steps, 3), fast_steps=min(self.fast_steps, 2))
 
 
@@ -105,6 +108,7 @@ def recipe_from_dict(d: Mapping[str, Any]) -> Recipe:
     d["autoencoder"] = _fit(AutoencoderFitConfig, d.get("autoencoder"))
     d["pretrain"] = _fit(FitConfig, d.get("pretrain"))
     d["finetune"] = _fit(FitConfig, d.get("finetune"))
+    d["refine"] = _fit(FitConfig, d["refine"]) if d.get("refine") else None
     d["conversion"] = _fit(Conversion, d.get("conversion"))
     return Recipe(**d)
 

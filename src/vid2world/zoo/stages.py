@@ -5,6 +5,7 @@
     OUT/latents/<source>.npy   every dataset encoded once (float16 [frames, C, h, w]): `data.cached_latents`
     OUT/pretrain/           the passive video model (full-sequence, no actions), a world-model directory
     OUT/finetune/           the causal world model (converted, fine-tuned with actions)
+    OUT/refine/             the same model fine-tuned again from there (a warm restart), when the recipe has `refine`
 
 A stage whose directory exists is done: a build stopped anywhere resumes at the first missing stage, and a stage's
 directory appears only when it is complete (written under a temporary name, then renamed). Each stage records its
@@ -32,7 +33,7 @@ from ..models.codec import LatentCodec, codec_from_config
 from ..models.config import UNetConfig
 from ..models.unet import VideoUNet
 from ..train.autoencoder import calibrate_scale, encode_frames, fit_autoencoder
-from ..train.in_memory import fit_world_model
+from ..train.in_memory import FitConfig, fit_world_model
 from ..world.world_model import SamplerConfig, WorldModel
 from .recipe import Recipe, Source
 
@@ -42,7 +43,7 @@ STAGE_FILE = "stage.json"
 def sampler(recipe: Recipe) -> SamplerConfig:
     """Deterministic DDIM (eta 0) over trailing steps, the history kept clean: what small models sample best with."""
     return SamplerConfig(steps=recipe.sampler_steps, fast_steps=recipe.fast_steps, fast_guidance=recipe.fast_guidance,
-                         spacing="trailing", eta=0.0, history_level="clean")
+                         fast_precision=recipe.fast_precision, spacing="trailing", eta=0.0, history_level="clean")
 
 
 def _stage_record(started: float, **more: Any) -> str:
@@ -160,15 +161,15 @@ def world_model(recipe: Recipe, passive: WorldModel, metadata: dict[str, Any], a
     return WorldModel(unet, passive.codec, passive.schedule.config, sampler(recipe), fps=recipe.fps, metadata=metadata)
 
 
-def finetune(out: Path, recipe: Recipe, model: WorldModel, latents: list[np.ndarray], actions: list[np.ndarray],
-             progress: bool) -> WorldModel:
-    path = out / "finetune"
+def finetune(path: Path, config: FitConfig, model: WorldModel, latents: list[np.ndarray],
+             actions: list[np.ndarray], progress: bool) -> WorldModel:
+    """`model` trained with actions under `config` and saved to `path` (OUT/finetune or OUT/refine); the saved
+    model when that stage is done."""
     if path.exists():
         return WorldModel.from_pretrained(path)
     started = time.time()
-    losses = fit_world_model(model, latents, actions, recipe.finetune, progress=progress, latents=True)
-    model.save_pretrained(path, {STAGE_FILE: _stage_record(started, loss=_rounded(losses),
-                                                            config=asdict(recipe.finetune))})
+    losses = fit_world_model(model, latents, actions, config, progress=progress, latents=True)
+    model.save_pretrained(path, {STAGE_FILE: _stage_record(started, loss=_rounded(losses), config=asdict(config))})
     return model
 
 
