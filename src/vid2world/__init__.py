@@ -12,4 +12,17 @@ __version__ = "0.1.0"
 __all__ = ["ActionSpace", "CausalConfig", "CausalizationReport", "CheckpointError", "GuidanceConfig", "LatentCodec",
            "NoiseSchedule", "RolloutSession", "SamplerConfig", "ScheduleConfig", "StateDictError", "UNetConfig",
            "VideoUNet", "WorldModel", "causalize", "convert_checkpoint", "inspect_checkpoint", "read_checkpoint",
-           "transfer_kernel", "write_video"]
+           "transfer_kernel", "write_video", "WorldModelEnv", "WorldModelVectorEnv"]
+
+
+def __getattr__(name: str):
+    """The gymnasium environments, imported on first use (gymnasium comes with the `sim` extra)."""
+    if name == "WorldModelEnv":
+        from .world.env import WorldModelEnv
+
+        return WorldModelEnv
+    if name == "WorldModelVectorEnv":
+        from .world.vector_env import WorldModelVectorEnv
+
+        return WorldModelVectorEnv
+    raise AttributeError(f"module 'vid2world' has no attribute {name!r}")

@@ -1,0 +1,79 @@
+"""`WorldModelVectorEnv`: N world-model episodes stepped together as one batched session (one UNet call per
+denoising step for all rows), each row reset on its own (`options={"reset_mask": bool [N]}`) without touching the
+others (`RolloutSession.reset`). Same starts, spaces and rewards as `WorldModelEnv`; autoreset is disabled, since
+no row ever terminates (truncation at `EnvConfig.max_steps` is reported, and the caller resets the row)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector.utils import batch_space, iterate
+
+from .env import EnvConfig, Starts
+from .spaces import to_vector
+
+
+class WorldModelVectorEnv(gym.vector.VectorEnv):
+    metadata = {"render_modes": ["rgb_array"], "autoreset_mode": gym.vector.AutoresetMode.DISABLED}
+
+    def __init__(self, model: Any, num_envs: int, config: EnvConfig = EnvConfig(), data: Any = None) -> None:
+        if int(num_envs) < 1:
+            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        self.model, self.config, self.num_envs = model, config, int(num_envs)
+        model.sampling(config.preset)  # validates the preset's name
+        self.starts = Starts(model, data, config.context)
+        self.action_spec = self.starts.action_spec
+        self.single_observation_space, self.single_action_space = self.starts.spaces()
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.session, self.frames = None, None
+        self.steps_taken = np.zeros(self.num_envs, np.int64)
+        self.row_rngs = [np.random.default_rng(i) for i in range(self.num_envs)]
+
+    def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None):
+        """All rows, or those of `options["reset_mask"]`; row i's start and noise follow seed + i."""
+        mask = np.ones(self.num_envs, bool) if options is None or "reset_mask" not in options else \
+            np.asarray(options["reset_mask"], bool)
+        if mask.shape != (self.num_envs,):
+            raise ValueError(f"reset: options['reset_mask'] must be {self.num_envs} booleans, got shape {mask.shape}")
+        rows = [int(i) for i in np.flatnonzero(mask)]
+        seeds = seed if isinstance(seed, (list, tuple)) else [None if seed is None else seed + i for i in rows]
+        for row, s in zip(rows, seeds):
+            if s is not None:
+                self.row_rngs[row] = np.random.default_rng(s)
+        starts = [self.starts(options, self.row_rngs[r]) for r in rows]
+        frames = np.stack([f for f, _ in starts])
+        actions = None if starts[0][1] is None else np.stack([a for _, a in starts])
+        session_seeds = [int(self.row_rngs[r].integers(2 ** 31)) for r in rows]
+        if self.session is None or len(rows) == self.num_envs:
+            if len(rows) != self.num_envs:
+                raise ValueError("reset: the first reset starts every row (no reset_mask)")
+            self.session = self.config.session(self.model, frames, actions, session_seeds[0])
+            self.frames = frames[:, -1].copy()
+        else:
+            for i, row in enumerate(rows):
+                self.session.reset([row], frames[i:i + 1], None if actions is None else actions[i:i + 1],
+                                   seed=session_seeds[i])
+                self.frames[row] = frames[i, -1]
+        self.steps_taken[rows] = 0
+        return self.frames.copy(), {}
+
+    def step(self, actions: Any):
+        if self.session is None:
+            raise RuntimeError("step: call reset() first")
+        vectors = [to_vector(self.action_spec, self.single_action_space, a) for a in iterate(self.action_space, actions)]
+        batch = None if self.action_spec is None else np.stack(vectors)
+        self.frames = np.asarray(self.session.step(batch))
+        self.steps_taken += 1
+        truncated = np.zeros(self.num_envs, bool) if self.config.max_steps is None else \
+            self.steps_taken >= self.config.max_steps
+        return (self.frames.copy(), np.zeros(self.num_envs), np.zeros(self.num_envs, bool), truncated, {})
+
+    def render(self) -> np.ndarray | None:
+        return None if self.frames is None else self.frames.copy()
+
+    def close_extras(self, **kwargs: Any) -> None:
+        self.starts.close()
+        self.session = None
