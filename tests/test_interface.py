@@ -18,13 +18,13 @@ INTERFACE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "inte
 NAMES = {  # what users' scripts reach as v2w.X / metrics.X, with an attribute each promises
     "UNetConfig": "preset", "VideoUNet": "forward", "causalize": None, "ActionSpace": "multi_hot",
     "transfer_kernel": None, "WorldModel": "from_pretrained", "RolloutSession": "reset", "write_video": None,
-    "SamplerConfig": None, "CausalConfig": None, "zoo": "load",
+    "SamplerConfig": None, "CausalConfig": None, "zoo": "load", "WorldModelEnv": "step",
 }
 METRICS = ("psnr", "ssim", "frechet_distance")
-PLANNED_NAMES = {"WorldModelEnv": 16}
-PLANNED_COMMANDS = {"play": 16, "policy-eval": 16}
+PLANNED_NAMES: dict[str, int] = {}
+PLANNED_COMMANDS = {"policy-eval": 16}
 COMMANDS = ("demo", "convert", "inspect", "train", "rollout", "evaluate", "idm train", "data record", "data convert",
-            "data info", "data preview", "bench rollout", "bench train", "zoo build", "zoo list")
+            "data info", "data preview", "bench rollout", "bench train", "zoo build", "zoo list", "play")
 
 
 def _subcommands(parser) -> dict:

@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .eval.cli import register as register_eval
     from .eval.idm.cli import register as register_idm
     from .eval.report.cli import register as register_report
+    from .play.cli import register as register_play
     from .train.cli import register as register_train
     from .zoo.cli import register as register_zoo
 
@@ -28,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vid2world {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for register in (register_demo, register_checkpoints, register_train, register_eval, register_report, register_idm,
-                     register_zoo, register_bench, register_data):
+                     register_play, register_zoo, register_bench, register_data):
         register(sub)  # in this order: the order `vid2world --help` lists the commands
     return parser
 

@@ -1,0 +1,255 @@
+"""`vid2world play`'s server: a static page and one WebSocket per player (FastAPI, run by uvicorn).
+
+Per connection a `Player` runs three tasks: `_receive` (checks every message, `protocol`), `_run` (steps the game
+while it is not paused, on the one compute thread all players share: the model's calls go one at a time, as the
+cores are few) and `_send` (drains a bounded queue; a slow client loses its oldest frames, never stalls the others).
+At most `PlayConfig.max_sessions` players at once, the next one is told "busy"; a disconnect closes the game and
+deletes its recordings; the WebSocket refuses pages from other origins (a page elsewhere cannot drive a local model).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import secrets
+import shutil
+import tempfile
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+from fastapi import FastAPI, HTTPException, WebSocket, WebSocketDisconnect
+from fastapi.responses import FileResponse, HTMLResponse, Response
+
+from .game import Game, PlayConfig
+from .protocol import Action, Control, ProtocolError, Record, Settings, parse, to_gym
+
+STATIC = Path(__file__).parent / "static"
+NOTICES = 64  # notices waiting for a client that does not read (10,000 bad messages keep only the last 64 answers)
+
+
+def png_data_url(frame: np.ndarray | None) -> str | None:
+    if frame is None:
+        return None
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(frame).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def origin_allowed(headers: Any, allowed: tuple[str, ...]) -> bool:
+    """No Origin (a program, not a page), the server's own host, or one of `allowed`."""
+    origin = headers.get("origin")
+    if origin is None:
+        return True
+    return urlsplit(origin).netloc == headers.get("host") or origin in allowed
+
+
+class Server:
+    """What all players share: the model, the compute thread, the session count, the recordings directory."""
+
+    def __init__(self, model: Any, config: PlayConfig, data: Any = None) -> None:
+        self.model, self.config, self.data = model, config, data
+        self.compute = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vid2world-play")
+        self.active = 0
+        self.recordings = Path(tempfile.mkdtemp(prefix="vid2world-play-"))
+
+    async def run(self, fn, *args) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.compute, fn, *args)
+
+    def close(self) -> None:
+        self.compute.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(self.recordings, ignore_errors=True)
+
+
+class Player:
+    def __init__(self, server: Server, ws: WebSocket, game: Game) -> None:
+        self.server, self.ws, self.game = server, ws, game
+        # frames wait in a short queue (a lagging client loses the oldest); notices (errors, settings, recordings)
+        # in their own, sent first, so a flood of frames never pushes out the answer to a message
+        self.outbox = {"frame": deque(maxlen=server.config.queue_frames), "notice": deque(maxlen=NOTICES)}
+        self.ready = asyncio.Event()
+        self.running, self.wake = True, asyncio.Event()
+        self.wake.set()
+        self.files: list[Path] = []
+        self.frames = 0
+
+    def post(self, message: dict[str, Any]) -> None:
+        """Queue a message; when the client lags, the oldest waiting one of its kind is dropped."""
+        self.outbox["frame" if message["type"] == "frame" else "notice"].append(message)
+        self.ready.set()
+
+    async def play(self) -> None:
+        self.post({"type": "hello", **self.game.layout()})
+        await self._show(await self.server.run(self.game.reset, None, None))
+        tasks = [asyncio.create_task(t) for t in (self._receive(), self._run(), self._send())]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _show(self, result: dict[str, Any]) -> None:
+        self.frames += 1
+        self.post({"type": "frame", "t": self.frames, "model": png_data_url(result["model"]),
+                   "real": png_data_url(result["real"]), "latency_ms": round(result["latency_ms"], 1),
+                   "paused": not self.running, "recording": self.game.recording is not None,
+                   **({"seed": result["seed"]} if "seed" in result else {})})
+
+    async def _run(self) -> None:
+        while True:
+            await self.wake.wait()
+            if not self.running:
+                self.wake.clear()
+            await self._show(await self.server.run(self.game.step))
+
+    async def _send(self) -> None:
+        while True:
+            box = self.outbox["notice"] or self.outbox["frame"]
+            if not box:
+                self.ready.clear()
+                await self.ready.wait()
+                continue
+            await self.ws.send_json(box.popleft())
+
+    async def _receive(self) -> None:
+        while True:
+            raw = await self.ws.receive()
+            if raw["type"] == "websocket.disconnect":
+                return
+            try:
+                await self._handle(parse(raw.get("text") if raw.get("text") is not None else raw.get("bytes") or b""))
+            except ProtocolError as err:
+                self.post({"type": "error", "error": str(err)})
+            except ValueError as err:  # a value the env refuses (an out-of-range action, steps it cannot change to)
+                self.post({"type": "error", "error": str(err)})
+
+    async def _handle(self, message: Any) -> None:
+        game = self.game
+        if isinstance(message, Action):
+            action = to_gym(game.env.action_space, message.action)
+            from ..world.spaces import to_vector
+
+            to_vector(game.env.action_spec, game.env.action_space, action)  # checked now, not at the next step
+            game.action = action
+        elif isinstance(message, Control):
+            await self._control(message)
+        elif isinstance(message, Settings):
+            await self.server.run(game.env.set_sampling, message.steps, message.guidance)
+            self.post({"type": "settings", "steps": game.env.config.steps, "guidance": game.env.config.guidance})
+        elif isinstance(message, Record):
+            await self._record(message.op)
+
+    async def _control(self, message: Control) -> None:
+        if message.op == "pause":
+            self.running = False
+        elif message.op == "resume":
+            self.running = True
+            self.wake.set()
+        elif message.op == "step":
+            self.running = False
+            self.wake.set()
+        else:
+            self.running = False
+            episodes = self.game.layout()["episodes"]
+            if message.episode is not None and message.episode >= max(episodes, 1):
+                raise ProtocolError(f"'episode' must be below {episodes}" if episodes else
+                                    "'episode': this server has no dataset (--data DIR)")
+            await self._show(await self.server.run(self.game.reset, message.seed, message.episode))
+
+    async def _record(self, op: str) -> None:
+        game = self.game
+        if op == "start":
+            game.recording = []
+            return
+        frames, game.recording = game.recording, None
+        if not frames:
+            raise ProtocolError("record stop: nothing was recorded (send record start first)")
+        from ..io.video import write_video
+
+        path = self.server.recordings / f"{secrets.token_hex(8)}.mp4"
+        await self.server.run(write_video, np.stack(frames), path, int(game.env.metadata["render_fps"]))
+        self.files.append(path)
+        self.post({"type": "recording", "url": f"/recordings/{path.name}", "frames": len(frames)})
+
+    def close(self) -> None:
+        self.game.close()
+        for path in self.files:
+            path.unlink(missing_ok=True)
+
+
+def create_app(model: Any, config: PlayConfig = PlayConfig(), data: Any = None) -> FastAPI:
+    """The play server's app: `/` the page, `/ws` a player's WebSocket, `/recordings/NAME.mp4` a finished recording."""
+    server = Server(model, config, data)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        server.close()
+
+    app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.server = server
+
+    @app.get("/")
+    async def page() -> HTMLResponse:
+        return HTMLResponse((STATIC / "index.html").read_text())
+
+    @app.get("/play.js")
+    async def script() -> Response:
+        return Response((STATIC / "play.js").read_text(), media_type="text/javascript")
+
+    @app.get("/recordings/{name}")
+    async def recording(name: str) -> FileResponse:
+        path = server.recordings / name
+        if not (len(name) == 20 and name.endswith(".mp4") and all(c in "0123456789abcdef" for c in name[:16])) \
+                or not path.is_file():
+            raise HTTPException(404, "no such recording")
+        return FileResponse(path, media_type="video/mp4", filename=f"vid2world-{name}")
+
+    @app.websocket("/ws")
+    async def play(ws: WebSocket) -> None:
+        if not origin_allowed(ws.headers, config.allowed_origins):
+            await ws.close(code=1008, reason="origin not allowed")
+            return
+        await ws.accept()
+        if server.active >= config.max_sessions:
+            await ws.send_json({"type": "busy", "error": f"busy: {server.active} players already (the most this "
+                                                         "server allows); try again later"})
+            await ws.close(code=1013)
+            return
+        server.active += 1
+        player = None
+        try:
+            game = await server.run(Game, model, config, data)
+            player = Player(server, ws, game)
+            await player.play()
+        except WebSocketDisconnect:
+            pass
+        finally:
+            server.active -= 1
+            if player is not None:
+                await server.run(player.close)
+
+    return app
+
+
+def serve(model_ref: str, data: str | None, config: PlayConfig, host: str, port: int, device: str = "cpu") -> None:
+    """Load the model and serve the page until interrupted."""
+    import uvicorn
+
+    if data is not None and not Path(data).is_dir():
+        raise ValueError(f"--data {data}: no such dataset directory")
+    from ..world.bundled import load_model
+
+    app = create_app(load_model(model_ref, device), config, data)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: binding {host}: anyone who can reach this address can use the model")
+    print(f"vid2world play: open http://{host}:{port}/ (Ctrl-C stops)")
+    uvicorn.run(app, host=host, port=port, ws_max_size=65536, log_level="warning")

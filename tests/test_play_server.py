@@ -1,0 +1,136 @@
+"""`vid2world play`'s server over real loopback WebSockets (uvicorn in a thread, the `websockets` client): a player
+gets the layout and frames, pauses, steps, resets, changes the sampling and records an mp4; bad messages get an
+error and the game goes on; other origins are refused; one player beyond the limit is told the server is busy."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import urllib.request
+from contextlib import contextmanager
+
+import av
+import numpy as np
+import pytest
+
+import vid2world as v2w
+from vid2world.play.game import PlayConfig
+from vid2world.play.protocol import ProtocolError, parse
+
+from .test_eval_run import make_inputs
+
+pytest.importorskip("fastapi")
+uvicorn = pytest.importorskip("uvicorn")
+ws_client = pytest.importorskip("websockets.sync.client")
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running(app):
+    """The app served by uvicorn on a free loopback port, in a thread; yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws_max_size=65536))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started:
+        assert time.time() < deadline and thread.is_alive(), "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    model_dir, data = make_inputs(tmp_path_factory.mktemp("play"))
+    return v2w.WorldModel.from_pretrained(model_dir), data
+
+
+def receive(ws, kind: str, timeout: float = 30.0) -> dict:
+    """The next message of `kind`, skipping others."""
+    deadline = time.time() + timeout
+    while True:
+        message = json.loads(ws.recv(timeout=max(0.1, deadline - time.time())))
+        if message["type"] == kind:
+            return message
+
+
+def test_protocol_names_what_is_wrong():
+    for raw, expected in [("{", "not JSON"), ("[]", "JSON object"), ('{"type": "fly"}', "unknown message type"),
+                          ('{"type": "control", "op": "jump"}', "'op' must be one of"),
+                          ('{"type": "settings", "steps": 0}', "'steps' must be an integer in 1..50"),
+                          ('{"type": "settings", "guidance": NaN}', "'guidance' must be a number"),
+                          ('{"type": "control", "op": "reset", "seed": -1}', "'seed' must be"),
+                          ("x" * 5000, "exceeds 4096")]:
+        with pytest.raises(ProtocolError, match=expected):
+            parse(raw)
+    assert parse('{"type": "control", "op": "reset", "seed": 3}').seed == 3
+
+
+def test_a_player_plays_pauses_steps_resets_and_records(tiny):
+    from vid2world.play.server import create_app
+
+    model, data = tiny
+    with running(create_app(model, PlayConfig(), data)) as host, ws_client.connect(f"ws://{host}/ws") as ws:
+        hello = receive(ws, "hello")
+        assert hello["frame_size"] == [16, 16] and hello["episodes"] == 8 and not hello["side_by_side"]
+        assert [g["kind"] for g in hello["groups"]] == ["continuous"] and hello["noop"] == [0.0, 0.0]
+        first = receive(ws, "frame")
+        ws.send(json.dumps({"type": "action", "action": [0.5, -0.5]}))
+        later = [receive(ws, "frame") for _ in range(3)]
+        assert later[-1]["t"] > first["t"] and later[-1]["model"].startswith("data:image/png;base64,")
+        ws.send(json.dumps({"type": "action", "action": [5.0, 0.0]}))  # outside the Box: refused, play goes on
+        assert "outside" in receive(ws, "error")["error"]
+        ws.send(json.dumps({"type": "settings", "steps": 3, "guidance": 1.5}))
+        assert receive(ws, "settings") == {"type": "settings", "steps": 3, "guidance": 1.5}
+        ws.send(json.dumps({"type": "control", "op": "reset", "seed": 4, "episode": 2}))
+        reset = receive(ws, "frame")
+        while "seed" not in reset:
+            reset = receive(ws, "frame")
+        assert reset["seed"] == 4 and reset["paused"]
+        ws.send(json.dumps({"type": "record", "op": "start"}))
+        ws.send(json.dumps({"type": "control", "op": "step"}))
+        stepped = receive(ws, "frame")
+        ws.send(json.dumps({"type": "control", "op": "step"}))
+        assert receive(ws, "frame")["t"] == stepped["t"] + 1
+        ws.send(json.dumps({"type": "record", "op": "stop"}))
+        recording = receive(ws, "recording")
+        assert recording["frames"] == 2
+        with urllib.request.urlopen(f"http://{host}{recording['url']}") as response:
+            video = response.read()
+        with av.open(__import__("io").BytesIO(video)) as container:
+            assert sum(1 for _ in container.decode(video=0)) == 2
+        ws.send(json.dumps({"type": "control", "op": "reset", "episode": 99}))
+        assert "'episode' must be below 8" in receive(ws, "error")["error"]
+
+
+def test_other_origins_are_refused_and_the_limit_says_busy(tiny):
+    from vid2world.play.server import create_app
+
+    model, data = tiny
+    with running(create_app(model, PlayConfig(max_sessions=1), data)) as host:
+        with pytest.raises(Exception, match="403"):
+            ws_client.connect(f"ws://{host}/ws", origin="http://elsewhere.example").close()
+        with ws_client.connect(f"ws://{host}/ws", origin=f"http://{host}") as first:
+            receive(first, "frame")
+            with ws_client.connect(f"ws://{host}/ws") as second:
+                assert "busy" in receive(second, "busy")["error"]
+        deadline = time.time() + 10  # the first player left: its place frees
+        while True:
+            with ws_client.connect(f"ws://{host}/ws") as again:
+                message = json.loads(again.recv(timeout=30))
+            if message["type"] == "hello" or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        assert message["type"] == "hello"
