@@ -7,7 +7,8 @@ const KEYS = {  // multi-hot labels -> keys (ViZDoom's buttons, CS:GO-style name
   w: ["KeyW"], a: ["KeyA"], s: ["KeyS"], d: ["KeyD"], space: ["Space"], ctrl: ["ControlLeft"],
   shift: ["ShiftLeft"], r: ["KeyR"], "1": ["Digit1"], "2": ["Digit2"], "3": ["Digit3"],
 };
-const state = { layout: null, held: new Set(), toggles: {}, sliders: {}, mouseDx: 0, sent: "", paused: false,
+const MOUSE_BUTTONS = { left: "Mouse0", right: "Mouse2" };  // a multi-hot group named "clicks" (CS:GO)
+const state = { layout: null, held: new Set(), toggles: {}, sliders: {}, mouseDx: 0, mouseDy: 0, sent: "", paused: false,
                  arrivals: [], recording: false, frames: 0 };
 window.play = state;  // for tests and the curious
 const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
@@ -24,15 +25,19 @@ function turnIndex(values, target) {
 function groupValue(g) {
   const held = (codes) => codes.some((c) => state.held.has(c));
   if (g.kind === "multi_hot") {
-    return g.labels.map((l) => (held(KEYS[l.toLowerCase()] || []) || state.toggles[`${g.name}.${l}`]) ? 1 : 0);
+    const codes = (l) => (g.name === "clicks" && MOUSE_BUTTONS[l] ? [MOUSE_BUTTONS[l]] : KEYS[l.toLowerCase()] || []);
+    return g.labels.map((l) => (held(codes(l)) || state.toggles[`${g.name}.${l}`]) ? 1 : 0);
   }
   if (g.kind === "continuous") return g.labels.map((l) => state.sliders[`${g.name}.${l}`] || 0);
-  if (g.values && g.values.length) {  // a turn: arrows (shift: faster) or the mouse
+  if (g.values && g.values.length) {  // a turn (ViZDoom) or a mouse axis (CS:GO): arrows (shift: faster), the mouse
     const max = Math.max(...g.values.map(Math.abs));
-    const mid = g.values.filter((v) => v > 0).sort((a, b) => a - b)[Math.floor(g.values.filter((v) => v > 0).length / 2)] || max;
-    let dir = (held(["ArrowRight", "KeyE"]) ? 1 : 0) - (held(["ArrowLeft", "KeyQ"]) ? 1 : 0);
+    const positive = g.values.filter((v) => v > 0).sort((a, b) => a - b);
+    const mid = positive[Math.floor(positive.length / 2)] || max;
+    const vertical = g.name.endsWith("_y");
+    const dir = vertical ? 0 : (held(["ArrowRight", "KeyE"]) ? 1 : 0) - (held(["ArrowLeft", "KeyQ"]) ? 1 : 0);
     let target = dir * (state.held.has("ShiftLeft") || state.held.has("ShiftRight") ? max : mid);
-    if (state.mouseDx !== 0) target = Math.max(-max, Math.min(max, state.mouseDx * 0.5));
+    const moved = vertical ? state.mouseDy : state.mouseDx;  // 40 px of mouse per frame reach the largest bin
+    if (moved !== 0) target = Math.max(-max, Math.min(max, moved * max / 40));
     return turnIndex(g.values, target);
   }
   // discrete (Atari): compose UP/DOWN + RIGHT/LEFT + FIRE from what is held, fall back to shorter names
@@ -119,7 +124,7 @@ ws.onmessage = (event) => {
     if (m.seed !== undefined) $("seed").value = m.seed;
     draw("model", m.model);
     draw("real", m.real);
-    if (state.mouseDx !== 0) { state.mouseDx = 0; sendAction(); }
+    if (state.mouseDx !== 0 || state.mouseDy !== 0) { state.mouseDx = 0; state.mouseDy = 0; sendAction(); }
   } else if (m.type === "recording") {
     const a = $("download");
     a.href = m.url; a.download = `vid2world-${m.frames}-frames.mp4`; a.hidden = false;
@@ -143,8 +148,10 @@ document.addEventListener("keyup", (e) => { state.held.delete(e.code); sendActio
 window.addEventListener("blur", () => { state.held.clear(); sendAction(); });
 $("model").addEventListener("click", () => { if ($("model").requestPointerLock) $("model").requestPointerLock(); });
 document.addEventListener("mousemove", (e) => {
-  if (document.pointerLockElement === $("model")) { state.mouseDx += e.movementX; sendAction(); }
+  if (document.pointerLockElement === $("model")) { state.mouseDx += e.movementX; state.mouseDy += e.movementY; sendAction(); }
 });
+document.addEventListener("mousedown", (e) => { if (document.pointerLockElement === $("model")) { state.held.add(`Mouse${e.button}`); sendAction(); } });
+document.addEventListener("mouseup", (e) => { state.held.delete(`Mouse${e.button}`); sendAction(); });
 
 $("pause").onclick = () => {
   state.paused = !state.paused;
