@@ -56,6 +56,8 @@ def test_the_page_plays_records_and_downloads(tmp_path):
             assert page.is_visible("#realview") == real
             page.keyboard.down("KeyW")
             page.keyboard.down("ArrowRight")
+            if real:  # W is forward, the right arrow the +12 degree turn bin (the recorder's layout)
+                assert page.evaluate("currentAction()") == {"buttons": [1, 0, 0, 0, 0], "turn": 5}
             seen = {canvas(page)}
             start, frames0 = time.time(), page.evaluate("window.play.frames")
             while time.time() - start < 20 and page.evaluate("window.play.frames") < frames0 + 12:

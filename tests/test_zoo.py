@@ -21,32 +21,35 @@ MiB = 2 ** 20
 def test_quick_build_runs_every_stage_and_resumes(tmp_path, capsys):
     out = tmp_path / "build"
     assert main(["zoo", "build", "vizdoom-deathmatch", "--quick", "--out", str(out), "--no-progress"]) == 0
-    for stage in ("autoencoder", "pretrain", "finetune", "refine", "idm", "eval-quality", "eval-fast", "model"):
+    for stage in ("autoencoder", "pretrain", "finetune", "refine", "refine-2", "idm", "eval-quality", "eval-fast",
+                  "model"):
         assert (out / stage).is_dir(), stage
     card = json.loads((out / "model" / "card.json").read_text())
     assert card["rebuild"] == "vid2world zoo build vizdoom-deathmatch"
-    assert card["stages"]["finetune"]["config"]["steps"] == card["stages"]["refine"]["config"]["steps"] == 3
+    assert card["stages"]["finetune"]["config"]["steps"] == card["stages"]["refine-2"]["config"]["steps"] == 3
+    assert card["evaluation"]["fast"]["precision"] == "bf16" and "(2, 2.5, bf16)" in (out / "model" / "card.md").read_text()
     assert {"quality", "fast"} == set(card["evaluation"])
     assert card["evaluation"]["fast"]["steps"] < card["evaluation"]["quality"]["steps"]
     assert "model" in card["evaluation"]["quality"]["sources"]
     assert "## Held-out evaluation" in (out / "model" / "card.md").read_text()
     from safetensors.torch import load_file
 
-    shipped, refined = (load_file(str(out / d / "model.safetensors")) for d in ("model", "refine"))
+    shipped, refined = (load_file(str(out / d / "model.safetensors")) for d in ("model", "refine-2"))
     assert {v.dtype for v in shipped.values()} == {torch.float16}
     assert all(torch.equal(shipped[k], v.half()) for k, v in refined.items())  # the last stage ships
     model = v2w.WorldModel.from_pretrained(out / "model")
     assert model.unet.config.strictly_causal and model.action_dim == 12
     assert model.metadata["env"] == "vizdoom:deathmatch" and model.metadata["frame_size"] == [64, 64]
-    stamp = (out / "refine" / "stage.json").stat().st_mtime_ns
+    stamp = (out / "refine-2" / "stage.json").stat().st_mtime_ns
     kept = tmp_path / "kept"
     assert main(["zoo", "build", "vizdoom-deathmatch", "--quick", "--out", str(out), "--until", "refine",
                  "--keep-stages", str(kept), "--no-progress"]) == 0
-    assert (out / "refine" / "stage.json").stat().st_mtime_ns == stamp  # resumed: nothing retrained
+    assert (out / "refine-2" / "stage.json").stat().st_mtime_ns == stamp  # resumed: nothing retrained
     passive = v2w.WorldModel.from_pretrained(kept / "pretrain")  # float16 on disk, float32 loaded
     assert passive.unet.config.causal is None and next(passive.unet.parameters()).dtype == torch.float32
-    assert v2w.WorldModel.from_pretrained(kept / "finetune").unet.config.strictly_causal  # refine starts there
-    assert (kept / "autoencoder" / "codec.safetensors").is_file() and not (kept / "refine").exists()
+    assert v2w.WorldModel.from_pretrained(kept / "refine").unet.config.strictly_causal  # refine-2 starts there
+    assert (kept / "finetune" / "model.safetensors").is_file() and (kept / "autoencoder" / "codec.safetensors").is_file()
+    assert not (kept / "refine-2").exists()  # what ships is OUT/model
 
 
 def test_recipes_and_their_errors(tmp_path, capsys):

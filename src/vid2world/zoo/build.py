@@ -60,12 +60,12 @@ def build(recipe: Recipe, out: str | Path, workers: int = 2, progress: bool = Tr
     world = stages.finetune(out / "finetune", recipe.finetune, world, latents, actions, progress)
     say(f"finetune: {stages.describe(out / 'finetune')}")
     final = out / "finetune"
-    if recipe.refine is not None:
-        if stop_before("refine"):
-            return out
-        final = out / "refine"
-        world = stages.finetune(final, recipe.refine, world, latents, actions, progress)
-        say(f"refine: {stages.describe(final)}")
+    if recipe.refine and stop_before("refine"):
+        return out
+    for phase, config in enumerate(recipe.refine):
+        final = out / stages.refine_stage(phase)
+        world = stages.finetune(final, config, world, latents, actions, progress)
+        say(f"{final.name}: {stages.describe(final)}")
     if stop_before("idm"):
         return out
     idm = finish.train_idm(out, target.root, idm_steps, progress)

@@ -10,6 +10,7 @@ from ..data.store import open_dataset
 from ..world.world_model import WorldModel
 from .finish import stage
 from .recipe import Recipe
+from .stages import refine_stage
 
 SCORES = (("model", "model"), ("model, another episode's actions", "other actions"),
           ("copy last context frame", "copy last frame"), ("model, random actions", "random actions"))
@@ -26,7 +27,7 @@ def _data_rows(out: Path, recipe: Recipe) -> list[dict[str, Any]]:
 
 
 def card_data(out: Path, recipe: Recipe, model: WorldModel, evals: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    names = ("autoencoder", "pretrain", "finetune") + (("refine",) if recipe.refine else ())
+    names = ("autoencoder", "pretrain", "finetune") + tuple(refine_stage(i) for i in range(len(recipe.refine)))
     stages = {name: stage(out, name) for name in names}
     for record in stages.values():  # keep the card small: the curves stay in the build directory
         for key in ("loss", "l1"):
@@ -44,13 +45,13 @@ def card_data(out: Path, recipe: Recipe, model: WorldModel, evals: dict[str, dic
 
 
 def _metric_table(evals: dict[str, dict[str, Any]]) -> list[str]:
-    lines = ["| preset (DDIM steps, guidance) | source | PSNR (dB) | SSIM |", "|---|---|---|---|"]
+    lines = ["| preset (DDIM steps, guidance, UNet precision) | source | PSNR (dB) | SSIM |", "|---|---|---|---|"]
     for preset, e in evals.items():
         for key, label in SCORES:
             means = e["sources"].get(key)
             if means:
-                lines.append(f"| {preset} ({e['steps']}, {e['guidance']:g}) | {label} | {means['psnr']:.2f} "
-                             f"| {means['ssim']:.3f} |")
+                lines.append(f"| {preset} ({e['steps']}, {e['guidance']:g}, {e.get('precision', 'fp32')}) | {label} "
+                             f"| {means['psnr']:.2f} | {means['ssim']:.3f} |")
     acc = [(p, e["action_accuracy"]) for p, e in evals.items() if e.get("action_accuracy")]
     if acc:
         lines += ["", "Action accuracy (an inverse-dynamics model reads the action back from consecutive frames):", ""]

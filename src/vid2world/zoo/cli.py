@@ -26,7 +26,7 @@ def _build(args: argparse.Namespace) -> int:
     if args.keep_stages:
         from .finish import keep_stages
 
-        print(f"kept the finished training stages in {keep_stages(path, Path(args.keep_stages))}")
+        print(f"kept the finished training stages in {keep_stages(path, Path(args.keep_stages), recipe)}")
     if args.install:
         if args.until not in (None, STAGES[-1]):
             raise ValueError("--install needs the whole build: leave out --until")
@@ -58,7 +58,8 @@ def register(sub) -> None:
     b.add_argument("--out", default=None, help="build directory (default: build/zoo/NAME[-quick])")
     b.add_argument("--quick", action="store_true", help="the same stages with tiny counts: minutes, for tests")
     b.add_argument("--until", default=None, help="stop after this stage: record, autoencoder, latents, pretrain, "
-                                                 "finetune, refine (recipes that have it), idm, export, evaluate "
+                                                 "finetune, refine (every phase of recipes that have them), idm, "
+                                                 "export, evaluate "
                                                  "(default: all, the card last)")
     b.add_argument("--workers", type=positive_int, default=2, help="recording processes (default: 2)")
     b.add_argument("--eval-presets", default="quality,fast", choices=["quality,fast", "fast", "quality"],
@@ -66,7 +67,7 @@ def register(sub) -> None:
                         "take about 15 minutes on 2 cores)")
     b.add_argument("--keep-stages", default=None, metavar="DIR",
                    help="also copy the finished training stages a later one starts from (autoencoder, pretrain, and "
-                        "finetune when a refine stage follows; float16) into DIR, to commit: copy them into a build "
+                        "every fine-tune stage a refine phase follows; float16) into DIR, to commit: copy them into a build "
                         "directory and the build starts after them")
     b.add_argument("--install", action="store_true",
                    help="copy the finished model into the package's bundled models (replacing the earlier one)")

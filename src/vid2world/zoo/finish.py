@@ -23,7 +23,7 @@ from ..eval.run import EvaluateConfig, evaluate
 from ..io.atomic import AtomicDirectory, write_text
 from ..world.world_model import COMPONENT_FILES, CONFIG_NAME, WEIGHTS_NAME
 from .recipe import Recipe
-from .stages import STAGE_FILE, sampler
+from .stages import STAGE_FILE, refine_stage, sampler
 
 EVAL_WINDOWS = {"quality": 6, "fast": 16}  # held-out windows per sampling preset in a full build
 
@@ -50,6 +50,7 @@ def evaluate_presets(out: Path, recipe: Recipe, model_dir: Path, heldout: Path, 
         evaluate(cfg, command=["vid2world", "zoo", "build", recipe.name], progress=progress)
         data = json.loads((target / "results.json").read_text())
         results[preset] = {"steps": data["protocol"]["steps"], "guidance": data["protocol"]["guidance"],
+                           "precision": data["protocol"].get("precision", "fp32"),
                            "wall_s": round(time.time() - started, 1),
                            "sources": {s["name"]: s["means"] for s in data["sources"]},
                            "action_accuracy": data.get("action_accuracy", {}), "dir": target.name}
@@ -81,13 +82,15 @@ def half_precision_weights(model_dir: Path, target: Path) -> None:
                                                            "dtype": "float16"})
 
 
-def keep_stages(out: Path, target: Path) -> Path:
+def keep_stages(out: Path, target: Path, recipe: Recipe) -> Path:
     """The stages worth committing so a later build skips them (`zoo build --keep-stages DIR`): the autoencoder,
-    the pretrained passive model and, when a refine stage follows it, the fine-tuned model (weights in float16),
-    each a stage directory a build resumes from."""
+    the pretrained passive model and every finished fine-tune stage a later one starts from (weights in float16),
+    each a stage directory a build resumes from. The last stage is what ships (OUT/model)."""
+    chain = ["finetune"] + [refine_stage(i) for i in range(len(recipe.refine))]
+    finished = [name for name in chain if (out / name / STAGE_FILE).is_file()]
     with AtomicDirectory(target, overwrite=target.exists()) as tmp:
         shutil.copytree(out / "autoencoder", tmp.path / "autoencoder")
-        for name in ("pretrain", "finetune") if (out / "refine").is_dir() else ("pretrain",):
+        for name in ["pretrain"] + finished[:-1]:
             (tmp.path / name).mkdir()
             for file in (CONFIG_NAME, STAGE_FILE):
                 shutil.copy2(out / name / file, tmp.path / name / file)

@@ -66,7 +66,7 @@ class Recipe:
     pretrain: FitConfig = FitConfig()
     conversion: Conversion = Conversion()
     finetune: FitConfig = FitConfig()
-    refine: FitConfig | None = None  # a second fine-tune from the first one's weights (a warm restart), when set
+    refine: tuple[FitConfig, ...] = ()  # further fine-tunes, each from the last one's weights (warm restarts)
     fps: int = 3  # the frame-rate condition (Vid2World uses 3 for every dataset)
     sampler_steps: int = 50  # the `quality` preset's DDIM steps
     fast_steps: int = 8  # the `fast` preset's (interactive play)
@@ -89,7 +89,7 @@ class Recipe:
             pretrain_data=tuple(small(s, 2) for s in self.pretrain_data[:2]),
             autoencoder=short(self.autoencoder, warmup=1), pretrain=short(self.pretrain, warmup=1),
             finetune=short(self.finetune, warmup=1),
-            refine=short(self.refine, warmup=1) if self.refine else None, eval_horizon=min(self.eval_horizon, 4),
+            refine=tuple(short(r, warmup=1) for r in self.refine), eval_horizon=min(self.eval_horizon, 4),
             sampler_steps=min(self.sampler_steps, 3), fast_steps=min(self.fast_steps, 2))
 
 
@@ -108,7 +108,8 @@ def recipe_from_dict(d: Mapping[str, Any]) -> Recipe:
     d["autoencoder"] = _fit(AutoencoderFitConfig, d.get("autoencoder"))
     d["pretrain"] = _fit(FitConfig, d.get("pretrain"))
     d["finetune"] = _fit(FitConfig, d.get("finetune"))
-    d["refine"] = _fit(FitConfig, d["refine"]) if d.get("refine") else None
+    phases = d.get("refine") or ()
+    d["refine"] = tuple(_fit(FitConfig, r) for r in ([phases] if isinstance(phases, Mapping) else phases))
     d["conversion"] = _fit(Conversion, d.get("conversion"))
     return Recipe(**d)
 

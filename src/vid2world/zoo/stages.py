@@ -5,7 +5,8 @@
     OUT/latents/<source>.npy   every dataset encoded once (float16 [frames, C, h, w]): `data.cached_latents`
     OUT/pretrain/           the passive video model (full-sequence, no actions), a world-model directory
     OUT/finetune/           the causal world model (converted, fine-tuned with actions)
-    OUT/refine/             the same model fine-tuned again from there (a warm restart), when the recipe has `refine`
+    OUT/refine/, OUT/refine-2/, ...   the model fine-tuned again from the stage before (warm restarts): the
+                            recipe's `refine` phases, so a model trains on over several sessions
 
 A stage whose directory exists is done: a build stopped anywhere resumes at the first missing stage, and a stage's
 directory appears only when it is complete (written under a temporary name, then renamed). Each stage records its
@@ -163,7 +164,7 @@ def world_model(recipe: Recipe, passive: WorldModel, metadata: dict[str, Any], a
 
 def finetune(path: Path, config: FitConfig, model: WorldModel, latents: list[np.ndarray],
              actions: list[np.ndarray], progress: bool) -> WorldModel:
-    """`model` trained with actions under `config` and saved to `path` (OUT/finetune or OUT/refine); the saved
+    """`model` trained with actions under `config` and saved to `path` (OUT/finetune or a refine phase's); the saved
     model when that stage is done."""
     if path.exists():
         return WorldModel.from_pretrained(path)
@@ -171,6 +172,11 @@ def finetune(path: Path, config: FitConfig, model: WorldModel, latents: list[np.
     losses = fit_world_model(model, latents, actions, config, progress=progress, latents=True)
     model.save_pretrained(path, {STAGE_FILE: _stage_record(started, loss=_rounded(losses), config=asdict(config))})
     return model
+
+
+def refine_stage(phase: int) -> str:
+    """The directory name of refine phase `phase` (0-based): refine, refine-2, refine-3, ..."""
+    return "refine" if phase == 0 else f"refine-{phase + 1}"
 
 
 def _rounded(values: list[float]) -> list[float]:
