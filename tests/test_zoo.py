@@ -4,6 +4,7 @@ is small, strictly causal, exact under the cache, and takes the recorder's frame
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -47,9 +48,16 @@ def test_quick_build_runs_every_stage_and_resumes(tmp_path, capsys):
     assert (out / "refine-2" / "stage.json").stat().st_mtime_ns == stamp  # resumed: nothing retrained
     passive = v2w.WorldModel.from_pretrained(kept / "pretrain")  # float16 on disk, float32 loaded
     assert passive.unet.config.causal is None and next(passive.unet.parameters()).dtype == torch.float32
-    assert v2w.WorldModel.from_pretrained(kept / "refine").unet.config.strictly_causal  # refine-2 starts there
-    assert (kept / "finetune" / "model.safetensors").is_file() and (kept / "autoencoder" / "codec.safetensors").is_file()
-    assert not (kept / "refine-2").exists()  # what ships is OUT/model
+    assert v2w.WorldModel.from_pretrained(kept / "refine-2").unet.config.strictly_causal  # the latest stage
+    assert (kept / "autoencoder" / "codec.safetensors").is_file()
+    assert not (kept / "finetune").exists() and not (kept / "refine").exists()  # a build goes on from the latest
+    again = tmp_path / "again"  # a fresh build directory with the kept stages: nothing is trained again
+    shutil.copytree(kept, again)
+    stamp = (again / "refine-2" / "stage.json").stat().st_mtime_ns
+    assert main(["zoo", "build", "vizdoom-deathmatch", "--quick", "--out", str(again), "--until", "refine",
+                 "--no-progress"]) == 0
+    assert (again / "refine-2" / "stage.json").stat().st_mtime_ns == stamp
+    assert not (again / "finetune").exists() and not (again / "refine").exists()
 
 
 def test_recipes_and_their_errors(tmp_path, capsys):

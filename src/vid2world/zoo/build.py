@@ -13,6 +13,8 @@ import numpy as np
 
 from ..io.atomic import AtomicDirectory, absolute
 from . import card, finish, stages
+from ..train.in_memory import FitConfig
+from ..world.world_model import WorldModel
 from .recipe import Recipe
 
 STAGES = ("record", "autoencoder", "latents", "pretrain", "finetune", "refine", "idm", "export", "evaluate")
@@ -52,20 +54,24 @@ def build(recipe: Recipe, out: str | Path, workers: int = 2, progress: bool = Tr
     if stop_before("finetune"):
         return out
     train_ids = target.episodes_in("train")
-    metadata = {"name": recipe.name, "env": recipe.target.env, "frame_size": [recipe.frame_size] * 2,
-                "actions": target.meta.actions.to_dict(), "fps": target.meta.fps}
-    world = stages.world_model(recipe, model, metadata, target.meta.actions.model_space())
     latents = [target_latents[i] for i in train_ids]
     actions = [np.asarray(target.episode(int(i)).actions) for i in train_ids]
-    world = stages.finetune(out / "finetune", recipe.finetune, world, latents, actions, progress)
-    say(f"finetune: {stages.describe(out / 'finetune')}")
-    final = out / "finetune"
-    if recipe.refine and stop_before("refine"):
-        return out
-    for phase, config in enumerate(recipe.refine):
-        final = out / stages.refine_stage(phase)
-        world = stages.finetune(final, config, world, latents, actions, progress)
+    chain = fine_tune_chain(recipe)
+    if not recipe.refine or stop_before("refine"):
+        chain = chain[:1]
+    start = last_present(out, chain)
+    final = out / chain[start][0]
+    if final.is_dir():  # the latest stage present: go on from its weights
+        world, todo = WorldModel.from_pretrained(final), chain[start + 1:]
         say(f"{final.name}: {stages.describe(final)}")
+    else:
+        metadata = {"name": recipe.name, "env": recipe.target.env, "frame_size": [recipe.frame_size] * 2,
+                    "actions": target.meta.actions.to_dict(), "fps": target.meta.fps}
+        world, todo = stages.world_model(recipe, model, metadata, target.meta.actions.model_space()), chain
+    for name, config in todo:
+        final = out / name
+        world = stages.finetune(final, config, world, latents, actions, progress)
+        say(f"{name}: {stages.describe(final)}")
     if stop_before("idm"):
         return out
     idm = finish.train_idm(out, target.root, idm_steps, progress)
@@ -80,6 +86,18 @@ def build(recipe: Recipe, out: str | Path, workers: int = 2, progress: bool = Tr
     finish.write_card(model_dir, card.card_markdown(data), data)
     say(f"wrote {model_dir}")
     return out
+
+
+def fine_tune_chain(recipe: Recipe) -> list[tuple[str, FitConfig]]:
+    """The stages that train the world model, in order: finetune, then each refine phase."""
+    return [("finetune", recipe.finetune)] + [(stages.refine_stage(i), c) for i, c in enumerate(recipe.refine)]
+
+
+def last_present(out: Path, chain: list[tuple[str, FitConfig]]) -> int:
+    """Index of the latest stage of `chain` whose directory exists (0 when none does): a build goes on from there,
+    so only the latest stage's weights need keeping (`--keep-stages`)."""
+    present = [i for i, (name, _) in enumerate(chain) if (out / name).is_dir()]
+    return present[-1] if present else 0
 
 
 def install(out: str | Path, name: str, models: Path) -> Path:

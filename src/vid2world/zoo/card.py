@@ -10,7 +10,7 @@ from ..data.store import open_dataset
 from ..world.world_model import WorldModel
 from .finish import stage
 from .recipe import Recipe
-from .stages import refine_stage
+from .stages import STAGE_FILE, refine_stage
 
 SCORES = (("model", "model"), ("model, another episode's actions", "other actions"),
           ("copy last context frame", "copy last frame"), ("model, random actions", "random actions"))
@@ -28,7 +28,8 @@ def _data_rows(out: Path, recipe: Recipe) -> list[dict[str, Any]]:
 
 def card_data(out: Path, recipe: Recipe, model: WorldModel, evals: dict[str, dict[str, Any]]) -> dict[str, Any]:
     names = ("autoencoder", "pretrain", "finetune") + tuple(refine_stage(i) for i in range(len(recipe.refine)))
-    stages = {name: stage(out, name) for name in names}
+    # a build that went on from a kept stage has no record of the stages before it: the card lists those it has
+    stages = {name: stage(out, name) for name in names if (out / name / STAGE_FILE).is_file()}
     for record in stages.values():  # keep the card small: the curves stay in the build directory
         for key in ("loss", "l1"):
             if key in record:

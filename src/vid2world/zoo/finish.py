@@ -83,14 +83,15 @@ def half_precision_weights(model_dir: Path, target: Path) -> None:
 
 
 def keep_stages(out: Path, target: Path, recipe: Recipe) -> Path:
-    """The stages worth committing so a later build skips them (`zoo build --keep-stages DIR`): the autoencoder,
-    the pretrained passive model and every finished fine-tune stage a later one starts from (weights in float16),
-    each a stage directory a build resumes from. The last stage is what ships (OUT/model)."""
+    """The stages worth committing so a later build goes on where this one stopped (`zoo build --keep-stages
+    DIR`): the autoencoder, the pretrained passive model and the latest finished fine-tune stage (weights in
+    float16), each a stage directory. A build starts from the latest fine-tune stage present, so a next refine
+    phase needs nothing else."""
     chain = ["finetune"] + [refine_stage(i) for i in range(len(recipe.refine))]
     finished = [name for name in chain if (out / name / STAGE_FILE).is_file()]
     with AtomicDirectory(target, overwrite=target.exists()) as tmp:
         shutil.copytree(out / "autoencoder", tmp.path / "autoencoder")
-        for name in ["pretrain"] + finished[:-1]:
+        for name in ["pretrain"] + finished[-1:]:
             (tmp.path / name).mkdir()
             for file in (CONFIG_NAME, STAGE_FILE):
                 shutil.copy2(out / name / file, tmp.path / name / file)
