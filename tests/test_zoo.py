@@ -28,7 +28,8 @@ def test_quick_build_runs_every_stage_and_resumes(tmp_path, capsys):
     card = json.loads((out / "model" / "card.json").read_text())
     assert card["rebuild"] == "vid2world zoo build vizdoom-deathmatch"
     assert card["stages"]["finetune"]["config"]["steps"] == card["stages"]["refine-2"]["config"]["steps"] == 3
-    assert card["evaluation"]["fast"]["precision"] == "bf16" and "(2, 2.5, bf16)" in (out / "model" / "card.md").read_text()
+    fast = card["evaluation"]["fast"]
+    assert fast["precision"] == "bf16" and f"(2, {fast['guidance']:g}, bf16)" in (out / "model" / "card.md").read_text()
     assert {"quality", "fast"} == set(card["evaluation"])
     assert card["evaluation"]["fast"]["steps"] < card["evaluation"]["quality"]["steps"]
     assert "model" in card["evaluation"]["quality"]["sources"]

@@ -104,11 +104,16 @@ class Player:
                    **({"seed": result["seed"]} if "seed" in result else {})})
 
     async def _run(self) -> None:
-        while True:
-            await self.wake.wait()
-            if not self.running:
-                self.wake.clear()
-            await self._show(await self.server.run(self.game.step))
+        try:
+            while True:
+                await self.wake.wait()
+                if not self.running:
+                    self.wake.clear()
+                await self._show(await self.server.run(self.game.step))
+        except Exception as err:  # the model or the simulator failed: say so before the session ends
+            self.post({"type": "error", "error": f"the game stopped: {type(err).__name__}: {err}"})
+            await asyncio.sleep(1.0)  # time for the sender to deliver it
+            raise
 
     async def _send(self) -> None:
         while True:
@@ -225,7 +230,7 @@ def create_app(model: Any, config: PlayConfig = PlayConfig(), data: Any = None) 
             await ws.close(code=1013)
             return
         server.active += 1
-        player = None
+        game = player = None
         try:
             game = await server.run(Game, model, config, data)
             player = Player(server, ws, game)
@@ -236,6 +241,8 @@ def create_app(model: Any, config: PlayConfig = PlayConfig(), data: Any = None) 
             server.active -= 1
             if player is not None:
                 await server.run(player.close)
+            elif game is not None:  # the player left while their game was being made
+                await server.run(game.close)
 
     return app
 
