@@ -26,6 +26,7 @@ import numpy as np
 from fastapi import FastAPI, HTTPException, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
+from ..world.spaces import to_vector
 from .game import Game, PlayConfig
 from .protocol import Action, Control, ProtocolError, Record, Settings, parse, to_gym
 
@@ -140,8 +141,6 @@ class Player:
         game = self.game
         if isinstance(message, Action):
             action = to_gym(game.env.action_space, message.action)
-            from ..world.spaces import to_vector
-
             to_vector(game.env.action_spec, game.env.action_space, action)  # checked now, not at the next step
             game.action = action
         elif isinstance(message, Control):
