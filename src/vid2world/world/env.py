@@ -146,17 +146,17 @@ class WorldModelEnv(gym.Env):
         """New DDIM steps or guidance from the next step on and for the episodes after it. The episode's history
         is kept (`RolloutSession.set_sampling`) unless the new steps move the model's history level: then the
         episode goes on from the current frame alone."""
-        self.config = replace(self.config, steps=steps or self.config.steps,
-                              guidance=self.config.guidance if guidance is None else guidance)
-        if self.session is None:
-            return
-        try:
-            self.session.set_sampling(steps, guidance)
-        except ValueError:
-            if steps is None:
-                raise
-            self.session = self.config.session(self.model, self.frame[None, None], None,
-                                               int(self.np_random.integers(2 ** 31)))
+        config = replace(self.config, steps=steps or self.config.steps,
+                         guidance=self.config.guidance if guidance is None else guidance)
+        if self.session is not None:
+            try:
+                self.session.set_sampling(steps, guidance)
+            except ValueError:
+                if steps is None:
+                    raise
+                self.session = config.session(self.model, self.frame[None, None], None,
+                                              int(self.np_random.integers(2 ** 31)))
+        self.config = config  # only once the session took it: a refused value leaves the env as it was
 
     def render(self) -> np.ndarray | None:
         return None if self.frame is None else self.frame.copy()
