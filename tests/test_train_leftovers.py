@@ -123,12 +123,22 @@ def test_a_run_that_fails_before_its_first_step_leaves_no_directory(doom, tmp_pa
     assert existing.is_dir()  # it was there before: kept
 
 
+def _sigint_as_a_terminal_sends_it() -> None:
+    """In the child before exec: SIGINT unblocked and at its default, as a shell gives it to a command. In the full
+    suite the run twice ignored SIGINT for 120 s while it stopped at once when this test ran alone: a blocked or
+    ignored SIGINT left in the pytest process by an earlier test is inherited across exec (the suspicion, not yet
+    confirmed; the failure message now shows the child's signal masks)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_with_one_line_and_says_where_resume_continues(doom, tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "vid2world", "train", str(TINY), f"data.path={doom}",
                              f"out={out}", "train.steps=1000", "log.save_every=2", *FAST, "--no-progress"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_sigint_as_a_terminal_sends_it)
     deadline = time.time() + 180
     while not (out / "checkpoints" / "step-00000002" / "trainer.json").exists():
         assert proc.poll() is None, proc.communicate()[1][-3000:]
@@ -138,9 +148,12 @@ def test_ctrl_c_stops_with_one_line_and_says_where_resume_continues(doom, tmp_pa
     try:
         _, err = proc.communicate(timeout=120)
     except subprocess.TimeoutExpired:  # never leave a 1,000-step run behind to slow every later test
+        masks = Path(f"/proc/{proc.pid}/status").read_text() if Path(f"/proc/{proc.pid}/status").exists() else ""
         proc.kill()
         _, err = proc.communicate()
-        raise AssertionError(f"SIGINT did not stop the run within 120 s; its stderr ends: {err[-2000:]}") from None
+        signals = [line for line in masks.splitlines() if line.startswith(("SigBlk", "SigIgn", "SigCgt"))]
+        raise AssertionError(f"SIGINT did not stop the run within 120 s ({signals}); its stderr ends: "
+                             f"{err[-2000:]}") from None
     assert proc.returncode == 130, err[-3000:]
     assert "Traceback" not in err
     lines = [line for line in err.splitlines() if line.startswith("vid2world train:")]
