@@ -60,6 +60,11 @@ class Game:
                     noop[g.name] = list(g.values).index(0.0)
         return noop
 
+    @property
+    def episodes(self) -> int:
+        """Episodes of the dataset games start from (0 without one)."""
+        return 0 if self.env.starts.data is None else len(self.env.starts.data)
+
     def layout(self) -> dict[str, Any]:
         """What the page needs to map keys and sliders to actions, and to draw."""
         spec = self.env.action_spec
@@ -68,7 +73,7 @@ class Game:
                 "dict": spec is not None and len(spec.groups) > 1, "noop": self.default_action(),
                 "frame_size": list(self.env.observation_space.shape[:2]), "side_by_side": self.real is not None,
                 "steps": sampling.steps, "guidance": sampling.guidance, "precision": sampling.precision,
-                "episodes": 0 if self.env.starts.data is None else len(self.env.starts.data),
+                "episodes": self.episodes,
                 "name": self.env.model.metadata.get("name", "")}
 
     def reset(self, seed: int | None = None, episode: int | None = None) -> dict[str, Any]:

@@ -162,7 +162,7 @@ class Player:
             self.wake.set()
         else:
             self.running = False
-            episodes = self.game.layout()["episodes"]
+            episodes = self.game.episodes
             if message.episode is not None and message.episode >= max(episodes, 1):
                 raise ProtocolError(f"'episode' must be below {episodes}" if episodes else
                                     "'episode': this server has no dataset (--data DIR)")
