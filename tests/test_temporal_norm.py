@@ -79,7 +79,8 @@ def test_temporal_conv_causal_padding():
 
 
 def test_temporal_conv_one_frame_at_a_time_equals_the_whole_clip():
-    """The streamed path (one frame, its k-1 predecessors from the cache: one matmul) is the same conv."""
+    """The streamed paths are the same conv: a frame evaluated over the cache (its predecessors' share of the
+    output computed once, at their commit), repeated for guidance passes, and the committing call itself."""
     from vid2world.models.stream import StreamCache
 
     torch.manual_seed(0)
@@ -87,8 +88,20 @@ def test_temporal_conv_one_frame_at_a_time_equals_the_whole_clip():
     conv.cache_slot = 0
     x = torch.randn(2, 6, 5, 3, 4)
     cache = StreamCache(batch=2, capacity=4, slots=1)
+    tol = dict(rtol=1e-5, atol=1e-6 * conv(x).abs().max().item())
     with torch.no_grad():
         whole = conv(x)
-        streamed = torch.cat([conv(x[:, :, t:t + 1], cache.view(commit=True)) for t in range(5)], dim=2)
-    assert streamed.shape == whole.shape
-    torch.testing.assert_close(streamed, whole, rtol=1e-5, atol=1e-6 * whole.abs().max().item())
+        evaluated, committed = [], []
+        for t in range(5):
+            frame = x[:, :, t:t + 1]
+            evaluated.append(conv(torch.cat([frame, frame]), cache.view(repeat=2)))  # [cond; uncond] rows
+            committed.append(conv(frame, cache.view(commit=True)))
+            cache.fill = [f + 1 for f in cache.fill]
+    torch.testing.assert_close(torch.cat(committed, dim=2), whole, **tol)
+    for t, out in enumerate(evaluated):
+        torch.testing.assert_close(out, torch.cat([whole[:, :, t:t + 1]] * 2), **tol)
+    several = StreamCache(batch=2, capacity=4, slots=1)  # two frames per call go through the plain conv
+    with torch.no_grad():
+        pairs = [conv(x[:, :, t:t + 2], several.view(commit=True)) for t in (0, 2)]
+        pairs.append(conv(x[:, :, 4:5], several.view()))
+    torch.testing.assert_close(torch.cat(pairs, dim=2), whole, **tol)

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from .state import FrameContext
 from .stream import CacheView
-from .temporal import TemporalGroupNorm
+from .temporal import TemporalGroupNorm, at_least_float32
 
 
 class Attention(nn.Module):
@@ -112,24 +112,32 @@ class Attention(nn.Module):
     def _one_query_over_cache(self, q: Tensor, k: Tensor, v: Tensor, stream: CacheView) -> Tensor:
         """Softmax attention of one new frame over the cached keys plus its own key, without copying the cache
         (the hot path of a cached rollout: every denoising step of every frame). A query batch that repeats the
-        cache's rows `repeat` times (guidance) broadcasts over them; slots a row has not filled are masked."""
+        cache's rows `repeat` times (guidance) becomes `repeat` query rows per location and head, so the cache is
+        read once and never broadcast; slots a row has not filled are masked."""
         past_k, past_v = stream.stored(self.cache_slot)  # [rows, H*W, heads, cap, d]
         fills, valid = stream.fills(), None
         if min(fills) == max(fills) < stream.capacity:  # no ring has wrapped, all hold frames 0..f-1: the prefix
             past_k, past_v = past_k[..., : fills[0], :], past_v[..., : fills[0], :]
         else:
             valid = stream.valid(q.device)
-        rows, spatial = past_k.shape[:2]
-        past_k, past_v = past_k.flatten(0, 1), past_v.flatten(0, 1)  # [rows*H*W, heads, n, d]: views, 3 batch dims
-        q5, k5, v5 = (t.reshape(stream.repeat, rows * spatial, *t.shape[1:]) for t in (q, k, v))
-        scale = q.shape[-1] ** -0.5
-        scores = torch.cat([q5 @ past_k.transpose(-1, -2), (q5 * k5).sum(-1, keepdim=True)], dim=-1) * scale
+        rows, spatial, heads, n, d = past_k.shape
+        past_k, past_v = past_k.flatten(0, 1), past_v.flatten(0, 1)  # [rows*H*W, heads, n, d]: views
+        q4, k4, v4 = (t.reshape(stream.repeat, rows * spatial, heads, d).permute(1, 2, 0, 3) for t in (q, k, v))
+        scores = torch.cat([q4 @ past_k.transpose(-1, -2), (q4 * k4).sum(-1, keepdim=True)], dim=-1) * d ** -0.5
         if valid is not None:
             seen = torch.cat([valid, valid.new_ones(valid.shape[0], 1)], dim=1).repeat_interleave(spatial, dim=0)
-            scores = scores.masked_fill(~seen[None, :, None, None, :], float("-inf"))
-        weights = scores.softmax(dim=-1)
-        out = weights[..., :-1] @ past_v + weights[..., -1:] * v5
-        return out.reshape(q.shape)
+            scores = scores.masked_fill(~seen[:, None, None, :], float("-inf"))
+        weights = _softmax_last(scores)
+        out = weights[..., :n] @ past_v + weights[..., n:] * v4  # [rows*H*W, heads, repeat, d]
+        return out.permute(2, 0, 1, 3).reshape(q.shape)
+
+
+def _softmax_last(scores: Tensor) -> Tensor:
+    """Softmax over a short last dimension (a few cached frames), written out: `Tensor.softmax` over a last
+    dimension of ~8 is several times slower on CPU than these four elementwise ops."""
+    wide = at_least_float32(scores)
+    e = (wide - wide.amax(dim=-1, keepdim=True)).exp()
+    return (e / e.sum(dim=-1, keepdim=True)).to(scores.dtype)
 
 
 class GEGLU(nn.Module):

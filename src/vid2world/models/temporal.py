@@ -176,26 +176,42 @@ class TemporalConv(nn.Conv3d):
             return super().forward(F.pad(x, (0, 0, 0, 0, past, 0)) if self.causal else x)
         if not self.causal:
             raise RuntimeError("a non-causal temporal conv cannot run on a stream")
-        if stream.cache.slots[self.cache_slot] is None:  # the zero padding a causal conv sees before frame 0
-            previous = x.new_zeros(x.shape[0], x.shape[1], past, x.shape[3], x.shape[4])
-        else:
-            previous = stream.read(self.cache_slot)[0]
-        extended = torch.cat([previous, x], dim=2)
-        if stream.commit:
-            stream.write(self.cache_slot, (extended[:, :, extended.shape[2] - past:],))
-        if x.shape[2] == 1:
-            return self._one_frame(extended)
-        return super().forward(extended)
+        state = stream.stored(self.cache_slot)  # (last k-1 inputs, their taps' share of the next output) per row
+        one = x.shape[2] == 1
+        out = self._next_frame(x, None if state is None else state[1], stream.repeat) if one else None
+        if not stream.commit:
+            return out if one else self._whole(x, state, stream)
+        if not one:
+            out = self._whole(x, state, stream)
+        previous = x.new_zeros(x.shape[0], x.shape[1], past, *x.shape[3:]) if state is None else state[0]
+        tail = torch.cat([previous, x], dim=2)[:, :, -past:]  # a new tensor: the slot is written in place
+        stream.write(self.cache_slot, (tail, self._taps(tail, 0)))
+        return out
 
-    def _one_frame(self, window: Tensor) -> Tensor:
-        """The conv's one output frame from exactly k input frames [B, C, k, H, W], as one matmul over (C, k):
-        the hot path of a cached rollout, where Conv3d's (k, 1, 1) kernel on one frame takes a slow unfold path."""
-        b, c, k, h, w = window.shape
-        weight = self.weight.reshape(self.out_channels, c * k)
-        out = torch.matmul(weight, window.reshape(b, c * k, h * w))
+    def _whole(self, x: Tensor, state: tuple[Tensor, ...] | None, stream: CacheView) -> Tensor:
+        """Several new frames after the committed ones (or the zero padding before frame 0): the plain conv."""
+        past = self.kernel_size[0] - 1
+        previous = x.new_zeros(x.shape[0], x.shape[1], past, *x.shape[3:]) if state is None else \
+            stream.read(self.cache_slot)[0]
+        return super().forward(torch.cat([previous, x], dim=2))
+
+    def _taps(self, frames: Tensor, first: int) -> Tensor:
+        """Taps first..first+n-1 applied to frames [B, C, n, H, W] and summed, no bias: [B, C_out, H, W]. One
+        matmul over (C, n): Conv3d's (k, 1, 1) kernel on a single output frame takes a slow unfold path."""
+        b, c, n, h, w = frames.shape
+        weight = self.weight[:, :, first:first + n, 0, 0].reshape(self.out_channels, c * n)
+        return torch.matmul(weight, frames.reshape(b, c * n, h * w)).reshape(b, self.out_channels, h, w)
+
+    def _next_frame(self, x: Tensor, past: Tensor | None, repeat: int) -> Tensor:
+        """One new frame [B, C, 1, H, W] after the committed ones, whose taps' share (`past`, [rows, C_out, H, W],
+        the batch = `repeat` x rows) was computed once at commit: the hot path of a cached rollout, where the
+        history is fixed over a frame's denoising steps and its guidance passes."""
+        out = self._taps(x, self.kernel_size[0] - 1)
+        if past is not None:
+            out = (out.unflatten(0, (repeat, -1)) + past).flatten(0, 1)
         if self.bias is not None:
-            out = out + self.bias[:, None].to(out.dtype)
-        return out.reshape(b, self.out_channels, 1, h, w)
+            out = out + self.bias[:, None, None].to(out.dtype)
+        return out[:, :, None]
 
 
 class OutputConv(nn.Conv2d):

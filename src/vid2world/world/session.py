@@ -32,14 +32,16 @@ def eval_mode(module: nn.Module) -> Iterator[None]:
 
     Rollouts must not depend on the mode a caller left the model in (a training loop, `causalize`'s result), and
     must not change it either: each submodule's flag is restored, not the root's alone (a trainer keeps the frozen
-    codec in eval mode while the UNet trains)."""
-    modes = [(m, m.training) for m in module.modules()]
-    module.eval()
+    codec in eval mode while the UNet trains). Only the submodules in training mode are touched: a model already in
+    eval mode (every interactive step) costs one walk over its modules, not two `train()` calls."""
+    training = [m for m in module.modules() if m.training]
+    for m in training:
+        m.training = False
     try:
         yield
     finally:
-        for m, training in modes:
-            m.training = training
+        for m in training:
+            m.training = True
 
 
 def row_generators(seed: int, rows: int, device: torch.device) -> list[torch.Generator]:
@@ -70,12 +72,13 @@ class RolloutSession:
         self.reanchor = settings.image_cond == "window_first" and self.window > 1 and anchored
         self.history = WindowHistory(b if self.reanchor else 0, self.window - 1)
         conditioning = Conditioning.of(model, latents[:, :, self._anchor_index(latents.shape[2]):], context)
+        unet = model.sampling_unet(settings.precision)
         if settings.cache:
-            self.evaluator: Any = CachedEvaluator(model.unet, model.unet.new_cache(b, self.window), conditioning,
+            self.evaluator: Any = CachedEvaluator(unet, unet.new_cache(b, self.window), conditioning,
                                                   self.history_level)
         else:
-            self.evaluator = RecomputeEvaluator(model.unet, conditioning, self.history_level,
-                                                settings.guidance.cfg_scale, self.window - 1)
+            self.evaluator = RecomputeEvaluator(unet, conditioning, self.history_level, settings.guidance.cfg_scale,
+                                                self.window - 1)
         self._frames = latents.shape[2]
         with eval_mode(model), torch.no_grad(), self._unet_precision():
             self._start(latents, frame_actions, None)
