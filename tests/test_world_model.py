@@ -344,6 +344,28 @@ def test_bf16_sessions_autocast_the_unet_only():
         wm.session(context, precision="fp16")
 
 
+def test_bf16_sessions_sample_with_bf16_weights_made_once_and_equal_to_autocast():
+    """A bf16 session's UNet is a copy with its linear and conv weights in bf16 already: under autocast it gives
+    exactly the original's output (autocast rounds the same weights the same way), it is made once, made again when
+    the weights change, and the model's own weights stay float32."""
+    from vid2world.models.precision import autocast
+
+    wm = v2w.WorldModel(pixel_unet("frame"), sampler=v2w.SamplerConfig(steps=3))
+    lowered = wm.sampling_unet("bf16")
+    assert wm.sampling_unet("fp32") is wm.unet and wm.sampling_unet("bf16") is lowered
+    assert lowered.out[2].weight.dtype == torch.bfloat16 and wm.unet.out[2].weight.dtype == torch.float32
+    assert lowered.out[0].weight.dtype == torch.float32  # the output GroupNorm's, as autocast leaves it
+    x = torch.randn(2, wm.unet.config.in_channels, 3, 8, 8, generator=torch.Generator().manual_seed(2))
+    levels, acts = torch.tensor([[10, 500, 900]] * 2), torch.randn(2, 3, 2, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad(), autocast("bf16", "cpu"):
+        ours = lowered.denoise(x, levels, frame_actions=acts)
+        assert torch.equal(ours, wm.unet.denoise(x, levels, frame_actions=acts))
+    with torch.no_grad():
+        wm.unet.out[2].bias.add_(1.0)  # an optimizer step, in place
+    assert wm.sampling_unet("bf16") is not lowered
+    assert torch.equal(wm.sampling_unet("bf16").out[2].bias, wm.unet.out[2].bias.bfloat16())
+
+
 def test_set_sampling_changes_steps_and_guidance_from_the_next_frame():
     wm = v2w.WorldModel(pixel_unet("frame"), sampler=v2w.SamplerConfig(steps=4, history_level="clean"))
     context, actions = frames(t=1), torch.randn(2, 4, 2, generator=torch.Generator().manual_seed(1))

@@ -22,7 +22,7 @@ from ..io.progress import progress_bar
 from ..models.codec import IdentityCodec, codec_from_config
 from ..models.conditioning import ImageConditioner
 from ..models.config import UNetConfig
-from ..models.precision import PRECISIONS
+from ..models.precision import PRECISIONS, autocast_weights, weights_version
 from ..models.unet import VideoUNet
 from ..models.validation import StateDictError, check_state_dict
 from .denoise import followed_actions
@@ -115,6 +115,7 @@ class WorldModel(nn.Module):
             raise ValueError(f"conditioner width {conditioner.width} != UNet context_dim {unet.config.context_dim}")
         self.schedule = NoiseSchedule(schedule)
         self.sampler = sampler or SamplerConfig()
+        self._bf16_unet: tuple[tuple[int, ...], VideoUNet] | None = None  # (weights version, copy): sampling_unet
         self.fps = fps
         channels = self.codec.latent_channels
         if concat_first_frame is None:
@@ -236,6 +237,17 @@ class WorldModel(nn.Module):
         ([B, T0, A], frame 0's being zeros); for callers that work in latent space (benchmarks, training)."""
         return self._start_session(latents, frame_actions, self._settings(steps, guidance, cache, precision), seed,
                                    context, as_numpy)
+
+    def sampling_unet(self, precision: str) -> VideoUNet:
+        """The UNet a session samples with: this model's own for fp32; for bf16 a copy whose linear and conv
+        weights are bf16 already (`autocast_weights`: the same numbers as autocast over this UNet, without casting
+        every weight at every frame), made once and again whenever the weights change."""
+        if precision == "fp32":
+            return self.unet
+        version = weights_version(self.unet)
+        if self._bf16_unet is None or self._bf16_unet[0] != version:
+            self._bf16_unet = (version, autocast_weights(self.unet))
+        return self._bf16_unet[1]
 
     def _start_session(self, latents: Tensor, frame_actions: Tensor | None, settings: SamplerConfig, seed: int,
                        context: Tensor | None, as_numpy: bool, own_context: bool = False) -> RolloutSession:
