@@ -229,3 +229,18 @@ def test_idm_reads_every_source_on_the_generated_transitions(first, inputs, monk
     assert details["model"]["groups"]["action"]["kind"] == "continuous"
     assert (copy / "report.html").is_file()
     assert [s.means for s in scored.sources] == [s.means for s in results.sources]
+
+
+def test_the_recorded_command_parses_back_to_the_same_settings():
+    """results.json's command reruns the evaluation: every setting, a negated flag and a preset included, parses
+    back to the same EvaluateConfig."""
+    from vid2world.cli import build_parser
+    from vid2world.eval.cli import command_line
+    from vid2world.eval.run import EvaluateConfig
+
+    for more in ({"counterfactual": False, "precision": "bf16", "steps": 3},
+                 {"preset": "fast", "guidance": 2.0}, {}):
+        cfg = EvaluateConfig(model="m", data="d", protocol="generic", out="o", windows=4, **more)
+        fields = {k: getattr(cfg, k) for k in EvaluateConfig.__dataclass_fields__}
+        args = build_parser().parse_args(command_line("evaluate", fields)[1:])
+        assert EvaluateConfig(**{k: getattr(args, k) for k in fields}) == cfg

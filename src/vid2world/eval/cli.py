@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from ..io.args import add_progress_flag, non_negative_int, positive_int, torch_device
+from ..models.precision import PRECISIONS
 from ..metrics.weights import add_weights_flag
 from .protocols import PROTOCOLS
 
@@ -31,11 +32,16 @@ def _sampling_flags(parser: argparse.ArgumentParser) -> None:
                        help="the model's default sampling steps (the same as leaving out --steps)")
     parser.add_argument("--guidance", type=_finite, default=None,
                         help="action guidance scale, 1 = off (default: the model's sampler, 2.5)")
+    parser.add_argument("--precision", choices=PRECISIONS, default=None,
+                        help="the UNet's precision: fp32, or bf16 autocast (default: the preset's, else the model's)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="sampling seed (default: 0)")
     parser.add_argument("--device", type=torch_device, default="cpu",
                         help="torch device, e.g. cpu, cuda, cuda:1 (default: cpu)")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier output of this command")
     add_progress_flag(parser)
+
+
+NEGATED_FLAGS = ("counterfactual",)
 
 
 def command_line(command: str, fields: dict[str, Any]) -> list[str]:
@@ -45,6 +51,8 @@ def command_line(command: str, fields: dict[str, Any]) -> list[str]:
         flag = "--" + name.replace("_", "-")
         if name == "preset" and value is not None:  # --fast / --quality
             out.append(f"--{value}")
+        elif name in NEGATED_FLAGS:  # on by default, turned off by --no-NAME
+            out += [] if value else ["--no-" + name.replace("_", "-")]
         elif value is True:
             out.append(flag)
         elif value is not None and value is not False:
@@ -112,6 +120,8 @@ def register(sub) -> None:
     ev.add_argument("--seeds", type=positive_int, default=None,
                     help="model rollouts per window, each its own seed (default: protocol's; recon-ar: 5)")
     ev.add_argument("--videos", type=non_negative_int, default=2, help="side-by-side videos per source (default: 2)")
+    ev.add_argument("--no-counterfactual", dest="counterfactual", action="store_false",
+                    help="skip the grid of window 0 under held actions (one more batch of rollouts)")
     ev.add_argument("--context", type=positive_int, default=None, help="generic: ground-truth frames given")
     ev.add_argument("--horizon", type=positive_int, default=None, help="generic: frames generated")
     ev.add_argument("--stride", type=positive_int, default=None, help="dataset frames between window frames")

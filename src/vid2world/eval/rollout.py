@@ -27,6 +27,7 @@ class RolloutConfig:
     steps: int | None = None
     preset: str | None = None  # "fast" | "quality": the model's sampling preset, when `steps` is not given
     guidance: float | None = None
+    precision: str | None = None  # the UNet's (fp32 | bf16); None: the preset's
     seed: int = 0
     device: str = "cpu"
     overwrite: bool = False
@@ -60,6 +61,7 @@ def rollout_episode(cfg: RolloutConfig, progress: bool = True) -> dict[str, Any]
     preset = model.sampling(cfg.preset)
     steps = cfg.steps or preset.steps
     guidance = preset.guidance if cfg.guidance is None else cfg.guidance
+    precision = cfg.precision or preset.precision
     length = cfg.context + cfg.horizon
     clip = ClipDataset(dataset, ClipConfig(length, 1, model_layout(model, dataset), None, None),
                        windows=[window])[0]
@@ -67,11 +69,11 @@ def rollout_episode(cfg: RolloutConfig, progress: bool = True) -> dict[str, Any]
     context = truth[None, : cfg.context]
     if model.action_dim is None:
         generated = model.rollout(context, horizon=cfg.horizon, steps=steps, guidance=guidance,
-                                  seed=cfg.seed, progress=progress, precision=preset.precision)
+                                  seed=cfg.seed, progress=progress, precision=precision)
     else:
         actions = np.asarray(clip["actions"])[None, : length - 1]
         generated = model.rollout(context, actions, steps=steps, guidance=guidance, seed=cfg.seed,
-                                  progress=progress, precision=preset.precision)
+                                  progress=progress, precision=precision)
     prediction = np.concatenate([truth[: cfg.context], generated[0]])
     values = psnr(prediction[None], truth[None])[0]
     write_pair(out, truth, prediction, cfg.context)

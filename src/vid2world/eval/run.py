@@ -46,10 +46,12 @@ class EvaluateConfig:
     steps: int | None = None
     preset: str | None = None  # "fast" | "quality": the model's sampling preset, when `steps` is not given
     guidance: float | None = None
+    precision: str | None = None  # the UNet's (fp32 | bf16); None: the preset's
     seed: int = 0
     seeds: int | None = None
     device: str = "cpu"
     videos: int = 2  # side-by-side videos per source
+    counterfactual: bool = True  # the held-action grid of window 0 (models with actions)
     context: int | None = None  # generic protocol
     horizon: int | None = None
     stride: int | None = None
@@ -95,7 +97,8 @@ def make_plan(cfg: EvaluateConfig) -> Plan:
     preset = model.sampling(cfg.preset)
     guidance = preset.guidance if cfg.guidance is None else cfg.guidance
     steps = cfg.steps or preset.steps
-    rollouts = Rollouts(model, protocol, steps, guidance, preset.precision, actions, spec, cfg.seed)
+    rollouts = Rollouts(model, protocol, steps, guidance, cfg.precision or preset.precision, actions, spec,
+                        cfg.seed)
     batches = [list(range(i, min(i + cfg.batch, len(windows)))) for i in range(0, len(windows), cfg.batch)]
     return Plan(out, protocol, clips, layout, sources, rollouts, batches, WeightsDir.resolve(cfg.weights),
                 open_idm(cfg.idm, cfg.device, dataset), ([split_note] if split_note else []) + notes)
@@ -139,7 +142,8 @@ def evaluate(cfg: EvaluateConfig, command: list[str] | None = None, progress: bo
         metrics=infos, sources=scores, delta_n=deltas,
         action_accuracy={} if plan.idm is None else action_accuracy(plan.idm, cfg.idm, scoring, plan.sources,
                                                                                plan.out),
-        counterfactual=write_counterfactual(plan.rollouts, plan.clips, store, plan.out) if has_actions else None,
+        counterfactual=write_counterfactual(plan.rollouts, plan.clips, store, plan.out)
+        if has_actions and cfg.counterfactual else None,
         notes=plan.notes + skip_notes + delta_notes + [f"predictions: {made} batch files made, the rest reused"])
     results.save(plan.out)
     write_report(plan.out)
