@@ -36,11 +36,22 @@ def bundled_or_tiny(tmp_path):
         return v2w.WorldModel.from_pretrained(model_dir), data, False
 
 
+@pytest.fixture
+def play_threads():
+    """The model's CPU threads as `vid2world play` sets them (`serve`), given back afterwards."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(PlayConfig().threads)
+    yield
+    torch.set_num_threads(threads)
+
+
 def canvas(page) -> str:
     return page.evaluate("document.getElementById('model').toDataURL()")
 
 
-def test_the_page_plays_records_and_downloads(tmp_path):
+def test_the_page_plays_records_and_downloads(tmp_path, play_threads):
     sync_api = chromium_or_skip()
     from vid2world.play.server import create_app
 
@@ -89,6 +100,6 @@ def test_the_page_plays_records_and_downloads(tmp_path):
                 Path(report).write_text(json.dumps({
                     "model": "vizdoom-deathmatch" if real else "tiny random", "page_fps": fps,
                     "frames": frames, "seconds": round(elapsed, 2), "frames_per_second": frames / elapsed,
-                    "side_by_side": real}, indent=1) + "\n")
+                    "side_by_side": real, "model_threads": PlayConfig().threads}, indent=1) + "\n")
         finally:
             browser.close()

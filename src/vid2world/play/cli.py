@@ -12,7 +12,8 @@ def _play(args: argparse.Namespace) -> int:
     from .server import serve
 
     config = PlayConfig(max_sessions=args.max_sessions, preset=args.preset, side_by_side=not args.no_real,
-                        allowed_origins=tuple(args.allow_origin or ()))
+                        allowed_origins=tuple(args.allow_origin or ()),
+                        threads=args.threads or PlayConfig.threads)
     serve(args.model, args.data, config, args.host, args.port, args.device)
     return 0
 
@@ -32,5 +33,8 @@ def register(sub) -> None:
     p.add_argument("--no-real", action="store_true", help="do not run the real simulator beside the model")
     p.add_argument("--allow-origin", action="append", metavar="URL",
                    help="also accept pages from this origin (repeatable; default: the server's own only)")
+    p.add_argument("--threads", type=positive_int, default=None,
+                   help="CPU threads for the model (default: 1: the page and the real game share the cores, and more "
+                        "model threads spinning against them play slower on a small machine)")
     p.add_argument("--device", type=torch_device, default="cpu", help="torch device (default: cpu)")
     p.set_defaults(func=_play)

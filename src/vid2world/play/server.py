@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
+import torch
 from fastapi import FastAPI, HTTPException, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
@@ -254,6 +255,7 @@ def serve(model_ref: str, data: str | None, config: PlayConfig, host: str, port:
         raise ValueError(f"--data {data}: no such dataset directory")
     from ..world.bundled import load_model
 
+    torch.set_num_threads(config.threads)  # this process is the server's: its thread count is ours to set
     app = create_app(load_model(model_ref, device), config, data)
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: binding {host}: anyone who can reach this address can use the model")
