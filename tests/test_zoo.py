@@ -59,6 +59,32 @@ def test_quick_build_runs_every_stage_and_resumes(tmp_path, capsys):
                  "--no-progress"]) == 0
     assert (again / "refine-2" / "stage.json").stat().st_mtime_ns == stamp
     assert not (again / "finetune").exists() and not (again / "refine").exists()
+    _ablations_start_from_the_build(out, tmp_path / "ablations", capsys)
+
+
+def _ablations_start_from_the_build(build, out, capsys):
+    """`zoo ablate` on the quick build: every (arm, seed) fine-tuned and scored, spreads over the seeds, a clip-norm
+    arm recomputing its window, and a second call resuming without training anything again."""
+    args = ["zoo", "ablate", "vizdoom-deathmatch", "--quick", "--build", str(build), "--out", str(out), "--steps", "2",
+            "--seeds", "2", "--arms", "transfer,norm-clip", "--guidance", "1", "--windows", "2", "--no-progress"]
+    assert main(args) == 0
+    summary = json.loads((out / "ablations.json").read_text())
+    fast = summary["fast_guidance"]  # the recipe's fast preset; the transfer arm also without guidance
+    assert set(summary["cells"]) == {f"transfer@{fast:g}", "transfer@1", f"norm-clip@{fast:g}"}
+    cell = summary["cells"][f"norm-clip@{fast:g}"]
+    assert cell["psnr"]["n"] == 2 and len(cell["seeds"]) == 2 and len(cell["psnr_per_horizon"]) == 4
+    psnrs = [r["psnr"] for r in cell["seeds"]]
+    assert cell["psnr"]["mean"] == pytest.approx(np.mean(psnrs))
+    assert cell["psnr"]["sd"] == pytest.approx(np.std(psnrs, ddof=1))
+    clip = json.loads((out / "runs" / "norm-clip-s1" / "config.json").read_text())
+    assert clip["unet"]["causal"]["temporal_norm"] == "clip" and clip["sampler"]["cache"] is False
+    assert json.loads((out / "runs" / "transfer-s0" / "stage.json").read_text())["config"]["seed"] == 0
+    assert "## (d) temporal norm" in (out / "ablations.md").read_text() and (out / "per-horizon.png").is_file()
+    assert "## (c) guidance scale" in (out / "ablations.md").read_text()
+    scored = json.loads((out / "runs" / "norm-clip-s0" / f"eval-2x-g{fast:g}" / "results.json").read_text())
+    assert scored["protocol"]["steps"] == 2 and not scored["counterfactual"]  # the quick recipe's fast preset
+    stamp = (out / "runs" / "transfer-s1" / "stage.json").stat().st_mtime_ns
+    assert main(args) == 0 and (out / "runs" / "transfer-s1" / "stage.json").stat().st_mtime_ns == stamp
 
 
 def test_recipes_and_their_errors(tmp_path, capsys):

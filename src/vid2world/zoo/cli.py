@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..io.args import add_progress_flag, positive_int
+from ..io.args import add_progress_flag, choice_list, float_list, positive_int
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -31,6 +31,22 @@ def _build(args: argparse.Namespace) -> int:
         if args.until not in (None, STAGES[-1]):
             raise ValueError("--install needs the whole build: leave out --until")
         print(f"installed {install(path, recipe.name, MODELS)}")
+    return 0
+
+
+def _ablate(args: argparse.Namespace) -> int:
+    from .ablate import AblationConfig, run_ablations
+    from .recipe import load_recipe
+
+    recipe = load_recipe(args.name)
+    if args.quick:
+        recipe = recipe.quick()
+    build = args.build or f"build/zoo/{recipe.name}{'-quick' if args.quick else ''}"
+    cfg = AblationConfig(build=build, out=args.out or f"{build}-ablations", steps=args.steps, batch=args.batch,
+                         seeds=args.seeds, arms=tuple(args.arms), guidances=tuple(args.guidance),
+                         windows=args.windows, idm_steps=3 if args.quick else 1500)
+    run_ablations(recipe, cfg, progress=not args.no_progress)
+    print(f"wrote {Path(cfg.out) / 'ablations.md'}")
     return 0
 
 
@@ -73,5 +89,29 @@ def register(sub) -> None:
                    help="copy the finished model into the package's bundled models (replacing the earlier one)")
     add_progress_flag(b)
     b.set_defaults(func=_build)
+    _register_ablate(zoo_sub)
     ls = zoo_sub.add_parser("list", help="the bundled models and the recipes")
     ls.set_defaults(func=_list)
+
+
+def _register_ablate(zoo_sub) -> None:
+    from .ablate import ARMS
+
+    a = zoo_sub.add_parser("ablate", help="the paper's claims in miniature: fine-tune arms that differ in one thing "
+                                          "(transfer, norm, pretraining) at equal budgets over seeds, evaluate each")
+    a.add_argument("name", help="a recipe name (`vid2world zoo list`) or a recipe YAML file")
+    a.add_argument("--build", default=None, help="the build directory whose data and pretrained stages the arms "
+                                                 "start from (default: build/zoo/NAME[-quick]; made when missing)")
+    a.add_argument("--out", default=None, help="where the runs and the summary go (default: BUILD-ablations)")
+    a.add_argument("--quick", action="store_true", help="the recipe's quick variant (tests)")
+    a.add_argument("--steps", type=positive_int, default=150, help="fine-tuning steps of every run (default: 150)")
+    a.add_argument("--batch", type=positive_int, default=4, help="clips per step of every run (default: 4)")
+    a.add_argument("--seeds", type=positive_int, default=3, help="seeds per arm (default: 3)")
+    a.add_argument("--arms", type=choice_list(tuple(ARMS)), default=list(ARMS),
+                   help=f"comma-separated arms (default: all: {','.join(ARMS)})")
+    a.add_argument("--guidance", type=float_list, default=[1.0],
+                   help="guidance scales the transfer arm is also scored at, besides the fast preset's (default: 1, "
+                        "no guidance)")
+    a.add_argument("--windows", type=positive_int, default=16, help="held-out windows per evaluation (default: 16)")
+    add_progress_flag(a)
+    a.set_defaults(func=_ablate)

@@ -42,9 +42,11 @@ STAGE_FILE = "stage.json"
 
 
 def sampler(recipe: Recipe) -> SamplerConfig:
-    """Deterministic DDIM (eta 0) over trailing steps, the history kept clean: what small models sample best with."""
+    """Deterministic DDIM (eta 0) over trailing steps, the history kept clean: what small models sample best with.
+    A `clip`-norm model has no causal state to cache: it recomputes the window."""
     return SamplerConfig(steps=recipe.sampler_steps, fast_steps=recipe.fast_steps, fast_guidance=recipe.fast_guidance,
-                         fast_precision=recipe.fast_precision, spacing="trailing", eta=0.0, history_level="clean")
+                         fast_precision=recipe.fast_precision, spacing="trailing", eta=0.0, history_level="clean",
+                         cache=recipe.conversion.temporal_norm != "clip")
 
 
 def _stage_record(started: float, **more: Any) -> str:
