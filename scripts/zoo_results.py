@@ -21,6 +21,7 @@ def heldout_tables(build: Path) -> list[str]:
     lines = ["| preset | DDIM steps | guidance | source | PSNR (dB) | SSIM |", "|---|---|---|---|---|---|"]
     curves = ["| preset | source | " + " | ".join(f"t+{h}" for h in HORIZONS) + " |",
               "|---|---|" + "---|" * len(HORIZONS)]
+    windows: list[str] = []
     accuracy = ["| preset | IDM on real frames | IDM on model frames | other actions | random actions | chance |",
                 "|---|---|---|---|---|---|"]
     for preset in ("quality", "fast"):
@@ -42,8 +43,9 @@ def heldout_tables(build: Path) -> list[str]:
             accuracy.append(f"| {preset} | {a['real']:.3f} | {a['model']:.3f} | "
                             f"{src.get(SOURCES[1], float('nan')):.3f} | {src.get(SOURCES[2], float('nan')):.3f} | "
                             f"{a['chance']:.3f} |")
-        windows = r["windows"]
-    return ([f"{windows} held-out windows, 1 context frame, 16 generated frames, every one scored.", ""] + lines +
+        windows.append(f"{preset} {r['windows']}")
+    return ([f"Held-out windows per preset: {', '.join(windows)}; 1 context frame, 16 generated frames, every one "
+             "scored.", ""] + lines +
             ["", "PSNR (dB) by horizon:", ""] + curves + ["", "Action accuracy:", ""] + accuracy)
 
 
