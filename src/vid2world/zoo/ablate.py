@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..diffusion.guidance import GuidanceConfig
 from ..eval.run import EvaluateConfig, evaluate
 from ..io.atomic import absolute
 from ..world.world_model import WorldModel
@@ -85,10 +86,14 @@ def arm_recipe(recipe: Recipe, arm: Arm, cfg: AblationConfig, seed: int) -> Reci
                                pretrain=dataclasses.replace(recipe.pretrain, seed=seed))
 
 
+def fast_guidance(recipe: Recipe) -> float:
+    return recipe.fast_guidance if recipe.fast_guidance is not None else GuidanceConfig().scale
+
+
 def evaluations(cfg: AblationConfig, recipe: Recipe, arm: str) -> list[float]:
     """The guidance scales a run of `arm` is scored at: the sweep for its arm, else the fast preset's scale. Every
     evaluation samples with the recipe's fast preset (steps, precision), whatever the run's saved config says."""
-    fast = recipe.fast_guidance if recipe.fast_guidance is not None else 2.5
+    fast = fast_guidance(recipe)
     return sorted(set(cfg.guidances) | {fast}) if arm == SWEEP_ARM else [fast]
 
 
@@ -170,8 +175,8 @@ def summarize(out: Path, cfg: AblationConfig, recipe: Recipe) -> dict[str, Any]:
             cell["psnr_per_horizon"] = np.mean([r["psnr_per_horizon"] for r in runs], axis=0).round(4).tolist()
             cell["seeds"] = runs
             cells[f"{name}@{g:g}"] = cell
-    fast = evaluations(cfg, recipe, "scratch")[0]
     return {"recipe": recipe.name, "budget": {"steps": cfg.steps, "batch": cfg.batch, "clip": recipe.finetune.clip,
                                               "seeds": cfg.seeds, "windows": cfg.windows},
             "sampling": {"steps": recipe.fast_steps, "precision": recipe.fast_precision},
-            "arms": {a: ARMS[a].description for a in cfg.arms}, "fast_guidance": fast, "cells": cells}
+            "arms": {a: ARMS[a].description for a in cfg.arms}, "fast_guidance": fast_guidance(recipe),
+            "cells": cells}
