@@ -177,23 +177,19 @@ class TemporalConv(nn.Conv3d):
         if not self.causal:
             raise RuntimeError("a non-causal temporal conv cannot run on a stream")
         state = stream.stored(self.cache_slot)  # (last k-1 inputs, their taps' share of the next output) per row
-        one = x.shape[2] == 1
-        out = self._next_frame(x, None if state is None else state[1], stream.repeat) if one else None
-        if not stream.commit:
-            return out if one else self._whole(x, state, stream)
-        if not one:
-            out = self._whole(x, state, stream)
-        previous = x.new_zeros(x.shape[0], x.shape[1], past, *x.shape[3:]) if state is None else state[0]
-        tail = torch.cat([previous, x], dim=2)[:, :, -past:]  # a new tensor: the slot is written in place
-        stream.write(self.cache_slot, (tail, self._taps(tail, 0)))
-        return out
-
-    def _whole(self, x: Tensor, state: tuple[Tensor, ...] | None, stream: CacheView) -> Tensor:
-        """Several new frames after the committed ones (or the zero padding before frame 0): the plain conv."""
-        past = self.kernel_size[0] - 1
+        if x.shape[2] == 1 and not stream.commit:
+            return self._next_frame(x, None if state is None else state[1], stream.repeat)
+        # before frame 0 a causal conv sees zero padding
         previous = x.new_zeros(x.shape[0], x.shape[1], past, *x.shape[3:]) if state is None else \
             stream.read(self.cache_slot)[0]
-        return super().forward(torch.cat([previous, x], dim=2))
+        extended = torch.cat([previous, x], dim=2)  # a new tensor: the slot below is written in place
+        # one committed frame: the share computed at the last commit; several: the plain conv
+        out = self._next_frame(x, None if state is None else state[1], 1) if x.shape[2] == 1 else \
+            super().forward(extended)
+        if stream.commit:
+            tail = extended[:, :, -past:]
+            stream.write(self.cache_slot, (tail, self._taps(tail, 0)))
+        return out
 
     def _taps(self, frames: Tensor, first: int) -> Tensor:
         """Taps first..first+n-1 applied to frames [B, C, n, H, W] and summed, no bias: [B, C_out, H, W]. One

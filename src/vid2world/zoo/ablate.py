@@ -105,13 +105,9 @@ def run_ablations(recipe: Recipe, cfg: AblationConfig, progress: bool = True) ->
     heldout = stages.dataset(build_dir, recipe.heldout, recipe, True, 2, False)
     codec = stages.load_codec(build_dir / "autoencoder")
     passive = WorldModel.from_pretrained(build_dir / "pretrain")
-    every = stages.cached_latents(build_dir, target, recipe.target, codec)
-    train_ids = target.episodes_in("train")
-    latents = [every[i] for i in train_ids]
-    actions = [np.asarray(target.episode(int(i)).actions) for i in train_ids]
+    latents, actions = stages.training_episodes(target, stages.cached_latents(build_dir, target, recipe.target, codec))
     idm = finish.train_idm(build_dir, target.root, cfg.idm_steps, progress)
-    metadata = {"name": recipe.name, "env": recipe.target.env, "frame_size": [recipe.frame_size] * 2,
-                "actions": target.meta.actions.to_dict(), "fps": target.meta.fps}
+    metadata = stages.world_metadata(recipe, target)
     out = absolute(cfg.out)
     for seed in range(cfg.seeds):
         for name in cfg.arms:

@@ -9,8 +9,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import numpy as np
-
 from ..io.atomic import AtomicDirectory, absolute
 from . import card, finish, stages
 from ..train.in_memory import FitConfig
@@ -53,9 +51,7 @@ def build(recipe: Recipe, out: str | Path, workers: int = 2, progress: bool = Tr
     say(f"pretrain: {stages.describe(out / 'pretrain')}")
     if stop_before("finetune"):
         return out
-    train_ids = target.episodes_in("train")
-    latents = [target_latents[i] for i in train_ids]
-    actions = [np.asarray(target.episode(int(i)).actions) for i in train_ids]
+    latents, actions = stages.training_episodes(target, target_latents)
     chain = fine_tune_chain(recipe)
     if not recipe.refine or stop_before("refine"):
         chain = chain[:1]
@@ -65,9 +61,9 @@ def build(recipe: Recipe, out: str | Path, workers: int = 2, progress: bool = Tr
         world, todo = WorldModel.from_pretrained(final), chain[start + 1:]
         say(f"{final.name}: {stages.describe(final)}")
     else:
-        metadata = {"name": recipe.name, "env": recipe.target.env, "frame_size": [recipe.frame_size] * 2,
-                    "actions": target.meta.actions.to_dict(), "fps": target.meta.fps}
-        world, todo = stages.world_model(recipe, model, metadata, target.meta.actions.model_space()), chain
+        world = stages.world_model(recipe, model, stages.world_metadata(recipe, target),
+                                   target.meta.actions.model_space())
+        todo = chain
     for name, config in todo:
         final = out / name
         world = stages.finetune(final, config, world, latents, actions, progress)

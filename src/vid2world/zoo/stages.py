@@ -157,6 +157,18 @@ def pretrain(out: Path, recipe: Recipe, codec: LatentCodec, latents: list[np.nda
     return model
 
 
+def world_metadata(recipe: Recipe, target: Dataset) -> dict[str, Any]:
+    """What a world model of `recipe` says about itself: its simulator, frame size, action layout, frame rate."""
+    return {"name": recipe.name, "env": recipe.target.env, "frame_size": [recipe.frame_size] * 2,
+            "actions": target.meta.actions.to_dict(), "fps": target.meta.fps}
+
+
+def training_episodes(target: Dataset, latents: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The fine-tuning set: the latents and actions of the target's training episodes."""
+    ids = target.episodes_in("train")
+    return [latents[i] for i in ids], [np.asarray(target.episode(int(i)).actions) for i in ids]
+
+
 def world_model(recipe: Recipe, passive: WorldModel, metadata: dict[str, Any], action_space) -> WorldModel:
     """The passive model made causal with an action head (`causalize`), ready to fine-tune."""
     unet, _ = causalize(passive.unet, recipe.conversion.transfer, recipe.conversion.temporal_norm, action_space,
