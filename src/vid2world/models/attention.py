@@ -56,7 +56,7 @@ class Attention(nn.Module):
             k, v = self._heads(self.to_k(x)), self._heads(self.to_v(x))
             if stream is not None:
                 return self.to_out(self._merge(self._attend_stream(q, k, v, causal, stream)))
-            return self.to_out(self._merge(F.scaled_dot_product_attention(q, k, v, is_causal=causal)))
+            return self.to_out(self._merge(self_attention(q, k, v, causal)))
         text, image = context[:, : self.text_len], context[:, self.text_len:]
         out = F.scaled_dot_product_attention(q, self._heads(self.to_k(text)), self._heads(self.to_v(text)))
         if self.image_cross_attention and image.shape[1] > 0:
@@ -132,6 +132,20 @@ class Attention(nn.Module):
         return out.permute(2, 0, 1, 3).reshape(q.shape)
 
 
+def self_attention(q: Tensor, k: Tensor, v: Tensor, causal: bool = False) -> Tensor:
+    """Softmax attention of [B, heads, L, d] queries over keys/values of the same length (`causal`: each query sees
+    itself and the ones before it). `F.scaled_dot_product_attention`, except where autograd records on CPU: there
+    its fused kernel's backward is 2-6x slower than two batched matmuls and a softmax for the short sequences of
+    these UNets (64 tokens per frame, 8 frames per location), which made it a fifth of a training step."""
+    if not (q.requires_grad and torch.is_grad_enabled() and q.device.type == "cpu"):
+        return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+    scores = q @ (k.transpose(-1, -2) * q.shape[-1] ** -0.5)
+    if causal:
+        n = q.shape[-2]
+        scores = scores.masked_fill(~torch.ones(n, n, dtype=torch.bool, device=q.device).tril(), float("-inf"))
+    return scores.softmax(-1) @ v  # the CPU kernel sums half precision in float32 and rounds once
+
+
 def _softmax_last(scores: Tensor) -> Tensor:
     """Softmax over a short last dimension (a few cached frames), written out: `Tensor.softmax` over a last
     dimension of ~8 is several times slower on CPU than these four elementwise ops."""
@@ -146,8 +160,13 @@ class GEGLU(nn.Module):
         self.proj = nn.Linear(dim_in, dim_out * 2)
 
     def forward(self, x: Tensor) -> Tensor:
-        x, gate = self.proj(x).chunk(2, dim=-1)
-        return x * F.gelu(gate)
+        # two matmuls over the halves of `proj` rather than one and a chunk: the halves come out contiguous, and
+        # the elementwise product and its backward run several times faster on them
+        half = self.proj.out_features // 2
+        weight, bias = self.proj.weight, self.proj.bias
+        value = F.linear(x, weight[:half], None if bias is None else bias[:half])
+        gate = F.linear(x, weight[half:], None if bias is None else bias[half:])
+        return value * F.gelu(gate)
 
 
 class FeedForward(nn.Module):
@@ -183,6 +202,15 @@ class TransformerBlock(nn.Module):
 
 def _projection(use_linear: bool, conv: type[nn.Module], c_in: int, c_out: int) -> nn.Module:
     return nn.Linear(c_in, c_out) if use_linear else conv(c_in, c_out, kernel_size=1)
+
+
+def _tokenwise(projection: nn.Module, tokens: Tensor) -> Tensor:
+    """A `_projection` applied to tokens [N, L, C]. A 1x1 conv is the linear map of its squeezed weight: applied as
+    one, the tokens need no transposing into the conv's [N, C, L] and back (a copy each way, and oneDNN's 1-D conv
+    backward is several times slower than a matmul)."""
+    if isinstance(projection, nn.Linear):
+        return projection(tokens)
+    return F.linear(tokens, projection.weight.flatten(1), projection.bias)
 
 
 class SpatialTransformer(nn.Module):
@@ -239,12 +267,9 @@ class TemporalTransformer(nn.Module):
     def forward(self, h: Tensor, ctx: FrameContext) -> Tensor:
         video = ctx.to_video(h)  # [B, C, T, H, W]
         b, c, t, hh, ww = video.shape
-        x = self.norm(video, ctx.stream).permute(0, 3, 4, 1, 2).reshape(b * hh * ww, c, t)  # [(B H W), C, T]
-        x = x.transpose(1, 2) if self.use_linear else self.proj_in(x).transpose(1, 2)
-        if self.use_linear:
-            x = self.proj_in(x)
+        x = self.norm(video, ctx.stream).permute(0, 3, 4, 2, 1).reshape(b * hh * ww, t, c)  # [(B H W), T, C]
+        x = _tokenwise(self.proj_in, x)
         for block in self.transformer_blocks:
             x = block(x, causal=self.causal, stream=ctx.stream)
-        x = self.proj_out(x).transpose(1, 2) if self.use_linear else self.proj_out(x.transpose(1, 2))
-        x = x.reshape(b, hh, ww, c, t).permute(0, 3, 4, 1, 2)  # [B, C, T, H, W]
+        x = _tokenwise(self.proj_out, x).reshape(b, hh, ww, t, c).permute(0, 4, 3, 1, 2)  # [B, C, T, H, W]
         return h + ctx.to_frames(x)

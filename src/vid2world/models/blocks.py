@@ -9,7 +9,7 @@ from torch.utils.checkpoint import checkpoint
 
 from .state import FrameContext
 from .stream import CacheView
-from .temporal import TemporalConv, TemporalGroupNorm, at_least_float32
+from .temporal import TemporalConv, TemporalGroupNorm, group_norm
 
 
 class GroupNorm32(nn.GroupNorm):
@@ -19,8 +19,7 @@ class GroupNorm32(nn.GroupNorm):
         super().__init__(groups, channels)
 
     def forward(self, x: Tensor) -> Tensor:
-        h = at_least_float32(x)
-        return F.group_norm(h, self.num_groups, self.weight.to(h.dtype), self.bias.to(h.dtype), self.eps).to(x.dtype)
+        return group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
 
 
 class TemporalConvBlock(nn.Module):

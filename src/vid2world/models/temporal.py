@@ -25,18 +25,31 @@ def at_least_float32(x: Tensor) -> Tensor:
     return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
+def group_norm(x: Tensor, groups: int, weight: Tensor | None, bias: Tensor | None, eps: float) -> Tensor:
+    """`F.group_norm` computed in at least float32, returned in x's dtype (lvdm's GroupNorm32). Half precision is
+    upcast first, except bfloat16 on CPU: that kernel takes float32 weights beside bfloat16 input, accumulates in
+    float32 and rounds once, the values the upcast gives (to reduction order) without two conversions of the
+    activation each way, which cost more than the norm in a CPU training step."""
+    if x.device.type == "cpu":
+        layout = _channels_last(x)
+        if layout is not None:  # CPU's channels-last GroupNorm kernel is several times slower than two conversions
+            return group_norm(x.contiguous(), groups, weight, bias, eps).contiguous(memory_format=layout)
+        if x.dtype == torch.bfloat16:
+            return F.group_norm(x, groups, _cast(weight, torch.float32), _cast(bias, torch.float32), eps)
+    h = at_least_float32(x)
+    return F.group_norm(h, groups, _cast(weight, h.dtype), _cast(bias, h.dtype), eps).to(x.dtype)
+
+
 def clip_group_norm(x: Tensor, groups: int, weight: Tensor | None, bias: Tensor | None, eps: float) -> Tensor:
     """GroupNorm with statistics over (C/G, T, H, W): frame t depends on every frame of the clip."""
-    h = at_least_float32(x)
-    return F.group_norm(h, groups, _like(weight, h), _like(bias, h), eps).to(x.dtype)
+    return group_norm(x, groups, weight, bias, eps)
 
 
 def frame_group_norm(x: Tensor, groups: int, weight: Tensor | None, bias: Tensor | None, eps: float) -> Tensor:
     """GroupNorm with statistics over (C/G, H, W) of each frame alone: stateless and strictly causal."""
     b, c, t, h, w = x.shape
-    frames = at_least_float32(x).permute(0, 2, 1, 3, 4).reshape(b * t, c, h, w)
-    out = F.group_norm(frames, groups, _like(weight, frames), _like(bias, frames), eps)
-    return out.reshape(b, t, c, h, w).permute(0, 2, 1, 3, 4).to(x.dtype)
+    out = group_norm(x.transpose(1, 2).reshape(b * t, c, h, w), groups, weight, bias, eps)
+    return out.reshape(b, t, c, h, w).transpose(1, 2)
 
 
 def causal_group_norm(x: Tensor, groups: int, weight: Tensor | None, bias: Tensor | None, eps: float) -> Tensor:
@@ -73,8 +86,14 @@ TEMPORAL_NORMS: dict[str, Callable[..., Tensor]] = {
 }
 
 
-def _like(p: Tensor | None, like: Tensor) -> Tensor | None:
-    return None if p is None else p.to(like.dtype)
+def _channels_last(x: Tensor) -> torch.memory_format | None:
+    """The channels-last format x is laid out in, or None (contiguous, or some other strides)."""
+    layout = {4: torch.channels_last, 5: torch.channels_last_3d}.get(x.dim())
+    return layout if layout is not None and not x.is_contiguous() and x.is_contiguous(memory_format=layout) else None
+
+
+def _cast(p: Tensor | None, dtype: torch.dtype) -> Tensor | None:
+    return None if p is None else p.to(dtype)
 
 
 class TemporalGroupNorm(nn.GroupNorm):

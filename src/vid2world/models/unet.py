@@ -19,6 +19,13 @@ from .temporal import OutputConv, TemporalConv, TemporalGroupNorm
 from .validation import check_forward_inputs, check_state_dict
 
 
+def feature_layout(device: torch.device) -> torch.memory_format:
+    """How the UNet lays out its [(B T), C, H, W] features. Channels-last on CPU: oneDNN's convolutions run 2-3x
+    faster on it, spatial attention reads its tokens from it without a copy, and the temporal layers' video view of
+    it is channels-last 3-D, which their convolutions take directly. Elsewhere as given (not measured on GPUs)."""
+    return torch.channels_last if device.type == "cpu" else torch.contiguous_format
+
+
 class VideoUNet(nn.Module):
     """Denoiser over latent (or pixel) videos [B, C, T, H, W].
 
@@ -179,7 +186,7 @@ class VideoUNet(nn.Module):
     def _run(self, x: Tensor, timesteps: Tensor, context: Tensor | None, fs: Tensor | int | None,
              frame_actions: Tensor | None, action_mask: Tensor | None, stream: CacheView | None) -> Tensor:
         ctx = self.frame_context(x, timesteps, context, fs, frame_actions, action_mask, stream)
-        h = ctx.to_frames(x)
+        h = ctx.to_frames(x).contiguous(memory_format=feature_layout(x.device))
         skips = []
         for i, stage in enumerate(self.input_blocks):
             h = stage(h, ctx)
