@@ -145,3 +145,8 @@ def test_bench_train_counts_flops_and_compares_with_the_matmul_rates(tmp_path):
     assert r["flops_per_step"] > 1e8 and r["achieved_gflops"] == pytest.approx(r["flops_per_step"] / r["step_s"] / 1e9)
     assert set(r["matmul_gflops"]) == {"fp32", "bf16"} and all(v > 0 for v in r["matmul_gflops"].values())
     assert r["fraction_of_matmul"]["fp32"] == pytest.approx(r["achieved_gflops"] / r["matmul_gflops"]["fp32"])
+    # the profiled step splits into the FLOP kernels and the rest; the kernels alone run faster than the step
+    share = r["profiled_step"]
+    assert share["flop_kernels_s"] > 0 and share["other_s"] > 0
+    assert r["flop_kernels_gflops"] == pytest.approx(r["flops_per_step"] / share["flop_kernels_s"] / 1e9)
+    assert r["flop_kernels_gflops"] > r["flops_per_step"] / (share["flop_kernels_s"] + share["other_s"]) / 1e9

@@ -7,7 +7,12 @@ import time
 from typing import Callable
 
 import torch
+from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
+
+# the kernels that do a step's counted FLOPs: matrix products, convolutions (both directions), fused attention
+_FLOP_KERNELS = ("aten::mm", "aten::bmm", "aten::addmm", "aten::baddbmm", "aten::mkldnn_convolution",
+                 "aten::convolution_backward", "aten::_scaled_dot_product")
 
 
 def counted_flops(step: Callable[[], object]) -> int:
@@ -37,3 +42,15 @@ def matmul_rate(dtype: torch.dtype, n: int = 1024, seconds: float = 1.0, device:
 def machine_rates(device: str = "cpu") -> dict[str, float]:
     """Matmul GFLOP/s in float32 and bfloat16 on `device`."""
     return {"fp32": matmul_rate(torch.float32, device=device), "bf16": matmul_rate(torch.bfloat16, device=device)}
+
+
+def flop_kernel_share(step: Callable[[], object]) -> dict[str, float]:
+    """Where one call of `step` spends its CPU time, from torch's profiler: seconds in the kernels that do the
+    counted FLOPs (matmuls, convolutions, fused attention) and in everything else (normalisation, activations,
+    copies, the optimiser). The first bounds what any amount of fusing the second could gain."""
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step()
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events) / 1e6
+    kernels = sum(e.self_cpu_time_total for e in events if e.key.startswith(_FLOP_KERNELS)) / 1e6
+    return {"flop_kernels_s": kernels, "other_s": total - kernels}

@@ -85,7 +85,7 @@ def bench_train(cfg: BenchTrainConfig, progress: bool = True) -> dict[str, Any]:
 
 
 def _bench_in_memory(cfg: BenchTrainConfig, progress: bool) -> dict[str, Any]:
-    from .flops import counted_flops, machine_rates
+    from .flops import counted_flops, flop_kernel_share, machine_rates
 
     model = _latent_world_model(cfg)
     rng = np.random.default_rng(0)
@@ -105,13 +105,16 @@ def _bench_in_memory(cfg: BenchTrainConfig, progress: bool) -> dict[str, Any]:
     losses = fit_world_model(model, latents, actions, replace(fit, steps=cfg.steps), progress=progress,
                              on_step=tick, latents=True)
     step_s = statistics.median(times[cfg.warmup:])
+    share = flop_kernel_share(lambda: fit_world_model(model, latents, actions, fit, latents=True))
     rates = machine_rates()
     achieved = flops / step_s / 1e9
+    kernel_rate = flops / share["flop_kernels_s"] / 1e9
     return {**asdict(cfg), "frame_size": list(cfg.latent), "trainable_parameters":
             sum(p.numel() for p in model.unet.parameters()), "step_s": step_s, "clips_per_s": cfg.batch / step_s,
             "gpu_peak_gb": None, "device": "cpu", "last_loss": losses[-1], "flops_per_step": flops,
             "achieved_gflops": achieved, "matmul_gflops": rates,
-            "fraction_of_matmul": {k: achieved / v for k, v in rates.items()}}
+            "fraction_of_matmul": {k: achieved / v for k, v in rates.items()}, "profiled_step": share,
+            "flop_kernels_gflops": kernel_rate, "flop_kernels_fraction": {k: kernel_rate / v for k, v in rates.items()}}
 
 
 def _latent_world_model(cfg: BenchTrainConfig) -> WorldModel:
@@ -138,7 +141,10 @@ def format_bench_train(r: dict[str, Any]) -> str:
                 f"{r['flops_per_step'] / 1e9:.0f} GFLOP/step counted, {r['achieved_gflops']:.0f} GFLOP/s achieved\n"
                 f"  matmul on this machine: fp32 {r['matmul_gflops']['fp32']:.0f}, bf16 "
                 f"{r['matmul_gflops']['bf16']:.0f} GFLOP/s; achieved = {frac['fp32']:.0%} of fp32, "
-                f"{frac['bf16']:.0%} of bf16")
+                f"{frac['bf16']:.0%} of bf16\n"
+                f"  one profiled step: {r['profiled_step']['flop_kernels_s']:.3f} s in matmul/conv/attention kernels "
+                f"({r['flop_kernels_gflops']:.0f} GFLOP/s, {r['flop_kernels_fraction']['bf16']:.0%} of bf16 matmul), "
+                f"{r['profiled_step']['other_s']:.3f} s in everything else")
     return (f"{r['preset']}: {r['batch']} clips x {r['frames']} frames at {r['latent'][0]}x{r['latent'][1]} latents "
             f"({r['frame_size'][0]}x{r['frame_size'][1]} frames), {r['precision']}, gradient checkpointing "
             f"{'on' if r['checkpointing'] else 'off'}, {r['trainable_parameters']:,} trainable parameters on "

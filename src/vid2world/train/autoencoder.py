@@ -49,7 +49,7 @@ def fit_autoencoder(codec: LatentCodec, frames: Sequence[np.ndarray], config: Au
     """Train `codec.vae` on frames drawn from `frames` (episodes of uint8 [T, H, W, 3])."""
     gen = torch.Generator().manual_seed(config.seed)
     vae = codec.vae.train()
-    optimizer = torch.optim.AdamW(vae.parameters(), lr=config.lr, weight_decay=0.0, betas=(0.9, 0.99))
+    optimizer = torch.optim.AdamW(vae.parameters(), lr=config.lr, weight_decay=0.0, betas=(0.9, 0.99), fused=True)
     for step in progress_bar(range(config.steps), desc="autoencoder", unit="step", enabled=progress):
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, config.steps, config.lr, config.warmup)
