@@ -142,10 +142,11 @@ def test_bundled_model_is_causal_exact_and_driven_by_the_recorder():
 
 @needs_bundled
 def test_bench_play_times_both_presets(tmp_path):
-    assert main(["bench", "play", "--frames", "2", "--json", str(tmp_path / "p.json")]) == 0
+    assert main(["bench", "play", "--frames", "2", "--warmup", "0", "--json", str(tmp_path / "p.json")]) == 0
     rows = {r["preset"]: r for r in json.loads((tmp_path / "p.json").read_text())["rows"]}
     assert rows["fast"]["steps"] < rows["quality"]["steps"] and all(r["fps"] > 0 for r in rows.values())
-    assert main(["bench", "play", "--frames", "1", "--steps", "2", "--guidance", "1,2.5",
+    assert all(r["frames"] == 2 for r in rows.values())
+    assert main(["bench", "play", "--frames", "1", "--warmup", "1", "--steps", "2", "--guidance", "1,2.5",
                  "--json", str(tmp_path / "g.json")]) == 0
     grid = json.loads((tmp_path / "g.json").read_text())["rows"]
     assert [(r["steps"], r["guidance"]) for r in grid] == [(2, 1.0), (2, 2.5)]

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..io.args import choice_list, float_list, int_list, positive_int, torch_device, write_json
+from ..io.args import choice_list, float_list, int_list, non_negative_int, positive_int, torch_device, write_json
 from ..models.precision import PRECISIONS
 from ..world.bundled import load_model
 from ..world.world_model import SAMPLING_PRESETS, SamplingPreset, WorldModel
@@ -35,11 +35,12 @@ def session_rate(model: WorldModel, sampling: SamplingPreset, frames: int = 24, 
             times.append(time.perf_counter() - t0)
     median = statistics.median(times)
     return {"steps": sampling.steps, "guidance": sampling.guidance, "precision": sampling.precision, "frame_s": median, "fps": 1.0 / median,
-            "frames": frames, "threads": torch.get_num_threads()}
+            "frames": frames, "warmup": warmup, "threads": torch.get_num_threads()}
 
 
 def bench_play(model_ref: str, device: str = "cpu", frames: int = 24, steps: list[int] | None = None,
-               guidances: list[float] | None = None, precisions: list[str] | None = None) -> dict[str, Any]:
+               guidances: list[float] | None = None, precisions: list[str] | None = None,
+               warmup: int = 4) -> dict[str, Any]:
     """Both sampling presets, or with `steps`, `guidances` or `precisions` every combination of them (the
     fast preset's values where one is not given)."""
     model = load_model(model_ref, device)
@@ -49,7 +50,7 @@ def bench_play(model_ref: str, device: str = "cpu", frames: int = 24, steps: lis
         fast = model.sampling("fast")
         settings = [("-", SamplingPreset(s, g, p)) for s in steps or [fast.steps]
                     for g in guidances or [fast.guidance] for p in precisions or [fast.precision]]
-    rows = [{"preset": name, **session_rate(model, sampling, frames)} for name, sampling in settings]
+    rows = [{"preset": name, **session_rate(model, sampling, frames, warmup)} for name, sampling in settings]
     return {"model": model_ref, "device": device, "rows": rows}
 
 
@@ -62,7 +63,7 @@ def format_bench_play(r: dict[str, Any]) -> str:
 
 
 def _bench_play(args: argparse.Namespace) -> int:
-    result = bench_play(args.model, args.device, args.frames, args.steps, args.guidance, args.precision)
+    result = bench_play(args.model, args.device, args.frames, args.steps, args.guidance, args.precision, args.warmup)
     print(format_bench_play(result))
     write_json(args.json, result)
     return 0
@@ -74,6 +75,8 @@ def register(bench_sub) -> None:
     play.add_argument("--model", default="vizdoom-deathmatch",
                       help="a world-model directory or a bundled model's name (default: vizdoom-deathmatch)")
     play.add_argument("--frames", type=positive_int, default=24, help="timed frames per preset (default: 24)")
+    play.add_argument("--warmup", type=non_negative_int, default=4,
+                      help="frames played before the timing starts, per preset (default: 4)")
     play.add_argument("--steps", type=int_list, default=None,
                       help="DDIM steps, comma-separated: time every combination with --guidance and --precision "
                            "instead of the two presets (default: the fast preset's)")
