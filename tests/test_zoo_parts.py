@@ -150,3 +150,4 @@ def test_bench_train_counts_flops_and_compares_with_the_matmul_rates(tmp_path):
     assert share["flop_kernels_s"] > 0 and share["other_s"] > 0
     assert r["flop_kernels_gflops"] == pytest.approx(r["flops_per_step"] / share["flop_kernels_s"] / 1e9)
     assert r["flop_kernels_gflops"] > r["flops_per_step"] / (share["flop_kernels_s"] + share["other_s"]) / 1e9
+    assert 0 < r["batch_s"] < r["step_s"]  # the data loading is timed apart from the step

@@ -27,7 +27,7 @@ from ..data.writer import DatasetWriter
 from ..io.args import add_progress_flag, frame_size, non_negative_int, positive_int, write_json
 from ..train.config import load_config
 from ..train.monitor import read_metrics
-from ..train.in_memory import FitConfig, fit_world_model
+from ..train.in_memory import EpisodeSampler, FitConfig, fit_world_model
 from ..train.trainer import train
 from ..world.world_model import WorldModel
 
@@ -106,6 +106,7 @@ def _bench_in_memory(cfg: BenchTrainConfig, progress: bool) -> dict[str, Any]:
                              on_step=tick, latents=True)
     step_s = statistics.median(times[cfg.warmup:])
     share = flop_kernel_share(lambda: fit_world_model(model, latents, actions, fit, latents=True))
+    loader_s = _batch_time(latents, actions, cfg)
     rates = machine_rates()
     achieved = flops / step_s / 1e9
     kernel_rate = flops / share["flop_kernels_s"] / 1e9
@@ -114,7 +115,19 @@ def _bench_in_memory(cfg: BenchTrainConfig, progress: bool) -> dict[str, Any]:
             "gpu_peak_gb": None, "device": "cpu", "last_loss": losses[-1], "flops_per_step": flops,
             "achieved_gflops": achieved, "matmul_gflops": rates,
             "fraction_of_matmul": {k: achieved / v for k, v in rates.items()}, "profiled_step": share,
-            "flop_kernels_gflops": kernel_rate, "flop_kernels_fraction": {k: kernel_rate / v for k, v in rates.items()}}
+            "flop_kernels_gflops": kernel_rate, "flop_kernels_fraction": {k: kernel_rate / v for k, v in rates.items()},
+            "batch_s": loader_s}
+
+
+def _batch_time(latents: list[np.ndarray], actions: list[np.ndarray], cfg: BenchTrainConfig, repeats: int = 20
+                ) -> float:
+    """Seconds the in-memory loop spends drawing one batch of clips (its whole data loading), mean of `repeats`."""
+    sampler = EpisodeSampler(latents, actions, cfg.frames, "latents")
+    gen = torch.Generator().manual_seed(0)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        sampler.batch(cfg.batch, gen)
+    return (time.perf_counter() - start) / repeats
 
 
 def _latent_world_model(cfg: BenchTrainConfig) -> WorldModel:
@@ -144,7 +157,9 @@ def format_bench_train(r: dict[str, Any]) -> str:
                 f"{frac['bf16']:.0%} of bf16\n"
                 f"  one profiled step: {r['profiled_step']['flop_kernels_s']:.3f} s in matmul/conv/attention kernels "
                 f"({r['flop_kernels_gflops']:.0f} GFLOP/s, {r['flop_kernels_fraction']['bf16']:.0%} of bf16 matmul), "
-                f"{r['profiled_step']['other_s']:.3f} s in everything else")
+                f"{r['profiled_step']['other_s']:.3f} s in everything else\n"
+                f"  drawing a batch (the loop's data loading): {1000 * r['batch_s']:.2f} ms, "
+                f"{r['batch_s'] / r['step_s']:.2%} of the step")
     return (f"{r['preset']}: {r['batch']} clips x {r['frames']} frames at {r['latent'][0]}x{r['latent'][1]} latents "
             f"({r['frame_size'][0]}x{r['frame_size'][1]} frames), {r['precision']}, gradient checkpointing "
             f"{'on' if r['checkpointing'] else 'off'}, {r['trainable_parameters']:,} trainable parameters on "
