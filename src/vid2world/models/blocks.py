@@ -13,7 +13,7 @@ from .temporal import TemporalConv, TemporalGroupNorm, group_norm
 
 
 class GroupNorm32(nn.GroupNorm):
-    """lvdm `normalization()`: GroupNorm(32, C), computed in float32 for half-precision inputs."""
+    """lvdm `normalization()`: GroupNorm(32, C), computed in at least float32 (`temporal.group_norm`)."""
 
     def __init__(self, channels: int, groups: int = 32) -> None:
         super().__init__(groups, channels)

@@ -89,7 +89,7 @@ def fit_world_model(model: WorldModel, frames: Sequence[np.ndarray], actions: Se
     gen = torch.Generator().manual_seed(config.seed)
     denoiser = Denoiser(model)
     objective = Objective(diffusion_forcing=config.diffusion_forcing, action_dropout=config.action_dropout)
-    # fused: one kernel per parameter instead of a dozen elementwise passes; a sixth of the optimiser's time on CPU
+    # fused: one kernel per parameter instead of a dozen elementwise passes; a fifth of the optimiser's time on CPU
     optimizer = torch.optim.AdamW(denoiser.parameters(), lr=config.lr, weight_decay=0.0, fused=True)
     ema = EMA(denoiser, config.ema_decay) if config.ema_decay else None
     model.unet.train()
