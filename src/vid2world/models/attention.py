@@ -135,7 +135,7 @@ class Attention(nn.Module):
 def self_attention(q: Tensor, k: Tensor, v: Tensor, causal: bool = False) -> Tensor:
     """Softmax attention of [B, heads, L, d] queries over keys/values of the same length (`causal`: each query sees
     itself and the ones before it). `F.scaled_dot_product_attention`, except where autograd records on CPU: there
-    its fused kernel's backward is 2-6x slower than two batched matmuls and a softmax for the short sequences of
+    its fused kernel's backward is 2-4x slower than two batched matmuls and a softmax for the short sequences of
     these UNets (64 tokens per frame, 8 frames per location), which made it a fifth of a training step. In bfloat16
     the scores are rounded to bfloat16 as eager attention does: outputs err by about two bfloat16 roundings where
     the fused kernel errs by one (scores in float32 would halve that at 1.5x the time)."""
