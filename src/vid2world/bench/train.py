@@ -44,6 +44,7 @@ class BenchTrainConfig:
     warmup: int = 2  # steps left out of the timing (allocator, autotuning)
     action_dim: int = 13
     cached_latents: bool = False  # the in-memory loop on cached latents (the bundled models' loop)
+    compile: bool = False  # that loop's step under torch.compile (`FitConfig.compile`); the compile is a warm-up step
 
 
 def _synthetic_dataset(root: Path, cfg: BenchTrainConfig, size: tuple[int, int]) -> Path:
@@ -63,6 +64,8 @@ def bench_train(cfg: BenchTrainConfig, progress: bool = True) -> dict[str, Any]:
         raise ValueError(f"bench train: steps ({cfg.steps}) must exceed warmup ({cfg.warmup})")
     if cfg.cached_latents:
         return _bench_in_memory(cfg, progress)
+    if cfg.compile:
+        raise ValueError("bench train: --compile times the in-memory loop; add --cached-latents")
     factor = 8 if cfg.preset in PRETRAINED else 1
     size = (cfg.latent[0] * factor, cfg.latent[1] * factor)
     with tempfile.TemporaryDirectory(prefix="v2w-bench-train-") as tmp:
@@ -93,7 +96,8 @@ def _bench_in_memory(cfg: BenchTrainConfig, progress: bool) -> dict[str, Any]:
     latents = [rng.normal(size=(cfg.frames * 2, channels, *cfg.latent)).astype(np.float16) for _ in range(8)]
     actions = [rng.normal(size=(cfg.frames * 2, cfg.action_dim)).astype(np.float32) for _ in range(8)]
     fit = FitConfig(steps=1, batch=cfg.batch, clip=cfg.frames, precision=cfg.precision)
-    flops = counted_flops(lambda: fit_world_model(model, latents, actions, fit, latents=True))
+    flops = counted_flops(lambda: fit_world_model(model, latents, actions, fit, latents=True))  # eager: every op
+    fit = replace(fit, compile=cfg.compile)
     times: list[float] = []
     clock = [time.perf_counter()]
 
@@ -149,7 +153,8 @@ def format_bench_train(r: dict[str, Any]) -> str:
     if r.get("flops_per_step"):
         frac = r["fraction_of_matmul"]
         return (f"{r['preset']}: {r['batch']} clips x {r['frames']} frames of cached {r['latent'][0]}x{r['latent'][1]} "
-                f"latents, {r['precision']}, {r['trainable_parameters']:,} trainable parameters on {r['device']}\n"
+                f"latents, {r['precision']}{', torch.compile' if r['compile'] else ''}, "
+                f"{r['trainable_parameters']:,} trainable parameters on {r['device']}\n"
                 f"  step {r['step_s']:.3f} s (median of {r['steps'] - r['warmup']}), {r['clips_per_s']:.2f} clips/s, "
                 f"{r['flops_per_step'] / 1e9:.0f} GFLOP/step counted, {r['achieved_gflops']:.0f} GFLOP/s achieved\n"
                 f"  matmul on this machine: fp32 {r['matmul_gflops']['fp32']:.0f}, bf16 "
@@ -170,7 +175,8 @@ def format_bench_train(r: dict[str, Any]) -> str:
 def _bench_train(args: argparse.Namespace) -> int:
     cfg = BenchTrainConfig(preset=args.preset, batch=args.batch, frames=args.frames, latent=args.latent,
                            precision=args.precision, checkpointing=args.checkpointing, steps=args.steps,
-                           warmup=args.warmup, action_dim=args.action_dim, cached_latents=args.cached_latents)
+                           warmup=args.warmup, action_dim=args.action_dim, cached_latents=args.cached_latents,
+                           compile=args.compile)
     result = bench_train(cfg, progress=not args.no_progress)
     print(format_bench_train(result))
     write_json(args.json, result)
@@ -196,6 +202,9 @@ def register(bench_sub) -> None:
                         help="the bundled models' in-memory loop on cached latents (UNet only), with FLOPs counted "
                              "and the achieved fraction of this machine's matmul rates, e.g. --preset latent-small "
                              "--latent 16x16 --batch 8 --frames 8 --action-dim 12 --no-checkpointing")
+    btrain.add_argument("--compile", action="store_true",
+                        help="with --cached-latents: the step under torch.compile, as the bundled models' long stages "
+                             "train (the first step compiles: minutes cold; keep --warmup at 2 or more)")
     add_progress_flag(btrain)
     btrain.add_argument("--json", help="also write the result to this JSON file")
     btrain.set_defaults(func=_bench_train)

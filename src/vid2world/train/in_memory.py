@@ -33,6 +33,9 @@ class FitConfig:
     ema_decay: float | None = None  # the weights left in the model are the average when set
     precision: str = "fp32"  # fp32 | bf16
     seed: int = 0
+    # torch.compile the denoiser: 1.3-1.4x per step on 2 CPU cores (it fuses the memory-bound norms, activations and
+    # copies), after a compile of about 2.5 minutes cold, seconds with inductor's on-disk cache: for long stages
+    compile: bool = False
 
 
 def lr_at(step: int, total: int, base: float, warmup: int, decay: bool = True) -> float:
@@ -88,6 +91,7 @@ def fit_world_model(model: WorldModel, frames: Sequence[np.ndarray], actions: Se
     sampler = EpisodeSampler(frames, actions, config.clip, "latents" if latents else "frames")
     gen = torch.Generator().manual_seed(config.seed)
     denoiser = Denoiser(model)
+    step_denoiser = torch.compile(denoiser) if config.compile else denoiser  # shares the parameters
     objective = Objective(diffusion_forcing=config.diffusion_forcing, action_dropout=config.action_dropout)
     # fused: one kernel per parameter instead of a dozen elementwise passes; a fifth of the optimiser's time on CPU
     optimizer = torch.optim.AdamW(denoiser.parameters(), lr=config.lr, weight_decay=0.0, fused=True)
@@ -99,7 +103,7 @@ def fit_world_model(model: WorldModel, frames: Sequence[np.ndarray], actions: Se
             group["lr"] = lr_at(step, config.steps, config.lr, config.warmup, config.decay)
         batch = sampler.batch(config.batch, gen)
         with autocast(config.precision, model.device):
-            out = clip_loss(denoiser, model, batch, objective, gen)
+            out = clip_loss(step_denoiser, model, batch, objective, gen)
         optimizer.zero_grad(set_to_none=True)
         out.loss.float().backward()
         torch.nn.utils.clip_grad_norm_(denoiser.parameters(), config.grad_clip)
