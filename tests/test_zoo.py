@@ -60,6 +60,38 @@ def test_quick_build_runs_every_stage_and_resumes(tmp_path, capsys):
     assert (again / "refine-2" / "stage.json").stat().st_mtime_ns == stamp
     assert not (again / "finetune").exists() and not (again / "refine").exists()
     _ablations_start_from_the_build(out, tmp_path / "ablations", capsys)
+    _a_base_recipe_starts_from_the_base_stages(out, tmp_path / "boxing", capsys)
+
+
+def _a_base_recipe_starts_from_the_base_stages(base, out, capsys):
+    """atari-boxing starts from vizdoom-deathmatch's autoencoder and pretrain stages: copied, never retrained, the
+    base's pretraining data not recorded again; the card lists that data and scores the codec on Boxing frames."""
+    args = ["zoo", "build", "atari-boxing", "--quick", "--out", str(out), "--eval-presets", "fast", "--no-progress"]
+    assert main(args + ["--base-stages", str(out / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert str(out / "nowhere" / "autoencoder") in err and "--base-stages" in err and err.count("\n") == 1
+    assert not (out / "data").exists()  # it failed before recording anything
+    assert main(args + ["--base-stages", str(base)]) == 0
+    for stage in ("autoencoder", "pretrain"):
+        assert (out / stage / "stage.json").read_bytes() == (base / stage / "stage.json").read_bytes()
+    assert sorted(p.name for p in (out / "data").iterdir()) == ["atari_Boxing-s0", "atari_Boxing-s1"]
+    model = v2w.WorldModel.from_pretrained(out / "model")
+    assert model.action_dim == 18 and model.metadata["env"] == "atari:Boxing" and model.unet.config.strictly_causal
+    card = json.loads((out / "model" / "card.json").read_text())
+    assert card["base"] == "vizdoom-deathmatch" and card["rebuild"] == "vid2world zoo build atari-boxing"
+    pretrain = [r for r in card["data"] if r["role"].startswith("pretrain")]
+    assert {r["env"] for r in pretrain} == {s.env for s in load_recipe("vizdoom-deathmatch").pretrain_data}
+    assert 0 < card["stages"]["autoencoder"]["target_heldout_psnr"] < 60
+    assert {"heldout_psnr_before", "heldout_psnr"} <= set(card["stages"]["decoder"])
+    assert "Its decoder, fine-tuned on this model's frames" in (out / "model" / "card.md").read_text()
+    from safetensors.torch import load_file
+
+    shipped, adapted, base_codec = (load_file(str(d / "codec.safetensors"))
+                                    for d in (out / "model", out / "decoder", base / "autoencoder"))
+    assert all(torch.equal(shipped[k], v.half()) for k, v in adapted.items())  # the adapted decoder ships
+    encoder = [k for k in base_codec if k.startswith(("vae.encoder.", "vae.quant_conv."))]
+    assert encoder and all(torch.equal(adapted[k], base_codec[k]) for k in encoder)  # the base's encoder, unchanged
+    assert any(not torch.equal(adapted[k], base_codec[k]) for k in adapted if k.startswith("vae.decoder."))
 
 
 def _ablations_start_from_the_build(build, out, capsys):
@@ -99,39 +131,52 @@ def test_recipes_and_their_errors(tmp_path, capsys):
     assert main(["zoo", "build", str(bad), "--out", str(tmp_path / "y")]) == 2
     err = capsys.readouterr().err
     assert str(bad) in err and "not_a_field" in err and "\n" == err[-1] and err.count("\n") == 1
+    boxing, base = load_recipe("atari-boxing"), load_recipe("vizdoom-deathmatch")
+    assert boxing.base == base.name and boxing.target.env == "atari:Boxing"
+    assert (boxing.pretrain, boxing.vae, boxing.pretrain_data) == (base.pretrain, base.vae, base.pretrain_data)
+    assert boxing.finetune.compile and not boxing.quick().finetune.compile  # the quick variant never compiles
+    assert boxing.decoder.steps > boxing.quick().decoder.steps == 3
+    for text, needle in (("base: vizdoom-deathmatch\nvae: {ch: 8}\n", "['vae'] come from the base recipe"),
+                         ("base: no-such-recipe\n", "unknown bundled model 'no-such-recipe'"),
+                         ("decoder: {steps: 3}\n", "only a recipe with a base adapts its decoder")):
+        bad.write_text("name: x\n" + text)
+        assert main(["zoo", "build", str(bad), "--out", str(tmp_path / "z")]) == 2
+        assert needle in capsys.readouterr().err
 
 
 needs_bundled = pytest.mark.skipif("vizdoom-deathmatch" not in v2w.zoo.names(),
                                    reason="the bundled ViZDoom model is not in this checkout")
+bundled = pytest.mark.parametrize("name", v2w.zoo.names() or [pytest.param("none", marks=pytest.mark.skip(
+    reason="no bundled model in this checkout"))])
 
 
-@needs_bundled
-def test_bundled_model_is_small_and_says_what_it_is(capsys):
-    root = v2w.zoo.path("vizdoom-deathmatch")
+@bundled
+def test_bundled_model_is_small_and_says_what_it_is(name, capsys):
+    root = v2w.zoo.path(name)
     files = [p for p in root.rglob("*") if p.is_file()]
     assert all(p.stat().st_size <= 16 * MiB for p in files)
-    total = sum(p.stat().st_size for name in v2w.zoo.names() for p in v2w.zoo.path(name).rglob("*") if p.is_file())
+    total = sum(p.stat().st_size for n in v2w.zoo.names() for p in v2w.zoo.path(n).rglob("*") if p.is_file())
     assert total <= 40 * MiB
     card = (root / "card.md").read_text()
-    for needle in ("## Data", "## Training", "## Held-out evaluation", "vid2world zoo build vizdoom-deathmatch"):
+    for needle in ("## Data", "## Training", "## Held-out evaluation", f"vid2world zoo build {name}"):
         assert needle in card
     assert main(["zoo", "list"]) == 0
-    assert "vizdoom-deathmatch" in capsys.readouterr().out
+    assert name in capsys.readouterr().out
 
 
-@needs_bundled
-def test_bundled_model_is_causal_exact_and_driven_by_the_recorder():
+@bundled
+def test_bundled_model_is_causal_exact_and_driven_by_the_recorder(name):
     from vid2world.data.sim import make_simulator
 
-    model = v2w.zoo.load("vizdoom-deathmatch")
+    model = v2w.zoo.load(name)
     leak = future_leak(model.unet, ProbeInputs.random(model.unet, batch=1, frames=6, size=16), 2)
     assert float(leak[:3].max()) == 0.0 and float(leak[3:].max()) > 0
     sim = make_simulator(model.metadata["env"], model.metadata["frame_size"][0])
     try:
         start = sim.reset(7)
         assert sim.spec.to_dict() == model.metadata["actions"]
-        actions = np.stack([sim.spec.make(turn="+12"), sim.spec.make(buttons=["forward"]),
-                            sim.spec.make(buttons=["attack"])])[None]
+        rng = np.random.default_rng(0)
+        actions = np.stack([sim.scripted_action(rng) for _ in range(3)])[None]  # the recorder's action vectors
     finally:
         sim.close()
     cached = model.rollout(start[None, None], actions, steps=2, seed=3)

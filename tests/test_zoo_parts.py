@@ -85,6 +85,27 @@ def test_autoencoder_fit_lowers_the_loss_and_calibrates_unit_variance():
     assert scale > 0 and float(z.std()) == pytest.approx(1.0, rel=0.25)
 
 
+def test_a_decoder_only_fit_keeps_the_encoder_and_its_latents():
+    """A codec trained on some frames, its decoder then fine-tuned on others (`zoo` recipes with a `decoder`)."""
+    rng = np.random.default_rng(1)
+    blocks = [np.repeat(rng.integers(0, 255, (6, 4, 4, 3), dtype=np.uint8), 4, 1).repeat(4, 2) for _ in range(6)]
+    seen, new = blocks[:3], [255 - b // 2 for b in blocks[3:]]  # the new frames: other colours, other patterns
+    torch.manual_seed(0)
+    codec = LatentCodec(VAEConfig(ch=8, ch_mult=(1, 2), num_res_blocks=1, resolution=16, norm_groups=4),
+                        scale_factor=1.0, per_frame=False, posterior="mode")
+    fit_autoencoder(codec, seen, AutoencoderFitConfig(steps=40, batch=8, lr=3e-3, warmup=2))
+    before = {k: v.clone() for k, v in codec.state_dict().items()}
+    latents = encode_frames(codec, np.concatenate(new))
+    l1: list[float] = []
+    fit_autoencoder(codec, new, AutoencoderFitConfig(steps=40, batch=8, lr=3e-3, warmup=2), decoder_only=True,
+                    on_step=lambda step, d: l1.append(d["l1"]))
+    assert np.mean(l1[-5:]) < 0.85 * np.mean(l1[:5]), l1
+    changed = {k for k, v in codec.state_dict().items() if not torch.equal(before[k], v)}
+    assert changed and all(k.startswith(("vae.decoder.", "vae.post_quant_conv.")) for k in changed), sorted(changed)
+    assert torch.equal(encode_frames(codec, np.concatenate(new)), latents)  # the same latents, bit for bit
+    assert all(p.requires_grad for p in codec.parameters()) and not codec.vae.training
+
+
 def test_action_vectors_by_label():
     sim = make_simulator("vizdoom:basic", 32)
     try:
@@ -151,3 +172,36 @@ def test_bench_train_counts_flops_and_compares_with_the_matmul_rates(tmp_path):
     assert r["flop_kernels_gflops"] == pytest.approx(r["flops_per_step"] / share["flop_kernels_s"] / 1e9)
     assert r["flop_kernels_gflops"] > r["flops_per_step"] / (share["flop_kernels_s"] + share["other_s"]) / 1e9
     assert 0 < r["batch_s"] < r["step_s"]  # the data loading is timed apart from the step
+    assert main(["bench", "train", "--compile", "--steps", "2", "--warmup", "1"]) == 2  # compiles the in-memory loop
+
+
+def test_fit_compiles_the_denoiser_it_steps_when_asked(monkeypatch):
+    """`FitConfig.compile` hands the trainable denoiser to torch.compile and steps through what it returns (compiling
+    for real takes minutes on 2 cores: `scripts/cpu_training_kernels.py --compile` measures it)."""
+    from vid2world.train import in_memory
+    from vid2world.train.objective import Denoiser
+
+    compiled = []
+
+    def fake_compile(module):
+        compiled.append(module)
+        calls = []
+
+        def forward(*args):
+            calls.append(len(args))
+            return module(*args)
+        forward.calls = calls
+        compiled.append(forward)
+        return forward
+
+    monkeypatch.setattr(in_memory.torch, "compile", fake_compile)
+    rng = np.random.default_rng(0)
+    latents = [rng.normal(size=(6, 4, 8, 8)).astype(np.float16) for _ in range(2)]
+    actions = [(rng.random((6, 3)) < 0.5).astype(np.float32) for _ in range(2)]
+    fit = FitConfig(steps=2, batch=2, clip=4)
+    eager = fit_world_model(latent_model(), latents, actions, fit, latents=True)
+    assert not compiled
+    stepped = fit_world_model(latent_model(), latents, actions, FitConfig(steps=2, batch=2, clip=4, compile=True),
+                              latents=True)
+    assert isinstance(compiled[0], Denoiser) and len(compiled[1].calls) >= 2  # every step went through it
+    assert stepped == eager

@@ -44,18 +44,34 @@ def _to_images(frames: torch.Tensor) -> torch.Tensor:
     return to_model_input(frames[:, None])[:, :, 0]  # uint8 [N, H, W, 3] -> [-1, 1] [N, 3, H, W]
 
 
+def decoder_parameters(vae: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """What turns latents into frames: the decoder and the 1x1 conv before it."""
+    return [p for name, p in vae.named_parameters() if name.startswith(("decoder.", "post_quant_conv."))]
+
+
 def fit_autoencoder(codec: LatentCodec, frames: Sequence[np.ndarray], config: AutoencoderFitConfig,
-                    progress: bool = False, on_step: Callable[[int, dict[str, float]], None] | None = None) -> None:
-    """Train `codec.vae` on frames drawn from `frames` (episodes of uint8 [T, H, W, 3])."""
+                    progress: bool = False, on_step: Callable[[int, dict[str, float]], None] | None = None,
+                    decoder_only: bool = False) -> None:
+    """Train `codec.vae` on frames drawn from `frames` (episodes of uint8 [T, H, W, 3]). `decoder_only` keeps the
+    encoder as it is, so every latent it makes stays the same (and whatever was trained on them stays valid): the
+    decoder alone learns to draw these frames from them."""
     gen = torch.Generator().manual_seed(config.seed)
     vae = codec.vae.train()
-    optimizer = torch.optim.AdamW(vae.parameters(), lr=config.lr, weight_decay=0.0, betas=(0.9, 0.99), fused=True)
-    for step in progress_bar(range(config.steps), desc="autoencoder", unit="step", enabled=progress):
+    if decoder_only:
+        vae.eval().requires_grad_(False)
+        for p in decoder_parameters(vae):
+            p.requires_grad_(True)
+        vae.decoder.train()
+    params = [p for p in vae.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0, betas=(0.9, 0.99), fused=True)
+    for step in progress_bar(range(config.steps), desc="decoder" if decoder_only else "autoencoder", unit="step",
+                             enabled=progress):
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, config.steps, config.lr, config.warmup)
         x = _to_images(sample_frames(frames, config.batch, gen))
         with autocast(config.precision, x.device):
-            posterior = vae.encode(x)
+            with torch.set_grad_enabled(not decoder_only):
+                posterior = vae.encode(x)
             z = posterior.sample(noise=torch.randn(posterior.mean.shape, generator=gen))
             recon = vae.decode(z).float()
         l1 = (recon - x).abs().mean()
@@ -64,11 +80,11 @@ def fit_autoencoder(codec: LatentCodec, frames: Sequence[np.ndarray], config: Au
         loss = l1 + config.kl_weight * kl
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         if on_step:
             on_step(step, {"l1": l1.item(), "kl": kl.item()})
-    vae.eval()
+    vae.eval().requires_grad_(True)
 
 
 @torch.no_grad()

@@ -9,6 +9,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from ..io.atomic import AtomicDirectory, absolute
 from . import card, finish, stages
 from ..train.in_memory import FitConfig
@@ -19,9 +21,11 @@ STAGES = ("record", "autoencoder", "latents", "pretrain", "finetune", "refine", 
 
 
 def build(recipe: Recipe, out: str | Path, workers: int = 2, progress: bool = True, until: str | None = None,
-          idm_steps: int = 1500, eval_windows: dict[str, int] | None = None) -> Path:
+          idm_steps: int = 1500, eval_windows: dict[str, int] | None = None,
+          base_stages: str | Path | None = None) -> Path:
     """Run (or resume) every stage of `recipe` under `out`, up to and including `until` (default: all); returns
-    the build directory. The shipped files end up in OUT/model."""
+    the build directory. The shipped files end up in OUT/model. A recipe with a `base` takes its autoencoder and
+    pretrain stages from `base_stages` (default: zoo/stages/BASE, the base's committed stages)."""
     if until is not None and until not in STAGES:
         raise ValueError(f"--until must be one of {STAGES}, got {until!r}")
     last = STAGES.index(until or STAGES[-1])
@@ -32,14 +36,24 @@ def build(recipe: Recipe, out: str | Path, workers: int = 2, progress: bool = Tr
     out = absolute(out)
     out.mkdir(parents=True, exist_ok=True)
     say = print if progress else (lambda *a, **k: None)
+    if recipe.base and not stop_before("autoencoder"):  # before recording: a missing base stage fails at once
+        stages.adopt_base_stages(out, recipe, Path(base_stages or Path("zoo/stages") / recipe.base))
     target = stages.dataset(out, recipe.target, recipe, True, workers, progress)
     heldout = stages.dataset(out, recipe.heldout, recipe, True, workers, progress)
-    passive = [stages.dataset(out, s, recipe, False, workers, progress) for s in recipe.pretrain_data]
+    passive = [] if recipe.base else [stages.dataset(out, s, recipe, False, workers, progress)
+                                      for s in recipe.pretrain_data]
     if stop_before("autoencoder"):
         return out
-    ae_frames = stages.episode_frames(target, "train") + [f for ds in passive for f in stages.episode_frames(ds)]
-    codec = stages.train_autoencoder(out, recipe, ae_frames, stages.episode_frames(heldout), progress)
+    trained = (out / "autoencoder").exists()  # then its frames need not be read
+    ae_frames = [] if trained else (stages.episode_frames(target, "train")
+                                    + [f for ds in passive for f in stages.episode_frames(ds)])
+    codec = stages.train_autoencoder(out, recipe, ae_frames, [] if trained else stages.episode_frames(heldout),
+                                     progress)
     say(f"autoencoder: {stages.describe(out / 'autoencoder')}")
+    if recipe.decoder:
+        stages.adapt_decoder(out, recipe, stages.episode_frames(target, "train"),
+                             np.concatenate(stages.episode_frames(heldout))[:1024], progress)
+        say(f"decoder: {stages.describe(out / 'decoder')}")
     if stop_before("latents"):
         return out
     target_latents = stages.cached_latents(out, target, recipe.target, codec)
@@ -76,6 +90,7 @@ def build(recipe: Recipe, out: str | Path, workers: int = 2, progress: bool = Tr
     model_dir = finish.export(out, recipe, final, idm)
     if stop_before("evaluate"):
         return out
+    world = WorldModel.from_pretrained(model_dir)  # what ships: the adapted decoder, if any, in float16
     windows = eval_windows or finish.EVAL_WINDOWS
     evals = finish.evaluate_presets(out, recipe, model_dir, heldout.root, idm, windows, progress)
     data = card.card_data(out, recipe, world, evals)

@@ -3,14 +3,18 @@ Written from the build directory's stage records and evaluations, never by hand.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+import numpy as np
 from typing import Any
 
 from ..data.store import open_dataset
+from ..world.bundled import MODELS
 from ..world.world_model import WorldModel
 from .finish import stage
 from .recipe import Recipe
-from .stages import STAGE_FILE, refine_stage
+from .stages import STAGE_FILE, episode_frames, reconstruction_psnr, refine_stage
 
 SCORES = (("model", "model"), ("model, another episode's actions", "other actions"),
           ("copy last context frame", "copy last frame"), ("model, random actions", "random actions"))
@@ -18,16 +22,24 @@ SCORES = (("model", "model"), ("model, another episode's actions", "other action
 
 def _data_rows(out: Path, recipe: Recipe) -> list[dict[str, Any]]:
     rows = []
-    for role, sources in (("fine-tune (actions)", [recipe.target]), ("held out", [recipe.heldout]),
-                          ("pretrain (no actions)", list(recipe.pretrain_data))):
-        for s in sources:
-            ds = open_dataset(out / "data" / s.name)
-            rows.append({"role": role, "env": s.env, "seed": s.seed, "episodes": len(ds), "frames": ds.num_frames})
+    own = [recipe.target, recipe.heldout] + ([] if recipe.base else list(recipe.pretrain_data))
+    roles = ["fine-tune (actions)", "held out"] + ["pretrain (no actions)"] * (len(own) - 2)
+    for role, s in zip(roles, own):
+        ds = open_dataset(out / "data" / s.name)
+        rows.append({"role": role, "env": s.env, "seed": s.seed, "episodes": len(ds), "frames": ds.num_frames})
+    if recipe.base:  # the pretrained model is the base's: its data as the base's card records it, else the recipe
+        card = MODELS / recipe.base / "card.json"
+        base = json.loads(card.read_text())["data"] if card.is_file() else [
+            {"role": "pretrain", "env": s.env, "seed": s.seed, "episodes": s.episodes, "frames": None}
+            for s in recipe.pretrain_data]
+        rows += [{**r, "role": f"pretrain (no actions), {recipe.base}'s stage"} for r in base
+                 if r["role"].startswith("pretrain")]
     return rows
 
 
 def card_data(out: Path, recipe: Recipe, model: WorldModel, evals: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    names = ("autoencoder", "pretrain", "finetune") + tuple(refine_stage(i) for i in range(len(recipe.refine)))
+    names = ("autoencoder", "decoder", "pretrain", "finetune") + tuple(refine_stage(i)
+                                                                      for i in range(len(recipe.refine)))
     # a build that went on from a kept stage has no record of the stages before it: the card lists those it has
     stages = {name: stage(out, name) for name in names if (out / name / STAGE_FILE).is_file()}
     for record in stages.values():  # keep the card small: the curves stay in the build directory
@@ -37,7 +49,10 @@ def card_data(out: Path, recipe: Recipe, model: WorldModel, evals: dict[str, dic
                 record[f"{key}_last50"] = round(sum(values[-50:]) / len(values[-50:]), 5)
     params = {"unet": sum(p.numel() for p in model.unet.parameters()),
               "autoencoder": sum(p.numel() for p in model.codec.parameters())}
-    return {"name": recipe.name, "description": recipe.description, "env": recipe.target.env,
+    if recipe.base:  # the base's codec, scored on this model's held-out frames as well as on the base's
+        frames = np.concatenate(episode_frames(open_dataset(out / "data" / recipe.heldout.name)))[:1024]
+        stages["autoencoder"]["target_heldout_psnr"] = reconstruction_psnr(model.codec, frames)
+    return {"name": recipe.name, "description": recipe.description, "env": recipe.target.env, "base": recipe.base,
             "frame_size": recipe.frame_size, "parameters": params, "data": _data_rows(out, recipe),
             "stages": stages, "evaluation": evals, "rebuild": f"vid2world zoo build {recipe.name}",
             "heldout": f"Held-out episodes of {recipe.heldout.env} recorded from seed {recipe.heldout.seed}, never "
@@ -72,7 +87,7 @@ def card_markdown(data: dict[str, Any]) -> str:
              f"Parameters: UNet {data['parameters']['unet'] / 1e6:.2f} M, autoencoder "
              f"{data['parameters']['autoencoder'] / 1e6:.2f} M; weights stored in float16.", "",
              "## Data", "", "| role | env | seed | episodes | frames |", "|---|---|---|---|---|"]
-    lines += [f"| {r['role']} | {r['env']} | {r['seed']} | {r['episodes']} | {r['frames']} |" for r in data["data"]]
+    lines += [f"| {r['role']} | {r['env']} | {r['seed']} | {r['episodes']} | {r['frames'] or '-'} |" for r in data["data"]]
     lines += ["", "## Training", "", "| stage | steps | wall time | machine | final loss (mean of last 50) |",
               "|---|---|---|---|---|"]
     for name, record in st.items():
@@ -80,8 +95,15 @@ def card_markdown(data: dict[str, Any]) -> str:
         lines.append(f"| {name} | {record['config']['steps']} | {record['wall_s'] / 60:.1f} min | {record['machine']} "
                      f"| {loss} |")
     if "heldout_psnr" in st["autoencoder"]:
-        lines += ["", f"Autoencoder reconstruction on held-out frames: {st['autoencoder']['heldout_psnr']:.2f} dB "
-                      f"(latent scale factor {st['autoencoder']['scale_factor']})."]
+        whose = f" ({data['base']}'s)" if data.get("base") else ""
+        lines += ["", f"Autoencoder{whose} reconstruction on held-out frames: {st['autoencoder']['heldout_psnr']:.2f} "
+                      f"dB (latent scale factor {st['autoencoder']['scale_factor']})."]
+        if "decoder" in st:
+            lines[-1] += (f" Its decoder, fine-tuned on this model's frames with the encoder kept: "
+                          f"{st['decoder']['heldout_psnr_before']:.2f} dB before, "
+                          f"{st['decoder']['heldout_psnr']:.2f} dB after on this model's held-out frames.")
+        if "target_heldout_psnr" in st["autoencoder"]:
+            lines[-1] += f" As shipped, on this model's held-out frames: {st['autoencoder']['target_heldout_psnr']:.2f} dB."
     lines += ["", "## Held-out evaluation", "", f"{data['heldout']}", ""]
     lines += _metric_table(data["evaluation"])
     lines += ["", "## Rebuild", "", "```", data["rebuild"], "```", ""]

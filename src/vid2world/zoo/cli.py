@@ -21,7 +21,8 @@ def _build(args: argparse.Namespace) -> int:
     out = args.out or f"build/zoo/{recipe.name}{'-quick' if args.quick else ''}"
     path = build(recipe, out, workers=args.workers, progress=not args.no_progress, until=args.until,
                  idm_steps=3 if args.quick else 1500,
-                 eval_windows={p: 2 if args.quick else EVAL_WINDOWS[p] for p in args.eval_presets.split(",")})
+                 eval_windows={p: 2 if args.quick else EVAL_WINDOWS[p] for p in args.eval_presets.split(",")},
+                 base_stages=args.base_stages)
     print(f"build directory: {path}")
     if args.keep_stages:
         from .finish import keep_stages
@@ -85,6 +86,9 @@ def register(sub) -> None:
                    help="also copy the finished training stages a later one starts from (autoencoder, pretrain, and "
                         "every fine-tune stage a refine phase follows; float16) into DIR, to commit: copy them into a build "
                         "directory and the build starts after them")
+    b.add_argument("--base-stages", default=None, metavar="DIR",
+                   help="for a recipe with a base (one that starts from another recipe's pretrained model): the "
+                        "directory holding the base's autoencoder/ and pretrain/ stages (default: zoo/stages/BASE)")
     b.add_argument("--install", action="store_true",
                    help="copy the finished model into the package's bundled models (replacing the earlier one)")
     add_progress_flag(b)

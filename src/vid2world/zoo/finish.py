@@ -59,7 +59,8 @@ def evaluate_presets(out: Path, recipe: Recipe, model_dir: Path, heldout: Path, 
 
 def export(out: Path, recipe: Recipe, model_dir: Path, idm: Path) -> Path:
     """OUT/model (rewritten every time): the fine-tuned model with every weight in float16 and the recipe's
-    sampler, the IDM (for the demo's action accuracy) beside it."""
+    sampler (its codec from OUT/decoder when the recipe adapts the decoder), the IDM (for the demo's action
+    accuracy) beside it."""
     path = out / "model"
     with AtomicDirectory(path, overwrite=path.exists()) as tmp:
         config = json.loads((model_dir / CONFIG_NAME).read_text())
@@ -67,6 +68,8 @@ def export(out: Path, recipe: Recipe, model_dir: Path, idm: Path) -> Path:
         config["metadata"] = {**config.get("metadata", {}), "card": "card.md"}
         (tmp.path / CONFIG_NAME).write_text(json.dumps(config, indent=1))
         half_precision_weights(model_dir, tmp.path)
+        if recipe.decoder:  # the codec with the decoder adapted to the target (the same encoder, the same latents)
+            half_precision_weights(out / "decoder", tmp.path)
         shutil.copytree(idm, tmp.path / "idm")
     return path
 
@@ -84,14 +87,15 @@ def half_precision_weights(model_dir: Path, target: Path) -> None:
 
 def keep_stages(out: Path, target: Path, recipe: Recipe) -> Path:
     """The stages worth committing so a later build goes on where this one stopped (`zoo build --keep-stages
-    DIR`): the autoencoder, the pretrained passive model and the latest finished fine-tune stage (weights in
-    float16), each a stage directory. A build starts from the latest fine-tune stage present, so a next refine
+    DIR`): the autoencoder, the pretrained passive model (unless the recipe has them from its base) and the latest
+    finished fine-tune stage (weights in float16), each a stage directory. A build starts from the latest fine-tune stage present, so a next refine
     phase needs nothing else."""
     chain = ["finetune"] + [refine_stage(i) for i in range(len(recipe.refine))]
     finished = [name for name in chain if (out / name / STAGE_FILE).is_file()]
     with AtomicDirectory(target, overwrite=target.exists()) as tmp:
-        shutil.copytree(out / "autoencoder", tmp.path / "autoencoder")
-        for name in ["pretrain"] + finished[-1:]:
+        if not recipe.base:  # a recipe with a base has its autoencoder and pretrain stages from there
+            shutil.copytree(out / "autoencoder", tmp.path / "autoencoder")
+        for name in ([] if recipe.base else ["pretrain"]) + finished[-1:]:
             (tmp.path / name).mkdir()
             for file in (CONFIG_NAME, STAGE_FILE):
                 shutil.copy2(out / name / file, tmp.path / name / file)

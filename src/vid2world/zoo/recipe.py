@@ -74,6 +74,12 @@ class Recipe:
     fast_precision: str = "fp32"  # the `fast` preset's UNet precision (bf16: autocast)
     eval_context: int = 1
     eval_horizon: int = 16
+    # another recipe whose autoencoder and pretrained passive model this one starts from: one pretrained video model,
+    # several world models (the paper's setting); its data, codec, UNet and pretrain budget are that recipe's
+    base: str | None = None
+    # the base's decoder fine-tuned on the target's frames, its encoder kept (the latents, and what the pretrained
+    # model learnt on them, stay as they are): a codec trained on other games draws a new one badly
+    decoder: AutoencoderFitConfig | None = None
 
     def quick(self) -> "Recipe":
         """The same stages with every count cut to what runs in a few minutes on 2 cores."""
@@ -87,9 +93,10 @@ class Recipe:
         return dataclasses.replace(
             self, target=small(self.target, 4), heldout=small(self.heldout, 2),
             pretrain_data=tuple(small(s, 2) for s in self.pretrain_data[:2]),
-            autoencoder=short(self.autoencoder, warmup=1), pretrain=short(self.pretrain, warmup=1),
-            finetune=short(self.finetune, warmup=1),
-            refine=tuple(short(r, warmup=1) for r in self.refine), eval_horizon=min(self.eval_horizon, 4),
+            autoencoder=short(self.autoencoder, warmup=1), pretrain=short(self.pretrain, warmup=1, compile=False),
+            finetune=short(self.finetune, warmup=1, compile=False),
+            refine=tuple(short(r, warmup=1, compile=False) for r in self.refine),
+            decoder=self.decoder and short(self.decoder, warmup=1), eval_horizon=min(self.eval_horizon, 4),
             sampler_steps=min(self.sampler_steps, 3), fast_steps=min(self.fast_steps, 2))
 
 
@@ -99,9 +106,23 @@ def _fit(cls, d: Mapping[str, Any] | None):
     return cls(**d)
 
 
+# what a recipe with a `base` takes from it: the stages it reuses and everything they were made with
+INHERITED = ("pretrain_data", "vae", "autoencoder", "unet_preset", "unet", "pretrain", "frame_size", "fps")
+
+
 def recipe_from_dict(d: Mapping[str, Any]) -> Recipe:
     d = dict(d)
     reject_unknown_fields(Recipe, d)
+    if d.get("decoder") is not None and not d.get("base"):
+        raise ValueError("decoder: only a recipe with a base adapts its decoder (the others train their own)")
+    if d.get("base"):
+        given = sorted(set(INHERITED) & set(d))
+        if given:
+            raise ValueError(f"{given} come from the base recipe {d['base']!r}: leave them out")
+        base = yaml.safe_load(_recipe_path(d["base"]).read_text())
+        if base.get("base"):
+            raise ValueError(f"base recipe {d['base']!r} has a base itself; name the first one")
+        d.update({k: base[k] for k in INHERITED if k in base})
     d["target"], d["heldout"] = _fit(Source, d["target"]), _fit(Source, d["heldout"])
     d["pretrain_data"] = tuple(_fit(Source, s) for s in d.get("pretrain_data", ()))
     d["vae"] = VAEConfig.from_dict(d["vae"])
@@ -111,6 +132,8 @@ def recipe_from_dict(d: Mapping[str, Any]) -> Recipe:
     phases = d.get("refine") or ()
     d["refine"] = tuple(_fit(FitConfig, r) for r in ([phases] if isinstance(phases, Mapping) else phases))
     d["conversion"] = _fit(Conversion, d.get("conversion"))
+    if d.get("decoder") is not None:
+        d["decoder"] = _fit(AutoencoderFitConfig, d["decoder"])
     return Recipe(**d)
 
 
@@ -118,13 +141,18 @@ def recipe_names() -> list[str]:
     return sorted(p.stem for p in RECIPES.glob("*.yaml"))
 
 
-def load_recipe(name_or_path: str) -> Recipe:
-    """A committed recipe by name (`vizdoom-deathmatch`) or a YAML file of the same layout."""
+def _recipe_path(name_or_path: str) -> Path:
     path = Path(name_or_path)
     if not path.suffix:
         path = RECIPES / f"{name_or_path}.yaml"
         if not path.is_file():
             raise ValueError(f"unknown bundled model {name_or_path!r}; recipes: {recipe_names()}")
+    return path
+
+
+def load_recipe(name_or_path: str) -> Recipe:
+    """A committed recipe by name (`vizdoom-deathmatch`) or a YAML file of the same layout."""
+    path = _recipe_path(name_or_path)
     try:
         data = yaml.safe_load(path.read_text())
         return recipe_from_dict(data)

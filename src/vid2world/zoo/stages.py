@@ -16,6 +16,7 @@ wall time and step losses in `stage.json`.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -117,6 +118,42 @@ def reconstruction_psnr(codec: LatentCodec, frames: np.ndarray) -> float:
     latents = encode_frames(codec, frames)  # [N, C, h, w]
     decoded = codec.decode(latents.transpose(0, 1)[None])  # [1, 3, N, H, W]
     return round(float(psnr(tensor_to_frames(decoded, as_numpy=True), frames[None]).mean()), 3)
+
+
+def adopt_base_stages(out: Path, recipe: Recipe, source: Path) -> None:
+    """Copy the base recipe's autoencoder and pretrain stages from `source` into the build (those it lacks)."""
+    for name in ("autoencoder", "pretrain"):
+        if (out / name).exists():
+            continue
+        if not (source / name / STAGE_FILE).is_file():
+            raise ValueError(f"{source / name}: no finished {name} stage; recipe {recipe.name} starts from "
+                             f"{recipe.base}'s autoencoder and pretrain: pass --base-stages DIR holding them "
+                             f"(zoo/stages/{recipe.base} in the repository, or a build directory of {recipe.base})")
+        with AtomicDirectory(out / name) as tmp:
+            shutil.copytree(source / name, tmp.path, dirs_exist_ok=True)
+
+
+def adapt_decoder(out: Path, recipe: Recipe, frames: list[np.ndarray], heldout: np.ndarray, progress: bool
+                  ) -> LatentCodec:
+    """OUT/decoder: the autoencoder stage's codec with its decoder fine-tuned on the target's frames (`recipe.decoder`),
+    the encoder unchanged; its stage record has the held-out reconstruction before and after."""
+    path = out / "decoder"
+    if path.exists():
+        return load_codec(path)
+    started = time.time()
+    codec = load_codec(out / "autoencoder")
+    before = reconstruction_psnr(codec, heldout)
+    losses: list[float] = []
+    fit_autoencoder(codec, frames, recipe.decoder, progress=progress, decoder_only=True,
+                    on_step=lambda step, d: losses.append(round(d["l1"], 5)))
+    codec.eval()
+    with AtomicDirectory(path) as tmp:
+        save_file({k: v.contiguous() for k, v in codec.state_dict().items()}, str(tmp.path / "codec.safetensors"))
+        (tmp.path / "config.json").write_text(json.dumps(codec.config(), indent=1))
+        (tmp.path / STAGE_FILE).write_text(_stage_record(
+            started, heldout_psnr_before=before, heldout_psnr=reconstruction_psnr(codec, heldout), l1=losses,
+            config=asdict(recipe.decoder)))
+    return codec
 
 
 # ---- cached latents -------------------------------------------------------------------------------------------
