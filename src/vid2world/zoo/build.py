@@ -44,16 +44,7 @@ def build(recipe: Recipe, out: str | Path, workers: int = 2, progress: bool = Tr
                                       for s in recipe.pretrain_data]
     if stop_before("autoencoder"):
         return out
-    trained = (out / "autoencoder").exists()  # then its frames need not be read
-    ae_frames = [] if trained else (stages.episode_frames(target, "train")
-                                    + [f for ds in passive for f in stages.episode_frames(ds)])
-    codec = stages.train_autoencoder(out, recipe, ae_frames, [] if trained else stages.episode_frames(heldout),
-                                     progress)
-    say(f"autoencoder: {stages.describe(out / 'autoencoder')}")
-    if recipe.decoder:
-        stages.adapt_decoder(out, recipe, stages.episode_frames(target, "train"),
-                             np.concatenate(stages.episode_frames(heldout))[:1024], progress)
-        say(f"decoder: {stages.describe(out / 'decoder')}")
+    codec = codec_stages(out, recipe, target, heldout, passive, say, progress)
     if stop_before("latents"):
         return out
     target_latents = stages.cached_latents(out, target, recipe.target, codec)
@@ -97,6 +88,23 @@ def build(recipe: Recipe, out: str | Path, workers: int = 2, progress: bool = Tr
     finish.write_card(model_dir, card.card_markdown(data), data)
     say(f"wrote {model_dir}")
     return out
+
+
+def codec_stages(out: Path, recipe: Recipe, target, heldout, passive: list, say, progress: bool):
+    """The autoencoder stage (trained on every recording, or the base's), then the decoder adapted to the target
+    when the recipe asks; returns the autoencoder stage's codec (the encoder, which both share, makes the latents).
+    Frames are read only for a stage still to train."""
+    frames = stages.episode_frames
+    ae = out / "autoencoder"
+    ae_frames = [] if ae.exists() else frames(target, "train") + [f for ds in passive for f in frames(ds)]
+    codec = stages.train_autoencoder(out, recipe, ae_frames, [] if ae.exists() else frames(heldout), progress)
+    say(f"autoencoder: {stages.describe(ae)}")
+    if recipe.decoder:
+        fresh = not (out / "decoder").exists()
+        stages.adapt_decoder(out, recipe, frames(target, "train") if fresh else [],
+                             np.concatenate(frames(heldout))[:1024] if fresh else None, progress)
+        say(f"decoder: {stages.describe(out / 'decoder')}")
+    return codec
 
 
 def fine_tune_chain(recipe: Recipe) -> list[tuple[str, FitConfig]]:

@@ -133,7 +133,7 @@ def adopt_base_stages(out: Path, recipe: Recipe, source: Path) -> None:
             shutil.copytree(source / name, tmp.path, dirs_exist_ok=True)
 
 
-def adapt_decoder(out: Path, recipe: Recipe, frames: list[np.ndarray], heldout: np.ndarray, progress: bool
+def adapt_decoder(out: Path, recipe: Recipe, frames: list[np.ndarray], heldout: np.ndarray | None, progress: bool
                   ) -> LatentCodec:
     """OUT/decoder: the autoencoder stage's codec with its decoder fine-tuned on the target's frames (`recipe.decoder`),
     the encoder unchanged; its stage record has the held-out reconstruction before and after."""
