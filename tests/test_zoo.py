@@ -70,6 +70,7 @@ def _a_base_recipe_starts_from_the_base_stages(base, out, capsys):
     assert main(args + ["--base-stages", str(out / "nowhere")]) == 2
     err = capsys.readouterr().err
     assert str(out / "nowhere" / "autoencoder") in err and "--base-stages" in err and err.count("\n") == 1
+    assert "git restore --source=" in err and "vid2world zoo build vizdoom-deathmatch --until pretrain" in err
     assert not (out / "data").exists()  # it failed before recording anything
     assert main(args + ["--base-stages", str(base)]) == 0
     for stage in ("autoencoder", "pretrain"):
@@ -117,6 +118,18 @@ def _ablations_start_from_the_build(build, out, capsys):
     assert scored["protocol"]["steps"] == 2 and not scored["counterfactual"]  # the quick recipe's fast preset
     stamp = (out / "runs" / "transfer-s1" / "stage.json").stat().st_mtime_ns
     assert main(args) == 0 and (out / "runs" / "transfer-s1" / "stage.json").stat().st_mtime_ns == stamp
+
+
+def test_base_stages_are_found_in_the_restored_stages_else_the_bases_build(tmp_path, monkeypatch):
+    from vid2world.zoo.stages import base_stages_dir
+
+    monkeypatch.chdir(tmp_path)
+    boxing = load_recipe("atari-boxing")
+    assert base_stages_dir(boxing, "given/dir") == tmp_path.joinpath("given/dir").relative_to(tmp_path)
+    for root in ("build/zoo", "zoo/stages"):  # the restored stages win over a build
+        (tmp_path / root / "vizdoom-deathmatch" / "pretrain").mkdir(parents=True)
+        (tmp_path / root / "vizdoom-deathmatch" / "pretrain" / "stage.json").write_text("{}")
+        assert str(base_stages_dir(boxing, None)) == f"{root}/vizdoom-deathmatch"
 
 
 def test_recipes_and_their_errors(tmp_path, capsys):

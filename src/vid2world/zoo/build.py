@@ -25,7 +25,7 @@ def build(recipe: Recipe, out: str | Path, workers: int = 2, progress: bool = Tr
           base_stages: str | Path | None = None) -> Path:
     """Run (or resume) every stage of `recipe` under `out`, up to and including `until` (default: all); returns
     the build directory. The shipped files end up in OUT/model. A recipe with a `base` takes its autoencoder and
-    pretrain stages from `base_stages` (default: zoo/stages/BASE, the base's committed stages)."""
+    pretrain stages from `base_stages` (default: `stages.base_stages_dir`)."""
     if until is not None and until not in STAGES:
         raise ValueError(f"--until must be one of {STAGES}, got {until!r}")
     last = STAGES.index(until or STAGES[-1])
@@ -37,7 +37,7 @@ def build(recipe: Recipe, out: str | Path, workers: int = 2, progress: bool = Tr
     out.mkdir(parents=True, exist_ok=True)
     say = print if progress else (lambda *a, **k: None)
     if recipe.base and not stop_before("autoencoder"):  # before recording: a missing base stage fails at once
-        stages.adopt_base_stages(out, recipe, Path(base_stages or Path("zoo/stages") / recipe.base))
+        stages.adopt_base_stages(out, recipe, stages.base_stages_dir(recipe, base_stages))
     target = stages.dataset(out, recipe.target, recipe, True, workers, progress)
     heldout = stages.dataset(out, recipe.heldout, recipe, True, workers, progress)
     passive = [] if recipe.base else [stages.dataset(out, s, recipe, False, workers, progress)

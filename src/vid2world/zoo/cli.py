@@ -88,7 +88,8 @@ def register(sub) -> None:
                         "directory and the build starts after them")
     b.add_argument("--base-stages", default=None, metavar="DIR",
                    help="for a recipe with a base (one that starts from another recipe's pretrained model): the "
-                        "directory holding the base's autoencoder/ and pretrain/ stages (default: zoo/stages/BASE)")
+                        "directory holding the base's autoencoder/ and pretrain/ stages (default: zoo/stages/BASE, else "
+                        "build/zoo/BASE; docs/zoo.md)")
     b.add_argument("--install", action="store_true",
                    help="copy the finished model into the package's bundled models (replacing the earlier one)")
     add_progress_flag(b)

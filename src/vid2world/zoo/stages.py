@@ -120,15 +120,31 @@ def reconstruction_psnr(codec: LatentCodec, frames: np.ndarray) -> float:
     return round(float(psnr(tensor_to_frames(decoded, as_numpy=True), frames[None]).mean()), 3)
 
 
+# where the base's stages are looked for by default: restored from the repository's history (they left the tree to
+# keep the tracked weights within the bundled models' 40 MiB), or a build of the base
+STAGES_COMMIT = "e77f062"
+
+
+def base_stages_dir(recipe: Recipe, given: str | Path | None) -> Path:
+    """`given`, else the first of zoo/stages/BASE and build/zoo/BASE (the base's default build directory) that
+    holds a pretrain stage."""
+    if given is not None:
+        return Path(given)
+    candidates = [Path("zoo/stages") / recipe.base, Path("build/zoo") / recipe.base]
+    return next((c for c in candidates if (c / "pretrain" / STAGE_FILE).is_file()), candidates[0])
+
+
 def adopt_base_stages(out: Path, recipe: Recipe, source: Path) -> None:
     """Copy the base recipe's autoencoder and pretrain stages from `source` into the build (those it lacks)."""
     for name in ("autoencoder", "pretrain"):
         if (out / name).exists():
             continue
         if not (source / name / STAGE_FILE).is_file():
-            raise ValueError(f"{source / name}: no finished {name} stage; recipe {recipe.name} starts from "
-                             f"{recipe.base}'s autoencoder and pretrain: pass --base-stages DIR holding them "
-                             f"(zoo/stages/{recipe.base} in the repository, or a build directory of {recipe.base})")
+            raise ValueError(
+                f"{source / name}: no finished {name} stage; recipe {recipe.name} starts from {recipe.base}'s "
+                f"autoencoder and pretrain. Restore the ones the bundled models came from (`git restore "
+                f"--source={STAGES_COMMIT} -- zoo/stages/{recipe.base}`), or build them (`vid2world zoo build "
+                f"{recipe.base} --until pretrain`), or pass --base-stages DIR holding them")
         with AtomicDirectory(out / name) as tmp:
             shutil.copytree(source / name, tmp.path, dirs_exist_ok=True)
 
