@@ -33,7 +33,7 @@ class FitConfig:
     ema_decay: float | None = None  # the weights left in the model are the average when set
     precision: str = "fp32"  # fp32 | bf16
     seed: int = 0
-    # torch.compile the denoiser: 1.3-1.4x per step on 2 CPU cores (it fuses the memory-bound norms, activations and
+    # torch.compile the denoiser: 1.1-1.4x per step on 2 CPU cores (it fuses the memory-bound norms, activations and
     # copies), after a compile of about 2.5 minutes cold, seconds with inductor's on-disk cache: for long stages
     compile: bool = False
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from typing import Any
 
 from ..data.store import open_dataset
 from ..world.bundled import MODELS
@@ -87,7 +87,8 @@ def card_markdown(data: dict[str, Any]) -> str:
              f"Parameters: UNet {data['parameters']['unet'] / 1e6:.2f} M, autoencoder "
              f"{data['parameters']['autoencoder'] / 1e6:.2f} M; weights stored in float16.", "",
              "## Data", "", "| role | env | seed | episodes | frames |", "|---|---|---|---|---|"]
-    lines += [f"| {r['role']} | {r['env']} | {r['seed']} | {r['episodes']} | {r['frames'] or '-'} |" for r in data["data"]]
+    lines += [f"| {r['role']} | {r['env']} | {r['seed']} | {r['episodes']} | {r['frames'] or '-'} |"
+              for r in data["data"]]
     lines += ["", "## Training", "", "| stage | steps | wall time | machine | final loss (mean of last 50) |",
               "|---|---|---|---|---|"]
     for name, record in st.items():
@@ -103,7 +104,8 @@ def card_markdown(data: dict[str, Any]) -> str:
                           f"{st['decoder']['heldout_psnr_before']:.2f} dB before, "
                           f"{st['decoder']['heldout_psnr']:.2f} dB after on this model's held-out frames.")
         if "target_heldout_psnr" in st["autoencoder"]:
-            lines[-1] += f" As shipped, on this model's held-out frames: {st['autoencoder']['target_heldout_psnr']:.2f} dB."
+            lines[-1] += (f" As shipped, on this model's held-out frames: "
+                          f"{st['autoencoder']['target_heldout_psnr']:.2f} dB.")
     lines += ["", "## Held-out evaluation", "", f"{data['heldout']}", ""]
     lines += _metric_table(data["evaluation"])
     lines += ["", "## Rebuild", "", "```", data["rebuild"], "```", ""]

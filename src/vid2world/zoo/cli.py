@@ -84,12 +84,12 @@ def register(sub) -> None:
                         "take about 15 minutes on 2 cores)")
     b.add_argument("--keep-stages", default=None, metavar="DIR",
                    help="also copy the finished training stages a later one starts from (autoencoder, pretrain, and "
-                        "every fine-tune stage a refine phase follows; float16) into DIR, to commit: copy them into a build "
-                        "directory and the build starts after them")
+                        "every fine-tune stage a refine phase follows; float16) into DIR, to carry to another day or "
+                        "machine: copy them into a build directory and the build starts after them")
     b.add_argument("--base-stages", default=None, metavar="DIR",
                    help="for a recipe with a base (one that starts from another recipe's pretrained model): the "
-                        "directory holding the base's autoencoder/ and pretrain/ stages (default: zoo/stages/BASE, else "
-                        "build/zoo/BASE; docs/zoo.md)")
+                        "directory holding the base's autoencoder/ and pretrain/ stages (default: zoo/stages/BASE, "
+                        "else build/zoo/BASE; docs/zoo.md)")
     b.add_argument("--install", action="store_true",
                    help="copy the finished model into the package's bundled models (replacing the earlier one)")
     add_progress_flag(b)

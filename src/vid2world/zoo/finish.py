@@ -86,10 +86,10 @@ def half_precision_weights(model_dir: Path, target: Path) -> None:
 
 
 def keep_stages(out: Path, target: Path, recipe: Recipe) -> Path:
-    """The stages worth committing so a later build goes on where this one stopped (`zoo build --keep-stages
-    DIR`): the autoencoder, the pretrained passive model (unless the recipe has them from its base) and the latest
-    finished fine-tune stage (weights in float16), each a stage directory. A build starts from the latest fine-tune stage present, so a next refine
-    phase needs nothing else."""
+    """The stages worth keeping so a later build goes on where this one stopped (`zoo build --keep-stages DIR`):
+    the autoencoder, the pretrained passive model (unless the recipe has them from its base) and the latest finished
+    fine-tune stage (weights in float16), each a stage directory. A build starts from the latest fine-tune stage
+    present, so a next refine phase needs nothing else."""
     chain = ["finetune"] + [refine_stage(i) for i in range(len(recipe.refine))]
     finished = [name for name in chain if (out / name / STAGE_FILE).is_file()]
     with AtomicDirectory(target, overwrite=target.exists()) as tmp:
