@@ -2,6 +2,7 @@
 
     python scripts/cpu_training_kernels.py             # the kernel comparisons, about a minute
     python scripts/cpu_training_kernels.py --compile   # also torch.compile of the training step (minutes)
+    python scripts/cpu_training_kernels.py --compile --inductor-mode max-autotune-no-cudagraphs
 
 Each line times forward + backward of one layer at the shapes of the bundled model's training step (latent-small,
 8 clips x 8 frames of 16x16 latents, bf16), the way the fast path runs it against the way it ran before:
@@ -13,9 +14,11 @@ the in-memory loop's step eager against `torch.compile` of the denoiser (first s
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 from typing import Callable
+from unittest import mock
 
 import numpy as np
 import torch
@@ -24,6 +27,7 @@ import torch.nn.functional as F
 from vid2world.bench.train import BenchTrainConfig, _latent_world_model
 from vid2world.models.attention import self_attention
 from vid2world.models.temporal import group_norm
+from vid2world.train import in_memory
 from vid2world.train.in_memory import FitConfig, fit_world_model
 
 BF16 = torch.bfloat16
@@ -86,7 +90,9 @@ def optimiser() -> str:
            f"fused {rows[1]:.1f} ms"
 
 
-def compiled_step(steps: int = 10) -> str:
+def compiled_step(steps: int = 10, inductor_mode: str | None = None) -> str:
+    """Eager against compiled steps; `inductor_mode` passes torch.compile's `mode` (e.g. max-autotune-no-cudagraphs)
+    to the loop's compile, which `FitConfig.compile` leaves at the default."""
     rng = np.random.default_rng(0)
     latents = [rng.normal(size=(16, 4, 16, 16)).astype(np.float16) for _ in range(8)]
     actions = [rng.normal(size=(16, 12)).astype(np.float32) for _ in range(8)]
@@ -100,20 +106,24 @@ def compiled_step(steps: int = 10) -> str:
             times.append(now - clock[0])
             clock[0] = now
 
-        fit_world_model(model, latents, actions, FitConfig(steps=steps, batch=8, clip=8, precision="bf16",
-                                                                compile=mode == "compiled"),
-                        on_step=tick, latents=True)
+        compile_with = functools.partial(torch.compile, mode=inductor_mode)
+        with mock.patch.object(in_memory.torch, "compile", compile_with):
+            fit_world_model(model, latents, actions, FitConfig(steps=steps, batch=8, clip=8, precision="bf16",
+                                                                    compile=mode == "compiled"),
+                            on_step=tick, latents=True)
         results[mode] = (times[0], statistics.median(times[3:]))
     (_, eager), (first, compiled) = results["eager"], results["compiled"]
-    return (f"training step: eager {eager:.3f} s; torch.compile first step {first:.0f} s, then {compiled:.3f} s "
-            f"({eager / compiled:.2f}x)")
+    return (f"training step: eager {eager:.3f} s; torch.compile (mode {inductor_mode or 'default'}) first step "
+            f"{first:.0f} s, then {compiled:.3f} s ({eager / compiled:.2f}x)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--compile", action="store_true", help="also time torch.compile of the training step")
+    parser.add_argument("--inductor-mode", default=None, help="torch.compile's mode for --compile (default: default)")
     args = parser.parse_args()
-    for line in [convolution(), groupnorm(), *attention(), optimiser()] + ([compiled_step()] if args.compile else []):
+    compiled = [compiled_step(inductor_mode=args.inductor_mode)] if args.compile else []
+    for line in [convolution(), groupnorm(), *attention(), optimiser()] + compiled:
         print(line, flush=True)
 
 
