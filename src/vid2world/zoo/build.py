@@ -9,8 +9,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import numpy as np
-
 from ..io.atomic import AtomicDirectory, absolute
 from . import card, finish, stages
 from ..train.in_memory import FitConfig
@@ -101,8 +99,8 @@ def codec_stages(out: Path, recipe: Recipe, target, heldout, passive: list, say,
     say(f"autoencoder: {stages.describe(ae)}")
     if recipe.decoder:
         fresh = not (out / "decoder").exists()
-        stages.adapt_decoder(out, recipe, frames(target, "train") if fresh else [],
-                             np.concatenate(frames(heldout))[:1024] if fresh else None, progress)
+        stages.adapt_decoder(out, recipe, frames(target, "train") if fresh else [], frames(heldout) if fresh else [],
+                             progress)
         say(f"decoder: {stages.describe(out / 'decoder')}")
     return codec
 

@@ -94,13 +94,18 @@ def train_autoencoder(out: Path, recipe: Recipe, frames: list[np.ndarray], heldo
     fit_autoencoder(codec, frames, recipe.autoencoder, progress=progress,
                     on_step=lambda step, d: losses.append(round(d["l1"], 5)))
     scale = calibrate_scale(codec, frames, seed=recipe.autoencoder.seed)
-    psnr = reconstruction_psnr(codec, np.concatenate(heldout)[:1024])
+    save_codec_stage(path, codec, _stage_record(started, scale_factor=scale,
+                                                heldout_psnr=reconstruction_psnr(codec, heldout), l1=losses,
+                                                config=asdict(recipe.autoencoder)))
+    return codec
+
+
+def save_codec_stage(path: Path, codec: LatentCodec, record: str) -> None:
+    """A codec stage directory (weights, config, stage record), written atomically."""
     with AtomicDirectory(path) as tmp:
         save_file({k: v.contiguous() for k, v in codec.state_dict().items()}, str(tmp.path / "codec.safetensors"))
         (tmp.path / "config.json").write_text(json.dumps(codec.config(), indent=1))
-        (tmp.path / STAGE_FILE).write_text(_stage_record(started, scale_factor=scale, heldout_psnr=psnr,
-                                                         l1=losses, config=asdict(recipe.autoencoder)))
-    return codec
+        (tmp.path / STAGE_FILE).write_text(record)
 
 
 def load_codec(path: Path) -> LatentCodec:
@@ -110,11 +115,13 @@ def load_codec(path: Path) -> LatentCodec:
 
 
 @torch.no_grad()
-def reconstruction_psnr(codec: LatentCodec, frames: np.ndarray) -> float:
-    """Mean PSNR (dB) of frames decoded from their latents, against the frames (uint8 [N, H, W, 3])."""
+def reconstruction_psnr(codec: LatentCodec, episodes: list[np.ndarray], limit: int = 1024) -> float:
+    """Mean PSNR (dB) of the first `limit` frames of `episodes` (uint8 [T, H, W, 3] each) decoded from their
+    latents, against the frames."""
     from ..metrics import psnr
     from ..world.frames import tensor_to_frames
 
+    frames = np.concatenate(episodes)[:limit]
     latents = encode_frames(codec, frames)  # [N, C, h, w]
     decoded = codec.decode(latents.transpose(0, 1)[None])  # [1, 3, N, H, W]
     return round(float(psnr(tensor_to_frames(decoded, as_numpy=True), frames[None]).mean()), 3)
@@ -149,7 +156,7 @@ def adopt_base_stages(out: Path, recipe: Recipe, source: Path) -> None:
             shutil.copytree(source / name, tmp.path, dirs_exist_ok=True)
 
 
-def adapt_decoder(out: Path, recipe: Recipe, frames: list[np.ndarray], heldout: np.ndarray | None, progress: bool
+def adapt_decoder(out: Path, recipe: Recipe, frames: list[np.ndarray], heldout: list[np.ndarray], progress: bool
                   ) -> LatentCodec:
     """OUT/decoder: the autoencoder stage's codec with its decoder fine-tuned on the target's frames (`recipe.decoder`),
     the encoder unchanged; its stage record has the held-out reconstruction before and after."""
@@ -162,13 +169,9 @@ def adapt_decoder(out: Path, recipe: Recipe, frames: list[np.ndarray], heldout: 
     losses: list[float] = []
     fit_autoencoder(codec, frames, recipe.decoder, progress=progress, decoder_only=True,
                     on_step=lambda step, d: losses.append(round(d["l1"], 5)))
-    codec.eval()
-    with AtomicDirectory(path) as tmp:
-        save_file({k: v.contiguous() for k, v in codec.state_dict().items()}, str(tmp.path / "codec.safetensors"))
-        (tmp.path / "config.json").write_text(json.dumps(codec.config(), indent=1))
-        (tmp.path / STAGE_FILE).write_text(_stage_record(
-            started, heldout_psnr_before=before, heldout_psnr=reconstruction_psnr(codec, heldout), l1=losses,
-            config=asdict(recipe.decoder)))
+    save_codec_stage(path, codec, _stage_record(started, heldout_psnr_before=before,
+                                                heldout_psnr=reconstruction_psnr(codec, heldout), l1=losses,
+                                                config=asdict(recipe.decoder)))
     return codec
 
 
