@@ -12,7 +12,7 @@ from vid2world.data.writer import DatasetWriter
 from vid2world.eval.baselines import (action_bounds, copy_last_frame, delta_n, derangement, held_actions,
                                       random_actions)
 from vid2world.eval.predict import first_difference
-from vid2world.eval.protocols import PROTOCOLS, get_protocol, protocol_windows
+from vid2world.eval.protocols import PROTOCOLS, get_protocol, protocol_windows, with_split
 from vid2world.eval.scorers import load_metrics
 from vid2world.eval.score import Scoring
 from vid2world.eval.scorers import LoadedMetric, PerFrame, ScoreContext, scoring_frames
@@ -60,6 +60,19 @@ def test_windows_are_deterministic_from_the_held_out_split(tmp_path):
     only_train = write_dataset(tmp_path / "t", ["train", "train"], [9, 9])
     windows, note = protocol_windows(only_train, protocol)
     assert len(windows) == 2 and "no episode in split 'val'" in note and "training episodes included" in note
+
+
+def test_split_flag_picks_the_windows_split(tmp_path):
+    dataset = write_dataset(tmp_path / "d", ["train", "train", "test"], [9, 9, 9])
+    protocol = get_protocol("generic", context=2, horizon=6, windows=3)
+    assert with_split(protocol, None, dataset) is protocol
+    windows, note = protocol_windows(dataset, with_split(protocol, "all", dataset))  # every episode, no note
+    assert note is None and len(windows) == 3 and with_split(protocol, "all", dataset).split is None
+    windows, note = protocol_windows(dataset, with_split(protocol, "test", dataset))
+    assert note is None and [w.name for w in windows] == ["e2"]
+    with pytest.raises(ValueError, match=r"--split val: .* no episode in split 'val' \(its splits: test, train; or "
+                                         r"--split all\)"):
+        with_split(protocol, "val", dataset)
 
 
 def test_copy_last_frame():

@@ -125,5 +125,7 @@ def register(sub) -> None:
     ev.add_argument("--context", type=positive_int, default=None, help="generic: ground-truth frames given")
     ev.add_argument("--horizon", type=positive_int, default=None, help="generic: frames generated")
     ev.add_argument("--stride", type=positive_int, default=None, help="dataset frames between window frames")
+    ev.add_argument("--split", default=None, metavar="NAME", help="the dataset split the windows come from (default: "
+                    "the protocol's, val); all: every episode, for data recorded apart from the training data")
     _sampling_flags(ev)
     ev.set_defaults(func=_evaluate)

@@ -103,6 +103,20 @@ def get_protocol(name: str, **overrides: Any) -> Protocol:
     return replace(PROTOCOLS[name], **overrides)
 
 
+def with_split(protocol: Protocol, split: str | None, dataset: Dataset) -> Protocol:
+    """`protocol` cutting its windows from `split` of `dataset` ("all": every episode, for a dataset recorded apart
+    from any training data; None: the protocol's own split). A named split without episodes is an error."""
+    if split is None:
+        return protocol
+    if split == "all":
+        return replace(protocol, split=None)
+    if not len(dataset.episodes_in(split)):
+        names = sorted(set(dataset.splits))
+        raise ValueError(f"--split {split}: {dataset.root} has no episode in split {split!r} (its splits: "
+                         f"{', '.join(names)}; or --split all)")
+    return replace(protocol, split=split)
+
+
 def protocol_windows(dataset: Dataset, protocol: Protocol, seed: int = 0) -> tuple[list[Window], str | None]:
     """The protocol's windows, deterministic (`eval_windows`: episodes drawn by a seeded `random.Random`, starts from
     a stable hash), from the protocol's held-out split; when the dataset has no episode in that split, from every
@@ -111,6 +125,6 @@ def protocol_windows(dataset: Dataset, protocol: Protocol, seed: int = 0) -> tup
     split: str | None = protocol.split
     if not len(dataset.episodes_in(split)):
         note = (f"{dataset.root} has no episode in split {split!r}: the windows come from all its episodes, "
-                "training episodes included")
+                "training episodes included (data recorded apart from the training data: --split all)")
         split = None
     return eval_windows(dataset, replace(protocol.clip_config(), split=split), protocol.windows, seed), note

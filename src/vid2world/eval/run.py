@@ -23,7 +23,7 @@ from .counterfactual import write_counterfactual
 from .idm_hook import action_accuracy, open_idm
 from .inputs import model_card, model_identity, model_layout, open_inputs
 from .predict import PredictionStore, predict_all, seed_count, window_id
-from .protocols import Protocol, get_protocol, protocol_windows
+from .protocols import Protocol, get_protocol, protocol_windows, with_split
 from .report.write import write_report
 from .results import EvaluationResults
 from .score import Scoring, score_all
@@ -55,6 +55,7 @@ class EvaluateConfig:
     context: int | None = None  # generic protocol
     horizon: int | None = None
     stride: int | None = None
+    split: str | None = None  # the split the windows come from (None: the protocol's); "all": every episode
     overwrite: bool = False  # replace predictions made with other settings
 
 
@@ -86,6 +87,7 @@ def make_plan(cfg: EvaluateConfig) -> Plan:
     model, dataset = open_inputs(cfg.model, cfg.data, cfg.device)
     protocol = get_protocol(cfg.protocol, windows=cfg.windows, seeds=cfg.seeds, context=cfg.context,
                             horizon=cfg.horizon, stride=cfg.stride)
+    protocol = with_split(protocol, cfg.split, dataset)
     windows, split_note = protocol_windows(dataset, protocol)
     layout = model_layout(model, dataset)
     clips = ClipDataset(dataset, replace(protocol.clip_config(), layout=layout, split=None), windows=windows)

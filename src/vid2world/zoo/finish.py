@@ -46,7 +46,8 @@ def evaluate_presets(out: Path, recipe: Recipe, model_dir: Path, heldout: Path, 
         # predictions made with these exact settings are reused; any others are replaced
         cfg = EvaluateConfig(model=str(model_dir), data=str(heldout), protocol="generic", out=str(target),
                              idm=str(idm), windows=windows[preset], batch=8, preset=preset, overwrite=True,
-                             context=recipe.eval_context, horizon=recipe.eval_horizon, videos=2)
+                             context=recipe.eval_context, horizon=recipe.eval_horizon, videos=2,
+                             split="all")  # the held-out recording's every episode: none was trained on
         evaluate(cfg, command=["vid2world", "zoo", "build", recipe.name], progress=progress)
         data = json.loads((target / "results.json").read_text())
         results[preset] = {"steps": data["protocol"]["steps"], "guidance": data["protocol"]["guidance"],
