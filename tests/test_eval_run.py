@@ -91,6 +91,12 @@ def test_results_hold_every_source_metric_and_video(first):
                        ("fvd", "i3d_torchscript.pt")):
         assert file in info[name].skipped and any(file in note for note in results.notes)
     model, rand = results.source("model").means, results.source("model, random actions").means
+    for baseline in SOURCES[1:]:  # window by window: the same windows, so the mean gap is the gap of the means
+        for name in ("psnr", "ssim", "mse"):
+            p = results.paired[baseline][name]
+            gap = model[name] - results.source(baseline).means[name]
+            assert p["difference"] == pytest.approx(gap, rel=1e-9, abs=1e-12) and p["low"] <= p["difference"] <= p["high"]
+            assert p["windows"] == 4 and 0 <= p["wins"] <= 4
     assert results.delta_n == pytest.approx({k: (model[k] - rand[k]) / rand[k] * 100 for k in model}, rel=1e-12)
     for s in results.sources:
         assert len(s.videos) == 1 and frame_count(out / s.videos[0]) == 6  # 2 given + 4 generated

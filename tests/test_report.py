@@ -37,6 +37,10 @@ def _clip(seed: int, frames: int = 8) -> np.ndarray:
     return np.clip(video + rng.integers(0, 8, video.shape), 0, 255).astype(np.uint8)
 
 
+PAIRED_WIN = {"difference": 1.5, "low": 0.75, "high": 2.25, "wins": 10, "windows": 12}
+PAIRED_TIE = {"difference": -0.1111, "low": -0.2, "high": 0.05, "wins": 7, "windows": 12}
+
+
 def make_results(out: Path, model_psnr: float = 24.0, **changes) -> EvaluationResults:
     """A results directory as `vid2world evaluate` leaves it: videos, a grid, results.json. With the default
     model_psnr (24) the model beats every baseline; below 22.5 it loses to copying the last frame on PSNR."""
@@ -63,6 +67,7 @@ def make_results(out: Path, model_psnr: float = 24.0, **changes) -> EvaluationRe
             SourceScores(NASTY, "baseline", {"psnr": 12.0}, {}),
         ],
         delta_n={"psnr": 8.5, "lpips": 4.2},
+        paired={"copy last context frame": {"psnr": dict(PAIRED_WIN), "lpips": dict(PAIRED_TIE)}},
         action_accuracy={"idm": "idm/square", "real": 0.91, "model": 0.74, "chance": 0.25},
         counterfactual="counterfactual.mp4",
         notes=["fvd skipped: weights/i3d_torchscript.pt not found", NASTY])
@@ -116,6 +121,21 @@ def test_report_shows_scores_skips_command_and_escapes(tmp_path):
     assert sum(u.startswith("data:image/png;base64,") for u in checker.urls) == 2
 
 
+def test_report_shows_the_window_by_window_comparison(tmp_path):
+    make_results(tmp_path)
+    md_path, html_path = write_report(tmp_path)
+    for text in (md_path.read_text(), html_path.read_text()):
+        assert "Window by window: the model against each baseline" in text and "95% bootstrap interval" in text
+        assert "+1.5 (+0.75 to +2.25)" in text and "10 of 12" in text and "the model is better" in text
+        assert "-0.111 (-0.2 to +0.05)" in text and "not separated: the interval includes 0" in text
+    worse = {**PAIRED_WIN, "difference": -1.5, "low": -2.25, "high": -0.75, "wins": 2}
+    make_results(tmp_path, paired={"copy last context frame": {"psnr": worse}})
+    md_path, html_path = write_report(tmp_path)
+    assert "⚠ the model is worse" in md_path.read_text() and '<td class="num loses">-1.5' in html_path.read_text()
+    make_results(tmp_path, paired={})  # results from before the comparison existed: no section
+    assert "Window by window" not in write_report(tmp_path)[0].read_text()
+
+
 def test_a_model_that_loses_is_shown_as_such(tmp_path):
     make_results(tmp_path, model_psnr=21.0, delta_n={"psnr": -3.0})
     md_path, html_path = write_report(tmp_path)
@@ -162,6 +182,10 @@ def test_markdown_shows_any_string_literally():
     (lambda r: r.sources[0].means.update(dreamsim=0.1), "names metric 'dreamsim', which `metrics` does not"),
     (lambda r: r.action_accuracy.update(model=74.0), "action_accuracy['model'] is 74.0; expected a fraction"),
     (lambda r: setattr(r.sources[2], "kind", "oracle"), "kind is 'oracle'; expected one of ['model', 'baseline']"),
+    (lambda r: r.paired["copy last context frame"]["psnr"].update(low=float("nan")),
+     "paired['copy last context frame']['psnr']['low'] is nan"),
+    (lambda r: r.paired.update(oracle={}), "paired names source 'oracle', which `sources` does not hold"),
+    (lambda r: r.paired["copy last context frame"]["psnr"].update(wins=13), "wins 13 out of [0, windows]"),
 ])
 def test_bad_results_are_named(tmp_path, change, message):
     results = make_results(tmp_path)

@@ -58,6 +58,9 @@ class EvaluationResults:
     metrics: list[MetricInfo] = field(default_factory=list)
     sources: list[SourceScores] = field(default_factory=list)
     delta_n: dict[str, float] = field(default_factory=dict)
+    # the model against each baseline window by window: {baseline: {metric: {difference, low, high, wins, windows}}}
+    # (`eval.paired`: mean of model - baseline over the windows, its 95% bootstrap interval, windows the model wins)
+    paired: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     action_accuracy: dict[str, Any] = field(default_factory=dict)  # {"idm": path, "real": acc, "model": acc, "chance": p}
     counterfactual: str | None = None  # grid video: one start, several action sequences
     notes: list[str] = field(default_factory=list)  # skips and anything else the reader must know

@@ -141,7 +141,7 @@ def evaluate(cfg: EvaluateConfig, command: list[str] | None = None, progress: bo
                   "guidance": settings["guidance"], "precision": settings["precision"], "batch": cfg.batch, "layout": settings["layout"],
                   "window_ids": settings["windows"]},
         model=model_card(cfg.model, plan.rollouts.model), command=list(command or []), windows=len(plan.clips),
-        metrics=infos, sources=scores, delta_n=deltas,
+        metrics=infos, sources=scores, delta_n=deltas, paired=scoring.paired(plan.sources, protocol.seeds, infos),
         action_accuracy={} if plan.idm is None else action_accuracy(plan.idm, cfg.idm, scoring, plan.sources,
                                                                                plan.out),
         counterfactual=write_counterfactual(plan.rollouts, plan.clips, store, plan.out)

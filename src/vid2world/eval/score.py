@@ -1,14 +1,14 @@
 """Scoring, streamed from the prediction files: one batch of windows in memory at a time, every source scored by
 the same code against the same ground truth.
 
-Per-frame metrics keep running sums per scored frame (so memory does not grow with the windows); pooled metrics
-keep only their features. A source run with several seeds is scored per seed, then reported as the mean over seeds
+Per-frame metrics keep running sums per scored frame (so memory does not grow with the windows) and one mean per
+window (for the paired comparison of the model with each baseline); pooled metrics keep only their features. A source run with several seeds is scored per seed, then reported as the mean over seeds
 with the standard deviation (ddof 1) beside it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -17,9 +17,10 @@ import numpy as np
 from ..data.clips import ClipDataset
 from ..io.progress import progress_bar
 from ..metrics import frechet_distance
+from .paired import paired_difference
 from .predict import PredictionStore, read_batch, seed_count, window_id
 from .protocols import Protocol
-from .results import SourceScores
+from .results import MetricInfo, SourceScores
 from .scorers import LoadedMetric, PerFrame, Pooled
 from .sources import Source
 from .videos import write_pair
@@ -31,6 +32,7 @@ class Tally:
 
     sums: dict[str, np.ndarray] = field(default_factory=dict)  # metric -> per needed frame, summed over windows
     windows: int = 0
+    per_window: dict[str, list[np.ndarray]] = field(default_factory=dict)  # metric -> [B] means over scored frames
     features: dict[str, list[np.ndarray]] = field(default_factory=dict)
     idm: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # (read actions, true actions)
 
@@ -42,6 +44,7 @@ class Scoring:
                  idm: Any = None) -> None:
         self.protocol, self.metrics, self.prepare, self.idm = protocol, metrics, prepare, idm
         self.needed = sorted(set(protocol.frames) | set(protocol.curve_frames))
+        self.scored = [self.needed.index(f) for f in protocol.frames]  # columns of `needed` the means average
         self.tallies: dict[tuple[str, int], Tally] = {}
         self.real = Tally()
 
@@ -63,6 +66,7 @@ class Scoring:
                 if not np.isfinite(values).all():
                     raise ValueError(f"{m.entry.name} of source {source!r} is not finite: {values.tolist()}")
                 tally.sums[m.entry.name] = tally.sums.get(m.entry.name, 0.0) + values.sum(axis=0)
+                tally.per_window.setdefault(m.entry.name, []).append(values[:, self.scored].mean(axis=1))
         self._pool(tally, pred)
         self._read_actions(tally, clip, actions)
         tally.windows += len(clip)
@@ -90,6 +94,26 @@ class Scoring:
         std = {k: float(np.std([r[0][k] for r in runs], ddof=1)) for k in names} if seeds > 1 else {}
         curves = {k: np.mean([r[1][k] for r in runs], axis=0).tolist() for k in runs[0][1]}
         return SourceScores(source.name, source.kind, means, curves, std=std)
+
+    def window_scores(self, source: Source, seeds: int) -> dict[str, np.ndarray]:
+        """Each per-frame metric's mean over the scored frames of every window, [windows], averaged over seeds."""
+        runs = [self.tallies[(source.name, j)].per_window for j in range(seeds)]
+        return {k: np.mean([np.concatenate(run[k]) for run in runs], axis=0) for k in runs[0]}
+
+    def paired(self, sources: list[Source], seeds: int, metrics: list[MetricInfo]) -> dict[str, dict[str, dict]]:
+        """The model against each baseline on the same windows (`paired_difference`), per per-frame metric:
+        {baseline: {metric: difference, low, high, wins, windows}}."""
+        model = next((s for s in sources if s.kind == "model"), None)
+        if model is None:
+            return {}
+        better = {m.name: m.higher_is_better for m in metrics}
+        mine = self.window_scores(model, seed_count(model, seeds))
+        out = {}
+        for baseline in (s for s in sources if s.kind == "baseline"):
+            theirs = self.window_scores(baseline, seed_count(baseline, seeds))
+            out[baseline.name] = {k: asdict(paired_difference(mine[k], theirs[k], better[k]))
+                                  for k in mine if k in theirs and k in better}
+        return out
 
     def _summary(self, tally: Tally) -> tuple[dict[str, float], dict[str, list[float]]]:
         means, curves = {}, {}

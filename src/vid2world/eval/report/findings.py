@@ -56,6 +56,23 @@ def _check_source(source: SourceScores, known: dict[str, MetricInfo]) -> None:
                 _finite(v, f"{where}.{part}[{metric!r}]" + (f"[{i}]" if part == "per_horizon" else ""))
 
 
+def _check_paired(results: EvaluationResults, known: dict[str, MetricInfo], sources: set[str]) -> None:
+    for baseline, per_metric in results.paired.items():
+        if baseline not in sources:
+            raise ValueError(f"results.json: paired names source {baseline!r}, which `sources` does not hold")
+        for metric, values in per_metric.items():
+            where = f"paired[{baseline!r}][{metric!r}]"
+            if metric not in known:
+                raise ValueError(f"results.json: {where} names a metric `metrics` does not describe")
+            if set(values) != {"difference", "low", "high", "wins", "windows"}:
+                raise ValueError(f"results.json: {where} has keys {sorted(values)}; expected difference, high, low, "
+                                 "wins, windows")
+            for key in ("difference", "low", "high"):
+                _finite(values[key], f"{where}[{key!r}]")
+            if not 0 <= values["wins"] <= values["windows"]:
+                raise ValueError(f"results.json: {where}: wins {values['wins']!r} out of [0, windows]")
+
+
 def check_results(results: EvaluationResults) -> None:
     """Raise ValueError naming the key when results.json holds what the report cannot show honestly: NaN or inf,
     a score for an undescribed metric, an unknown source kind, an accuracy outside [0, 1]."""
@@ -69,6 +86,7 @@ def check_results(results: EvaluationResults) -> None:
         _check_source(source, known)
     for metric, value in results.delta_n.items():
         _finite(value, f"delta_n[{metric!r}]")
+    _check_paired(results, known, set(names))
     for key in ("real", "model", "chance"):
         if key in results.action_accuracy and not 0 <= _finite(results.action_accuracy[key],
                                                                 f"action_accuracy[{key!r}]") <= 1:

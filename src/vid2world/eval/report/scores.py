@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .document import Block, Bullets, Cell, Heading, Paragraph, Table
 from .findings import Comparison, best_value, comparisons, computed, direction, format_value, metric_label
+from ..paired import PairedDifference
 from ..results import EvaluationResults
 
 LOSES = "⚠"  # beside a model's score that does not beat some baseline's
@@ -68,6 +69,30 @@ def score_table(results: EvaluationResults) -> list[Block]:
     if skipped:
         legend += f" Skipped, so not in this table: {', '.join(skipped)} (reasons below)."
     return blocks + [Table(["source", "kind"] + [metric_label(m) for m in metrics], rows, "scores", legend)]
+
+
+def paired(results: EvaluationResults) -> list[Block]:
+    """The model against each baseline window by window: the mean difference, its 95% interval, the windows won."""
+    info = {m.name: m for m in results.metrics}
+    rows = []
+    for baseline, per_metric in results.paired.items():
+        for name, values in per_metric.items():
+            p, metric = PairedDifference(**values), info[name]
+            better = (p.difference > 0) == metric.higher_is_better
+            reading = ("the model is better" if better else f"{LOSES} the model is worse") if p.separated else \
+                "not separated: the interval includes 0"
+            rows.append([Cell(baseline), Cell(metric_label(metric)),
+                         Cell(f"{p.difference:+.3g} ({p.low:+.3g} to {p.high:+.3g})",
+                              "loses" if p.separated and not better else "", numeric=True),
+                         Cell(f"{p.wins} of {p.windows}", numeric=True), Cell(reading)])
+    if not rows:
+        return []
+    legend = ("Model minus baseline on each window (its mean over the scored frames), averaged over the windows, with "
+              "a 95% bootstrap interval from resampling the windows. A gap whose interval includes 0 is within what "
+              "the choice of windows alone moves; more windows narrow it.")
+    return [Heading("Window by window: the model against each baseline"),
+            Table(["baseline", "metric", "model − baseline (95% interval)", "windows won by the model", "reading"],
+                  rows, "paired", legend)]
 
 
 def delta_n(results: EvaluationResults) -> list[Block]:

@@ -84,7 +84,7 @@ def _introduction(results: EvaluationResults) -> list[Block]:
 
 def report_blocks(results: EvaluationResults, plots: list, files: context.Loader) -> list[Block]:
     """The report's content, in reading order, for both renderers."""
-    return (_introduction(results) + scores.verdict(results) + scores.score_table(results)
+    return (_introduction(results) + scores.verdict(results) + scores.score_table(results) + scores.paired(results)
             + context.curves(plots, files) + context.videos(results, files) + context.counterfactual(results, files)
             + scores.delta_n(results) + scores.action_accuracy(results) + context.metric_conventions(results)
             + context.notes(results) + context.provenance(results))
