@@ -126,12 +126,12 @@ def test_report_shows_the_window_by_window_comparison(tmp_path):
     md_path, html_path = write_report(tmp_path)
     for text in (md_path.read_text(), html_path.read_text()):
         assert "Window by window: the model against each baseline" in text and "95% bootstrap interval" in text
-        assert "+1.5 (+0.75 to +2.25)" in text and "10 of 12" in text and "the model is better" in text
-        assert "-0.111 (-0.2 to +0.05)" in text and "not separated: the interval includes 0" in text
+        assert "+1.50 (+0.75 to +2.25)" in text and "10 of 12" in text and "the model is better" in text
+        assert "-0.111 (-0.200 to +0.050)" in text and "not separated: the interval includes 0" in text
     worse = {**PAIRED_WIN, "difference": -1.5, "low": -2.25, "high": -0.75, "wins": 2}
     make_results(tmp_path, paired={"copy last context frame": {"psnr": worse}})
     md_path, html_path = write_report(tmp_path)
-    assert "⚠ the model is worse" in md_path.read_text() and '<td class="num loses">-1.5' in html_path.read_text()
+    assert "⚠ the model is worse" in md_path.read_text() and '<td class="num loses">-1.50' in html_path.read_text()
     make_results(tmp_path, paired={})  # results from before the comparison existed: no section
     assert "Window by window" not in write_report(tmp_path)[0].read_text()
 

@@ -36,6 +36,8 @@ def test_quick_build_runs_every_stage_and_resumes(tmp_path, capsys):
     assert "## Held-out evaluation" in (out / "model" / "card.md").read_text()
     scored = json.loads((out / "eval-fast" / "results.json").read_text())  # every held-out episode, said so
     assert scored["protocol"]["split"] is None and not any("no episode in split" in n for n in scored["notes"])
+    assert card["evaluation"]["fast"]["paired"] == scored["paired"]  # the card's window-by-window lines
+    assert "- fast, against copy last frame: " in (out / "model" / "card.md").read_text()
     from safetensors.torch import load_file
 
     shipped, refined = (load_file(str(out / d / "model.safetensors")) for d in ("model", "refine-2"))

@@ -66,6 +66,13 @@ def _metric_table(evals: dict[str, dict[str, Any]]) -> list[str]:
             if means:
                 lines.append(f"| {preset} ({e['steps']}, {e['guidance']:g}, {e.get('precision', 'fp32')}) | {label} "
                              f"| {means['psnr']:.2f} | {means['ssim']:.3f} |")
+    paired = [(p, label, e["paired"][key]["psnr"]) for p, e in evals.items() for key, label in SCORES[1:]
+              if "psnr" in e.get("paired", {}).get(key, {})]
+    if paired:
+        lines += ["", "Window by window (the model's PSNR minus the baseline's on the same window, mean and 95% "
+                      "bootstrap interval over the windows):", ""]
+        lines += [f"- {preset}, against {label}: {d['difference']:+.2f} dB ({d['low']:+.2f} to {d['high']:+.2f}), "
+                  f"the model ahead on {d['wins']} of {d['windows']} windows" for preset, label, d in paired]
     acc = [(p, e["action_accuracy"]) for p, e in evals.items() if e.get("action_accuracy")]
     if acc:
         lines += ["", "Action accuracy (an inverse-dynamics model reads the action back from consecutive frames):", ""]

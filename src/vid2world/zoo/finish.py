@@ -54,7 +54,8 @@ def evaluate_presets(out: Path, recipe: Recipe, model_dir: Path, heldout: Path, 
                            "precision": data["protocol"].get("precision", "fp32"),
                            "wall_s": round(time.time() - started, 1),
                            "sources": {s["name"]: s["means"] for s in data["sources"]},
-                           "action_accuracy": data.get("action_accuracy", {}), "dir": target.name}
+                           "action_accuracy": data.get("action_accuracy", {}), "paired": data.get("paired", {}),
+                           "dir": target.name}
     return results
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from .document import Block, Bullets, Cell, Heading, Paragraph, Table
 from .findings import Comparison, best_value, comparisons, computed, direction, format_value, metric_label
 from ..paired import PairedDifference
@@ -82,7 +84,7 @@ def paired(results: EvaluationResults) -> list[Block]:
             reading = ("the model is better" if better else f"{LOSES} the model is worse") if p.separated else \
                 "not separated: the interval includes 0"
             rows.append([Cell(baseline), Cell(metric_label(metric)),
-                         Cell(f"{p.difference:+.3g} ({p.low:+.3g} to {p.high:+.3g})",
+                         Cell(_interval_text(p),
                               "loses" if p.separated and not better else "", numeric=True),
                          Cell(f"{p.wins} of {p.windows}", numeric=True), Cell(reading)])
     if not rows:
@@ -93,6 +95,14 @@ def paired(results: EvaluationResults) -> list[Block]:
     return [Heading("Window by window: the model against each baseline"),
             Table(["baseline", "metric", "model − baseline (95% interval)", "windows won by the model", "reading"],
                   rows, "paired", legend)]
+
+
+def _interval_text(p: PairedDifference) -> str:
+    """`+0.59 (-0.01 to +1.20)`: the three numbers to the same decimals, three significant digits of the width."""
+    width = p.high - p.low
+    decimals = 2 - math.floor(math.log10(width)) if width > 0 else 3 - math.floor(math.log10(abs(p.difference) or 1))
+    decimals = max(0, decimals)
+    return f"{p.difference:+.{decimals}f} ({p.low:+.{decimals}f} to {p.high:+.{decimals}f})"
 
 
 def delta_n(results: EvaluationResults) -> list[Block]:
