@@ -132,6 +132,12 @@ def test_report_shows_the_window_by_window_comparison(tmp_path):
     make_results(tmp_path, paired={"copy last context frame": {"psnr": worse}})
     md_path, html_path = write_report(tmp_path)
     assert "⚠ the model is worse" in md_path.read_text() and '<td class="num loses">-1.50' in html_path.read_text()
+    lower = {"difference": 0.05, "low": 0.02, "high": 0.08, "wins": 1, "windows": 12}  # LPIPS: lower is better
+    make_results(tmp_path, paired={"copy last context frame": {"lpips": lower}})
+    assert "⚠ the model is worse" in write_report(tmp_path)[0].read_text()
+    lower = {**lower, "difference": -0.05, "low": -0.08, "high": -0.02, "wins": 11}
+    make_results(tmp_path, paired={"copy last context frame": {"lpips": lower}})
+    assert "the model is better" in write_report(tmp_path)[0].read_text()
     make_results(tmp_path, paired={})  # results from before the comparison existed: no section
     assert "Window by window" not in write_report(tmp_path)[0].read_text()
 

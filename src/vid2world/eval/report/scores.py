@@ -80,12 +80,11 @@ def paired(results: EvaluationResults) -> list[Block]:
     for baseline, per_metric in results.paired.items():
         for name, values in per_metric.items():
             p, metric = PairedDifference(**values), info[name]
-            better = (p.difference > 0) == metric.higher_is_better
-            reading = ("the model is better" if better else f"{LOSES} the model is worse") if p.separated else \
-                "not separated: the interval includes 0"
-            rows.append([Cell(baseline), Cell(metric_label(metric)),
-                         Cell(_interval_text(p),
-                              "loses" if p.separated and not better else "", numeric=True),
+            worse = p.separated and (p.low > 0) != metric.higher_is_better  # the whole interval on the wrong side
+            reading = "not separated: the interval includes 0" if not p.separated else \
+                f"{LOSES} the model is worse" if worse else "the model is better"
+            rows.append([Cell(baseline), Cell(metric_label(metric)), Cell(_interval_text(p), "loses" if worse else "",
+                                                                          numeric=True),
                          Cell(f"{p.wins} of {p.windows}", numeric=True), Cell(reading)])
     if not rows:
         return []
