@@ -13,6 +13,7 @@ a matmul or a convolution, if those kept their measured rate."""
 from __future__ import annotations
 
 import argparse
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -63,6 +64,18 @@ def counted(step) -> dict[str, float]:
     return {"matmuls (mm, addmm, bmm)": sum(ops.values()) - conv, "convolutions (forward, backward)": conv}
 
 
+def copy_bandwidth(elements: int = 1 << 24, repeats: int = 20) -> float:
+    """GB/s read + written by copying a bf16 tensor of `elements` (16.7 M: the size of the largest GELU input)."""
+    src = torch.randn(elements).bfloat16()
+    dst = torch.empty_like(src)
+    for _ in range(3):
+        dst.copy_(src)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        dst.copy_(src)
+    return 2 * 2 * elements * repeats / (time.perf_counter() - start) / 1e9
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--eager", action="store_true", help="the eager step instead of the compiled one")
@@ -89,6 +102,10 @@ def main() -> None:
         rate = (f"  {flops[key] / 1e9:.0f} GFLOP at {flops[key] / s / 1e9:.0f} GFLOP/s "
                 f"({flops[key] / s / 1e9 / rates['bf16']:.0%} of bf16)") if key in flops else ""
         print(f"  {1000 * s:6.1f} ms  {s / step:4.0%}  {key}{rate}")
+    fused = sorted((e for e in prof.key_averages() if e.key.startswith("graph_")), key=lambda e: -e.self_cpu_time_total)
+    for e in fused[:3]:  # what bounds them: compare with the bytes they move at the copy bandwidth below
+        print(f"  largest fused kernels: {e.self_cpu_time_total / 2e3:5.1f} ms per step, {e.count // 2}x: {e.key[:100]}")
+    print(f"copying 16.7 M bf16 elements: {copy_bandwidth():.0f} GB/s read + written")
     flop_s = sum(seconds.get(k, 0.0) for k in flops)
     target = total_flops / (0.5 * rates["bf16"] * 1e9)
     print(f"whole step: {total_flops / step / 1e9:.0f} GFLOP/s, {total_flops / step / 1e9 / rates['bf16']:.0%} of "
