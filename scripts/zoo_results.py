@@ -59,9 +59,19 @@ def turning_table(demo: Path) -> list[str]:
              "|---|---|---|---|---|---|"]
     lines += [f"| {s['seed']} | {s['game_left']:+.2f} | {s['model_left']:+.2f} | {s['game_right']:+.2f} | "
               f"{s['model_right']:+.2f} | {'yes' if s['follows'] else 'no'} |" for s in t["starts"]]
-    scores = r["scores"]
-    lines += ["", "Demo rollouts (fresh episodes, seed 2026):", "", "| source | PSNR (dB) | SSIM |", "|---|---|---|"]
-    lines += [f"| {name} | {s['psnr']:.2f} | {s['ssim']:.3f} |" for name, s in scores.items()]
+    scores, gaps, cfg = r["scores"], r.get("against_baselines", {}), r["config"]
+    lines += ["", f"Demo rollouts ({cfg['starts']} fresh episodes, seed {cfg['seed']}, starts {cfg.get('settle', 0)} "
+                  "steps after the spawn):", "",
+              "| source | PSNR (dB) | SSIM | model − source, PSNR (95% interval over the starts) |", "|---|---|---|---|"]
+    for name, s in scores.items():
+        d = gaps.get(name)
+        gap = f"{d['difference']:+.2f} ({d['low']:+.2f} to {d['high']:+.2f}), {d['wins']} of {d['windows']}" if d else ""
+        lines.append(f"| {name} | {s['psnr']:.2f} | {s['ssim']:.3f} | {gap} |")
+    if "spawn_scores" in r:
+        spawn, d = r["spawn_scores"], r["spawn_against_baselines"]["copy last frame"]
+        lines += ["", f"From the spawn frame itself: model {spawn['model']['psnr']:.2f} dB, copy last frame "
+                      f"{spawn['copy last frame']['psnr']:.2f} dB (model − copy {d['difference']:+.2f}, "
+                      f"{d['low']:+.2f} to {d['high']:+.2f})."]
     return lines
 
 

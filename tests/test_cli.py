@@ -31,6 +31,13 @@ def test_demo_compares_the_bundled_model_with_the_game(tmp_path):
     report = json.loads(paths["json"].read_text())
     assert set(report["scores"]) == {"model", "other actions", "copy last frame"}
     assert len(report["scores"]["model"]["psnr_per_frame"]) == 3
+    for name in ("other actions", "copy last frame"):  # start by start: the mean gap is the gap of the means
+        gap = report["scores"]["model"]["psnr"] - report["scores"][name]["psnr"]
+        assert report["against_baselines"][name]["difference"] == pytest.approx(gap, rel=1e-9, abs=1e-12)
+        assert report["against_baselines"][name]["windows"] == 2
+    assert report["config"]["settle"] == 2 and set(report["spawn_scores"]) == set(report["scores"])
+    assert report["spawn_against_baselines"]["copy last frame"]["windows"] == 2
+    assert report["spawn_scores"]["copy last frame"]["psnr"] != report["scores"]["copy last frame"]["psnr"]
     assert report["causality_max_past_change"] == 0.0
     assert report["turning"]["of"] == 2 and len(report["turning"]["starts"]) == 2
     assert set(report["action_accuracy"]) == {"real", "model", "chance"}
@@ -41,7 +48,8 @@ def test_demo_compares_the_bundled_model_with_the_game(tmp_path):
     with Image.open(paths["picture"]) as img:
         assert img.size[0] > 4 * 64
     text = paths["report"].read_text()
-    assert "## Turning: " in text and "| copy last frame |" in text
+    assert "## Turning: " in text and "| copy last frame |" in text and "- against copy last frame: " in text
+    assert "Starts are taken 2 game steps after the spawn" in text
 
 def test_bench_causal_json_and_bad_preset(tmp_path):
     proc = run("bench", "causal", "--frames", "5", "--size", "8", "--leak-at", "1", "--json", str(tmp_path / "b.json"))

@@ -14,7 +14,13 @@ def _demo(args: argparse.Namespace) -> int:
     paths = run_demo(args.out, device=args.device, progress=not args.no_progress)
     report = json.loads(paths["json"].read_text())
     for name, s in report["scores"].items():
-        print(f"{name:22s} PSNR {s['psnr']:6.2f} dB   SSIM {s['ssim']:.3f}")
+        d = report["against_baselines"].get(name)
+        gap = f"   model - this: {d['difference']:+.2f} dB ({d['low']:+.2f} to {d['high']:+.2f})" if d else ""
+        print(f"{name:22s} PSNR {s['psnr']:6.2f} dB   SSIM {s['ssim']:.3f}{gap}")
+    gap = report["spawn_against_baselines"]["copy last frame"]
+    print(f"from the spawn frame ({report['config']['settle']} steps earlier): model PSNR "
+          f"{report['spawn_scores']['model']['psnr']:.2f} dB, copy last frame "
+          f"{report['spawn_scores']['copy last frame']['psnr']:.2f} dB (model - copy {gap['difference']:+.2f})")
     acc = report.get("action_accuracy")
     if acc:
         print(f"action accuracy: model {acc['model']:.3f}, real frames {acc['real']:.3f}, chance {acc['chance']:.3f}")

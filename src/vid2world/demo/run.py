@@ -25,7 +25,8 @@ from ..io.atomic import atomic_file, write_text
 from ..io.progress import progress_bar
 from ..io.video import write_video
 from ..world.world_model import SamplingPreset, WorldModel
-from .vizdoom import DemoConfig, compare, counterfactual, frame_scores, record_starts, turn_test
+from .vizdoom import (DemoConfig, against_baselines, compare, counterfactual, frame_scores, record_starts,
+                      turn_test)
 
 MODEL = "vizdoom-deathmatch"
 
@@ -65,10 +66,17 @@ def run_demo(out: str | Path, device: str = "cpu", progress: bool = True, config
     report: dict[str, Any] = {"model": MODEL, "env": env, "sampling": asdict(sampling), "config": asdict(config),
                               "causality_max_past_change": causality_check(model)}
     bar = progress_bar(total=4, desc="demo", unit="part", enabled=progress)
-    frames, actions = record_starts(env, model.metadata["frame_size"][0], config.starts, config.horizon, config.seed)
+    played, acted = record_starts(env, model.metadata["frame_size"][0], config.starts, config.settle + config.horizon,
+                                  config.seed)
+    frames, actions = played[:, config.settle:], acted[:, config.settle:]
     predictions = compare(model, frames, actions, sampling)
+    spawn = played[:, : config.horizon + 1]  # the same episodes from the spawn frame itself
+    spawned = compare(model, spawn, acted[:, : config.horizon], sampling)
     bar.update(1)
     report["scores"] = frame_scores(frames[:, 1:], predictions)
+    report["against_baselines"] = against_baselines(report["scores"])
+    report["spawn_scores"] = frame_scores(spawn[:, 1:], spawned)
+    report["spawn_against_baselines"] = against_baselines(report["spawn_scores"])
     report["action_accuracy"] = action_accuracy(model_dir, frames, predictions["model"], actions)
     bar.update(1)
     report["turning"] = turn_test(model, env, spec, config, sampling)
@@ -106,6 +114,19 @@ def report_markdown(r: dict[str, Any]) -> str:
              f"{r['wall_s']:.0f} s in all.", "",
              "| source | PSNR (dB) | SSIM |", "|---|---|---|"]
     lines += [f"| {name} | {s['psnr']:.2f} | {s['ssim']:.3f} |" for name, s in r["scores"].items()]
+    if "spawn_scores" in r:
+        spawn, gap = r["spawn_scores"], r["spawn_against_baselines"]["copy last frame"]
+        lines += ["", f"Starts are taken {r['config']['settle']} game steps after the spawn: at the spawn the player "
+                      "stands still for a step, which one context frame cannot show. From the spawn frame itself the "
+                      f"model scores {spawn['model']['psnr']:.2f} dB against {spawn['copy last frame']['psnr']:.2f} "
+                      f"for the copied frame (model − copy: {gap['difference']:+.2f} dB, {gap['low']:+.2f} to "
+                      f"{gap['high']:+.2f})."]
+    paired = r.get("against_baselines", {})
+    if paired:
+        lines += ["", "Start by start (the model's PSNR minus the baseline's on the same start, mean and 95% bootstrap "
+                      "interval over the starts):", ""]
+        lines += [f"- against {name}: {d['difference']:+.2f} dB ({d['low']:+.2f} to {d['high']:+.2f}), the model "
+                  f"ahead on {d['wins']} of {d['windows']} starts" for name, d in paired.items()]
     acc = r.get("action_accuracy")
     if acc:
         lines += ["", f"Action accuracy (the inverse-dynamics model reads the actions back): model frames "
