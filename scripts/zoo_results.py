@@ -13,6 +13,8 @@ import json
 import sys
 from pathlib import Path
 
+from vid2world.eval.paired import PairedDifference
+
 SOURCES = ("model", "model, another episode's actions", "model, random actions", "copy last context frame")
 HORIZONS = (1, 2, 4, 8, 12, 16)
 
@@ -65,13 +67,12 @@ def turning_table(demo: Path) -> list[str]:
               "| source | PSNR (dB) | SSIM | model − source, PSNR (95% interval over the starts) |", "|---|---|---|---|"]
     for name, s in scores.items():
         d = gaps.get(name)
-        gap = f"{d['difference']:+.2f} ({d['low']:+.2f} to {d['high']:+.2f}), {d['wins']} of {d['windows']}" if d else ""
+        gap = f"{PairedDifference(**d).text(2)}, {d['wins']} of {d['windows']}" if d else ""
         lines.append(f"| {name} | {s['psnr']:.2f} | {s['ssim']:.3f} | {gap} |")
     if "spawn_scores" in r:
         spawn, d = r["spawn_scores"], r["spawn_against_baselines"]["copy last frame"]
         lines += ["", f"From the spawn frame itself: model {spawn['model']['psnr']:.2f} dB, copy last frame "
-                      f"{spawn['copy last frame']['psnr']:.2f} dB (model − copy {d['difference']:+.2f}, "
-                      f"{d['low']:+.2f} to {d['high']:+.2f})."]
+                      f"{spawn['copy last frame']['psnr']:.2f} dB; model − copy {PairedDifference(**d).text(2)}."]
     return lines
 
 

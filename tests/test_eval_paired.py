@@ -43,3 +43,11 @@ def test_a_gap_that_flips_sign_is_not_separated_and_the_interval_holds_the_mean(
 def test_bad_scores_are_refused(model, base, message):
     with pytest.raises(ValueError, match=message):
         paired_difference(model, base, higher_is_better=True)
+
+
+def test_text_puts_the_three_numbers_to_the_same_decimals():
+    from vid2world.eval.paired import PairedDifference
+
+    assert PairedDifference(0.586, -0.00509, 1.2, 24, 32).text() == "+0.59 (-0.01 to +1.20)"
+    assert PairedDifference(-0.00281, -0.00455, -0.000991, 25, 32).text() == "-0.00281 (-0.00455 to -0.00099)"
+    assert PairedDifference(1.27, 0.72, 1.87, 23, 32).text(2, " dB") == "+1.27 dB (+0.72 to +1.87)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..eval.paired import PairedDifference
 from ..io.args import add_progress_flag, torch_device
 
 
@@ -15,7 +16,7 @@ def _demo(args: argparse.Namespace) -> int:
     report = json.loads(paths["json"].read_text())
     for name, s in report["scores"].items():
         d = report["against_baselines"].get(name)
-        gap = f"   model - this: {d['difference']:+.2f} dB ({d['low']:+.2f} to {d['high']:+.2f})" if d else ""
+        gap = f"   model - this: {PairedDifference(**d).text(2, ' dB')}" if d else ""
         print(f"{name:22s} PSNR {s['psnr']:6.2f} dB   SSIM {s['ssim']:.3f}{gap}")
     gap = report["spawn_against_baselines"]["copy last frame"]
     print(f"from the spawn frame ({report['config']['settle']} steps earlier): model PSNR "

@@ -20,6 +20,7 @@ from PIL import Image
 from .. import zoo
 from ..causal.diagnostics import ProbeInputs, future_leak
 from ..data.spec import ActionSpec
+from ..eval.paired import PairedDifference
 from ..eval.videos import grid
 from ..io.atomic import atomic_file, write_text
 from ..io.progress import progress_bar
@@ -119,14 +120,13 @@ def report_markdown(r: dict[str, Any]) -> str:
         lines += ["", f"Starts are taken {r['config']['settle']} game steps after the spawn: at the spawn the player "
                       "stands still for a step, which one context frame cannot show. From the spawn frame itself the "
                       f"model scores {spawn['model']['psnr']:.2f} dB against {spawn['copy last frame']['psnr']:.2f} "
-                      f"for the copied frame (model − copy: {gap['difference']:+.2f} dB, {gap['low']:+.2f} to "
-                      f"{gap['high']:+.2f})."]
+                      f"for the copied frame; model − copy: {PairedDifference(**gap).text(2, ' dB')}."]
     paired = r.get("against_baselines", {})
     if paired:
         lines += ["", "Start by start (the model's PSNR minus the baseline's on the same start, mean and 95% bootstrap "
                       "interval over the starts):", ""]
-        lines += [f"- against {name}: {d['difference']:+.2f} dB ({d['low']:+.2f} to {d['high']:+.2f}), the model "
-                  f"ahead on {d['wins']} of {d['windows']} starts" for name, d in paired.items()]
+        lines += [f"- against {name}: {PairedDifference(**d).text(2, ' dB')}, the model ahead on {d['wins']} of "
+                  f"{d['windows']} starts" for name, d in paired.items()]
     acc = r.get("action_accuracy")
     if acc:
         lines += ["", f"Action accuracy (the inverse-dynamics model reads the actions back): model frames "

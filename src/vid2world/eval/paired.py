@@ -4,6 +4,7 @@ what the choice of windows alone would move (a few tenths of a dB on 16 windows 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,15 @@ class PairedDifference:
     def separated(self) -> bool:
         """The interval excludes 0: the windows' spread alone does not explain the gap."""
         return self.low > 0 or self.high < 0
+
+    def text(self, decimals: int | None = None, unit: str = "") -> str:
+        """`+0.59 dB (-0.01 to +1.20)`: the three numbers to `decimals` places (None: three significant digits of
+        the interval's width), `unit` (" dB") after the mean."""
+        if decimals is None:
+            width = self.high - self.low
+            decimals = max(0, 2 - math.floor(math.log10(width)) if width > 0 else
+                           3 - math.floor(math.log10(abs(self.difference) or 1)))
+        return f"{self.difference:+.{decimals}f}{unit} ({self.low:+.{decimals}f} to {self.high:+.{decimals}f})"
 
 
 def paired_difference(model: np.ndarray, baseline: np.ndarray, higher_is_better: bool, seed: int = 0,

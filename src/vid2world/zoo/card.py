@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.store import open_dataset
+from ..eval.paired import PairedDifference
 from ..world.bundled import MODELS
 from ..world.world_model import WorldModel
 from .finish import stage
@@ -71,8 +72,8 @@ def _metric_table(evals: dict[str, dict[str, Any]]) -> list[str]:
     if paired:
         lines += ["", "Window by window (the model's PSNR minus the baseline's on the same window, mean and 95% "
                       "bootstrap interval over the windows):", ""]
-        lines += [f"- {preset}, against {label}: {d['difference']:+.2f} dB ({d['low']:+.2f} to {d['high']:+.2f}), "
-                  f"the model ahead on {d['wins']} of {d['windows']} windows" for preset, label, d in paired]
+        lines += [f"- {preset}, against {label}: {PairedDifference(**d).text(2, ' dB')}, the model ahead on {d['wins']} "
+                  f"of {d['windows']} windows" for preset, label, d in paired]
     acc = [(p, e["action_accuracy"]) for p, e in evals.items() if e.get("action_accuracy")]
     if acc:
         lines += ["", "Action accuracy (an inverse-dynamics model reads the action back from consecutive frames):", ""]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 from .document import Block, Bullets, Cell, Heading, Paragraph, Table
 from .findings import Comparison, best_value, comparisons, computed, direction, format_value, metric_label
 from ..paired import PairedDifference
@@ -83,7 +81,7 @@ def paired(results: EvaluationResults) -> list[Block]:
             worse = p.separated and (p.low > 0) != metric.higher_is_better  # the whole interval on the wrong side
             reading = "not separated: the interval includes 0" if not p.separated else \
                 f"{LOSES} the model is worse" if worse else "the model is better"
-            rows.append([Cell(baseline), Cell(metric_label(metric)), Cell(_interval_text(p), "loses" if worse else "",
+            rows.append([Cell(baseline), Cell(metric_label(metric)), Cell(p.text(), "loses" if worse else "",
                                                                           numeric=True),
                          Cell(f"{p.wins} of {p.windows}", numeric=True), Cell(reading)])
     if not rows:
@@ -94,14 +92,6 @@ def paired(results: EvaluationResults) -> list[Block]:
     return [Heading("Window by window: the model against each baseline"),
             Table(["baseline", "metric", "model − baseline (95% interval)", "windows won by the model", "reading"],
                   rows, "paired", legend)]
-
-
-def _interval_text(p: PairedDifference) -> str:
-    """`+0.59 (-0.01 to +1.20)`: the three numbers to the same decimals, three significant digits of the width."""
-    width = p.high - p.low
-    decimals = 2 - math.floor(math.log10(width)) if width > 0 else 3 - math.floor(math.log10(abs(p.difference) or 1))
-    decimals = max(0, decimals)
-    return f"{p.difference:+.{decimals}f} ({p.low:+.{decimals}f} to {p.high:+.{decimals}f})"
 
 
 def delta_n(results: EvaluationResults) -> list[Block]:
