@@ -158,7 +158,7 @@ def test_fast_and_quality_presets_pick_the_models_steps(tmp_path, capsys):
     assert exit_.value.code == 2 and "argument --steps: not allowed with argument --fast" in capsys.readouterr().err
 
 
-def test_bench_train_counts_flops_and_compares_with_the_matmul_rates(tmp_path):
+def test_bench_train_counts_flops_and_compares_with_the_matmul_rates(tmp_path, capsys):
     assert main(["bench", "train", "--cached-latents", "--preset", "pixel-tiny", "--latent", "8x8", "--batch", "2",
                  "--frames", "4", "--steps", "3", "--warmup", "1", "--action-dim", "3", "--no-checkpointing",
                  "--no-progress", "--json", str(tmp_path / "b.json")]) == 0
@@ -173,6 +173,16 @@ def test_bench_train_counts_flops_and_compares_with_the_matmul_rates(tmp_path):
     assert r["flop_kernels_gflops"] > r["flops_per_step"] / (share["flop_kernels_s"] + share["other_s"]) / 1e9
     assert 0 < r["batch_s"] < r["step_s"]  # the data loading is timed apart from the step
     assert main(["bench", "train", "--compile", "--steps", "2", "--warmup", "1"]) == 2  # compiles the in-memory loop
+    # --channels weighs a narrower or wider UNet of the same preset: parameters go with the width squared
+    assert r["model_channels"] == 32 and r["fp16_mib"] == pytest.approx(r["trainable_parameters"] * 2 / 2 ** 20)
+    assert main(["bench", "train", "--cached-latents", "--preset", "pixel-tiny", "--latent", "8x8", "--batch", "1",
+                 "--frames", "4", "--steps", "2", "--warmup", "1", "--action-dim", "3", "--no-checkpointing",
+                 "--channels", "16", "--no-progress", "--json", str(tmp_path / "narrow.json")]) == 0
+    narrow = json.loads((tmp_path / "narrow.json").read_text())
+    assert narrow["model_channels"] == 16 and narrow["flops_per_step"] < r["flops_per_step"] / 2
+    assert 3 < r["trainable_parameters"] / narrow["trainable_parameters"] < 4.5
+    assert main(["bench", "train", "--cached-latents", "--preset", "pixel-tiny", "--channels", "36"]) == 2
+    assert "--channels 36: preset 'pixel-tiny' needs a multiple of its norm groups (8)" in capsys.readouterr().err
 
 
 def test_fit_compiles_the_denoiser_it_steps_when_asked(monkeypatch):

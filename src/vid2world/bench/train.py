@@ -11,6 +11,7 @@ as a fraction of this machine's fp32 and bf16 matmul rates, measured in the same
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import tempfile
 import time
@@ -45,6 +46,7 @@ class BenchTrainConfig:
     action_dim: int = 13
     cached_latents: bool = False  # the in-memory loop on cached latents (the bundled models' loop)
     compile: bool = False  # that loop's step under torch.compile (`FitConfig.compile`); the compile is a warm-up step
+    channels: int | None = None  # with cached_latents: the preset's width replaced, to weigh a wider or narrower UNet
 
 
 def _synthetic_dataset(root: Path, cfg: BenchTrainConfig, size: tuple[int, int]) -> Path:
@@ -64,8 +66,9 @@ def bench_train(cfg: BenchTrainConfig, progress: bool = True) -> dict[str, Any]:
         raise ValueError(f"bench train: steps ({cfg.steps}) must exceed warmup ({cfg.warmup})")
     if cfg.cached_latents:
         return _bench_in_memory(cfg, progress)
-    if cfg.compile:
-        raise ValueError("bench train: --compile times the in-memory loop; add --cached-latents")
+    if cfg.compile or cfg.channels is not None:
+        flag = "--compile" if cfg.compile else "--channels"
+        raise ValueError(f"bench train: {flag} applies to the in-memory loop; add --cached-latents")
     factor = 8 if cfg.preset in PRETRAINED else 1
     size = (cfg.latent[0] * factor, cfg.latent[1] * factor)
     with tempfile.TemporaryDirectory(prefix="v2w-bench-train-") as tmp:
@@ -114,8 +117,10 @@ def _bench_in_memory(cfg: BenchTrainConfig, progress: bool) -> dict[str, Any]:
     rates = machine_rates()
     achieved = flops / step_s / 1e9
     kernel_rate = flops / share["flop_kernels_s"] / 1e9
-    return {**asdict(cfg), "frame_size": list(cfg.latent), "trainable_parameters":
-            sum(p.numel() for p in model.unet.parameters()), "step_s": step_s, "clips_per_s": cfg.batch / step_s,
+    parameters = sum(p.numel() for p in model.unet.parameters())
+    return {**asdict(cfg), "frame_size": list(cfg.latent), "trainable_parameters": parameters,
+            "fp16_mib": parameters * 2 / 2 ** 20, "model_channels": model.unet.config.model_channels,
+            "step_s": step_s, "clips_per_s": cfg.batch / step_s,
             "gpu_peak_gb": None, "device": "cpu", "last_loss": losses[-1], "flops_per_step": flops,
             "achieved_gflops": achieved, "matmul_gflops": rates,
             "fraction_of_matmul": {k: achieved / v for k, v in rates.items()}, "profiled_step": share,
@@ -141,6 +146,11 @@ def _latent_world_model(cfg: BenchTrainConfig) -> WorldModel:
 
     unet_cfg = UNetConfig.preset(cfg.preset, action_space=ActionSpace.continuous(cfg.action_dim),
                                  causal=CausalConfig("frame"), gradient_checkpointing=cfg.checkpointing)
+    if cfg.channels is not None:
+        if cfg.channels % math.lcm(unet_cfg.norm_groups, unet_cfg.num_head_channels):
+            raise ValueError(f"--channels {cfg.channels}: preset {cfg.preset!r} needs a multiple of its norm groups "
+                             f"({unet_cfg.norm_groups}) and head width ({unet_cfg.num_head_channels})")
+        unet_cfg = replace(unet_cfg, model_channels=cfg.channels)
     if unet_cfg.context_dim is not None:
         raise ValueError(f"--cached-latents trains the UNet alone: preset {cfg.preset!r} needs an image context; "
                          "use a preset without one (latent-small, pixel-tiny, pixel-64)")
@@ -154,7 +164,8 @@ def format_bench_train(r: dict[str, Any]) -> str:
         frac = r["fraction_of_matmul"]
         return (f"{r['preset']}: {r['batch']} clips x {r['frames']} frames of cached {r['latent'][0]}x{r['latent'][1]} "
                 f"latents, {r['precision']}{', torch.compile' if r['compile'] else ''}, "
-                f"{r['trainable_parameters']:,} trainable parameters on {r['device']}\n"
+                f"{r['trainable_parameters']:,} trainable parameters ({r['model_channels']} channels, "
+                f"{r['fp16_mib']:.1f} MiB in fp16) on {r['device']}\n"
                 f"  step {r['step_s']:.3f} s (median of {r['steps'] - r['warmup']}), {r['clips_per_s']:.2f} clips/s, "
                 f"{r['flops_per_step'] / 1e9:.0f} GFLOP/step counted, {r['achieved_gflops']:.0f} GFLOP/s achieved\n"
                 f"  matmul on this machine: fp32 {r['matmul_gflops']['fp32']:.0f}, bf16 "
@@ -176,7 +187,7 @@ def _bench_train(args: argparse.Namespace) -> int:
     cfg = BenchTrainConfig(preset=args.preset, batch=args.batch, frames=args.frames, latent=args.latent,
                            precision=args.precision, checkpointing=args.checkpointing, steps=args.steps,
                            warmup=args.warmup, action_dim=args.action_dim, cached_latents=args.cached_latents,
-                           compile=args.compile)
+                           compile=args.compile, channels=args.channels)
     result = bench_train(cfg, progress=not args.no_progress)
     print(format_bench_train(result))
     write_json(args.json, result)
@@ -205,6 +216,9 @@ def register(bench_sub) -> None:
     btrain.add_argument("--compile", action="store_true",
                         help="with --cached-latents: the step under torch.compile, as the bundled models' long stages "
                              "train (the first step compiles: minutes cold; keep --warmup at 2 or more)")
+    btrain.add_argument("--channels", type=positive_int,
+                        help="with --cached-latents: the preset's model_channels replaced, to weigh a wider or "
+                             "narrower UNet (FLOPs, rate, fp16 size; scripts/training_width_sweep.py sweeps it)")
     add_progress_flag(btrain)
     btrain.add_argument("--json", help="also write the result to this JSON file")
     btrain.set_defaults(func=_bench_train)
