@@ -97,6 +97,11 @@ def test_results_hold_every_source_metric_and_video(first):
             gap = model[name] - results.source(baseline).means[name]
             assert p["difference"] == pytest.approx(gap, rel=1e-9, abs=1e-12) and p["low"] <= p["difference"] <= p["high"]
             assert p["windows"] == 4 and 0 <= p["wins"] <= 4
+    for s in results.sources:  # one score per window, in window_ids' order: their mean is the source's mean
+        for name in ("psnr", "ssim", "mse"):
+            assert len(s.per_window[name]) == 4 and np.mean(s.per_window[name]) == pytest.approx(s.means[name], rel=1e-9)
+    gaps = np.subtract(results.source("model").per_window["psnr"], results.source(SOURCES[1]).per_window["psnr"])
+    assert results.paired[SOURCES[1]]["psnr"]["wins"] == int((gaps > 0).sum())
     assert results.delta_n == pytest.approx({k: (model[k] - rand[k]) / rand[k] * 100 for k in model}, rel=1e-12)
     for s in results.sources:
         assert len(s.videos) == 1 and frame_count(out / s.videos[0]) == 6  # 2 given + 4 generated
@@ -250,3 +255,35 @@ def test_the_recorded_command_parses_back_to_the_same_settings():
         fields = {k: getattr(cfg, k) for k in EvaluateConfig.__dataclass_fields__}
         args = build_parser().parse_args(command_line("evaluate", fields)[1:])
         assert EvaluateConfig(**{k: getattr(args, k) for k in fields}) == cfg
+
+
+def test_compare_pairs_two_evaluations_of_the_same_windows(first, inputs, tmp_path, capsys):
+    """`vid2world compare A B`: every shared source, A - B window by window; copying the last frame does not depend
+    on the model, so its gap is exactly 0; evaluations of other windows, or without per-window scores, are refused."""
+    results, out = first
+    fewer = tmp_path / "one-step"
+    other = evaluate(config(inputs, fewer, steps=1, videos=0, counterfactual=False), progress=False)
+    assert main(["compare", str(out), str(fewer), "--json", str(tmp_path / "c.json")]) == 0
+    table = capsys.readouterr().out
+    assert "| model | psnr |" in table and "| copy last context frame | psnr |" in table
+    gaps = {(g["source"], g["metric"]): g for g in json.loads((tmp_path / "c.json").read_text())["gaps"]}
+    assert set(gaps) == {(s, m) for s in SOURCES for m in ("psnr", "ssim", "mse")}
+    copy = gaps[("copy last context frame", "psnr")]["gap"]
+    assert copy["difference"] == copy["low"] == copy["high"] == 0 and copy["wins"] == 0
+    mine, theirs = (np.asarray(r.source("model").per_window["psnr"]) for r in (EvaluationResults.load(out), other))
+    model = gaps[("model", "psnr")]
+    assert model["gap"]["difference"] == pytest.approx(np.mean(mine - theirs), rel=1e-9, abs=1e-12)
+    assert model["gap"]["wins"] == int((mine > theirs).sum()) and model["a"] == pytest.approx(mine.mean())
+    moved = tmp_path / "moved"
+    shutil.copytree(fewer, moved, ignore=shutil.ignore_patterns("predictions"))
+    raw = json.loads((moved / "results.json").read_text())
+    raw["protocol"]["window_ids"] = raw["protocol"]["window_ids"][::-1]
+    (moved / "results.json").write_text(json.dumps(raw))
+    assert main(["compare", str(out), str(moved)]) == 2
+    assert "were not scored on the same windows" in capsys.readouterr().err
+    raw["protocol"]["window_ids"] = other.protocol["window_ids"]
+    for source in raw["sources"]:
+        source.pop("per_window")  # results.json from before per-window scores were kept
+    (moved / "results.json").write_text(json.dumps(raw))
+    assert main(["compare", str(out), str(moved)]) == 2
+    assert "share no source with per-window scores" in capsys.readouterr().err

@@ -192,6 +192,9 @@ def test_markdown_shows_any_string_literally():
      "paired['copy last context frame']['psnr']['low'] is nan"),
     (lambda r: r.paired.update(oracle={}), "paired names source 'oracle', which `sources` does not hold"),
     (lambda r: r.paired["copy last context frame"]["psnr"].update(wins=13), "wins 13 out of [0, windows]"),
+    (lambda r: r.sources[1].per_window.update(psnr=[22.5] * 11), "per_window['psnr'] holds 11 values; expected one"),
+    (lambda r: r.sources[1].per_window.update(psnr=[22.5] * 11 + [float("inf")]), "per_window['psnr'][11] is inf"),
+    (lambda r: r.sources[0].per_window.update(fid=[1.0] * 12), "per_window names metric 'fid', which `metrics`"),
 ])
 def test_bad_results_are_named(tmp_path, change, message):
     results = make_results(tmp_path)

@@ -1,4 +1,4 @@
-"""`vid2world rollout` and `vid2world evaluate`: their arguments and handlers."""
+"""`vid2world rollout`, `vid2world evaluate` and `vid2world compare`: their arguments and handlers."""
 
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
-    """The `rollout` and `evaluate` commands."""
+    """The `rollout`, `evaluate` and `compare` commands."""
     roll = sub.add_parser("rollout", help="one rollout against ground truth (side-by-side mp4, per-frame PSNR)")
     roll.add_argument("--model", required=True, help="world-model directory")
     roll.add_argument("--data", required=True, help="dataset directory (`vid2world data record|convert`)")
@@ -129,3 +129,20 @@ def register(sub) -> None:
                     "the protocol's, val); all: every episode, for data recorded apart from the training data")
     _sampling_flags(ev)
     ev.set_defaults(func=_evaluate)
+    cmp = sub.add_parser("compare", help="two evaluations of the same windows, window by window",
+                         description="Every source both evaluations scored, A - B on each window with a 95%% "
+                         "bootstrap interval over the windows (docs/evaluation.md).")
+    cmp.add_argument("a", help="an output directory of `vid2world evaluate` (holds results.json)")
+    cmp.add_argument("b", help="another, scored on the same windows")
+    cmp.add_argument("--json", default=None, help="also write the comparison to this JSON file")
+    cmp.set_defaults(func=_compare)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from ..io.args import write_json
+    from .compare import compare_evaluations, comparison_json, format_comparison
+
+    gaps = compare_evaluations(args.a, args.b)
+    print(format_comparison(gaps, args.a, args.b))
+    write_json(args.json, comparison_json(gaps, args.a, args.b))
+    return 0

@@ -33,6 +33,9 @@ class SourceScores:
     per_horizon: dict[str, list[float]] = field(default_factory=dict)
     videos: list[str] = field(default_factory=list)  # side-by-side ground truth | prediction mp4s
     std: dict[str, float] = field(default_factory=dict)  # over seeds, when the source ran with several (else empty)
+    # each per-frame metric's mean over the scored frames of every window, in `protocol.window_ids`' order (averaged
+    # over seeds): what pairs two evaluations of the same windows, e.g. the arms of `zoo ablate`
+    per_window: dict[str, list[float]] = field(default_factory=dict)
 
 
 @dataclass

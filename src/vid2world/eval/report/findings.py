@@ -43,7 +43,7 @@ def _finite(value, where: str) -> float:
     return float(value)
 
 
-def _check_source(source: SourceScores, known: dict[str, MetricInfo]) -> None:
+def _check_source(source: SourceScores, known: dict[str, MetricInfo], windows: int) -> None:
     where = f"sources[{source.name!r}]"
     if source.kind not in KINDS:
         raise ValueError(f"results.json: {where}.kind is {source.kind!r}; expected one of {list(KINDS)}")
@@ -54,6 +54,16 @@ def _check_source(source: SourceScores, known: dict[str, MetricInfo]) -> None:
                                  f"describe (described: {sorted(known)})")
             for i, v in enumerate(value if part == "per_horizon" else [value]):
                 _finite(v, f"{where}.{part}[{metric!r}]" + (f"[{i}]" if part == "per_horizon" else ""))
+    for metric, values in source.per_window.items():
+        if metric not in known:
+            raise ValueError(f"results.json: {where}.per_window names metric {metric!r}, which `metrics` does not "
+                             f"describe (described: {sorted(known)})")
+        if not isinstance(values, list) or len(values) != windows:
+            raise ValueError(f"results.json: {where}.per_window[{metric!r}] holds "
+                             f"{len(values) if isinstance(values, list) else values!r} values; expected one per "
+                             f"window ({windows})")
+        for i, v in enumerate(values):
+            _finite(v, f"{where}.per_window[{metric!r}][{i}]")
 
 
 def _check_paired(results: EvaluationResults, known: dict[str, MetricInfo], sources: set[str]) -> None:
@@ -83,7 +93,7 @@ def check_results(results: EvaluationResults) -> None:
     if len(set(names)) != len(names):
         raise ValueError(f"results.json: sources repeats a name: {names}")
     for source in results.sources:
-        _check_source(source, known)
+        _check_source(source, known, results.windows)
     for metric, value in results.delta_n.items():
         _finite(value, f"delta_n[{metric!r}]")
     _check_paired(results, known, set(names))
