@@ -118,6 +118,16 @@ def _ablations_start_from_the_build(build, out, capsys):
     assert json.loads((out / "runs" / "transfer-s0" / "stage.json").read_text())["config"]["seed"] == 0
     assert "## (d) temporal norm" in (out / "ablations.md").read_text() and (out / "per-horizon.png").is_file()
     assert "## (c) guidance scale" in (out / "ablations.md").read_text()
+    # the arms paired on the same windows: each window averaged over the seeds, then mine - reference
+    pair = summary["paired"]["(d) temporal norm"]
+    assert pair["reference"] == f"transfer@{fast:g}" and set(pair["arms"]) == {f"norm-clip@{fast:g}"}
+    mine, ref = (np.mean([r["per_window"]["psnr"] for r in summary["cells"][k]["seeds"]], axis=0)
+                 for k in (f"norm-clip@{fast:g}", f"transfer@{fast:g}"))
+    got = pair["arms"][f"norm-clip@{fast:g}"]
+    assert len(mine) == 2 and got["psnr"]["difference"] == pytest.approx(np.mean(mine - ref), abs=1e-9)
+    assert got["psnr"]["wins"] == int((mine > ref).sum()) and 0 <= got["seeds_ahead"] <= 2
+    assert set(summary["paired"]["(c) guidance scale"]["arms"]) == {"transfer@1"}
+    assert f"Window by window against `transfer@{fast:g}`" in (out / "ablations.md").read_text()
     scored = json.loads((out / "runs" / "norm-clip-s0" / f"eval-2x-g{fast:g}" / "results.json").read_text())
     assert scored["protocol"]["steps"] == 2 and not scored["counterfactual"]  # the quick recipe's fast preset
     stamp = (out / "runs" / "transfer-s1" / "stage.json").stat().st_mtime_ns

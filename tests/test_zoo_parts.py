@@ -215,3 +215,23 @@ def test_fit_compiles_the_denoiser_it_steps_when_asked(monkeypatch):
                               latents=True)
     assert isinstance(compiled[0], Denoiser) and len(compiled[1].calls) >= 2  # every step went through it
     assert stepped == eager
+
+
+def test_ablation_arms_pair_on_the_same_windows():
+    """`zoo ablate`'s arms against their reference: seeds averaged per window first, then `eval.paired`; seeds ahead
+    counted run against the run of the same seed; arms scored on other windows refuse to pair."""
+    from vid2world.zoo.ablate import pair_cells
+
+    def cell(per_seed_psnr, ids=("a", "b", "c")):
+        return {"seeds": [{"psnr": float(np.mean(p)), "window_ids": list(ids),
+                           "per_window": {"psnr": list(p), "ssim": [0.5 + 0.01 * x for x in p]}}
+                          for p in per_seed_psnr]}
+
+    ref = cell([[20.0, 21.0, 22.0], [20.0, 21.0, 22.0]])
+    mine = cell([[21.0, 21.0, 23.0], [19.0, 21.5, 22.5]])  # seed 0 ahead, seed 1 level on the mean (21.0 each)
+    got = pair_cells(mine, ref)
+    assert got["psnr"]["difference"] == pytest.approx(np.mean([0.0, 0.25, 0.75]))
+    assert got["psnr"]["wins"] == 2 and got["psnr"]["windows"] == 3 and got["seeds_ahead"] == 1
+    assert got["ssim"]["difference"] == pytest.approx(0.01 * got["psnr"]["difference"])
+    with pytest.raises(ValueError, match="different windows"):
+        pair_cells(cell([[20.0, 21.0, 22.0]], ids=("a", "b", "d")), ref)

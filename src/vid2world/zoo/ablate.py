@@ -15,18 +15,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..diffusion.guidance import GuidanceConfig
+from ..eval.paired import paired_difference
+from ..eval.predict import SETTINGS_FILE
+from ..eval.results import EvaluationResults
 from ..eval.run import EvaluateConfig, evaluate
 from ..io.atomic import absolute
 from ..world.world_model import WorldModel
 from . import finish, stages
-from .ablate_report import write_summary
+from .ablate_report import SWEEP_TITLE, write_summary
 from .build import build
 from .recipe import Conversion, Recipe
 
@@ -54,6 +57,7 @@ COMPARISONS = (("(a) transferred vs from scratch", ("transfer", "scratch")),
                ("(b) weight transfer", ("transfer", "masked", "shift")),
                ("(d) temporal norm", ("transfer", "norm-causal", "norm-clip")))
 SWEEP_ARM = "transfer"  # (c): the guidance sweep runs on this arm
+PAIRED_METRICS = ("psnr", "ssim")  # per-frame scores, higher is better: the arms are paired window by window on them
 
 
 @dataclass(frozen=True)
@@ -132,14 +136,26 @@ def eval_dir(path: Path, recipe: Recipe, guidance: float) -> Path:
 def evaluate_run(path: Path, guidance: float, cfg: AblationConfig, recipe: Recipe, heldout: Path, idm: Path,
                  progress: bool) -> Path:
     target = eval_dir(path, recipe, guidance)
-    if (target / "results.json").is_file():
+    if scored_as_asked(target, cfg.windows):
         return target
     ecfg = EvaluateConfig(model=str(path), data=str(heldout), protocol="generic", out=str(target), idm=str(idm),
-                          windows=cfg.windows, batch=8, steps=recipe.fast_steps, guidance=guidance,
+                          windows=cfg.windows, split="all", batch=8, steps=recipe.fast_steps, guidance=guidance,
                           precision=recipe.fast_precision, overwrite=True, context=recipe.eval_context,
                           horizon=recipe.eval_horizon, videos=0, counterfactual=False)
     evaluate(ecfg, command=["vid2world", "zoo", "ablate", recipe.name], progress=progress)
     return target
+
+
+def scored_as_asked(target: Path, windows: int) -> bool:
+    """An evaluation to keep: asked for these windows of every held-out episode, with per-window scores in its
+    results (what pairs the arms). Any other is made again; `evaluate` reuses its predictions when they match."""
+    try:
+        results = EvaluationResults.load(target)
+        asked = json.loads((target / "predictions" / SETTINGS_FILE).read_text())["protocol"]
+    except (FileNotFoundError, ValueError, KeyError):
+        return False
+    every_episode = "split" in asked and asked["split"] is None  # how `--split all` is recorded
+    return asked.get("windows") == windows and every_episode and all(s.per_window for s in results.sources)
 
 
 def run_scores(eval_dir: Path) -> dict[str, Any]:
@@ -152,7 +168,39 @@ def run_scores(eval_dir: Path) -> dict[str, Any]:
     return {"psnr": model["means"]["psnr"], "ssim": model["means"]["ssim"],
             "psnr_other_actions": None if other is None else other["means"]["psnr"],
             "action_accuracy": data.get("action_accuracy", {}).get("model"),
-            "psnr_per_horizon": model.get("per_horizon", {}).get("psnr", [])}
+            "psnr_per_horizon": model.get("per_horizon", {}).get("psnr", []),
+            "window_ids": data["protocol"].get("window_ids", []),
+            "per_window": {m: model.get("per_window", {}).get(m, []) for m in PAIRED_METRICS}}
+
+
+def pair_cells(mine: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
+    """One cell against another on the same windows: per metric, mine - reference window by window (each window's
+    score averaged over the seeds first; `eval.paired`'s interval), and the seeds whose mean PSNR is ahead of the
+    reference's run with the same seed."""
+    runs = mine["seeds"] + reference["seeds"]
+    if len({tuple(r["window_ids"]) for r in runs}) != 1 or not all(r["per_window"]["psnr"] for r in runs):
+        raise ValueError("ablations: two arms scored on different windows, or without per-window scores, cannot be "
+                         "paired; run `zoo ablate` again to score them alike")
+    out: dict[str, Any] = {
+        m: asdict(paired_difference(np.mean([r["per_window"][m] for r in mine["seeds"]], axis=0),
+                                    np.mean([r["per_window"][m] for r in reference["seeds"]], axis=0), True))
+        for m in PAIRED_METRICS}
+    out["seeds_ahead"] = sum(a["psnr"] > b["psnr"] for a, b in zip(mine["seeds"], reference["seeds"]))
+    return out
+
+
+def pair_arms(cells: dict[str, Any], fast: float) -> dict[str, Any]:
+    """Each comparison's arms against its first (at the fast preset's guidance), and the sweep's scales against
+    the fast preset's: {title: {"reference": cell, "arms": {cell: pair_cells(...)}}}."""
+    groups = [(title, [f"{a}@{fast:g}" for a in arms]) for title, arms in COMPARISONS]
+    sweep = sorted((k for k in cells if k.startswith(f"{SWEEP_ARM}@")), key=lambda k: float(k.split("@")[1]))
+    groups.append((SWEEP_TITLE, [f"{SWEEP_ARM}@{fast:g}"] + [k for k in sweep if k != f"{SWEEP_ARM}@{fast:g}"]))
+    out = {}
+    for title, keys in groups:
+        present = [k for k in keys if k in cells]
+        if len(present) > 1 and present[0] == keys[0]:
+            out[title] = {"reference": keys[0], "arms": {k: pair_cells(cells[k], cells[keys[0]]) for k in present[1:]}}
+    return out
 
 
 def _spread(values: list[float]) -> dict[str, float]:
@@ -175,4 +223,4 @@ def summarize(out: Path, cfg: AblationConfig, recipe: Recipe) -> dict[str, Any]:
                                               "seeds": cfg.seeds, "windows": cfg.windows},
             "sampling": {"steps": recipe.fast_steps, "precision": recipe.fast_precision},
             "arms": {a: ARMS[a].description for a in cfg.arms}, "fast_guidance": fast_guidance(recipe),
-            "cells": cells}
+            "cells": cells, "paired": pair_arms(cells, fast_guidance(recipe))}

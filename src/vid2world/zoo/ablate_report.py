@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..eval.paired import PairedDifference
 from ..eval.report.plots import COLOURS
 from ..io.atomic import atomic_file, write_text
 
+SWEEP_TITLE = "(c) guidance scale"  # the guidance sweep's section, and its key in the summary's `paired`
 COLUMNS = (("psnr", "PSNR (dB)", 2), ("ssim", "SSIM", 3), ("action_accuracy", "action accuracy", 3),
            ("psnr_other_actions", "PSNR, other actions (dB)", 2))
 
@@ -25,8 +27,30 @@ def _table(rows: list[tuple[str, dict[str, Any]]]) -> list[str]:
     return lines
 
 
+def _marked(pair: dict[str, Any], decimals: int) -> str:
+    d = PairedDifference(**pair)
+    return d.text(decimals) + (" *separated*" if d.separated else "")
+
+
+def _paired_table(group: dict[str, Any], seeds: int) -> list[str]:
+    """Each arm minus the comparison's reference on the same windows, with the 95% interval over the windows."""
+    ref = group["reference"]
+    lines = [f"Window by window against `{ref}` (each window's score averaged over the seeds first; 95% bootstrap "
+             "interval over the windows; *separated*: it excludes 0):", "",
+             f"| arm | PSNR - {ref} (dB) | windows ahead | SSIM - {ref} | seeds ahead (PSNR) |", "|---|---|---|---|---|"]
+    for arm, pair in group["arms"].items():
+        lines.append(f"| {arm} | {_marked(pair['psnr'], 2)} | {pair['psnr']['wins']} of {pair['psnr']['windows']} "
+                     f"| {_marked(pair['ssim'], 3)} | {pair['seeds_ahead']} of {seeds} |")
+    return lines + [""]
+
+
 def markdown(summary: dict[str, Any], comparisons, sweep_arm: str) -> str:
     b, cells, g = summary["budget"], summary["cells"], summary["fast_guidance"]
+    groups = summary.get("paired", {})  # absent from summaries written before the arms were paired
+
+    def paired(title: str) -> list[str]:
+        return _paired_table(groups[title], b["seeds"]) if title in groups else []
+
     lines = [f"# Ablations: {summary['recipe']}", "",
              f"Each run: {b['steps']} fine-tuning steps of {b['batch']} clips x {b['clip']} frames; {b['seeds']} seeds "
              f"per arm; scored on {b['windows']} held-out windows with {summary['sampling']['steps']} DDIM steps "
@@ -34,11 +58,11 @@ def markdown(summary: dict[str, Any], comparisons, sweep_arm: str) -> str:
     for title, arms in comparisons:
         rows = [(a, cells[f"{a}@{g:g}"]) for a in arms if f"{a}@{g:g}" in cells]
         if len(rows) > 1:
-            lines += [f"## {title} (guidance {g:g})", "", *_table(rows), ""]
+            lines += [f"## {title} (guidance {g:g})", "", *_table(rows), "", *paired(title)]
     sweep = sorted((k for k in cells if k.startswith(f"{sweep_arm}@")), key=lambda k: float(k.split("@")[1]))
     if len(sweep) > 1:
-        lines += [f"## (c) guidance scale ({sweep_arm} arm; 1 = no guidance)", "",
-                  *_table([(f"guidance {k.split('@')[1]}", cells[k]) for k in sweep]), ""]
+        lines += [f"## {SWEEP_TITLE} ({sweep_arm} arm; 1 = no guidance)", "",
+                  *_table([(f"guidance {k.split('@')[1]}", cells[k]) for k in sweep]), "", *paired(SWEEP_TITLE)]
     lines += ["Arms: " + "; ".join(f"`{a}`: {d}" for a, d in summary["arms"].items()) + ".", ""]
     return "\n".join(lines)
 
