@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .paired import PairedDifference, paired_difference
+from .paired import PairedDifference, paired_scores
 from .results import EvaluationResults
 
 
@@ -41,10 +41,8 @@ def compare_evaluations(a_dir: str | Path, b_dir: str | Path) -> list[SourceGap]
         other = next((s for s in b.sources if s.name == source.name), None)
         if other is None:
             continue
-        for metric, values in source.per_window.items():
-            if metric in other.per_window and metric in higher:
-                gaps.append(SourceGap(source.name, metric, source.means[metric], other.means[metric],
-                                      paired_difference(values, other.per_window[metric], higher[metric])))
+        gaps += [SourceGap(source.name, metric, source.means[metric], other.means[metric], gap)
+                 for metric, gap in paired_scores(source.per_window, other.per_window, higher).items()]
     if not gaps:
         raise ValueError(f"{a_dir} and {b_dir} share no source with per-window scores (results.json from before "
                          "they were kept: run `vid2world evaluate` again, its predictions are reused)")

@@ -55,3 +55,11 @@ def paired_difference(model: np.ndarray, baseline: np.ndarray, higher_is_better:
     low, high = np.percentile(means, [tail, 100 - tail])
     wins = int((diff > 0).sum() if higher_is_better else (diff < 0).sum())
     return PairedDifference(float(diff.mean()), float(low), float(high), wins, len(diff))
+
+
+def paired_scores(mine: dict[str, list[float]], theirs: dict[str, list[float]], higher_is_better: dict[str, bool]
+                  ) -> dict[str, PairedDifference]:
+    """`paired_difference` for every metric both per-window score dicts hold and `higher_is_better` describes
+    (`SourceScores.per_window` of two sources, or of one source in two evaluations, on the same windows)."""
+    return {k: paired_difference(mine[k], theirs[k], higher_is_better[k])
+            for k in mine if k in theirs and k in higher_is_better}

@@ -26,7 +26,7 @@ from .predict import PredictionStore, predict_all, seed_count, window_id
 from .protocols import Protocol, get_protocol, protocol_windows, with_split
 from .report.write import write_report
 from .results import EvaluationResults
-from .score import Scoring, score_all
+from .score import Scoring, model_against_baselines, score_all
 from .scorers import ScoreContext, load_metrics, scoring_frames
 from .sources import MODEL, RANDOM, Rollouts, Source, sources_for
 
@@ -141,7 +141,7 @@ def evaluate(cfg: EvaluateConfig, command: list[str] | None = None, progress: bo
                   "guidance": settings["guidance"], "precision": settings["precision"], "batch": cfg.batch, "layout": settings["layout"],
                   "window_ids": settings["windows"]},
         model=model_card(cfg.model, plan.rollouts.model), command=list(command or []), windows=len(plan.clips),
-        metrics=infos, sources=scores, delta_n=deltas, paired=scoring.paired(plan.sources, protocol.seeds, infos),
+        metrics=infos, sources=scores, delta_n=deltas, paired=model_against_baselines(scores, infos),
         action_accuracy={} if plan.idm is None else action_accuracy(plan.idm, cfg.idm, scoring, plan.sources,
                                                                                plan.out),
         counterfactual=write_counterfactual(plan.rollouts, plan.clips, store, plan.out)

@@ -2,7 +2,7 @@
 the same code against the same ground truth.
 
 Per-frame metrics keep running sums per scored frame (so memory does not grow with the windows) and one mean per
-window (for the paired comparison of the model with each baseline); pooled metrics keep only their features. A source run with several seeds is scored per seed, then reported as the mean over seeds
+window (for the paired comparison of the model with each baseline, `model_against_baselines`); pooled metrics keep only their features. A source run with several seeds is scored per seed, then reported as the mean over seeds
 with the standard deviation (ddof 1) beside it.
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 from ..data.clips import ClipDataset
 from ..io.progress import progress_bar
 from ..metrics import frechet_distance
-from .paired import paired_difference
+from .paired import paired_scores
 from .predict import PredictionStore, read_batch, seed_count, window_id
 from .protocols import Protocol
 from .results import MetricInfo, SourceScores
@@ -101,21 +101,6 @@ class Scoring:
         runs = [self.tallies[(source.name, j)].per_window for j in range(seeds)]
         return {k: np.mean([np.concatenate(run[k]) for run in runs], axis=0) for k in runs[0]}
 
-    def paired(self, sources: list[Source], seeds: int, metrics: list[MetricInfo]) -> dict[str, dict[str, dict]]:
-        """The model against each baseline on the same windows (`paired_difference`), per per-frame metric:
-        {baseline: {metric: difference, low, high, wins, windows}}."""
-        model = next((s for s in sources if s.kind == "model"), None)
-        if model is None:
-            return {}
-        better = {m.name: m.higher_is_better for m in metrics}
-        mine = self.window_scores(model, seed_count(model, seeds))
-        out = {}
-        for baseline in (s for s in sources if s.kind == "baseline"):
-            theirs = self.window_scores(baseline, seed_count(baseline, seeds))
-            out[baseline.name] = {k: asdict(paired_difference(mine[k], theirs[k], better[k]))
-                                  for k in mine if k in theirs and k in better}
-        return out
-
     def _summary(self, tally: Tally) -> tuple[dict[str, float], dict[str, list[float]]]:
         means, curves = {}, {}
         position = {f: i for i, f in enumerate(self.needed)}
@@ -133,6 +118,17 @@ class Scoring:
         read = np.concatenate([r.reshape(-1, r.shape[-1]) for r, _ in tally.idm])
         true = np.concatenate([t.reshape(-1, t.shape[-1]) for _, t in tally.idm])
         return read, true
+
+
+def model_against_baselines(scores: list[SourceScores], metrics: list[MetricInfo]) -> dict[str, dict[str, dict]]:
+    """The model against each baseline on the same windows (`paired_scores` of their per-window scores), per
+    per-frame metric: {baseline: {metric: difference, low, high, wins, windows}}."""
+    model = next((s for s in scores if s.kind == "model"), None)
+    if model is None:
+        return {}
+    better = {m.name: m.higher_is_better for m in metrics}
+    return {b.name: {k: asdict(d) for k, d in paired_scores(model.per_window, b.per_window, better).items()}
+            for b in scores if b.kind == "baseline"}
 
 
 def score_all(scoring: Scoring, store: PredictionStore, sources: list[Source], protocol: Protocol, clips: ClipDataset,
