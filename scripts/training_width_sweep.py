@@ -2,6 +2,7 @@
 
     python scripts/training_width_sweep.py                  # widths 64 96 128 192 256, eager, ~4 minutes
     python scripts/training_width_sweep.py 64 128 --compile  # compiled (a cold compile takes minutes per width)
+    python scripts/training_width_sweep.py 96 128 --channel-mult 1,1   # two levels of equal width
 
 Each width is `vid2world bench train --cached-latents --preset latent-small --channels C` on the bundled models'
 step (8 clips x 8 frames of 16x16 latents, bf16, actions, no checkpointing). Matmul and convolution FLOPs grow with
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 
 from vid2world.bench.train import BenchTrainConfig, bench_train
+from vid2world.io.args import int_list
 
 FILE_LIMIT_MIB, BUNDLE_LIMIT_MIB = 16, 40  # the zoo's limits (tests/test_zoo.py)
 
@@ -29,17 +31,20 @@ def main() -> None:
     parser.add_argument("widths", nargs="*", type=int, default=[64, 96, 128, 192, 256])
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--channel-mult", type=int_list, default=None, help="per-level multipliers (default: 1,2)")
     args = parser.parse_args()
     rows = []
     for width in args.widths:
         cfg = BenchTrainConfig(preset="latent-small", batch=8, frames=8, latent=(16, 16), precision="bf16",
                                checkpointing=False, steps=args.steps, warmup=2 + args.compile, action_dim=12,
-                               cached_latents=True, compile=args.compile, channels=width)
+                               cached_latents=True, compile=args.compile, channels=width,
+                               channel_mult=None if args.channel_mult is None else tuple(args.channel_mult))
         r = bench_train(cfg, progress=False)
         rows.append(r)
         print(f"width {width}: step {r['step_s']:.3f} s, {r['fraction_of_matmul']['bf16']:.0%} of bf16", flush=True)
     base = rows[0]["step_s"]
-    print(f"\n| channels | parameters | fp16 | fits the zoo | step | vs {rows[0]['model_channels']} | GFLOP/step "
+    print(f"\nlevels: {tuple(rows[0]['levels'])}\n")
+    print(f"| channels | parameters | fp16 | fits the zoo | step | vs {rows[0]['model_channels']} | GFLOP/step "
           "| achieved | bf16 matmul | fraction of bf16 | FLOP kernels / rest |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:

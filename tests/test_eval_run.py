@@ -99,7 +99,8 @@ def test_results_hold_every_source_metric_and_video(first):
             assert p["windows"] == 4 and 0 <= p["wins"] <= 4
     for s in results.sources:  # one score per window, in window_ids' order: their mean is the source's mean
         for name in ("psnr", "ssim", "mse"):
-            assert len(s.per_window[name]) == 4 and np.mean(s.per_window[name]) == pytest.approx(s.means[name], rel=1e-9)
+            assert len(s.per_window[name]) == 4
+            assert np.mean(s.per_window[name]) == pytest.approx(s.means[name], rel=1e-9)
     gaps = np.subtract(results.source("model").per_window["psnr"], results.source(SOURCES[1]).per_window["psnr"])
     assert results.paired[SOURCES[1]]["psnr"]["wins"] == int((gaps > 0).sum())
     assert results.delta_n == pytest.approx({k: (model[k] - rand[k]) / rand[k] * 100 for k in model}, rel=1e-12)

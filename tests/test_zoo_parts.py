@@ -177,10 +177,12 @@ def test_bench_train_counts_flops_and_compares_with_the_matmul_rates(tmp_path, c
     assert r["model_channels"] == 32 and r["fp16_mib"] == pytest.approx(r["trainable_parameters"] * 2 / 2 ** 20)
     assert main(["bench", "train", "--cached-latents", "--preset", "pixel-tiny", "--latent", "8x8", "--batch", "1",
                  "--frames", "4", "--steps", "2", "--warmup", "1", "--action-dim", "3", "--no-checkpointing",
-                 "--channels", "16", "--no-progress", "--json", str(tmp_path / "narrow.json")]) == 0
+                 "--channels", "16", "--channel-mult", "1,1", "--no-progress", "--json",
+                 str(tmp_path / "narrow.json")]) == 0
     narrow = json.loads((tmp_path / "narrow.json").read_text())
-    assert narrow["model_channels"] == 16 and narrow["flops_per_step"] < r["flops_per_step"] / 2
-    assert 3 < r["trainable_parameters"] / narrow["trainable_parameters"] < 4.5
+    assert narrow["model_channels"] == 16 and narrow["levels"] == [1, 1] and r["levels"] == [1, 2]
+    assert narrow["flops_per_step"] < r["flops_per_step"] / 2
+    assert 4 < r["trainable_parameters"] / narrow["trainable_parameters"] < 16  # a quarter the width, a narrower level
     assert main(["bench", "train", "--cached-latents", "--preset", "pixel-tiny", "--channels", "36"]) == 2
     assert "--channels 36: preset 'pixel-tiny' needs a multiple of its norm groups (8)" in capsys.readouterr().err
 

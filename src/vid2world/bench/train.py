@@ -25,7 +25,7 @@ import torch
 from ..checkpoints.registry import PRETRAINED
 from ..data.spec import ActionSpec, DatasetMeta
 from ..data.writer import DatasetWriter
-from ..io.args import add_progress_flag, frame_size, non_negative_int, positive_int, write_json
+from ..io.args import add_progress_flag, frame_size, int_list, non_negative_int, positive_int, write_json
 from ..train.config import load_config
 from ..train.monitor import read_metrics
 from ..train.in_memory import EpisodeSampler, FitConfig, fit_world_model
@@ -47,6 +47,7 @@ class BenchTrainConfig:
     cached_latents: bool = False  # the in-memory loop on cached latents (the bundled models' loop)
     compile: bool = False  # that loop's step under torch.compile (`FitConfig.compile`); the compile is a warm-up step
     channels: int | None = None  # with cached_latents: the preset's width replaced, to weigh a wider or narrower UNet
+    channel_mult: tuple[int, ...] | None = None  # with cached_latents: the preset's per-level widths replaced
 
 
 def _synthetic_dataset(root: Path, cfg: BenchTrainConfig, size: tuple[int, int]) -> Path:
@@ -66,8 +67,8 @@ def bench_train(cfg: BenchTrainConfig, progress: bool = True) -> dict[str, Any]:
         raise ValueError(f"bench train: steps ({cfg.steps}) must exceed warmup ({cfg.warmup})")
     if cfg.cached_latents:
         return _bench_in_memory(cfg, progress)
-    if cfg.compile or cfg.channels is not None:
-        flag = "--compile" if cfg.compile else "--channels"
+    if cfg.compile or cfg.channels is not None or cfg.channel_mult is not None:
+        flag = "--compile" if cfg.compile else ("--channels" if cfg.channels is not None else "--channel-mult")
         raise ValueError(f"bench train: {flag} applies to the in-memory loop; add --cached-latents")
     factor = 8 if cfg.preset in PRETRAINED else 1
     size = (cfg.latent[0] * factor, cfg.latent[1] * factor)
@@ -120,6 +121,7 @@ def _bench_in_memory(cfg: BenchTrainConfig, progress: bool) -> dict[str, Any]:
     parameters = sum(p.numel() for p in model.unet.parameters())
     return {**asdict(cfg), "frame_size": list(cfg.latent), "trainable_parameters": parameters,
             "fp16_mib": parameters * 2 / 2 ** 20, "model_channels": model.unet.config.model_channels,
+            "levels": list(model.unet.config.channel_mult),
             "step_s": step_s, "clips_per_s": cfg.batch / step_s,
             "gpu_peak_gb": None, "device": "cpu", "last_loss": losses[-1], "flops_per_step": flops,
             "achieved_gflops": achieved, "matmul_gflops": rates,
@@ -151,6 +153,8 @@ def _latent_world_model(cfg: BenchTrainConfig) -> WorldModel:
             raise ValueError(f"--channels {cfg.channels}: preset {cfg.preset!r} needs a multiple of its norm groups "
                              f"({unet_cfg.norm_groups}) and head width ({unet_cfg.num_head_channels})")
         unet_cfg = replace(unet_cfg, model_channels=cfg.channels)
+    if cfg.channel_mult is not None:
+        unet_cfg = replace(unet_cfg, channel_mult=tuple(cfg.channel_mult))
     if unet_cfg.context_dim is not None:
         raise ValueError(f"--cached-latents trains the UNet alone: preset {cfg.preset!r} needs an image context; "
                          "use a preset without one (latent-small, pixel-tiny, pixel-64)")
@@ -164,7 +168,8 @@ def format_bench_train(r: dict[str, Any]) -> str:
         frac = r["fraction_of_matmul"]
         return (f"{r['preset']}: {r['batch']} clips x {r['frames']} frames of cached {r['latent'][0]}x{r['latent'][1]} "
                 f"latents, {r['precision']}{', torch.compile' if r['compile'] else ''}, "
-                f"{r['trainable_parameters']:,} trainable parameters ({r['model_channels']} channels, "
+                f"{r['trainable_parameters']:,} trainable parameters ({r['model_channels']} channels x "
+                f"{tuple(r['levels'])}, "
                 f"{r['fp16_mib']:.1f} MiB in fp16) on {r['device']}\n"
                 f"  step {r['step_s']:.3f} s (median of {r['steps'] - r['warmup']}), {r['clips_per_s']:.2f} clips/s, "
                 f"{r['flops_per_step'] / 1e9:.0f} GFLOP/step counted, {r['achieved_gflops']:.0f} GFLOP/s achieved\n"
@@ -187,7 +192,8 @@ def _bench_train(args: argparse.Namespace) -> int:
     cfg = BenchTrainConfig(preset=args.preset, batch=args.batch, frames=args.frames, latent=args.latent,
                            precision=args.precision, checkpointing=args.checkpointing, steps=args.steps,
                            warmup=args.warmup, action_dim=args.action_dim, cached_latents=args.cached_latents,
-                           compile=args.compile, channels=args.channels)
+                           compile=args.compile, channels=args.channels,
+                           channel_mult=None if args.channel_mult is None else tuple(args.channel_mult))
     result = bench_train(cfg, progress=not args.no_progress)
     print(format_bench_train(result))
     write_json(args.json, result)
@@ -219,6 +225,9 @@ def register(bench_sub) -> None:
     btrain.add_argument("--channels", type=positive_int,
                         help="with --cached-latents: the preset's model_channels replaced, to weigh a wider or "
                              "narrower UNet (FLOPs, rate, fp16 size; scripts/training_width_sweep.py sweeps it)")
+    btrain.add_argument("--channel-mult", type=int_list, metavar="M,M,...",
+                        help="with --cached-latents: the preset's channel multiplier per level replaced (e.g. 1,1: "
+                             "two levels of equal width; attention stays at the preset's resolutions)")
     add_progress_flag(btrain)
     btrain.add_argument("--json", help="also write the result to this JSON file")
     btrain.set_defaults(func=_bench_train)

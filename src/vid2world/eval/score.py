@@ -2,7 +2,8 @@
 the same code against the same ground truth.
 
 Per-frame metrics keep running sums per scored frame (so memory does not grow with the windows) and one mean per
-window (for the paired comparison of the model with each baseline, `model_against_baselines`); pooled metrics keep only their features. A source run with several seeds is scored per seed, then reported as the mean over seeds
+window (for the paired comparison of the model with each baseline, `model_against_baselines`); pooled metrics
+keep only their features. A source run with several seeds is scored per seed, then reported as the mean over seeds
 with the standard deviation (ddof 1) beside it.
 """
 

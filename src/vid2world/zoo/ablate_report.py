@@ -38,7 +38,8 @@ def _paired_table(group: dict[str, Any], seeds: int) -> list[str]:
     lines = [f"Window by window against `{ref}` (each window's score averaged over the seeds first; 95% bootstrap "
              "interval over the windows, *separated* when it excludes 0; the seeds' own spread is the ± above and "
              "the last column):", "",
-             f"| arm | PSNR - {ref} (dB) | windows ahead | SSIM - {ref} | seeds ahead (PSNR) |", "|---|---|---|---|---|"]
+             f"| arm | PSNR - {ref} (dB) | windows ahead | SSIM - {ref} | seeds ahead (PSNR) |",
+             "|---|---|---|---|---|"]
     for arm, pair in group["arms"].items():
         lines.append(f"| {arm} | {_marked(pair['psnr'], 2)} | {pair['psnr']['wins']} of {pair['psnr']['windows']} "
                      f"| {_marked(pair['ssim'], 3)} | {pair['seeds_ahead']} of {seeds} |")
