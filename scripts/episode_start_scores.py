@@ -40,7 +40,7 @@ def main() -> None:
         copied = np.asarray(psnr(np.repeat(frames[:, :1], horizon, axis=1), frames[:, 1:])).mean(axis=1)
         d = paired_difference(mine, copied, higher_is_better=True)
         print(f"start {start:3d}: model {mine.mean():.2f} dB, copy last frame {copied.mean():.2f} dB, model - copy "
-              f"{d.difference:+.2f} ({d.low:+.2f} to {d.high:+.2f}), the model ahead on {d.wins} of {d.windows}")
+              f"{d.text(2)}, the model ahead on {d.wins} of {d.windows}")
 
 
 if __name__ == "__main__":

@@ -112,6 +112,9 @@ def main() -> None:
           f"bf16 matmul. At 50% the step would take {target:.3f} s: with the matmuls and convolutions at their "
           f"rate ({flop_s:.3f} s), {max(target - flop_s, 0.0):.3f} s would be left for the other "
           f"{step - flop_s:.3f} s of work.")
+    norm_act = sum(t for k, t in seconds.items() if "GroupNorm" in k or "GELU" in k)
+    print(f"with every GroupNorm and GELU kernel free ({norm_act:.3f} s less), the step would take "
+          f"{step - norm_act:.3f} s: {total_flops / (step - norm_act) / 1e9 / rates['bf16']:.0%} of bf16 matmul.")
 
 
 if __name__ == "__main__":

@@ -94,10 +94,10 @@ class Scoring:
         means = {k: float(np.mean([r[0][k] for r in runs])) for k in names}
         std = {k: float(np.std([r[0][k] for r in runs], ddof=1)) for k in names} if seeds > 1 else {}
         curves = {k: np.mean([r[1][k] for r in runs], axis=0).tolist() for k in runs[0][1]}
-        per_window = {k: v.tolist() for k, v in self.window_scores(source, seeds).items()}
+        per_window = {k: v.tolist() for k, v in self._window_scores(source, seeds).items()}
         return SourceScores(source.name, source.kind, means, curves, std=std, per_window=per_window)
 
-    def window_scores(self, source: Source, seeds: int) -> dict[str, np.ndarray]:
+    def _window_scores(self, source: Source, seeds: int) -> dict[str, np.ndarray]:
         """Each per-frame metric's mean over the scored frames of every window, [windows], averaged over seeds."""
         runs = [self.tallies[(source.name, j)].per_window for j in range(seeds)]
         return {k: np.mean([np.concatenate(run[k]) for run in runs], axis=0) for k in runs[0]}
