@@ -80,7 +80,11 @@ def test_the_page_plays_records_and_downloads(tmp_path, play_threads):
             page.keyboard.up("ArrowRight")
             page.keyboard.up("KeyW")
             page.click("#record")
-            page.wait_for_function(f"window.play.frames >= {page.evaluate('window.play.frames') + 4}", timeout=60_000)
+            # frames made before the server saw "record start" can still arrive after the click (the outbox's
+            # queue, the one being computed and the one being sent): wait past them, then for 4 recorded ones
+            in_flight = PlayConfig().queue_frames + 2
+            page.wait_for_function(f"window.play.frames >= {page.evaluate('window.play.frames') + 4 + in_flight}",
+                                   timeout=60_000)
             page.click("#record")
             page.wait_for_selector("#download:not([hidden])", timeout=60_000)
             recorded = page.evaluate("window.play.lastRecording.frames")
