@@ -11,21 +11,22 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+FIXTURES = REPO / "tests" / "fixtures" / "official"  # the official code's reference tensors, in every clone
+
+
 def fixtures_dir() -> Path | None:
-    """$VID2WORLD_FIXTURES, else ../shared/fixtures/official beside the checkout."""
+    """$VID2WORLD_FIXTURES when set (another copy of the official fixtures), else the repository's own."""
     env = os.environ.get("VID2WORLD_FIXTURES")
-    for candidate in ([Path(env)] if env else []) + [REPO.parent / "shared" / "fixtures" / "official"]:
-        if candidate.is_dir():
-            return candidate
-    return None
+    candidate = Path(env) if env else FIXTURES
+    return candidate if candidate.is_dir() else None
 
 
 @pytest.fixture(scope="session")
 def official() -> Path:
     path = fixtures_dir()
     if path is None:
-        pytest.skip("official fixtures not found: set VID2WORLD_FIXTURES or place shared/fixtures/official "
-                    "beside the checkout")
+        pytest.fail(f"official fixtures not found at {os.environ.get('VID2WORLD_FIXTURES') or FIXTURES}: "
+                    "they are part of the repository (tests/fixtures/official); VID2WORLD_FIXTURES overrides")
     return path
 
 
