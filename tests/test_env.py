@@ -122,3 +122,20 @@ def test_checker_passes_on_the_bundled_vizdoom_model_from_the_real_game():
     turn_right = {"buttons": np.zeros(5, np.int8), "turn": 5}
     assert env.step(turn_right)[0].shape == (64, 64, 3)
     env.close()
+
+
+def test_vector_env_seed_list_is_per_row_and_a_masked_reset_uses_its_rows_seeds(tiny):
+    model, data = tiny
+    envs = v2w.WorldModelVectorEnv(model, 3, data=data)
+    start = [envs.starts(None, np.random.default_rng(s))[0][-1] for s in (5, 6, 7)]  # each seed's start frame
+    assert not np.array_equal(start[0], start[2])  # seeds 5 and 7 start elsewhere: the test can tell them apart
+    obs, _ = envs.reset(seed=[5, 6, 7])
+    assert all(np.array_equal(obs[i], start[i]) for i in range(3))
+    envs.step(np.zeros((3, 2), np.float32))
+    obs, _ = envs.reset(seed=[5, 6, 7], options={"reset_mask": [0, 0, 1]})
+    assert np.array_equal(obs[2], start[2])  # row 2 takes seed 7, the list's entry for row 2 (not the first: 5)
+    obs, _ = envs.reset(seed=[None, 9, None], options={"reset_mask": [0, 1, 0]})
+    assert np.array_equal(obs[1], envs.starts(None, np.random.default_rng(9))[0][-1])
+    for bad, message in [([5, 6], "one per row"), ([5, 6, -1], "row 2.*non-negative"), ([5, True, 7], "row 1 must be"), (-3, "seed must be a non-negative")]:
+        with pytest.raises(ValueError, match=message):
+            envs.reset(seed=bad)

@@ -33,14 +33,14 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
         self.row_rngs = [np.random.default_rng(i) for i in range(self.num_envs)]
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None):
-        """All rows, or those of `options["reset_mask"]`; row i's start and noise follow seed + i."""
+        """All rows, or those of `options["reset_mask"]`; row i's start and noise follow seed + i, or `seed[i]`
+        for a list (one entry per row, None keeps that row's generator; a masked reset reads its rows' entries)."""
         mask = np.ones(self.num_envs, bool) if options is None or "reset_mask" not in options else \
             np.asarray(options["reset_mask"], bool)
         if mask.shape != (self.num_envs,):
             raise ValueError(f"reset: options['reset_mask'] must be {self.num_envs} booleans, got shape {mask.shape}")
         rows = [int(i) for i in np.flatnonzero(mask)]
-        seeds = seed if isinstance(seed, (list, tuple)) else [None if seed is None else seed + i for i in rows]
-        for row, s in zip(rows, seeds):
+        for row, s in zip(rows, self._row_seeds(seed, rows)):
             if s is not None:
                 self.row_rngs[row] = np.random.default_rng(s)
         starts = [self.starts(options, self.row_rngs[r]) for r in rows]
@@ -60,6 +60,18 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
         self.steps_taken[rows] = 0
         return self.frames.copy(), {}
 
+    def _row_seeds(self, seed: Any, rows: list[int]) -> list[int | None]:
+        """The seed of each row in `rows`: `seed + row` for one int, `seed[row]` for a list of one per row."""
+        if seed is None:
+            return [None] * len(rows)
+        if not isinstance(seed, (list, tuple, np.ndarray)):
+            seeds = [_checked_seed(seed, "seed")]
+            return [seeds[0] + row for row in rows]
+        if len(seed) != self.num_envs:
+            raise ValueError(f"reset: seed must be one int or a list of {self.num_envs} (one per row, None keeps "
+                             f"a row's generator), got {len(seed)} entries")
+        return [None if seed[row] is None else _checked_seed(seed[row], f"seed for row {row}") for row in rows]
+
     def step(self, actions: Any):
         if self.session is None:
             raise RuntimeError("step: call reset() first")
@@ -77,3 +89,9 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
     def close_extras(self, **kwargs: Any) -> None:
         self.starts.close()
         self.session = None
+
+
+def _checked_seed(value: Any, what: str) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"reset: {what} must be a non-negative integer, got {value!r}")
+    return int(value)
