@@ -134,3 +134,141 @@ def test_other_origins_are_refused_and_the_limit_says_busy(tiny):
                 break
             time.sleep(0.2)
         assert message["type"] == "hello"
+
+
+# ---- edges: a message nested past the parser's limit, a refused reset, a dragged slider, bad flags -----------------
+def frames_after(ws, count: int, timeout: float = 30.0) -> list[dict]:
+    return [receive(ws, "frame", timeout) for _ in range(count)]
+
+
+def quiet(ws, frames: int | None = None, seconds: float = 1.5) -> None:
+    """Wait until no frame has come for `seconds`; `frames`: how many may come before that."""
+    seen = 0
+    while True:
+        try:
+            seen += receive(ws, "frame", timeout=seconds)["type"] == "frame"
+        except TimeoutError:
+            break
+    assert frames is None or seen == frames, f"{seen} frames came, expected {frames}"
+
+
+def test_a_deeply_nested_message_is_answered_and_the_game_goes_on(tiny):
+    from vid2world.play.server import create_app
+
+    model, data = tiny
+    with running(create_app(model, PlayConfig(), data)) as host, ws_client.connect(f"ws://{host}/ws") as ws:
+        receive(ws, "frame")
+        ws.send("[" * 2000 + "]" * 2000)  # 4,000 bytes: ended the session with no close frame (RecursionError)
+        assert "nests too deeply" in receive(ws, "error")["error"]
+        ws.send('{"type": "action", "action": ' + "[" * 1500 + "]" * 1500 + "}")
+        assert "error" in receive(ws, "error")
+        first, *_, last = frames_after(ws, 3)
+        assert last["t"] > first["t"]
+
+
+def test_a_refused_reset_leaves_the_game_running_or_paused_as_it_was(tiny):
+    from vid2world.play.server import create_app
+
+    model, data = tiny
+    with running(create_app(model, PlayConfig(), data)) as host, ws_client.connect(f"ws://{host}/ws") as ws:
+        receive(ws, "frame")
+        ws.send(json.dumps({"type": "control", "op": "reset", "episode": 99}))
+        assert "'episode' must be below 8" in receive(ws, "error")["error"]
+        later = frames_after(ws, 4, timeout=20)  # the game went on (it stopped: the refused reset had paused it)
+        assert not later[-1]["paused"] and later[-1]["t"] > later[0]["t"]
+        ws.send(json.dumps({"type": "control", "op": "pause"}))
+        quiet(ws)  # the frames already made or queued arrive, then none
+        ws.send(json.dumps({"type": "control", "op": "reset", "episode": 99}))
+        receive(ws, "error")
+        ws.send(json.dumps({"type": "control", "op": "step"}))  # still paused: one step, one frame
+        assert receive(ws, "frame")["paused"]
+        quiet(ws, frames=0)
+
+
+def test_settings_that_arrive_while_one_is_applied_merge_the_latest_wins(tiny, monkeypatch):
+    """Dragging the steps slider from 3 to 50 sent 47 messages, each waiting its turn on the compute thread; the
+    player was dropped. Now the waiting ones merge, each setting's latest value wins."""
+    from vid2world.play.server import create_app
+    from vid2world.world.env import WorldModelEnv
+
+    applied = []
+    set_sampling = WorldModelEnv.set_sampling
+
+    def slow(self, steps=None, guidance=None):
+        applied.append((steps, guidance))
+        time.sleep(0.05)  # a frame's worth of compute
+        set_sampling(self, steps, guidance)
+
+    monkeypatch.setattr(WorldModelEnv, "set_sampling", slow)
+    model, data = tiny
+    with running(create_app(model, PlayConfig(), data)) as host, ws_client.connect(f"ws://{host}/ws") as ws:
+        receive(ws, "frame")
+        for steps in range(4, 51):
+            ws.send(json.dumps({"type": "settings", "steps": steps}))
+            if steps == 20:
+                ws.send(json.dumps({"type": "settings", "guidance": 2.0}))
+        answer = receive(ws, "settings")
+        while answer["steps"] != 50:
+            answer = receive(ws, "settings")
+        assert answer == {"type": "settings", "steps": 50, "guidance": 2.0}
+        assert len(applied) <= 5, applied
+        receive(ws, "frame")  # still playing
+
+
+def test_play_refuses_a_bad_port_before_making_anything(tmp_path, monkeypatch, capsys):
+    import tempfile
+
+    from vid2world.cli import main
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    for port in ("-1", "99999", "http"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["play", "--port", port])
+        last = capsys.readouterr().err.strip().splitlines()[-1]
+        assert exit_.value.code == 2 and last.endswith(f"argument --port: expected a port number in 1..65535, got "
+                                                       f"'{port}'"), last
+    assert not list(tmp_path.iterdir())
+
+
+def test_play_leaves_no_temporary_directory_on_any_exit(tiny, tmp_path, monkeypatch):
+    """A port out of range (OverflowError in bind) left /tmp/vid2world-play-*; so may any end of the server that
+    skips its shutdown hook."""
+    import tempfile
+
+    import uvicorn
+
+    from vid2world.play.server import serve
+    from vid2world.world import bundled
+
+    model, data = tiny
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(bundled, "load_model", lambda *args, **kwargs: model)
+    with pytest.raises(ValueError, match=r"^--port: expected a port number in 1\.\.65535, got 99999$"):
+        serve("tiny", str(data), PlayConfig(), "127.0.0.1", 99999)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(SystemExit):  # uvicorn's own exit when it cannot bind
+            serve("tiny", str(data), PlayConfig(), "127.0.0.1", taken.getsockname()[1])
+
+    def dies_with_a_recording(app, **kwargs):
+        (app.state.server.recordings / "0123456789abcdef.mp4").write_bytes(b"")
+        raise OSError("the server died")
+
+    monkeypatch.setattr(uvicorn, "run", dies_with_a_recording)
+    with pytest.raises(OSError, match="the server died"):
+        serve("tiny", str(data), PlayConfig(), "127.0.0.1", free_port())
+    assert not list(tmp_path.iterdir())
+
+
+def test_play_says_a_model_path_does_not_exist_and_lists_bundled_names(tmp_path, capsys):
+    from vid2world.cli import main
+
+    missing = tmp_path / "no" / "such"
+    for ref, expected in [(str(missing), f"--model {missing}: no such directory"),
+                          ("no-such-model", "--model 'no-such-model': no such directory, nor a bundled model's name; "
+                                            f"bundled: {v2w.zoo.names()}")]:
+        assert main(["play", "--model", ref]) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err
+        assert err.strip().splitlines()[-1].startswith(f"vid2world play: error: {expected}"), err

@@ -6,6 +6,19 @@ import argparse
 
 from ..io.args import positive_int, torch_device
 
+PORTS = (1, 65535)
+
+
+def port(text: str) -> int:
+    """argparse type of --port: a TCP port number, checked before the server makes anything."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not PORTS[0] <= value <= PORTS[1]:
+        raise argparse.ArgumentTypeError(f"expected a port number in {PORTS[0]}..{PORTS[1]}, got {text!r}")
+    return value
+
 
 def _play(args: argparse.Namespace) -> int:
     from .game import PlayConfig
@@ -26,7 +39,7 @@ def register(sub) -> None:
     p.add_argument("--data", default=None, help="a dataset directory whose episodes start the games (default: the "
                                                 "model's simulator, when it names one)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
-    p.add_argument("--port", type=int, default=8765, help="port (default: 8765)")
+    p.add_argument("--port", type=port, default=8765, help="port (default: 8765)")
     p.add_argument("--max-sessions", type=positive_int, default=4, help="players at once (default: 4)")
     p.add_argument("--preset", choices=["fast", "quality"], default="fast",
                    help="sampling preset at the start; the page's sliders change it (default: fast)")

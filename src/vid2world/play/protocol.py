@@ -7,8 +7,9 @@ Client -> server, JSON text, at most `MAX_MESSAGE_BYTES`:
     {"type": "record", "op": "start" | "stop"}
 Server -> client: {"type": "hello" | "frame" | "recording" | "error" | "busy", ...} (see `server`).
 
-Anything else (not JSON, too long, an unknown type, a value out of range) is a `ProtocolError` whose text goes back
-to the client as {"type": "error"}; the session goes on.
+Anything else (not JSON, too long, nested too deeply, an unknown type, a value out of range) is a `ProtocolError`
+whose text goes back to the client as {"type": "error"}; the session goes on. `parse` raises nothing else, whatever
+the payload (tests/test_play_properties.py).
 """
 
 from __future__ import annotations
@@ -57,12 +58,17 @@ Message = Action | Control | Settings | Record
 
 def parse(raw: str | bytes) -> Message:
     """One client message, checked (see module doc)."""
-    if len(raw) > MAX_MESSAGE_BYTES:
-        raise ProtocolError(f"message of {len(raw)} bytes exceeds {MAX_MESSAGE_BYTES}")
+    if not isinstance(raw, (str, bytes)):
+        raise ProtocolError(f"message must be text or bytes, got {type(raw).__name__}")
+    size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "surrogatepass"))
+    if size > MAX_MESSAGE_BYTES:
+        raise ProtocolError(f"message of {size} bytes exceeds {MAX_MESSAGE_BYTES}")
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except ValueError:  # UnicodeDecodeError included
         raise ProtocolError("message is not JSON") from None
+    except RecursionError:  # '[[[[...]]]]': a few KiB nest deeper than the parser's recursion limit
+        raise ProtocolError("message nests too deeply") from None
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         raise ProtocolError("message must be a JSON object with a string 'type'")
     kind = data["type"]
@@ -73,19 +79,29 @@ def parse(raw: str | bytes) -> Message:
     if kind == "control":
         op = data.get("op")
         if op not in CONTROL_OPS:
-            raise ProtocolError(f"control 'op' must be one of {list(CONTROL_OPS)}, got {op!r}")
+            raise ProtocolError(f"control 'op' must be one of {list(CONTROL_OPS)}, got {brief(op)}")
         return Control(op, _optional_int(data, "seed", 0, 2 ** 31 - 1), _optional_int(data, "episode", 0, 10 ** 9))
     if kind == "settings":
         guidance = data.get("guidance")
         if guidance is not None and not (_is_number(guidance) and GUIDANCE_RANGE[0] <= guidance <= GUIDANCE_RANGE[1]):
             raise ProtocolError(f"'guidance' must be a number in {GUIDANCE_RANGE[0]}..{GUIDANCE_RANGE[1]}, "
-                                f"got {guidance!r}")
+                                f"got {brief(guidance)}")
         return Settings(_optional_int(data, "steps", 1, MAX_STEPS), None if guidance is None else float(guidance))
     if kind == "record":
         if data.get("op") not in RECORD_OPS:
-            raise ProtocolError(f"record 'op' must be one of {list(RECORD_OPS)}, got {data.get('op')!r}")
+            raise ProtocolError(f"record 'op' must be one of {list(RECORD_OPS)}, got {brief(data.get('op'))}")
         return Record(data["op"])
-    raise ProtocolError(f"unknown message type {kind!r}")
+    raise ProtocolError(f"unknown message type {brief(kind)}")
+
+
+def brief(value: Any, limit: int = 60) -> str:
+    """`repr(value)` cut to `limit` characters: an error quotes what it refuses without echoing kilobytes back or
+    recursing through a deeply nested value."""
+    try:
+        text = repr(value)
+    except RecursionError:
+        return f"a {type(value).__name__} nested too deeply"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _is_number(v: Any) -> bool:
@@ -97,7 +113,7 @@ def _optional_int(data: dict[str, Any], key: str, low: int, high: int) -> int | 
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ProtocolError(f"{key!r} must be an integer in {low}..{high}, got {value!r}")
+        raise ProtocolError(f"{key!r} must be an integer in {low}..{high}, got {brief(value)}")
     return value
 
 
@@ -113,7 +129,7 @@ def to_gym(space: Any, value: Any) -> Any:
         return {k: to_gym(space[k], v) for k, v in value.items()}
     if isinstance(space, gym.spaces.Discrete):
         if not isinstance(value, int) or isinstance(value, bool):
-            raise ProtocolError(f"action must be an integer in 0..{space.n - 1}, got {value!r}")
+            raise ProtocolError(f"action must be an integer in 0..{space.n - 1}, got {brief(value)}")
         return value
     if not isinstance(value, list) or len(value) != int(np.prod(space.shape)) or not all(map(_is_number, value)):
         raise ProtocolError(f"action must be a list of {int(np.prod(space.shape))} numbers")

@@ -5,6 +5,8 @@ while it is not paused, on the one compute thread all players share: the model's
 cores are few) and `_send` (drains a bounded queue; a slow client loses its oldest frames, never stalls the others).
 At most `PlayConfig.max_sessions` players at once, the next one is told "busy"; a disconnect closes the game and
 deletes its recordings; the WebSocket refuses pages from other origins (a page elsewhere cannot drive a local model).
+Settings (the page's sliders) are applied by a fourth task, `_settle`: the ones that arrive while it waits for the
+compute thread merge into one (the latest value of each wins), so dragging a slider costs one change, not dozens.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import base64
 import io
 import secrets
 import shutil
+import sys
 import tempfile
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -54,20 +57,38 @@ def origin_allowed(headers: Any, allowed: tuple[str, ...]) -> bool:
 
 
 class Server:
-    """What all players share: the model, the compute thread, the session count, the recordings directory."""
+    """What all players share: the model, the compute thread, the session count, the recordings directory (made at
+    the first recording, so a server that never starts leaves nothing behind)."""
 
     def __init__(self, model: Any, config: PlayConfig, data: Any = None) -> None:
         self.model, self.config, self.data = model, config, data
         self.compute = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vid2world-play")
         self.active = 0
-        self.recordings = Path(tempfile.mkdtemp(prefix="vid2world-play-"))
+        self._recordings: Path | None = None
+
+    @property
+    def recordings(self) -> Path:
+        if self._recordings is None:
+            self._recordings = Path(tempfile.mkdtemp(prefix="vid2world-play-"))
+        return self._recordings
+
+    def recording(self, name: str) -> Path | None:
+        """The finished recording `name` (16 hex digits .mp4), None for any other name or a missing file."""
+        if self._recordings is None or not (len(name) == 20 and name.endswith(".mp4")
+                                            and all(c in "0123456789abcdef" for c in name[:16])):
+            return None
+        path = self._recordings / name
+        return path if path.is_file() else None
 
     async def run(self, fn, *args) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.compute, fn, *args)
 
     def close(self) -> None:
+        """Stop the compute thread and delete the recordings; safe to call more than once."""
         self.compute.shutdown(wait=True, cancel_futures=True)
-        shutil.rmtree(self.recordings, ignore_errors=True)
+        if self._recordings is not None:
+            shutil.rmtree(self._recordings, ignore_errors=True)
+            self._recordings = None
 
 
 class Player:
@@ -81,6 +102,8 @@ class Player:
         self.wake.set()
         self.files: list[Path] = []
         self.frames = 0
+        self.settings: Settings | None = None  # received, not yet applied (`_settle`)
+        self.settings_ready = asyncio.Event()
 
     def post(self, message: dict[str, Any]) -> None:
         """Queue a message; when the client lags, the oldest waiting one of its kind is dropped."""
@@ -90,13 +113,26 @@ class Player:
     async def play(self) -> None:
         self.post({"type": "hello", **self.game.layout()})
         await self._show(await self.server.run(self.game.reset, None, None))
-        tasks = [asyncio.create_task(t) for t in (self._receive(), self._run(), self._send())]
+        tasks = [asyncio.create_task(t) for t in (self._receive(), self._run(), self._send(), self._settle())]
+        done: set[asyncio.Task] = set()
         try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+        failures = [t.exception() for t in done if not t.cancelled() and t.exception() is not None]
+        failures = [e for e in failures if not isinstance(e, WebSocketDisconnect)]
+        if failures:  # whatever ended the session, the client gets a close frame that says what
+            await self._close(1011, f"the session ended: {type(failures[0]).__name__}: {failures[0]}")
+
+    async def _close(self, code: int, reason: str) -> None:
+        print(f"vid2world play: {reason}", file=sys.stderr)
+        reason = reason.encode()[:120].decode(errors="ignore")  # a close frame's reason holds at most 123 bytes
+        try:
+            await self.ws.close(code=code, reason=reason)
+        except Exception:  # the connection is gone already: nothing left to tell
+            pass
 
     async def _show(self, result: dict[str, Any]) -> None:
         self.frames += 1
@@ -133,9 +169,7 @@ class Player:
                 return
             try:
                 await self._handle(parse(raw.get("text") if raw.get("text") is not None else raw.get("bytes") or b""))
-            except ProtocolError as err:
-                self.post({"type": "error", "error": str(err)})
-            except ValueError as err:  # a value the env refuses (an out-of-range action, steps it cannot change to)
+            except ValueError as err:  # ProtocolError, or a value the env refuses (an out-of-range action)
                 self.post({"type": "error", "error": str(err)})
 
     async def _handle(self, message: Any) -> None:
@@ -147,8 +181,12 @@ class Player:
         elif isinstance(message, Control):
             await self._control(message)
         elif isinstance(message, Settings):
-            await self.server.run(game.env.set_sampling, message.steps, message.guidance)
-            self.post({"type": "settings", "steps": game.env.config.steps, "guidance": game.env.config.guidance})
+            waiting = self.settings  # not applied yet: merge, the latest value of each setting wins
+            if waiting is not None:
+                message = Settings(waiting.steps if message.steps is None else message.steps,
+                                   waiting.guidance if message.guidance is None else message.guidance)
+            self.settings = message
+            self.settings_ready.set()
         elif isinstance(message, Record):
             await self._record(message.op)
 
@@ -162,12 +200,34 @@ class Player:
             self.running = False
             self.wake.set()
         else:
-            self.running = False
             episodes = self.game.episodes
             if message.episode is not None and message.episode >= max(episodes, 1):
                 raise ProtocolError(f"'episode' must be below {episodes}" if episodes else
                                     "'episode': this server has no dataset (--data DIR)")
-            await self._show(await self.server.run(self.game.reset, message.seed, message.episode))
+            running, self.running = self.running, False  # no step after the new start until the player says so
+            try:
+                result = await self.server.run(self.game.reset, message.seed, message.episode)
+            except Exception:
+                self.running = running  # a reset refused leaves the game paused or running, as it was
+                if running:
+                    self.wake.set()
+                raise
+            await self._show(result)
+
+    async def _settle(self) -> None:
+        """Apply the waiting settings, one change at a time on the compute thread; those that arrive meanwhile
+        merge into the next (`_handle`)."""
+        env = self.game.env
+        while True:
+            await self.settings_ready.wait()
+            self.settings_ready.clear()
+            message, self.settings = self.settings, None
+            try:
+                await self.server.run(env.set_sampling, message.steps, message.guidance)
+            except ValueError as err:
+                self.post({"type": "error", "error": str(err)})
+                continue
+            self.post({"type": "settings", "steps": env.config.steps, "guidance": env.config.guidance})
 
     async def _record(self, op: str) -> None:
         game = self.game
@@ -212,9 +272,8 @@ def create_app(model: Any, config: PlayConfig = PlayConfig(), data: Any = None) 
 
     @app.get("/recordings/{name}")
     async def recording(name: str) -> FileResponse:
-        path = server.recordings / name
-        if not (len(name) == 20 and name.endswith(".mp4") and all(c in "0123456789abcdef" for c in name[:16])) \
-                or not path.is_file():
+        path = server.recording(name)
+        if path is None:
             raise HTTPException(404, "no such recording")
         return FileResponse(path, media_type="video/mp4", filename=f"vid2world-{name}")
 
@@ -251,13 +310,18 @@ def serve(model_ref: str, data: str | None, config: PlayConfig, host: str, port:
     """Load the model and serve the page until interrupted."""
     import uvicorn
 
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ValueError(f"--port: expected a port number in 1..65535, got {port!r}")
     if data is not None and not Path(data).is_dir():
         raise ValueError(f"--data {data}: no such dataset directory")
     from ..world.bundled import load_model
 
     torch.set_num_threads(config.threads)  # this process is the server's: its thread count is ours to set
-    app = create_app(load_model(model_ref, device), config, data)
+    app = create_app(load_model(model_ref, device, "--model"), config, data)
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: binding {host}: anyone who can reach this address can use the model")
     print(f"vid2world play: open http://{host}:{port}/ (Ctrl-C stops)")
-    uvicorn.run(app, host=host, port=port, ws_max_size=65536, log_level="warning")
+    try:
+        uvicorn.run(app, host=host, port=port, ws_max_size=65536, log_level="warning")
+    finally:  # a port taken or refused ends uvicorn before its shutdown hook: the recordings go all the same
+        app.state.server.close()
