@@ -166,6 +166,27 @@ def test_a_deeply_nested_message_is_answered_and_the_game_goes_on(tiny):
         assert last["t"] > first["t"]
 
 
+def test_a_session_that_fails_ends_with_a_close_frame_that_says_why(tiny, monkeypatch):
+    from websockets.exceptions import ConnectionClosed
+
+    from vid2world.play import server as play_server
+
+    def broken(raw):
+        raise RuntimeError("a bug in the parser")
+
+    monkeypatch.setattr(play_server, "parse", broken)
+    model, data = tiny
+    with running(play_server.create_app(model, PlayConfig(), data)) as host, \
+            ws_client.connect(f"ws://{host}/ws") as ws:
+        receive(ws, "frame")
+        ws.send("{}")
+        with pytest.raises(ConnectionClosed) as closed:
+            for _ in range(100):
+                ws.recv(timeout=30)
+    assert closed.value.rcvd.code == 1011
+    assert closed.value.rcvd.reason == "the session ended: RuntimeError: a bug in the parser"
+
+
 def test_a_refused_reset_leaves_the_game_running_or_paused_as_it_was(tiny):
     from vid2world.play.server import create_app
 
