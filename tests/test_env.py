@@ -136,6 +136,7 @@ def test_vector_env_seed_list_is_per_row_and_a_masked_reset_uses_its_rows_seeds(
     assert np.array_equal(obs[2], start[2])  # row 2 takes seed 7, the list's entry for row 2 (not the first: 5)
     obs, _ = envs.reset(seed=[None, 9, None], options={"reset_mask": [0, 1, 0]})
     assert np.array_equal(obs[1], envs.starts(None, np.random.default_rng(9))[0][-1])
-    for bad, message in [([5, 6], "one per row"), ([5, 6, -1], "row 2.*non-negative"), ([5, True, 7], "row 1 must be"), (-3, "seed must be a non-negative")]:
+    for bad, message in [([5, 6], "one per row"), ([5, 6, -1], "row 2.*non-negative"),
+                         ([5, True, 7], "row 1 must be"), (-3, "seed must be a non-negative")]:
         with pytest.raises(ValueError, match=message):
             envs.reset(seed=bad)

@@ -1,5 +1,7 @@
 """vid2world: turn pretrained video diffusion models into interactive world models."""
 
+import importlib.util
+
 from .causal import CausalizationReport, causalize, transfer_kernel
 from .checkpoints import CheckpointError, convert_checkpoint, inspect_checkpoint, read_checkpoint
 from .diffusion import GuidanceConfig, NoiseSchedule, ScheduleConfig
@@ -12,11 +14,19 @@ __version__ = "0.1.0"
 __all__ = ["ActionSpace", "CausalConfig", "CausalizationReport", "CheckpointError", "GuidanceConfig", "LatentCodec",
            "NoiseSchedule", "RolloutSession", "SamplerConfig", "ScheduleConfig", "StateDictError", "UNetConfig",
            "VideoUNet", "WorldModel", "causalize", "convert_checkpoint", "inspect_checkpoint", "read_checkpoint",
-           "transfer_kernel", "write_video", "WorldModelEnv", "WorldModelVectorEnv"]
+           "transfer_kernel", "write_video", "WorldModelEnv", "WorldModelVectorEnv", "FlatActions",
+           "SB3VecEnv"]
+
+# gymnasium.make("vid2world/NAME-v0") for each bundled model (gymnasium 1.x reads no plugin entry points)
+if importlib.util.find_spec("gymnasium") is not None:
+    from .world.registration import register_bundled
+
+    register_bundled()
 
 
 def __getattr__(name: str):
-    """The gymnasium environments, imported on first use (gymnasium comes with the `sim` extra)."""
+    """The gymnasium environments and their RL-client adapters, imported on first use (gymnasium comes
+    with the `sim` extra, stable-baselines3 with `dev`)."""
     if name == "WorldModelEnv":
         from .world.env import WorldModelEnv
 
@@ -25,4 +35,12 @@ def __getattr__(name: str):
         from .world.vector_env import WorldModelVectorEnv
 
         return WorldModelVectorEnv
+    if name == "FlatActions":
+        from .world.wrappers import FlatActions
+
+        return FlatActions
+    if name == "SB3VecEnv":  # stable-baselines3 is imported here, on first use, never by the library itself
+        from .world.sb3 import SB3VecEnv
+
+        return SB3VecEnv
     raise AttributeError(f"module 'vid2world' has no attribute {name!r}")

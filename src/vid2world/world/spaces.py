@@ -4,6 +4,10 @@ From the model's `metadata["actions"]` (the dataset's `ActionSpec`): a one-hot g
 group a `MultiBinary`, a continuous group a `Box` (its recorded bounds, else unbounded); one group is its own space,
 several a `Dict` keyed by group name (ViZDoom: `{"buttons": MultiBinary(5), "turn": Discrete(7)}`). A model without
 a spec falls back on its action head (`Box` of its width, or `MultiBinary`); one without actions takes `Discrete(1)`.
+
+RL libraries such as stable-baselines3 take no `Dict` action space: `flat_action_space` is the same actions
+as one space they take (ViZDoom: `MultiDiscrete([2, 2, 2, 2, 2, 7])`, a 0/1 entry per button, then the turn),
+and `from_flat` turns a member of it back into the `Dict` member `to_vector` reads.
 """
 
 from __future__ import annotations
@@ -90,3 +94,45 @@ def _group_vector(group: ActionGroup, space: gym.Space, value: Any) -> np.ndarra
         raise ValueError(f"action {group.name!r}: {arr.tolist()} lies outside {space.low.tolist()}.."
                          f"{space.high.tolist()}")
     return arr
+
+
+def flat_action_space(spec: ActionSpec | None, space: gym.Space) -> gym.Space:
+    """`space` (the model's action space) as one space without `Dict` (see module doc): discrete groups as one
+    `MultiDiscrete`, continuous groups as one `Box`; a space that is not a `Dict` is its own flat space."""
+    if not isinstance(space, gym.spaces.Dict):
+        return space
+    kinds = {g.kind == "continuous" for g in spec.groups}
+    if kinds == {False}:
+        nvec = [n for g in spec.groups for n in ([2] * g.dim if g.kind == "multi_hot" else [g.dim])]
+        return gym.spaces.MultiDiscrete(nvec)
+    if kinds == {True}:
+        parts = [space[g.name] for g in spec.groups]
+        return gym.spaces.Box(np.concatenate([p.low for p in parts]), np.concatenate([p.high for p in parts]),
+                              dtype=np.float32)
+    groups = [(g.name, g.kind) for g in spec.groups]
+    raise ValueError(f"actions: the groups {groups} mix continuous and discrete ones; no single space holds "
+                     "both (use the Dict action space)")
+
+
+def from_flat(spec: ActionSpec | None, space: gym.Space, action: Any) -> Any:
+    """A member of `flat_action_space(spec, space)` as the member of `space` it stands for; anything else is a
+    ValueError that says what the flat space holds."""
+    if not isinstance(space, gym.spaces.Dict):
+        return action
+    flat = flat_action_space(spec, space)
+    arr = np.asarray(action)
+    kind = "iu" if isinstance(flat, gym.spaces.MultiDiscrete) else "biuf"
+    if arr.shape != flat.shape or arr.dtype.kind not in kind:
+        what = "integers" if kind == "iu" else "numbers"
+        raise ValueError(f"action: expected {flat.shape[0]} {what} (a member of {flat}), got {action!r}")
+    if isinstance(flat, gym.spaces.MultiDiscrete) and not ((arr >= 0) & (arr < flat.nvec)).all():
+        raise ValueError(f"action: each entry i must be in 0..nvec[i]-1 of {flat}, got {arr.tolist()}")
+    out, at = {}, 0
+    for group in spec.groups:
+        if group.kind == "one_hot":
+            out[group.name], at = int(arr[at]), at + 1
+        else:
+            part = arr[at:at + group.dim]
+            out[group.name] = part.astype(np.int8) if group.kind == "multi_hot" else part.astype(np.float32)
+            at += group.dim
+    return out

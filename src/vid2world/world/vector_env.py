@@ -65,8 +65,8 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
         if seed is None:
             return [None] * len(rows)
         if not isinstance(seed, (list, tuple, np.ndarray)):
-            seeds = [_checked_seed(seed, "seed")]
-            return [seeds[0] + row for row in rows]
+            first = _checked_seed(seed, "seed")
+            return [first + row for row in rows]
         if len(seed) != self.num_envs:
             raise ValueError(f"reset: seed must be one int or a list of {self.num_envs} (one per row, None keeps "
                              f"a row's generator), got {len(seed)} entries")
