@@ -378,3 +378,55 @@ def test_set_sampling_changes_steps_and_guidance_from_the_next_frame():
     penultimate.set_sampling(guidance=2.0)  # the history level does not depend on guidance
     with pytest.raises(ValueError, match="start a new session"):
         penultimate.set_sampling(steps=2)
+
+
+# ---- session.step checks actions against the model's space, and frames against its frame size --------------------
+def spec_model(kind: str = "multi_hot", frame_size=(8, 8)):
+    """A pixel model of 3 action entries with the dataset's ActionSpec and frame size in its metadata, as the bundled
+    models carry them: buttons (multi-hot, 2) and a steer (continuous, recorded range -1..1) for kind "mixed"."""
+    from vid2world.data.spec import ActionGroup, ActionSpec
+
+    if kind == "multi_hot":
+        spec = ActionSpec((ActionGroup("buttons", "multi_hot", ("fire", "jump", "use")),))
+    else:
+        spec = ActionSpec((ActionGroup("buttons", "multi_hot", ("fire", "jump")),
+                           ActionGroup("steer", "continuous", ("x",), (-1.0,), (1.0,))))
+    space = spec.model_space()
+    return v2w.WorldModel(pixel_unet(action_space=space), sampler=v2w.SamplerConfig(steps=1),
+                          metadata={"actions": spec.to_dict(), "frame_size": list(frame_size)})
+
+
+def test_session_step_refuses_actions_outside_the_models_space():
+    cases = {"multi_hot": [([[0, 1, 0], [1e30, 0, 0]], r"^action: buttons.fire = 1e\+30 in row 1 must be 0 or 1 "
+                                                       r"\(multi_hot group\)$"),
+                           ([[0, 0.5, 0], [0, 0, 0]], r"^action: buttons.jump = 0.5 in row 0 must be 0 or 1")],
+             "mixed": [([[0, 1, 0.5], [1, 0, -1e30]], r"^action: steer.x = -1e\+30 in row 1 lies far outside its "
+                                                      r"recorded range -1..1 \(continuous group\)$"),
+                       ([[0, 1, 0.5], [1, 0, 3.5]], r"^action: steer.x = 3.5 in row 1 lies far outside")]}
+    for kind, bad in cases.items():
+        sess = spec_model(kind).session(frames(t=1))
+        for action, message in bad:
+            with pytest.raises(ValueError, match=message):
+                sess.step(np.array(action, np.float32))
+        good = [[0, 1, 0], [1, 1, 1]] if kind == "multi_hot" else [[0, 1, 0.5], [1, 0, -2.5]]  # within a span
+        assert sess.step(np.array(good, np.float32)).shape == (2, 8, 8, 3)
+
+
+def test_a_model_without_a_spec_checks_its_heads_kind():
+    wm = v2w.WorldModel(pixel_unet(action_space=v2w.ActionSpace.multi_hot(2)), sampler=v2w.SamplerConfig(steps=1))
+    with pytest.raises(ValueError, match=r"^action: action.a1 = 7 in row 0 must be 0 or 1"):
+        wm.session(frames(t=1)).step(np.array([[0, 7], [1, 1]], np.float32))
+    free = v2w.WorldModel(pixel_unet(), sampler=v2w.SamplerConfig(steps=1))  # continuous, no range recorded
+    assert free.session(frames(t=1)).step(np.full((2, 2), 50.0, np.float32)).shape == (2, 8, 8, 3)
+
+
+def test_session_frames_must_match_the_models_frame_size():
+    wm = spec_model(frame_size=(16, 16))
+    with pytest.raises(ValueError, match=r"^context_frames: expected frames of 16x16 \(the model's frame_size\), "
+                                         r"got 8x8$"):
+        wm.session(frames(t=1, size=8))
+    sess = wm.session(frames(t=1, size=16))
+    with pytest.raises(ValueError, match=r"^context_frames: expected frames of 16x16 like the session's, got 8x8$"):
+        sess.reset([0], frames(b=1, t=1, size=8))
+    sess.reset([0], frames(b=1, t=1, size=16))
+    assert sess.step(np.zeros((2, 3), np.float32)).shape == (2, 16, 16, 3)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..data.spec import ActionGroup, ActionSpec
 from ..diffusion.sampler import DDIMSampler
 from ..diffusion.timesteps import ddim_timesteps, history_level
 from ..models.precision import autocast
@@ -44,10 +45,63 @@ def eval_mode(module: nn.Module) -> Iterator[None]:
             m.training = True
 
 
+def check_frame_size(model: Any, latents: Tensor) -> tuple[int, int]:
+    """The (H, W) of the frames `latents` [B, C, T, h, w] decode to, checked against the model's recorded frame size
+    (metadata `frame_size`): a model runs at any size a convolution takes, but makes sense only at its own."""
+    factor = int(getattr(model.codec, "downsample", 1))
+    size = (latents.shape[3] * factor, latents.shape[4] * factor)
+    expected = model.metadata.get("frame_size")
+    if isinstance(expected, (list, tuple)) and len(expected) == 2 and tuple(int(v) for v in expected) != size:
+        h, w = (int(v) for v in expected)
+        raise ValueError(f"context_frames: expected frames of {h}x{w} (the model's frame_size), got "
+                         f"{size[0]}x{size[1]}" + (f" ({latents.shape[3]}x{latents.shape[4]} latents)" if factor > 1
+                                                  else ""))
+    return size
+
+
 def row_generators(seed: int, rows: int, device: torch.device) -> list[torch.Generator]:
     """One generator per batch row, row i seeded from (seed, i): a row's noise does not depend on the others."""
     states = (np.random.SeedSequence([int(seed) % 2 ** 63, i]).generate_state(1, np.uint64)[0] for i in range(rows))
     return [torch.Generator(device=device).manual_seed(int(s) % 2 ** 63) for s in states]
+
+
+# How far outside its recorded range (in spans of that range) a continuous action may go: the range is what the data
+# showed, so an agent may step somewhat past it, but a value many spans out (1e30) is a bug, not a question
+RANGE_SLACK = 1.0
+
+
+def action_groups(model: Any) -> list[tuple[ActionGroup, slice]]:
+    """The groups of the model's raw action vector: its metadata's `ActionSpec`, else one group of its head's kind."""
+    space = model.unet.config.action_space
+    spec = model.metadata.get("actions")
+    if isinstance(spec, dict):
+        spec = ActionSpec.from_dict(spec)
+        if spec.dim == space.dim:
+            return spec.slices()
+    labels = tuple(space.names) if space.names else tuple(f"a{i}" for i in range(space.dim))
+    return [(ActionGroup("action", space.kind, labels), slice(0, space.dim))]
+
+
+def check_action_values(groups: list[tuple[ActionGroup, slice]], action: Tensor) -> None:
+    """One step's actions [B, A] against the model's action space: multi-hot and one-hot entries 0 or 1, continuous
+    ones within their recorded range widened by `RANGE_SLACK` spans each side (where the space records one)."""
+    for group, cols in groups:
+        part = action[:, cols]
+        if group.kind != "continuous":
+            bad = (part != 0) & (part != 1)
+        elif group.low and group.high:
+            low, high = (torch.tensor(v, dtype=part.dtype, device=part.device) for v in (group.low, group.high))
+            span = (high - low).clamp_min(1e-6)
+            bad = (part < low - RANGE_SLACK * span) | (part > high + RANGE_SLACK * span)
+        else:
+            continue  # no recorded range: finite is all one can ask (`check_step_action`)
+        if bad.any():
+            row, col = (int(i) for i in bad.nonzero()[0])
+            where = f"{group.name}.{group.labels[col]}" if col < len(group.labels) else f"{group.name}[{col}]"
+            allowed = "must be 0 or 1" if group.kind != "continuous" else \
+                f"lies far outside its recorded range {group.low[col]:g}..{group.high[col]:g}"
+            raise ValueError(f"action: {where} = {part[row, col].item():g} in row {row} {allowed} ({group.kind} "
+                             "group)")
 
 
 class RolloutSession:
@@ -63,6 +117,8 @@ class RolloutSession:
         self.window, self.has_actions = model.window, frame_actions is not None
         self.device, self.dtype = latents.device, latents.dtype
         self.frame_shape = (latents.shape[1], *latents.shape[3:])  # (C, h, w)
+        self.frame_size = check_frame_size(model, latents)  # (H, W) of the frames it makes
+        self.action_groups = action_groups(model) if frame_actions is not None else []
         b = latents.shape[0]
         self.generators = row_generators(seed, b, self.device)
         # window_first: the anchor moves with the window (anchor.py); the frames in view are kept to re-process them.
@@ -188,6 +244,8 @@ class RolloutSession:
     def step(self, action: Any = None) -> Any:
         """The next frame [B, H, W, 3] uint8 after `action` ([B, A] raw action taken after the last frame)."""
         a = self.model.check_step_action(action, len(self.generators))
+        if a is not None:
+            check_action_values(self.action_groups, a)
         latent = self.step_latent(a)
         with eval_mode(self.model), torch.no_grad():
             pixels = self.model.codec.decode(latent)
@@ -201,7 +259,12 @@ class RolloutSession:
         if not rows or len(set(rows)) != len(rows) or not all(isinstance(r, int) and 0 <= r < batch for r in rows):
             raise ValueError(f"rows: expected distinct row indices in 0..{batch - 1}, got {rows!r}")
         with eval_mode(self.model), torch.no_grad():
-            anchor = self._anchor_index(frames_to_tensor(context_frames, "context_frames", "cpu")[0].shape[2])
+            pixels = frames_to_tensor(context_frames, "context_frames", "cpu")[0]
+            if tuple(pixels.shape[3:]) != self.frame_size:
+                h, w = self.frame_size
+                raise ValueError(f"context_frames: expected frames of {h}x{w} like the session's, got "
+                                 f"{pixels.shape[3]}x{pixels.shape[4]}")
+            anchor = self._anchor_index(pixels.shape[2])
             latents, frame_actions, context = self.model.encode_context(context_frames, context_actions,
                                                                         self.seed if seed is None else seed,
                                                                         anchor=anchor)
