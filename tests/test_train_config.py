@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import typing
+
 import pytest
 
 from vid2world.cli import main
 from vid2world.train.config import ConfigError, OptimSection, TrainConfig, load_config, save_config
+from vid2world.train.config_ranges import RANGES, value_at
 
 YAML = """
 mode: world-model
@@ -46,10 +50,10 @@ def test_saved_config_reloads_to_the_same_run(config_file, tmp_path):
     ("trian.steps=3", "unknown config key 'trian'; did you mean train?"),
     ("model.tranfser=shift", "did you mean model.transfer"),
     ("train.steps=abc", "override train.steps=abc: train.steps: expected an integer, got 'abc'"),
-    ("mode=finetune", "mode: 'finetune' is not one of ['pretrain', 'world-model']"),
+    ("mode=finetune", "mode: must be one of ['pretrain', 'world-model'], got 'finetune'"),
     ("train.steps=0", "train.steps: must be >= 1"),
     ("train.precision=fp8", "train.precision"),
-    ("data.size=[1,2,3]", "data.size: expected [H, W]"),
+    ("data.size=[1,2,3]", "data.size: must be [H, W] with each >= 1, got [1, 2, 3]"),
     ("steps", "expected key=value"),
 ])
 def test_bad_keys_and_values_are_named(config_file, override, message):
@@ -110,3 +114,95 @@ def test_cli_names_the_override_in_one_line(config_file, capsys):
     assert main(["train", str(config_file), "train.steps=abc"]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines == ["vid2world train: error: override train.steps=abc: train.steps: expected an integer, got 'abc'"]
+
+
+# ---- ranges: every key's value checked at load time, naming the key, the value, the range and the source ---------
+@pytest.mark.parametrize("override,message", [
+    # accepted before, and wrong: the loss climbed (0.39 -> 1.43); a negative learning rate (loss 65.8)
+    ("optim.grad_clip=-1", "optim.grad_clip: must be > 0, got -1.0"),
+    ("optim.warmup_steps=-2", "optim.warmup_steps: must be >= 0, got -2"),
+    # a ZeroDivisionError after step 1, the run directory left behind
+    ("log.every=0", "log.every: must be >= 1, got 0"),
+    ("log.save_every=0", "log.save_every: must be >= 1, got 0"),
+    ("data.size=[0,0]", "data.size: must be [H, W] with each >= 1, got [0, 0]"),  # a traceback
+    # torch's "Invalid learning rate" and Python's "slice step cannot be zero", no key named
+    ("optim.lr=-1", "optim.lr: must be > 0, got -1.0"),
+    ("data.frame_skip=0", "data.frame_skip: must be >= 1, got 0"),
+])
+def test_values_out_of_range_are_named_with_their_source(config_file, override, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(config_file, [override])
+    assert str(err.value) == f"override {override}: {message}"
+
+
+def test_out_of_range_value_in_the_file_names_the_file(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("optim:\n  warmup_steps: -2\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, ["train.steps=3"])
+    assert str(err.value) == f"{path}: optim.warmup_steps: must be >= 0, got -2"
+
+
+def test_a_range_that_depends_on_another_key_names_both(config_file):
+    with pytest.raises(ConfigError) as err:  # the default log.sample_context=2 is left out of range by data.length
+        load_config(config_file, ["data.length=2"])
+    assert str(err.value) == "override data.length=2: log.sample_context: must be in [1, data.length=2), got 2"
+    with pytest.raises(ConfigError) as err:
+        load_config(config_file, ["data.layout=resize_pad"])
+    assert str(err.value).startswith("override data.layout=resize_pad: data.inner: must be [H, W] when data.layout")
+
+
+def test_yaml_whose_top_level_is_not_a_mapping_is_named(tmp_path):
+    path = tmp_path / "list.yaml"
+    path.write_text("- train.steps=3\n- optim.lr=0.1\n")
+    with pytest.raises(ConfigError) as err:  # was AttributeError: 'list' object has no attribute 'items'
+        load_config(path)
+    assert str(err.value) == f"{path}: expected a mapping of config keys at the top level " \
+                             "(e.g. `train: {steps: 100}`), got a list"
+    path.write_text("42\n")
+    with pytest.raises(ConfigError, match=r"top level \(e.g. `train: {steps: 100}`\), got an integer$"):
+        load_config(path)
+
+
+def test_interpolation_errors_name_the_source_and_the_key(config_file, tmp_path):
+    path = tmp_path / "interp.yaml"
+    path.write_text("out: runs/${nope}\n")
+    with pytest.raises(ConfigError) as err:  # were three raw OmegaConf lines naming neither file nor override
+        load_config(path)
+    assert str(err.value) == f"{path}: out: cannot resolve interpolation runs/${{nope}}: " \
+                             "Interpolation key 'nope' not found"
+    with pytest.raises(ConfigError) as err:
+        load_config(config_file, ["train.steps=${out}"])
+    assert str(err.value) == "override train.steps=${out}: train.steps: interpolation ${out} does not give " \
+                             "an integer"
+    with pytest.raises(ConfigError) as err:  # OmegaConf named no key at all here
+        load_config(config_file, ["data.size=${seed}"])
+    assert str(err.value).startswith("override data.size=${seed}: data.size: interpolation ${seed} does not give a "
+                                     "list [H, W] of integers")
+    with pytest.raises(ConfigError, match=r"^override seed=\${seed}: seed: cannot resolve interpolation \${seed}: "):
+        load_config(config_file, ["seed=${seed}"])
+    with pytest.raises(ConfigError, match=r"^override data.size=\[\${seed},3\]: "):  # was yaml's ParserError
+        load_config(config_file, ["data.size=[${seed},3]"])
+    assert load_config(config_file, ["out=${data.path}/run"]).out == "data/doom/run"  # a good one still works
+
+
+def test_cli_names_a_bad_range_and_a_bad_interpolation_in_one_line(config_file, tmp_path, capsys):
+    out = tmp_path / "run"
+    for override, message in [("log.every=0", "log.every: must be >= 1, got 0"),
+                              ("out=${nope}", "out: cannot resolve interpolation ${nope}: "
+                                              "Interpolation key 'nope' not found")]:
+        assert main(["train", str(config_file), f"out={out}", override]) == 2
+        err = capsys.readouterr().err
+        assert err.splitlines() == [f"vid2world train: error: override {override}: {message}"], err
+        assert not out.exists()  # refused before a run directory is made
+
+
+def test_every_key_has_a_range_and_the_defaults_are_inside_it():
+    def leaves(cls, prefix=""):
+        for f in dataclasses.fields(cls):
+            sub = typing.get_type_hints(cls)[f.name]
+            yield from leaves(sub, f"{prefix}{f.name}.") if dataclasses.is_dataclass(sub) else [f"{prefix}{f.name}"]
+
+    assert sorted(RANGES) == sorted(leaves(TrainConfig))  # a new key needs its range
+    defaults = TrainConfig().to_dict()
+    assert [key for key, allowed in RANGES.items() if not allowed.accepts(value_at(defaults, key))] == []

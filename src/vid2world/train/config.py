@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-MODES = ("pretrain", "world-model")
-PRECISIONS = ("fp32", "bf16", "fp16")
+from .config_ranges import first_out_of_range, show
 
 
 @dataclass
@@ -101,51 +100,41 @@ class TrainConfig:
     log: LogSection = field(default_factory=LogSection)
 
     def __post_init__(self) -> None:
-        for key, value in _numbers(self.to_dict()):
-            if not math.isfinite(value):
+        for key, value in _items(self.to_dict()):
+            if isinstance(value, float) and not math.isfinite(value):
                 raise ConfigError(f"{key}: must be a finite number, got {value}", key)
-        checks = [("mode", self.mode, MODES), ("train.precision", self.train.precision, PRECISIONS),
-                  ("train.distributed", self.train.distributed, ("ddp", "fsdp"))]
-        for key, value, allowed in checks:
-            if value not in allowed:
-                raise ConfigError(f"{key}: {value!r} is not one of {list(allowed)}", key)
-        positive = {"train.steps": self.train.steps, "train.batch_size": self.train.batch_size,
-                    "train.grad_accum": self.train.grad_accum, "data.length": self.data.length,
-                    "log.keep_last": self.log.keep_last}
-        for key, value in positive.items():
-            if value < 1:
-                raise ConfigError(f"{key}: must be >= 1, got {value}", key)
-        for key in ("action_dropout", "image_dropout"):
-            value = getattr(self.train, key)
-            if not 0 <= value < 1:
-                raise ConfigError(f"train.{key}: must be in [0, 1), got {value}", f"train.{key}")
-        if not 1 <= self.log.sample_context < self.data.length:
+        bad = first_out_of_range(self.to_dict())  # every key against its range (config_ranges.RANGES)
+        if bad:
+            raise ConfigError(bad[1], bad[0])
+        if self.log.sample_context >= self.data.length:
             raise ConfigError(f"log.sample_context: must be in [1, data.length={self.data.length}), got "
-                              f"{self.log.sample_context}", "log.sample_context")
-        if len(self.data.size) != 2:
-            raise ConfigError(f"data.size: expected [H, W], got {self.data.size}", "data.size")
+                              f"{self.log.sample_context}", "log.sample_context", ("data.length",))
+        if self.data.layout == "resize_pad" and self.data.inner is None:
+            raise ConfigError("data.inner: must be [H, W] when data.layout is resize_pad (the size before padding, "
+                              "e.g. [275, 512] inside [320, 512]), got null", "data.inner", ("data.layout",))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
 class ConfigError(ValueError):
-    """A training config that cannot run; the message names the key (`key`, where one is at fault)."""
+    """A training config that cannot run; the message names the key (`key`, where one is at fault; `related`: keys
+    whose values put it out of range, e.g. `data.length` for `log.sample_context`)."""
 
-    def __init__(self, message: str, key: str | None = None) -> None:
+    def __init__(self, message: str, key: str | None = None, related: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.key = key
+        self.related = tuple(related)
 
 
-def _numbers(data: Any, prefix: str = "") -> typing.Iterator[tuple[str, float]]:
-    """(dotted key, value) of every float in nested dicts and lists (bools and ints cannot be NaN)."""
+def _items(data: Any, prefix: str = "") -> typing.Iterator[tuple[str, Any]]:
+    """(dotted key, value) of every entry of nested dicts and lists, containers and their contents alike
+    (`optim.betas`, then `optim.betas[0]`, `optim.betas[1]`)."""
     items = data.items() if isinstance(data, Mapping) else enumerate(data) if isinstance(data, list) else ()
     for key, value in items:
         dotted = f"{prefix}[{key}]" if isinstance(data, list) else f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, float):
-            yield dotted, value
-        else:
-            yield from _numbers(value, dotted)
+        yield dotted, value
+        yield from _items(value, dotted)
 
 
 def _fields(cls: type) -> dict[str, dataclasses.Field]:
@@ -162,37 +151,34 @@ def check_keys(data: Mapping[str, Any], cls: type = TrainConfig, prefix: str = "
             near = difflib.get_close_matches(dotted, valid, n=3, cutoff=0.5)
             hint = f"; did you mean {', '.join(near)}?" if near else ""
             raise ConfigError(f"unknown config key {dotted!r}{hint} (valid here: {', '.join(valid)})")
-        sub = fields[key].type
-        if isinstance(sub, str):
-            sub = globals().get(sub)
+        sub = typing.get_type_hints(cls)[key]
         if dataclasses.is_dataclass(sub):
             if not isinstance(value, Mapping):
                 raise ConfigError(f"{dotted}: expected a section (keys {', '.join(_fields(sub))}), got {value!r}",
                                   dotted)
             check_keys(value, sub, f"{dotted}.")
+        elif isinstance(value, (Mapping, list)) and isinstance(value, Mapping) != (typing.get_origin(sub) is dict):
+            # a mapping for a list or a list for a mapping: OmegaConf's merge raises a bare TypeError
+            raise ConfigError(f"{dotted}: expected {_expected(dotted)}, got {show(value)}", dotted)
 
 
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> TrainConfig:
-    """Read `path` (YAML), apply `key=value` overrides, check every key and type, return the config."""
+    """Read `path` (YAML), apply `key=value` overrides, check every key, type, range and interpolation, return the
+    config. Every error is one `ConfigError` line naming where the value came from, the key and what it takes."""
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
     sources = []  # (origin, layer): the file, then each override alone, so that an error names where it came from
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such config file")
-        try:
-            sources.append((str(path), OmegaConf.load(path)))
-        except Exception as err:  # YAML syntax errors come in several types
-            raise ConfigError(f"{path}: not valid YAML ({err})") from None
+        sources.append((_one_line(str(path)), _load_yaml(Path(path))))
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r}: expected key=value, e.g. train.steps=100")
+        origin = f"override {_one_line(item)}"
         try:
-            sources.append((f"override {item}", OmegaConf.from_dotlist([item])))
-        except OmegaConfBaseException as err:
-            raise ConfigError(f"override {item}: {str(err).splitlines()[0]}") from None
+            sources.append((origin, OmegaConf.from_dotlist([item])))
+        except Exception as err:  # OmegaConf's grammar errors and yaml's parser errors
+            raise ConfigError(f"{origin}: {_parse_error(err)}") from None
     merged = OmegaConf.structured(TrainConfig)
     for origin, layer in sources:
         try:
@@ -202,21 +188,104 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
             raise ConfigError(f"{origin}: {err}", err.key) from None
         except OmegaConfBaseException as err:  # type mismatches
             raise ConfigError(f"{origin}: {_type_error(err)}", err.full_key) from None
+    _check_interpolations(merged, sources)
     try:
         return OmegaConf.to_object(merged)
     except ConfigError as err:  # a value out of range: name the source that set it, if one did
-        origin = next((o for o, layer in reversed(sources) if err.key and _sets(layer, err.key)), None)
+        origin = _origin(sources, (err.key, *err.related))
         raise ConfigError(f"{origin}: {err}" if origin else str(err), err.key) from None
+    except OmegaConfBaseException as err:  # e.g. a value left '???' (OmegaConf's "missing")
+        key = err.full_key or None
+        origin = _origin(sources, (key,))
+        message = f"{key}: {_first_line(err)}" if key else _first_line(err)
+        raise ConfigError(f"{origin}: {message}" if origin else message, key) from None
 
 
-def _sets(layer: Any, dotted: str) -> bool:
-    """Whether an OmegaConf layer sets the key `dotted` (e.g. `optim.lr`, `optim.betas[1]`)."""
+def _load_yaml(path: Path) -> Any:
+    """The config file as an OmegaConf mapping; a missing file, bad YAML or a top level that is no mapping is named."""
+    import yaml
+    from omegaconf import DictConfig, OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    if path.is_dir():
+        raise ConfigError(f"{path}: a directory, not a YAML config file")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such config file")
+    try:
+        layer = OmegaConf.load(path)
+    except OmegaConfBaseException as err:
+        if not getattr(err, "full_key", None):
+            raise ConfigError(f"{path}: {_first_line(err)}") from None
+        raise ConfigError(f"{path}: {_parse_error(err)}", err.full_key) from None
+    except Exception as err:  # YAML syntax errors come in several types; OmegaConf refuses a scalar top level
+        try:
+            top = yaml.safe_load(path.read_text())
+        except Exception:
+            top = {}
+        if isinstance(top, (dict, type(None))):
+            raise ConfigError(f"{path}: not valid YAML ({_first_line(err)})") from None
+        layer = top
+    if not isinstance(layer, DictConfig):
+        kind = {list: "a list", str: "a string", int: "an integer", float: "a number", bool: "a boolean"}.get(
+            type(layer), "a list" if isinstance(layer, Sequence) else type(layer).__name__)
+        raise ConfigError(f"{path}: expected a mapping of config keys at the top level "
+                          f"(e.g. `train: {{steps: 100}}`), got {kind}")
+    return layer
+
+
+def _check_interpolations(merged: Any, sources: Sequence[tuple[str, Any]]) -> None:
+    """Resolve every `${...}` of the merged config now, so that one that fails is named with its key and the file
+    or override that wrote it (OmegaConf's own error names neither, and for a list no key at all)."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import InterpolationValidationError, OmegaConfBaseException
+
+    for key, value in _items(OmegaConf.to_container(merged, resolve=False)):
+        if not (isinstance(value, str) and "${" in value):
+            continue
+        try:
+            OmegaConf.select(merged, re.sub(r"\[(\d+)\]", r".\1", key))
+        except InterpolationValidationError:  # resolved, but to a value of another type
+            reason = f"interpolation {_one_line(value)} does not give {_expected(key) or 'a value of its type'}"
+        except OmegaConfBaseException as err:
+            reason = f"cannot resolve interpolation {_one_line(value)}: {_first_line(err)}"
+        else:
+            continue
+        origin = _origin(sources, (key,))
+        raise ConfigError(f"{origin}: {key}: {reason}" if origin else f"{key}: {reason}", key)
+
+
+def _one_line(text: str) -> str:
+    """`text`, quoted with escapes where it holds a newline or another unprintable character."""
+    return text if text.isprintable() else repr(text)
+
+
+def _first_line(err: Exception) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
+def _parse_error(err: Exception) -> str:
+    """A value that does not parse, with its key where OmegaConf knows it (a `${` that starts no interpolation)."""
+    from omegaconf.errors import GrammarParseError
+
+    key = getattr(err, "full_key", None)
+    if isinstance(err, GrammarParseError) and key:
+        return f"{key}: not a valid ${{...}} interpolation ({_first_line(err)}); write \\${{ for a literal ${{"
+    return f"{key}: {_first_line(err)}" if key else _first_line(err)
+
+
+def _origin(sources: Sequence[tuple[str, Any]], keys: Sequence[str | None]) -> str | None:
+    """The last source (file or override) that sets the first of `keys` that any source sets; None if none does."""
     from omegaconf import OmegaConf
 
-    return OmegaConf.select(layer, re.sub(r"\[(\d+)\]", r".\1", dotted), default=_MISSING) is not _MISSING
+    written = [(origin, {k for k, _ in _items(OmegaConf.to_container(layer, resolve=False))})
+               for origin, layer in sources]
+    for key in keys:
+        for origin, keys_set in reversed(written):
+            if key in keys_set:
+                return origin
+    return None
 
 
-_MISSING = object()
 # list fields whose elements have meanings, shown in type errors
 _LIST_SHAPES = {"data.size": "[H, W]", "data.inner": "[H, W]", "optim.betas": "[beta1, beta2]"}
 
@@ -228,10 +297,10 @@ def _type_error(err: Exception) -> str:
     key = getattr(err, "full_key", None)
     expected = _expected(key) if key else None
     if expected is None:
-        return f"{str(err).splitlines()[0]}" + (f" (key {key})" if key else "")
+        return _first_line(err) + (f" (key {key})" if key else "")
     value = getattr(err, "value", None)
     value = value._value() if isinstance(value, Node) else value  # the YAML scalar, not OmegaConf's wrapper
-    return f"{key}: expected {expected}, got {value!r}"
+    return f"{key}: expected {expected}, got {show(value)}"
 
 
 def _expected(dotted: str) -> str | None:
