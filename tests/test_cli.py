@@ -167,3 +167,31 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
     err = proc.stderr.read().decode()
     proc.wait(timeout=120)
     assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+# ---- --model: one rule for every command that runs a model (a path when it looks like one, else a bundled name) ----
+def model_commands(model: str, data: Path, out: Path) -> dict[str, list[str]]:
+    return {"rollout": ["rollout", "--model", model, "--data", str(data), "--episode", "0", "--context", "1",
+                        "--horizon", "1", "--out", str(out / "roll.mp4")],
+            "evaluate": ["evaluate", "--model", model, "--data", str(data), "--protocol", "generic", "--context", "1",
+                         "--horizon", "1", "--out", str(out / "eval")],
+            "play": ["play", "--model", model, "--data", str(data)]}
+
+
+@pytest.mark.skipif("atari-boxing" not in __import__("vid2world").zoo.names(), reason="bundled model not installed")
+def test_every_command_takes_a_bundled_models_name_and_names_a_missing_path_alike(tmp_path, capsys):
+    from .test_eval_run import make_inputs
+
+    _, data = make_inputs(tmp_path)  # 2-d actions: the bundled model is found, loaded, then refused for its data
+    for command, argv in model_commands("atari-boxing", data, tmp_path).items():
+        if command == "play":
+            continue  # it would serve: its names are tested in test_play_server
+        assert main(argv) == 2
+        last = capsys.readouterr().err.strip().splitlines()[-1]
+        assert last.startswith(f"vid2world {command}: error: {data.resolve()}: its actions are 2-d"), last
+        assert "zoo/models/atari-boxing takes" in last
+    missing = tmp_path / "no" / "such"
+    for command, argv in model_commands(str(missing), data, tmp_path).items():
+        assert main(argv) == 2
+        assert capsys.readouterr().err.strip().splitlines()[-1] == \
+            f"vid2world {command}: error: --model {missing}: no such directory"

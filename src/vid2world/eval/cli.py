@@ -60,9 +60,20 @@ def command_line(command: str, fields: dict[str, Any]) -> list[str]:
     return out
 
 
+MODEL_HELP = "world-model directory, or a bundled model's name (`vid2world zoo list`)"
+
+
+def _resolve_model(args: argparse.Namespace) -> None:
+    """--model as `play` reads it (`bundled.resolve`): a directory, or a bundled model's name."""
+    from ..world.bundled import resolve
+
+    args.model = str(resolve(args.model, "--model"))
+
+
 def _rollout(args: argparse.Namespace) -> int:
     from .rollout import RolloutConfig, rollout_episode
 
+    _resolve_model(args)
     fields = {k: getattr(args, k) for k in RolloutConfig.__dataclass_fields__}
     result = rollout_episode(RolloutConfig(**fields), progress=not args.no_progress)
     for t, value in enumerate(result["psnr"]):
@@ -77,6 +88,7 @@ def _rollout(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from .run import EvaluateConfig, evaluate
 
+    _resolve_model(args)
     fields = {k: getattr(args, k) for k in EvaluateConfig.__dataclass_fields__}
     results = evaluate(EvaluateConfig(**fields), command=command_line("evaluate", fields),
                        progress=not args.no_progress)
@@ -94,7 +106,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def register(sub) -> None:
     """The `rollout`, `evaluate` and `compare` commands."""
     roll = sub.add_parser("rollout", help="one rollout against ground truth (side-by-side mp4, per-frame PSNR)")
-    roll.add_argument("--model", required=True, help="world-model directory")
+    roll.add_argument("--model", required=True, help=MODEL_HELP)
     roll.add_argument("--data", required=True, help="dataset directory (`vid2world data record|convert`)")
     roll.add_argument("--episode", type=non_negative_int, required=True, help="episode index in the dataset")
     roll.add_argument("--start", type=non_negative_int, default=0, help="first frame of the window (default: 0)")
@@ -107,7 +119,7 @@ def register(sub) -> None:
     ev = sub.add_parser("evaluate", help="metrics, baselines, curves and videos of a world model on a dataset",
                         description="Infer every source to OUT/predictions (reused by a rerun, resumed after a "
                         "kill), then score them from disk and write OUT/results.json; see docs/evaluation.md.")
-    ev.add_argument("--model", required=True, help="world-model directory")
+    ev.add_argument("--model", required=True, help=MODEL_HELP)
     ev.add_argument("--data", required=True, help="dataset directory; windows come from its held-out split")
     ev.add_argument("--protocol", required=True, choices=sorted(PROTOCOLS) + ["generic"],
                     help="method.md 10.2 protocol, or generic (with --context and --horizon)")
