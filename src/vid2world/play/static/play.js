@@ -14,6 +14,22 @@ window.play = state;  // for tests and the curious
 const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
 
 function send(message) { if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message)); }
+
+// The sliders send their latest values at most every SETTINGS_MS: a drag from 3 to 50 steps is a few messages, not
+// 47 that each wait for a frame's compute on the server (which dropped the player)
+const SETTINGS_MS = 200;
+const settings = { pending: null, timer: null, sent: 0 };
+function sendSettings(change) {
+  settings.pending = Object.assign(settings.pending || {}, change);
+  if (settings.timer === null) settings.timer = setTimeout(flushSettings, SETTINGS_MS);
+}
+function flushSettings() {
+  settings.timer = null;
+  if (settings.pending) { send({ type: "settings", ...settings.pending }); settings.pending = null; settings.sent += 1; }
+}
+window.playSettings = settings;  // for tests
+
+function setPaused(paused) { state.paused = paused; $("pause").textContent = paused ? "resume" : "pause"; }
 function say(text) { $("message").textContent = text || ""; }
 
 function turnIndex(values, target) {
@@ -121,7 +137,7 @@ ws.onmessage = (event) => {
     $("latency").textContent = m.latency_ms.toFixed(0);
     $("frame").textContent = m.t;
     $("state").textContent = m.paused ? "paused" : "playing";
-    if (m.seed !== undefined) $("seed").value = m.seed;
+    if (m.seed !== undefined) { $("seed").value = m.seed; setPaused(m.paused); }  // a reset's frame: it pauses
     draw("model", m.model);
     draw("real", m.real);
     if (state.mouseDx !== 0 || state.mouseDy !== 0) { state.mouseDx = 0; state.mouseDy = 0; sendAction(); }
@@ -154,19 +170,17 @@ document.addEventListener("mousedown", (e) => { if (document.pointerLockElement 
 document.addEventListener("mouseup", (e) => { state.held.delete(`Mouse${e.button}`); sendAction(); });
 
 $("pause").onclick = () => {
-  state.paused = !state.paused;
+  setPaused(!state.paused);
   send({ type: "control", op: state.paused ? "pause" : "resume" });
-  $("pause").textContent = state.paused ? "resume" : "pause";
 };
-$("step").onclick = () => { state.paused = true; $("pause").textContent = "resume"; send({ type: "control", op: "step" }); };
-$("reset").onclick = () => {
+$("step").onclick = () => { setPaused(true); send({ type: "control", op: "step" }); };
+$("reset").onclick = () => {  // paused when the new start arrives; a reset the server refuses changes nothing
   const message = { type: "control", op: "reset", seed: parseInt($("seed").value, 10) || 0 };
   if (!$("episodebox").hidden) message.episode = parseInt($("episode").value, 10) || 0;
-  state.paused = true; $("pause").textContent = "resume";
   send(message);
 };
-$("steps").oninput = () => { $("stepsval").textContent = $("steps").value; send({ type: "settings", steps: parseInt($("steps").value, 10) }); };
-$("guidance").oninput = () => { $("guidanceval").textContent = $("guidance").value; send({ type: "settings", guidance: parseFloat($("guidance").value) }); };
+$("steps").oninput = () => { $("stepsval").textContent = $("steps").value; sendSettings({ steps: parseInt($("steps").value, 10) }); };
+$("guidance").oninput = () => { $("guidanceval").textContent = $("guidance").value; sendSettings({ guidance: parseFloat($("guidance").value) }); };
 $("record").onclick = () => {
   state.recording = !state.recording;
   send({ type: "record", op: state.recording ? "start" : "stop" });
