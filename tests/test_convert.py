@@ -222,7 +222,7 @@ def test_inspect_describes_a_converted_world_model(tmp_path, tiny_ckpt, capsys):
     assert info["preset_differences"] == ["model_channels 64 (preset: 32)"]
     del config["unet"]
     (out / "config.json").write_text(json.dumps(config))
-    with pytest.raises(CheckpointError, match="config.json: key 'unet' is None, expected the UNet's architecture"):
+    with pytest.raises(CheckpointError, match="config.json: key 'unet' is missing, expected the UNet's architecture"):
         inspect_checkpoint(out)
 
 

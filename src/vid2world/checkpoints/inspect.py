@@ -8,7 +8,6 @@ space, codec, conditioner, sampler, dtype and parameter counts, read from config
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any, Mapping
 from ..causal.keys import is_official_layout, normalize_keys
 from ..models.config import PRESETS
 from ..models.embeddings import action_space_of
-from ..world.world_model import COMPONENT_FILES, CONFIG_NAME, WEIGHTS_NAME
+from ..world.world_model import COMPONENT_FILES, CONFIG_NAME, WEIGHTS_NAME, check_config
 from .convert import preset_differences, split_parts
 from .reader import FORMATS_READ, CheckpointError, read_checkpoint
 from .registry import PART_LABELS, PRETRAINED
@@ -101,19 +100,11 @@ def inspect_world_model(directory: str | Path) -> dict[str, Any]:
 
 
 def _world_model_config(directory: Path) -> dict[str, Any]:
-    path = directory / CONFIG_NAME
+    """config.json, checked as `from_pretrained` checks it: inspect describes only models that load."""
     try:
-        config = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{path}: not valid JSON ({err})") from None
-    if not isinstance(config, dict) or config.get("format") != "vid2world.WorldModel":
-        found = config.get("format") if isinstance(config, dict) else type(config).__name__
-        raise CheckpointError(f"{path}: key 'format' is {found!r}, expected 'vid2world.WorldModel' (a world-model "
-                              "directory written by `vid2world convert` or WorldModel.save_pretrained)")
-    if not isinstance(config.get("unet"), dict):
-        raise CheckpointError(f"{path}: key 'unet' is {config.get('unet')!r}, expected the UNet's architecture "
-                              "(a UNetConfig as a JSON object)")
-    return config
+        return check_config(directory / CONFIG_NAME)
+    except ValueError as err:
+        raise CheckpointError(f"{directory}: not a loadable world model: {err}") from None
 
 
 def _describe_weights(path: Path) -> dict[str, Any]:

@@ -34,6 +34,7 @@ def dataset_info(dataset: Dataset, max_frames: int = 1_000_000) -> dict[str, Any
         if seen >= max_frames:
             break
     actions = np.concatenate(chunks)
+    _refuse_non_finite(dataset, actions, seen < dataset.num_frames)
     info["action_frames"] = int(len(actions))
     for g, cols in spec.slices():
         part = actions[:, cols]
@@ -46,6 +47,23 @@ def dataset_info(dataset: Dataset, max_frames: int = 1_000_000) -> dict[str, Any
             entry["frequency"] = {label: float(part[:, j].mean()) for j, label in enumerate(g.labels)}
         info["actions"].append(entry)
     return info
+
+
+def _refuse_non_finite(dataset: Dataset, actions: np.ndarray, partial: bool) -> None:
+    """NaN or inf actions make every statistic NaN and every batch that holds them fail in training: an error
+    naming each such column, its count and where it first occurs, instead of a report of "nan%"."""
+    found = dataset.meta.actions.non_finite(actions)
+    if not found:
+        return
+    starts = np.concatenate([[0], np.cumsum(dataset.lengths)])  # the episodes were read in order, from 0
+    problems = []
+    for name, count, row in found:
+        i = int(np.searchsorted(starts, row, side="right")) - 1
+        plural = "s" if count > 1 else ""
+        problems.append(f"action column {name!r} holds {count} non-finite value{plural} (NaN or inf), the "
+                        f"first at episode {i} ({dataset.names[i]!r}) step {row - int(starts[i])}")
+    scope = f" in the first {len(actions)} frames" if partial else ""
+    raise ValueError(f"{dataset.root}: " + "; ".join(problems) + f"{scope}; actions must be finite numbers")
 
 
 def format_info(info: dict[str, Any]) -> str:

@@ -87,8 +87,11 @@ class ActionSpec:
         """Raise ValueError naming `where` unless `actions` is [T, dim] and every group holds what its kind allows."""
         if actions.ndim != 2 or actions.shape[1] != self.dim:
             raise ValueError(f"{where}: actions have shape {tuple(actions.shape)}, expected [T, {self.dim}]")
-        if not np.isfinite(actions).all():
-            raise ValueError(f"{where}: actions contain NaN or inf")
+        bad = self.non_finite(actions)
+        if bad:
+            name, count, row = bad[0]
+            raise ValueError(f"{where}: actions contain NaN or inf ({count} in column {name!r}, the first at "
+                             f"step {row})")
         for g, cols in self.slices():
             part = actions[:, cols]
             if g.kind != "continuous" and not np.isin(part, (0.0, 1.0)).all():
@@ -96,6 +99,12 @@ class ActionSpec:
             if g.kind == "one_hot" and not (part.sum(axis=1) == 1).all():
                 raise ValueError(f"{where}: action group {g.name!r} is one-hot, but some rows have "
                                  f"{int(part.sum(axis=1).min())}..{int(part.sum(axis=1).max())} entries set")
+
+    def non_finite(self, actions: np.ndarray) -> list[tuple[str, int, int]]:
+        """(column name, how many, first row) of each column of `actions` [T, dim] that holds NaN or inf."""
+        bad = ~np.isfinite(actions)
+        return [(self.names[j], int(bad[:, j].sum()), int(np.argmax(bad[:, j])))
+                for j in np.flatnonzero(bad.any(axis=0))]
 
     def make(self, **groups: Any) -> np.ndarray:
         """One action vector from labels by group: `spec.make(buttons=["forward"], turn="+12")`. A multi-hot group

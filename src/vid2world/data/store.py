@@ -6,8 +6,9 @@
     DIR/shards/<S>.frames       uint8, C order, [n, H, W, 3]: the frames of several episodes, back to back
     DIR/shards/<S>.actions      float32 little-endian, [n, A] (absent for action-free data)
 
-Opening a dataset reads two JSON files; an episode is a slice of a memory map, so reading a clip touches only
-its frames whatever the number of episodes, and no directory is listed after opening.
+Opening a dataset reads two JSON files and checks the index: each episode inside its shard and clear of the
+next, each shard file of the size its row count implies (a stat, no frame read). An episode is a slice of a
+memory map, so reading a clip touches only its frames whatever the number of episodes; no directory is listed.
 """
 
 from __future__ import annotations
@@ -56,17 +57,23 @@ class Dataset:
         if missing:
             raise ValueError(f"{index_path}: missing columns {missing}")
         self.shards: list[str] = list(index["shards"])
-        self.shard_rows: list[int] = [int(n) for n in index.get("shard_rows", [])]
+        self.shard_rows: list[int] = _integers(index_path, index, "shard_rows").tolist()
         if len(self.shard_rows) != len(self.shards):
             raise ValueError(f"{index_path}: 'shard_rows' must give the frame count of each of the "
                              f"{len(self.shards)} shards")
         self.names: list[str] = list(index["name"])
         self.splits: list[str] = list(index["split"])
-        self._shard = np.asarray(index["shard"], dtype=np.int64)
-        self._offset = np.asarray(index["offset"], dtype=np.int64)
-        self.lengths = np.asarray(index["length"], dtype=np.int64)
-        if not all(len(index[k]) == len(self.names) for k in INDEX_FIELDS):
-            raise ValueError(f"{index_path}: columns have different lengths")
+        if not all(isinstance(index[k], list) and len(index[k]) == len(self.names) for k in INDEX_FIELDS):
+            raise ValueError(f"{index_path}: columns {list(INDEX_FIELDS)} must be lists of the same length, "
+                             "one entry per episode")
+        self._shard = _integers(index_path, index, "shard")
+        self._offset = _integers(index_path, index, "offset")
+        self.lengths = _integers(index_path, index, "length")
+        self._check_index(index_path)
+        for k in range(len(self.shards)):  # a stat per shard: sizes, not frames, so opening stays cheap
+            for path, dtype, shape in self._shard_files(k):
+                _check_size(path, dtype, shape,
+                            f"{index_path} gives shard {self.shards[k]!r} {shape[0]} frames")
         self._maps: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
 
     def __len__(self) -> int:
@@ -95,44 +102,107 @@ class Dataset:
         return Episode(i, self.names[i], self.splits[i], frames[start:stop],
                        actions[start:stop] if actions is not None else None)
 
+    def _shard_files(self, k: int) -> list[tuple[Path, np.dtype, tuple[int, ...]]]:
+        """Shard k's files: (path, dtype, shape) of its frames and, unless action-free, its actions."""
+        h, w = self.meta.frame_size
+        rows, stem = self.shard_rows[k], self.root / "shards" / self.shards[k]
+        files = [(Path(f"{stem}.frames"), np.dtype(np.uint8), (rows, h, w, 3))]
+        if self.meta.actions is not None:
+            files.append((Path(f"{stem}.actions"), np.dtype("<f4"), (rows, self.meta.action_dim)))
+        return files
+
     def _shard_maps(self, k: int) -> tuple[np.ndarray, np.ndarray | None]:
         if k not in self._maps:
-            h, w = self.meta.frame_size
-            rows = self.shard_rows[k]
-            frames = _memmap(self.root / "shards" / f"{self.shards[k]}.frames", np.uint8, (rows, h, w, 3))
-            actions = None
-            if self.meta.actions is not None:
-                actions = _memmap(self.root / "shards" / f"{self.shards[k]}.actions", np.dtype("<f4"),
-                                  (rows, self.meta.action_dim))
-            self._maps[k] = (frames, actions)
+            maps = [_memmap(*file) for file in self._shard_files(k)]
+            self._maps[k] = (maps[0], maps[1] if len(maps) > 1 else None)
         return self._maps[k]
 
+    def _check_index(self, path: Path) -> None:
+        """Each episode within its shard and clear of the next episode there, as the writer lays them out: an
+        edited or foreign index is named now, not as short clips in `torch.stack` or garbage statistics."""
+        n = len(self.shards)
+        for k, rows in enumerate(self.shard_rows):
+            if rows < 0:
+                raise ValueError(f"{path}: column 'shard_rows': shard {k} ({self.shards[k]!r}) has {rows}, "
+                                 "expected >= 0")
+        columns = (("shard", self._shard, 0), ("offset", self._offset, 0), ("length", self.lengths, 1))
+        for key, column, low in columns:
+            bad = np.flatnonzero(column < low)
+            if bad.size:
+                i = int(bad[0])
+                raise ValueError(f"{path}: column {key!r}: episode {i} ({self.names[i]!r}) has "
+                                 f"{int(column[i])}, expected >= {low}")
+        bad = np.flatnonzero(self._shard >= n)
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(f"{path}: column 'shard': episode {i} ({self.names[i]!r}) has "
+                             f"{int(self._shard[i])}, "
+                             + (f"expected a shard number in 0..{n - 1}" if n else "but 'shards' lists none"))
+        order = np.lexsort((self._offset, self._shard))  # by shard, then offset
+        shard, start = self._shard[order], self._offset[order]
+        followed = np.append(shard[1:] == shard[:-1], False)  # the next in this order shares the shard
+        limit = np.where(followed, np.append(start[1:], 0), np.asarray(self.shard_rows, np.int64)[shard])
+        over = np.flatnonzero(start + self.lengths[order] > limit)
+        if over.size:
+            k = int(over[np.argmin(order[over])])  # the lowest episode number at fault
+            i, name = int(order[k]), self.shards[int(shard[k])]
+            if followed[k]:
+                j = int(order[k + 1])
+                limit_text = f"episode {j} ({self.names[j]!r}) starts at {int(start[k + 1])}"
+            else:
+                limit_text = f"the shard holds {self.shard_rows[int(shard[k])]} frames"
+            room = max(0, int(limit[k] - start[k]))
+            raise ValueError(f"{path}: episode {i} ({self.names[i]!r}) has length {int(self.lengths[i])} at "
+                             f"offset {int(start[k])} of shard {name!r}, but {limit_text} (only {room} from "
+                             "there); the index does not match the shards")
+
     def check(self) -> None:
-        """Open every shard: a truncated or missing shard raises here, not in the middle of training."""
+        """Map every shard (their sizes were checked on open; this maps them before any worker starts)."""
         for k in range(len(self.shards)):
             self._shard_maps(k)
 
 
-def _memmap(path: Path, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+def _check_size(path: Path, dtype: np.dtype, shape: tuple[int, ...], source: str = "") -> None:
+    """A shard file holds exactly `shape` of `dtype` (`source`: what says it should)."""
     expected = int(np.prod(shape)) * np.dtype(dtype).itemsize
     if not path.is_file():
         raise FileNotFoundError(f"{path}: shard file missing")
     size = path.stat().st_size
     if size != expected:
-        raise ValueError(f"{path}: {size} bytes, expected {expected} for {np.dtype(dtype).name} {list(shape)} "
-                         "(truncated or written by something else)")
-    if expected == 0:
+        raise ValueError(f"{path}: {size} bytes, expected {expected} for {np.dtype(dtype).name} {list(shape)}"
+                         + (f" ({source})" if source else "") + "; truncated, or written by something else")
+
+
+def _memmap(path: Path, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+    _check_size(path, dtype, shape)
+    if int(np.prod(shape)) == 0:
         return np.zeros(shape, dtype)
     return np.memmap(path, dtype=dtype, mode="r", shape=shape)
+
+
+def _integers(path: Path, index: dict[str, Any], key: str) -> np.ndarray:
+    """Column `key` of the index as int64; anything but a list of integers is named."""
+    values = index.get(key, [])
+    try:
+        array = np.asarray(values)
+    except (TypeError, ValueError):  # ragged nested lists
+        array = np.asarray(None)
+    if array.ndim != 1 or (array.size and array.dtype.kind not in "iu"):
+        raise ValueError(f"{path}: column {key!r} must hold integers (a JSON list of them)")
+    return array.astype(np.int64)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing")
     try:
-        return json.loads(path.read_text())
+        content = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}: not valid JSON ({err})") from err
+    if not isinstance(content, dict):
+        kind = "array" if isinstance(content, list) else type(content).__name__
+        raise ValueError(f"{path}: a JSON {kind}, expected a JSON object")
+    return content
 
 
 def open_dataset(root: str | Path) -> Dataset:

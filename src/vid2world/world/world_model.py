@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import numbers
 import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -19,11 +20,14 @@ from ..io.atomic import AtomicDirectory, check_replaceable
 from ..diffusion.schedule import NoiseSchedule, ScheduleConfig
 from ..diffusion.timesteps import SPACINGS, ddim_timesteps, history_level
 from ..io.progress import progress_bar
-from ..models.codec import IdentityCodec, codec_from_config
+from ..models.clip import CLIPVisionConfig
+from ..models.codec import CODECS, IdentityCodec, codec_from_config
 from ..models.conditioning import ImageConditioner
 from ..models.config import UNetConfig
 from ..models.precision import PRECISIONS, autocast_weights, weights_version
+from ..models.resampler import ResamplerConfig
 from ..models.unet import VideoUNet
+from ..models.vae import VAEConfig
 from ..models.validation import StateDictError, check_state_dict
 from .denoise import followed_actions
 from .frames import actions_to_tensor, frames_to_tensor, tensor_to_frames
@@ -355,30 +359,16 @@ class WorldModel(nn.Module):
         for p in (config_path, weights_path):
             if not p.is_file():
                 raise FileNotFoundError(f"{p}: missing; a world-model directory holds {CONFIG_NAME} and {WEIGHTS_NAME}")
+        model = cls._from_config(config_path, read_config(config_path))
         try:
-            config = json.loads(config_path.read_text())
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{config_path}: not valid JSON ({err})") from None
-        if config.get("format") != "vid2world.WorldModel":
-            raise ValueError(f"{config_path}: key 'format' is {config.get('format')!r}, expected 'vid2world.WorldModel'")
-        try:
-            unet = VideoUNet(UNetConfig.from_dict(config["unet"]))
             state = load_file(str(weights_path))
-            unet.load_state_dict(state)
-        except KeyError as err:
-            raise ValueError(f"{config_path}: missing key {err}") from None
+            model.unet.load_state_dict(state)
         except StateDictError as err:
             raise ValueError(f"{weights_path}: {err}") from None
         except Exception as err:  # safetensors raises its own error types for truncated or foreign files
             if isinstance(err, ValueError):
                 raise ValueError(f"{path}: {err}") from None
             raise ValueError(f"{weights_path}: cannot read weights ({err})") from None
-        conditioner = config.get("conditioner")
-        model = cls(unet.eval(), codec_from_config(config["codec"]), ScheduleConfig.from_dict(config["schedule"]),
-                    SamplerConfig.from_dict(config["sampler"]), fps=config.get("fps"),
-                    concat_first_frame=config.get("concat_first_frame"),
-                    conditioner=None if conditioner is None else ImageConditioner.from_config(conditioner),
-                    metadata=config.get("metadata"))
         for name, filename in COMPONENT_FILES.items():
             module = getattr(model, name)
             if module is None or not module.state_dict():
@@ -389,6 +379,24 @@ class WorldModel(nn.Module):
             _load_component(module, component_path)
         return model.eval().to(device)
 
+    @classmethod
+    def _from_config(cls, config_path: Path, config: dict[str, Any]) -> "WorldModel":
+        """The model `config` (checked by `read_config`) describes, with fresh weights; the networks' own
+        objections (channels that do not fit, a codec that refuses its settings) name the file and the key."""
+        unet = _config_part(config_path, "unet", lambda: VideoUNet(UNetConfig.from_dict(config["unet"])))
+        codec = _config_part(config_path, "codec", lambda: codec_from_config(config["codec"]))
+        conditioner = None
+        if config.get("conditioner") is not None:
+            conditioner = _config_part(config_path, "conditioner",
+                                       lambda: ImageConditioner.from_config(config["conditioner"]))
+        try:
+            return cls(unet.eval(), codec, ScheduleConfig.from_dict(config["schedule"]),
+                       SamplerConfig.from_dict(config["sampler"]), fps=config.get("fps"),
+                       concat_first_frame=config.get("concat_first_frame"), conditioner=conditioner,
+                       metadata=config.get("metadata"))
+        except ValueError as err:
+            raise ValueError(f"{config_path}: {err}") from None
+
 
 def is_world_model_dir(directory: str | os.PathLike) -> bool:
     """Whether `directory` holds a world model (a `config.json` of format `vid2world.WorldModel`)."""
@@ -396,6 +404,104 @@ def is_world_model_dir(directory: str | os.PathLike) -> bool:
         return json.loads((Path(directory) / CONFIG_NAME).read_text()).get("format") == "vid2world.WorldModel"
     except (OSError, ValueError, AttributeError):
         return False
+
+
+# What `from_pretrained` reads from config.json besides "format": per key, what it holds, its JSON type, and
+# whether it may be null or left out (a config.json written by save_pretrained has every key).
+_OBJECT, _NUMBER, _BOOLEAN = "a JSON object", "a finite number", "true or false"
+CONFIG_KEYS: dict[str, tuple[str, str, bool]] = {
+    "unet": ("the UNet's architecture", _OBJECT, False),
+    "codec": ("the codec's settings", _OBJECT, False),
+    "schedule": ("the noise schedule", _OBJECT, False),
+    "sampler": ("the sampler's settings", _OBJECT, False),
+    "fps": ("the frame-rate condition", _NUMBER, True),
+    "concat_first_frame": ("whether the UNet takes the first frame's latent", _BOOLEAN, True),
+    "conditioner": ("the image conditioner's settings", _OBJECT, True),
+    "metadata": ("the model's metadata", _OBJECT, True),
+}
+_JSON_TYPES = ((dict, "object"), (list, "array"), (str, "string"), (bool, "boolean"),
+               ((int, float), "number"))
+
+
+def read_config(config_path: Path) -> dict[str, Any]:
+    """A world model's `config.json`, checked against all that `from_pretrained` reads from it: each key's
+    type and each component's settings (parsed, no network built). ValueError naming the file and the key."""
+    try:
+        config = json.loads(config_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{config_path}: not valid JSON ({err})") from None
+    if not isinstance(config, dict):
+        kind = next((name for types, name in _JSON_TYPES if isinstance(config, types)), "null")
+        raise ValueError(f"{config_path}: a JSON {kind}, expected a JSON object (a world model's settings, "
+                         "as WorldModel.save_pretrained or `vid2world convert` write them)")
+    if config.get("format") != "vid2world.WorldModel":
+        raise ValueError(f"{config_path}: key 'format' is {config.get('format')!r}, expected "
+                         "'vid2world.WorldModel' (a world-model directory written by `vid2world convert` or "
+                         "WorldModel.save_pretrained)")
+    for key, (what, kind, optional) in CONFIG_KEYS.items():
+        if key not in config and not optional:
+            raise ValueError(f"{config_path}: key {key!r} is missing, expected {what} ({kind})")
+        value = config.get(key)
+        if not (value is None and optional) and not _is_json(value, kind):
+            text = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+            raise ValueError(f"{config_path}: key {key!r} is {text}, expected {what} "
+                             f"({kind}{' or null' if optional else ''})")
+    _config_part(config_path, "unet", lambda: UNetConfig.from_dict(config["unet"]))
+    _config_part(config_path, "codec", lambda: _check_codec(config["codec"]))
+    _config_part(config_path, "schedule", lambda: ScheduleConfig.from_dict(config["schedule"]))
+    _config_part(config_path, "sampler", lambda: SamplerConfig.from_dict(config["sampler"]))
+    if config.get("conditioner") is not None:
+        _config_part(config_path, "conditioner", lambda: _check_conditioner(config["conditioner"]))
+    return config
+
+
+def check_config(config_path: Path) -> dict[str, Any]:
+    """`read_config`, then the model it describes built on the meta device (no memory, no weights read): all
+    that `from_pretrained` refuses before reading weights, such as UNet channels that do not fit the codec."""
+    config = read_config(config_path)
+    with torch.device("meta"):
+        WorldModel._from_config(config_path, config)
+    return config
+
+
+def _is_json(value: Any, kind: str) -> bool:
+    if kind == _OBJECT:
+        return isinstance(value, dict)
+    if kind == _BOOLEAN:
+        return isinstance(value, bool)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _config_part(config_path: Path, key: str, parse: Callable[[], Any]) -> Any:
+    """`parse()` of the settings under `key`, any error it raises as a ValueError naming file and key."""
+    try:
+        return parse()
+    except KeyError as err:
+        raise ValueError(f"{config_path}: key {key!r}: missing key {err}") from None
+    except (TypeError, ValueError, AttributeError) as err:
+        raise ValueError(f"{config_path}: key {key!r}: {err}") from None
+
+
+def _check_codec(config: Mapping[str, Any]) -> None:
+    """A codec's settings, checked without building it (the SD VAE takes seconds and 330 MB)."""
+    kind = config.get("kind")
+    if kind not in CODECS:
+        raise ValueError(f"unknown codec kind {kind!r}; available: {sorted(CODECS)}")
+    takes = set(inspect.signature(CODECS[kind]).parameters)
+    unexpected = sorted(set(config) - takes - {"kind"})
+    if unexpected:
+        raise ValueError(f"unexpected settings {unexpected} for codec kind {kind!r}; it takes "
+                         f"{sorted(takes)}")
+    if isinstance(config.get("vae"), Mapping):
+        VAEConfig.from_dict(config["vae"])
+
+
+def _check_conditioner(config: Mapping[str, Any]) -> None:
+    """An image conditioner's settings, checked without building its CLIP tower."""
+    if config.get("kind") != ImageConditioner.kind:
+        raise ValueError(f"conditioner kind {config.get('kind')!r} is not {ImageConditioner.kind!r}")
+    CLIPVisionConfig.from_dict(config["image_encoder"])
+    ResamplerConfig.from_dict(config["image_proj"])
 
 
 def check_save_target(directory: str | os.PathLike, overwrite: bool = False,
