@@ -116,7 +116,7 @@ def test_cli_names_the_override_in_one_line(config_file, capsys):
     assert lines == ["vid2world train: error: override train.steps=abc: train.steps: expected an integer, got 'abc'"]
 
 
-# ---- ranges: every key's value checked at load time, naming the key, the value, the range and the source ---------
+# ---- ranges: every key's value checked at load time, naming the key, the value, the range and the source ---
 @pytest.mark.parametrize("override,message", [
     # accepted before, and wrong: the loss climbed (0.39 -> 1.43); a negative learning rate (loss 65.8)
     ("optim.grad_clip=-1", "optim.grad_clip: must be > 0, got -1.0"),
@@ -144,12 +144,14 @@ def test_out_of_range_value_in_the_file_names_the_file(tmp_path):
 
 
 def test_a_range_that_depends_on_another_key_names_both(config_file):
-    with pytest.raises(ConfigError) as err:  # the default log.sample_context=2 is left out of range by data.length
+    with pytest.raises(ConfigError) as err:  # data.length puts the default log.sample_context=2 out of range
         load_config(config_file, ["data.length=2"])
-    assert str(err.value) == "override data.length=2: log.sample_context: must be in [1, data.length=2), got 2"
+    assert str(err.value) == "override data.length=2: log.sample_context: must be in [1, data.length=2), " \
+                             "got 2"
     with pytest.raises(ConfigError) as err:
         load_config(config_file, ["data.layout=resize_pad"])
-    assert str(err.value).startswith("override data.layout=resize_pad: data.inner: must be [H, W] when data.layout")
+    assert str(err.value).startswith("override data.layout=resize_pad: data.inner: must be [H, W] when "
+                                     "data.layout is resize_pad")
 
 
 def test_yaml_whose_top_level_is_not_a_mapping_is_named(tmp_path):
@@ -177,9 +179,9 @@ def test_interpolation_errors_name_the_source_and_the_key(config_file, tmp_path)
                              "an integer"
     with pytest.raises(ConfigError) as err:  # OmegaConf named no key at all here
         load_config(config_file, ["data.size=${seed}"])
-    assert str(err.value).startswith("override data.size=${seed}: data.size: interpolation ${seed} does not give a "
-                                     "list [H, W] of integers")
-    with pytest.raises(ConfigError, match=r"^override seed=\${seed}: seed: cannot resolve interpolation \${seed}: "):
+    assert str(err.value).startswith("override data.size=${seed}: data.size: interpolation ${seed} does not "
+                                     "give a list [H, W] of integers")
+    with pytest.raises(ConfigError, match=r"^override seed=\${seed}: seed: cannot resolve interpolation "):
         load_config(config_file, ["seed=${seed}"])
     with pytest.raises(ConfigError, match=r"^override data.size=\[\${seed},3\]: "):  # was yaml's ParserError
         load_config(config_file, ["data.size=[${seed},3]"])
@@ -201,7 +203,8 @@ def test_every_key_has_a_range_and_the_defaults_are_inside_it():
     def leaves(cls, prefix=""):
         for f in dataclasses.fields(cls):
             sub = typing.get_type_hints(cls)[f.name]
-            yield from leaves(sub, f"{prefix}{f.name}.") if dataclasses.is_dataclass(sub) else [f"{prefix}{f.name}"]
+            dotted = f"{prefix}{f.name}"
+            yield from leaves(sub, f"{dotted}.") if dataclasses.is_dataclass(sub) else [dotted]
 
     assert sorted(RANGES) == sorted(leaves(TrainConfig))  # a new key needs its range
     defaults = TrainConfig().to_dict()

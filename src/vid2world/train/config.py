@@ -1,9 +1,10 @@
 """`TrainConfig`: what `vid2world train CONFIG.yaml [key=value ...]` reads.
 
-One YAML file (OmegaConf) with dotlist overrides on the command line. Every key is checked against the dataclasses
-below before anything runs: an unknown key is an error that names the nearest valid keys, a wrongly typed or
-non-finite value is an error that names the key and the expected type; each error names where the value came from
-(the YAML file, or the override `key=value`).
+One YAML file (OmegaConf) with dotlist overrides on the command line. Every key is checked before anything
+runs: an unknown key names the nearest valid keys; a wrongly typed, non-finite or out-of-range value
+(config_ranges.RANGES: one range per key) names the key, the value and what it takes; a `${...}`
+interpolation that does not resolve names its key. Each error is one line that starts with where the value
+came from: the YAML file's path, or `override key=value` (config_sources).
 """
 
 from __future__ import annotations
@@ -16,21 +17,22 @@ import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence, get_origin
 
-from .config_ranges import first_out_of_range, show
+from .config_ranges import ConfigError, first_out_of_range, show
+from .config_sources import first_line, items, one_line, origin_of, read_sources
 
 
 @dataclass
 class ModelSection:
     """The network: a preset architecture, optionally started from weights, and how it is made causal."""
 
-    # dynamicrafter-256|512|1024 or tiny: every part of a DynamiCrafter-layout latent model (checkpoints.registry);
-    # pixel-tiny or pixel-64: a pixel-space UNet alone (models.config)
+    # dynamicrafter-256|512|1024 or tiny: every part of a DynamiCrafter-layout latent model
+    # (checkpoints.registry); pixel-tiny or pixel-64: a pixel-space UNet alone (models.config)
     preset: str = "tiny"
     unet: dict[str, Any] = field(default_factory=dict)  # UNetConfig fields that differ from the preset's
-    # a world-model directory (ours, e.g. a pretrain run's export) or a DynamiCrafter / Vid2World checkpoint file
-    # (converted as `vid2world convert` does); None: random initialisation of every part
+    # a world-model directory (ours, e.g. a pretrain run's export) or a DynamiCrafter / Vid2World checkpoint
+    # file (converted as `vid2world convert` does); None: random initialisation of every part
     init: str | None = None
     transfer: str = "extrapolative"  # world-model mode: the causal weight transfer
     norm: str = "frame"  # world-model mode: the temporal GroupNorm mode
@@ -69,8 +71,8 @@ class TrainSection:
     batch_size: int = 2  # clips per process per micro-step
     grad_accum: int = 1
     precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast; fp16 with a gradient scaler)
-    action_dropout: float = 0.2  # world-model mode: per-frame probability of masking the action (method.md 5.4)
-    image_dropout: float = 0.1  # per-clip probability of zeroing the CLIP image frame (DynamiCrafter: 0.05..0.15)
+    action_dropout: float = 0.2  # world-model mode: per-frame chance of masking the action (method.md 5.4)
+    image_dropout: float = 0.1  # per-clip chance of zeroing the CLIP image frame (DynamiCrafter: 0.05..0.15)
     distributed: str = "ddp"  # ddp | fsdp (when launched with several processes)
 
 
@@ -87,8 +89,8 @@ class LogSection:
 
 @dataclass
 class TrainConfig:
-    """The whole training run. `mode`: `pretrain` (a passive, non-causal video model, one noise level per clip, no
-    actions) or `world-model` (causalize, then Diffusion Forcing with per-frame action dropout)."""
+    """The whole training run. `mode`: `pretrain` (a passive non-causal video model, one noise level per clip,
+    no actions) or `world-model` (causalize, then Diffusion Forcing with per-frame action dropout)."""
 
     mode: str = "world-model"
     out: str = "runs/run"
@@ -100,7 +102,7 @@ class TrainConfig:
     log: LogSection = field(default_factory=LogSection)
 
     def __post_init__(self) -> None:
-        for key, value in _items(self.to_dict()):
+        for key, value in items(self.to_dict()):
             if isinstance(value, float) and not math.isfinite(value):
                 raise ConfigError(f"{key}: must be a finite number, got {value}", key)
         bad = first_out_of_range(self.to_dict())  # every key against its range (config_ranges.RANGES)
@@ -110,31 +112,12 @@ class TrainConfig:
             raise ConfigError(f"log.sample_context: must be in [1, data.length={self.data.length}), got "
                               f"{self.log.sample_context}", "log.sample_context", ("data.length",))
         if self.data.layout == "resize_pad" and self.data.inner is None:
-            raise ConfigError("data.inner: must be [H, W] when data.layout is resize_pad (the size before padding, "
-                              "e.g. [275, 512] inside [320, 512]), got null", "data.inner", ("data.layout",))
+            raise ConfigError("data.inner: must be [H, W] when data.layout is resize_pad (the size before "
+                              "padding, e.g. [275, 512] inside [320, 512]), got null", "data.inner",
+                              ("data.layout",))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-class ConfigError(ValueError):
-    """A training config that cannot run; the message names the key (`key`, where one is at fault; `related`: keys
-    whose values put it out of range, e.g. `data.length` for `log.sample_context`)."""
-
-    def __init__(self, message: str, key: str | None = None, related: Sequence[str] = ()) -> None:
-        super().__init__(message)
-        self.key = key
-        self.related = tuple(related)
-
-
-def _items(data: Any, prefix: str = "") -> typing.Iterator[tuple[str, Any]]:
-    """(dotted key, value) of every entry of nested dicts and lists, containers and their contents alike
-    (`optim.betas`, then `optim.betas[0]`, `optim.betas[1]`)."""
-    items = data.items() if isinstance(data, Mapping) else enumerate(data) if isinstance(data, list) else ()
-    for key, value in items:
-        dotted = f"{prefix}[{key}]" if isinstance(data, list) else f"{prefix}.{key}" if prefix else str(key)
-        yield dotted, value
-        yield from _items(value, dotted)
 
 
 def _fields(cls: type) -> dict[str, dataclasses.Field]:
@@ -142,7 +125,8 @@ def _fields(cls: type) -> dict[str, dataclasses.Field]:
 
 
 def check_keys(data: Mapping[str, Any], cls: type = TrainConfig, prefix: str = "") -> None:
-    """Raise `ConfigError` for the first key of `data` that `cls` does not have, naming the nearest valid keys."""
+    """Raise `ConfigError` for the first key of `data` that `cls` lacks, naming the nearest valid keys,
+    or whose value is a section, list or mapping where the key takes another kind."""
     fields = _fields(cls)
     for key, value in data.items():
         dotted = f"{prefix}{key}"
@@ -154,31 +138,22 @@ def check_keys(data: Mapping[str, Any], cls: type = TrainConfig, prefix: str = "
         sub = typing.get_type_hints(cls)[key]
         if dataclasses.is_dataclass(sub):
             if not isinstance(value, Mapping):
-                raise ConfigError(f"{dotted}: expected a section (keys {', '.join(_fields(sub))}), got {value!r}",
-                                  dotted)
+                raise ConfigError(f"{dotted}: expected a section (keys {', '.join(_fields(sub))}), "
+                                  f"got {value!r}", dotted)
             check_keys(value, sub, f"{dotted}.")
-        elif isinstance(value, (Mapping, list)) and isinstance(value, Mapping) != (typing.get_origin(sub) is dict):
-            # a mapping for a list or a list for a mapping: OmegaConf's merge raises a bare TypeError
+        elif isinstance(value, (Mapping, list)) and isinstance(value, Mapping) != (get_origin(sub) is dict):
+            # a mapping for a list, or a list for a mapping: OmegaConf's merge raises a bare TypeError
             raise ConfigError(f"{dotted}: expected {_expected(dotted)}, got {show(value)}", dotted)
 
 
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> TrainConfig:
-    """Read `path` (YAML), apply `key=value` overrides, check every key, type, range and interpolation, return the
-    config. Every error is one `ConfigError` line naming where the value came from, the key and what it takes."""
+    """Read `path` (YAML), apply `key=value` overrides, check every key, type, range and interpolation, and
+    return the config. Every error is one `ConfigError` line naming where the value came from, the key and
+    what it takes."""
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    sources = []  # (origin, layer): the file, then each override alone, so that an error names where it came from
-    if path is not None:
-        sources.append((_one_line(str(path)), _load_yaml(Path(path))))
-    for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r}: expected key=value, e.g. train.steps=100")
-        origin = f"override {_one_line(item)}"
-        try:
-            sources.append((origin, OmegaConf.from_dotlist([item])))
-        except Exception as err:  # OmegaConf's grammar errors and yaml's parser errors
-            raise ConfigError(f"{origin}: {_parse_error(err)}") from None
+    sources = read_sources(path, overrides)  # each alone, so that an error names where its value came from
     merged = OmegaConf.structured(TrainConfig)
     for origin, layer in sources:
         try:
@@ -192,98 +167,35 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     try:
         return OmegaConf.to_object(merged)
     except ConfigError as err:  # a value out of range: name the source that set it, if one did
-        origin = _origin(sources, (err.key, *err.related))
+        origin = origin_of(sources, (err.key, *err.related))
         raise ConfigError(f"{origin}: {err}" if origin else str(err), err.key) from None
     except OmegaConfBaseException as err:  # e.g. a value left '???' (OmegaConf's "missing")
         key = err.full_key or None
-        origin = _origin(sources, (key,))
-        message = f"{key}: {_first_line(err)}" if key else _first_line(err)
+        origin = origin_of(sources, (key,))
+        message = f"{key}: {first_line(err)}" if key else first_line(err)
         raise ConfigError(f"{origin}: {message}" if origin else message, key) from None
 
 
-def _load_yaml(path: Path) -> Any:
-    """The config file as an OmegaConf mapping; a missing file, bad YAML or a top level that is no mapping is named."""
-    import yaml
-    from omegaconf import DictConfig, OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
-
-    if path.is_dir():
-        raise ConfigError(f"{path}: a directory, not a YAML config file")
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such config file")
-    try:
-        layer = OmegaConf.load(path)
-    except OmegaConfBaseException as err:
-        if not getattr(err, "full_key", None):
-            raise ConfigError(f"{path}: {_first_line(err)}") from None
-        raise ConfigError(f"{path}: {_parse_error(err)}", err.full_key) from None
-    except Exception as err:  # YAML syntax errors come in several types; OmegaConf refuses a scalar top level
-        try:
-            top = yaml.safe_load(path.read_text())
-        except Exception:
-            top = {}
-        if isinstance(top, (dict, type(None))):
-            raise ConfigError(f"{path}: not valid YAML ({_first_line(err)})") from None
-        layer = top
-    if not isinstance(layer, DictConfig):
-        kind = {list: "a list", str: "a string", int: "an integer", float: "a number", bool: "a boolean"}.get(
-            type(layer), "a list" if isinstance(layer, Sequence) else type(layer).__name__)
-        raise ConfigError(f"{path}: expected a mapping of config keys at the top level "
-                          f"(e.g. `train: {{steps: 100}}`), got {kind}")
-    return layer
-
-
 def _check_interpolations(merged: Any, sources: Sequence[tuple[str, Any]]) -> None:
-    """Resolve every `${...}` of the merged config now, so that one that fails is named with its key and the file
-    or override that wrote it (OmegaConf's own error names neither, and for a list no key at all)."""
+    """Resolve every `${...}` of the merged config now, so that one that fails is named with its key and the
+    file or override that wrote it (OmegaConf's own error names neither, and for a list no key at all)."""
     from omegaconf import OmegaConf
     from omegaconf.errors import InterpolationValidationError, OmegaConfBaseException
 
-    for key, value in _items(OmegaConf.to_container(merged, resolve=False)):
+    for key, value in items(OmegaConf.to_container(merged, resolve=False)):
         if not (isinstance(value, str) and "${" in value):
             continue
         try:
             OmegaConf.select(merged, re.sub(r"\[(\d+)\]", r".\1", key))
         except InterpolationValidationError:  # resolved, but to a value of another type
-            reason = f"interpolation {_one_line(value)} does not give {_expected(key) or 'a value of its type'}"
+            expected = _expected(key) or "a value of its type"
+            reason = f"interpolation {one_line(value)} does not give {expected}"
         except OmegaConfBaseException as err:
-            reason = f"cannot resolve interpolation {_one_line(value)}: {_first_line(err)}"
+            reason = f"cannot resolve interpolation {one_line(value)}: {first_line(err)}"
         else:
             continue
-        origin = _origin(sources, (key,))
+        origin = origin_of(sources, (key,))
         raise ConfigError(f"{origin}: {key}: {reason}" if origin else f"{key}: {reason}", key)
-
-
-def _one_line(text: str) -> str:
-    """`text`, quoted with escapes where it holds a newline or another unprintable character."""
-    return text if text.isprintable() else repr(text)
-
-
-def _first_line(err: Exception) -> str:
-    return (str(err).strip().splitlines() or [type(err).__name__])[0]
-
-
-def _parse_error(err: Exception) -> str:
-    """A value that does not parse, with its key where OmegaConf knows it (a `${` that starts no interpolation)."""
-    from omegaconf.errors import GrammarParseError
-
-    key = getattr(err, "full_key", None)
-    if isinstance(err, GrammarParseError) and key:
-        return f"{key}: not a valid ${{...}} interpolation ({_first_line(err)}); write \\${{ for a literal ${{"
-    return f"{key}: {_first_line(err)}" if key else _first_line(err)
-
-
-def _origin(sources: Sequence[tuple[str, Any]], keys: Sequence[str | None]) -> str | None:
-    """The last source (file or override) that sets the first of `keys` that any source sets; None if none does."""
-    from omegaconf import OmegaConf
-
-    written = [(origin, {k for k, _ in _items(OmegaConf.to_container(layer, resolve=False))})
-               for origin, layer in sources]
-    for key in keys:
-        for origin, keys_set in reversed(written):
-            if key in keys_set:
-                return origin
-    return None
 
 
 # list fields whose elements have meanings, shown in type errors
@@ -297,14 +209,14 @@ def _type_error(err: Exception) -> str:
     key = getattr(err, "full_key", None)
     expected = _expected(key) if key else None
     if expected is None:
-        return _first_line(err) + (f" (key {key})" if key else "")
+        return first_line(err) + (f" (key {key})" if key else "")
     value = getattr(err, "value", None)
     value = value._value() if isinstance(value, Node) else value  # the YAML scalar, not OmegaConf's wrapper
     return f"{key}: expected {expected}, got {show(value)}"
 
 
 def _expected(dotted: str) -> str | None:
-    """The value the key `dotted` takes, in words (an index `[i]` names a list element); None where unknown."""
+    """The value the key `dotted` takes, in words (an index `[i]` names a list element); None if unknown."""
     base, index = re.fullmatch(r"(.*?)(\[\d+\])?", dotted).groups()
     owner: Any = TrainConfig()
     hint: Any = None

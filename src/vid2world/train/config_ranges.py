@@ -1,10 +1,11 @@
 """The range of every `TrainConfig` key, in one table: which values of its type make sense.
 
-OmegaConf checks each key's type (an integer, a list of numbers); `RANGES` says which of those values a run can use,
-so that a negative learning rate, a zero logging interval or a 0x0 frame is refused when the config is loaded,
-naming the key, and not by torch or a ZeroDivisionError after the first step. `TrainConfig.__post_init__` applies
-the table; tests/test_config_properties.py draws keys and values at random against it. Ranges that depend on two
-keys (`log.sample_context` < `data.length`, `data.inner` for `data.layout: resize_pad`) are `TrainConfig`'s.
+OmegaConf checks each key's type (an integer, a list of numbers); `RANGES` says which of those values a run
+can use, so that a negative learning rate, a zero logging interval or a 0x0 frame is refused when the config
+is loaded, naming the key, and not by torch or a ZeroDivisionError after the first step.
+`TrainConfig.__post_init__` applies the table; tests/test_config_properties.py draws keys and values at random
+against it. Ranges that depend on two keys (`log.sample_context` < `data.length`, `data.inner` for
+`data.layout: resize_pad`) are `TrainConfig`'s.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..causal.transfer import TRANSFER_MODES
 from ..checkpoints.registry import MODELS
@@ -21,6 +22,16 @@ from ..models.config import TEMPORAL_NORM_MODES, UNetConfig
 
 MODES = ("pretrain", "world-model")
 PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+class ConfigError(ValueError):
+    """A training config that cannot run; the message names the key (`key`, where one is at fault; `related`:
+    keys whose values put it out of range, e.g. `data.length` for `log.sample_context`)."""
+
+    def __init__(self, message: str, key: str | None = None, related: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.key = key
+        self.related = tuple(related)
 
 
 @dataclass(frozen=True)
@@ -100,8 +111,8 @@ RANGES: dict[str, Range] = {
     "model.init": or_null(NON_EMPTY, "random initialisation"),
     "model.transfer": one_of(TRANSFER_MODES),
     "model.norm": one_of(TEMPORAL_NORM_MODES),
-    "model.action_space": or_null(matching(r"(continuous|discrete):0*[1-9]\d*", "'continuous:A' or 'discrete:K' "
-                                           "with A, K >= 1"), "the dataset's own"),
+    "model.action_space": or_null(matching(r"(continuous|discrete):0*[1-9]\d*", "'continuous:A' or "
+                                           "'discrete:K' with A, K >= 1"), "the dataset's own"),
     "model.gradient_checkpointing": BOOLEAN,
     "data.path": TEXT,  # empty: refused when training starts, which is when a dataset is needed
     "data.split": NON_EMPTY,
@@ -144,7 +155,7 @@ def value_at(data: Mapping[str, Any], dotted: str) -> Any:
 
 
 def first_out_of_range(data: Mapping[str, Any]) -> tuple[str, str] | None:
-    """(key, message) of the first key of `data` (a `TrainConfig` as a dict) outside its range; None if none is."""
+    """(key, message) of the first key of `data` (a `TrainConfig` as a dict) out of its range, or None."""
     for key, allowed in RANGES.items():
         value = value_at(data, key)
         if not allowed.accepts(value):
