@@ -185,6 +185,8 @@ def test_interpolation_errors_name_the_source_and_the_key(config_file, tmp_path)
         load_config(config_file, ["seed=${seed}"])
     with pytest.raises(ConfigError, match=r"^override data.size=\[\${seed},3\]: "):  # was yaml's ParserError
         load_config(config_file, ["data.size=[${seed},3]"])
+    with pytest.raises(ConfigError, match=r"^override data.inner=\\\${seed}: data.inner: interpolation "):
+        load_config(config_file, ["data.inner=\\${seed}"])  # escaped: OmegaConf failed later, naming no key
     assert load_config(config_file, ["out=${data.path}/run"]).out == "data/doom/run"  # a good one still works
 
 

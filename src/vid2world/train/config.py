@@ -185,15 +185,19 @@ def _check_interpolations(merged: Any, sources: Sequence[tuple[str, Any]]) -> No
     for key, value in items(OmegaConf.to_container(merged, resolve=False)):
         if not (isinstance(value, str) and "${" in value):
             continue
+        expected = _expected(key) or "a value of its type"
+        wrong_type = f"interpolation {one_line(value)} does not give {expected}"
         try:
-            OmegaConf.select(merged, re.sub(r"\[(\d+)\]", r".\1", key))
+            resolved = OmegaConf.select(merged, re.sub(r"\[(\d+)\]", r".\1", key))
         except InterpolationValidationError:  # resolved, but to a value of another type
-            expected = _expected(key) or "a value of its type"
-            reason = f"interpolation {one_line(value)} does not give {expected}"
+            reason = wrong_type
         except OmegaConfBaseException as err:
             reason = f"cannot resolve interpolation {one_line(value)}: {first_line(err)}"
         else:
-            continue
+            hint = (_declared(key) or (None, None))[0]
+            if not (_is_container(hint) and isinstance(resolved, (str, int, float, bool))):
+                continue
+            reason = wrong_type  # OmegaConf lets an escaped `\${` through here and fails later, naming no key
         origin = origin_of(sources, (key,))
         raise ConfigError(f"{origin}: {key}: {reason}" if origin else f"{key}: {reason}", key)
 
@@ -215,15 +219,29 @@ def _type_error(err: Exception) -> str:
     return f"{key}: expected {expected}, got {show(value)}"
 
 
-def _expected(dotted: str) -> str | None:
-    """The value the key `dotted` takes, in words (an index `[i]` names a list element); None if unknown."""
-    base, index = re.fullmatch(r"(.*?)(\[\d+\])?", dotted).groups()
+def _declared(dotted: str) -> tuple[Any, Any] | None:
+    """(type hint, default) of the key `dotted` (no index); None for a key that TrainConfig does not declare."""
     owner: Any = TrainConfig()
     hint: Any = None
-    for part in base.split("."):
+    for part in dotted.split("."):
         if not dataclasses.is_dataclass(owner) or part not in _fields(type(owner)):
             return None
         hint, owner = typing.get_type_hints(type(owner))[part], getattr(owner, part)
+    return hint, owner
+
+
+def _is_container(hint: Any) -> bool:
+    """Whether a key of type `hint` holds a list or a mapping (`list[int] | None` does)."""
+    return any(get_origin(h) in (list, dict) or h in (list, dict) for h in (hint, *typing.get_args(hint)))
+
+
+def _expected(dotted: str) -> str | None:
+    """The value the key `dotted` takes, in words (an index `[i]` names a list element); None if unknown."""
+    base, index = re.fullmatch(r"(.*?)(\[\d+\])?", dotted).groups()
+    declared = _declared(base)
+    if declared is None:
+        return None
+    hint, owner = declared
     if index:
         return _describe(typing.get_args(hint)[0])
     described = _describe(hint)
