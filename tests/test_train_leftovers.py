@@ -17,6 +17,7 @@ from vid2world.data.record import RecordConfig, record_dataset
 from vid2world.train import trainer as trainer_module
 from vid2world.train.checkpoint import checkpoints
 from vid2world.train.config import load_config
+from vid2world.io.outputs import RECORD
 from vid2world.train.trainer import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,7 +80,8 @@ def test_stale_temporaries_of_a_killed_run_go_at_resume_and_nothing_else(doom, t
     assert result.steps == 2 and f"removed {stale_ckpt}" in log and f"removed {stale_model}" in log
     assert not stale_ckpt.exists() and not stale_model.exists()
     assert all(p.read_text() == "mine" for p in unrelated)
-    assert _hidden(run / "checkpoints") == [".step-00000007.tmp"] and _hidden(run) == [f".results.tmp-{NO_PID}-abc12345"]
+    assert _hidden(run / "checkpoints") == [".step-00000007.tmp"]
+    assert _hidden(run) == [f".results.tmp-{NO_PID}-abc12345", RECORD]  # RECORD: what the run wrote there
 
 
 def test_stale_dataset_temporary_goes_when_data_record_starts_again(tmp_path, capsys):

@@ -7,9 +7,12 @@ module only assembles them and turns the input's errors into one line.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from typing import Sequence
+
+from .io.args import check_json_target
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,9 +51,14 @@ def _cli_wording(message: str) -> str:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors that are the input's fault: one line and exit status 2, no traceback."""
-    errors: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, FileExistsError)
+    errors: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, FileExistsError, PermissionError)
     trainer = sys.modules.get("vid2world.train.trainer")
     return errors + ((trainer.TrainingError,) if trainer else ())
+
+
+# where the output goes, not the program, is at fault: one line, no traceback (atomic writes left nothing behind)
+_PLACE_ERRORS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "over the disk quota",
+                 errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -62,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
+        check_json_target(args)  # before minutes of work, not after
         return args.func(args)
     except _user_errors() as err:
         print(f"vid2world {args.command}: error: {_cli_wording(str(err))}", file=sys.stderr)
@@ -69,6 +78,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `vid2world ... | head` closed its end: stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush cannot fail again
         return 141
+    except OSError as err:
+        if err.errno not in _PLACE_ERRORS:
+            raise
+        print(f"vid2world {args.command}: error: {err.filename or 'output'}: {_PLACE_ERRORS[err.errno]}",
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

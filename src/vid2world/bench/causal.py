@@ -17,7 +17,7 @@ import torch
 from ..causal.convert import causalize
 from ..causal.diagnostics import ProbeInputs, feature_similarity, future_leak, mean_cosine, smooth_video
 from ..causal.transfer import TRANSFER_MODES, transfer_conv_weight
-from ..io.args import non_negative_int, positive_int, torch_device, write_json
+from ..io.args import add_json_flag, non_negative_int, positive_int, torch_device, write_json
 from ..models.config import TEMPORAL_NORM_MODES, ActionSpace, UNetConfig
 from ..models.temporal import TemporalConv
 from ..models.unet import VideoUNet
@@ -106,5 +106,5 @@ def register(bench_sub) -> None:
                         help="perturb the frames after this one (default: 3)")
     causal.add_argument("--seed", type=non_negative_int, default=0, help="seed of the weights and inputs (default: 0)")
     causal.add_argument("--device", type=torch_device, default="cpu", help="torch device (default: cpu)")
-    causal.add_argument("--json", help="also write the result to this JSON file")
+    add_json_flag(causal)
     causal.set_defaults(func=_bench_causal)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..io.args import positive_int, write_json
+from ..io.args import add_json_flag, positive_int, write_json
 from ..models.config import ActionSpace
 
 
@@ -181,5 +181,5 @@ def register(bench_sub) -> None:
     bconv.add_argument("--size", type=positive_int, default=64,
                        help="frame size of the one-frame rollout (default: 64)")
     bconv.add_argument("--steps", type=positive_int, default=1, help="denoising steps of that frame (default: 1)")
-    bconv.add_argument("--json", help="also write the result to this JSON file")
+    add_json_flag(bconv)
     bconv.set_defaults(func=_bench_convert)

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..data.clips import ClipConfig, ClipDataset, clip_loader
 from ..data.store import open_dataset
 from ..data.transforms import AugmentConfig, FrameLayout
-from ..io.args import frame_size, non_negative_int, positive_int, write_json
+from ..io.args import add_json_flag, frame_size, non_negative_int, positive_int, write_json
 
 
 def loader_throughput(root: str | Path, length: int = 16, batch: int = 8, workers: int = 2, batches: int = 50,
@@ -98,12 +98,12 @@ def register(bench_sub) -> None:
     loader.add_argument("--batches", type=positive_int, default=50, help="timed batches (default: 50)")
     loader.add_argument("--size", type=frame_size, help="resize clips to this size, e.g. 64 or 320x512")
     loader.add_argument("--no-augment", action="store_true", help="skip colour jitter and shift")
-    loader.add_argument("--json", help="also write the result to this JSON file")
+    add_json_flag(loader)
     loader.set_defaults(func=_bench_loader)
 
     index = bench_sub.add_parser("index", help="dataset index at scale: write, open and fetch with many episodes")
     index.add_argument("--episodes", type=positive_int, default=100_000, help="episodes (default: 100000)")
     index.add_argument("--length", type=positive_int, default=20,
                        help="frames per episode, 8 x 8 pixels (default: 20)")
-    index.add_argument("--json", help="also write the result to this JSON file")
+    add_json_flag(index)
     index.set_defaults(func=_bench_index)

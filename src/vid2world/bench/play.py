@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..io.args import choice_list, float_list, int_list, non_negative_int, positive_int, torch_device, write_json
+from ..io.args import (add_json_flag, choice_list, float_list, int_list, non_negative_int, positive_int,
+                       torch_device, write_json)
 from ..models.precision import PRECISIONS
 from ..world.bundled import load_model
 from ..world.world_model import SAMPLING_PRESETS, SamplingPreset, WorldModel
@@ -86,5 +87,5 @@ def register(bench_sub) -> None:
                       help=f"the UNet's precision, comma-separated from {', '.join(PRECISIONS)} (default: the fast "
                            "preset's)")
     play.add_argument("--device", type=torch_device, default="cpu", help="torch device (default: cpu)")
-    play.add_argument("--json", help="also write the result to this JSON file")
+    add_json_flag(play)
     play.set_defaults(func=_bench_play)

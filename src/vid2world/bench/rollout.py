@@ -16,7 +16,8 @@ from typing import Any, Iterable
 
 import torch
 
-from ..io.args import float_list, int_list, non_negative_int, positive_int, torch_device, write_json
+from ..io.args import (add_json_flag, float_list, int_list, non_negative_int, positive_int, torch_device,
+                       write_json)
 from ..models.codec import IdentityCodec
 from ..models.config import ActionSpace, CausalConfig, UNetConfig
 from ..models.unet import VideoUNet
@@ -254,7 +255,7 @@ def register(bench_sub) -> None:
                          help="timed frames per cell, median reported (default: 3)")
     rollout.add_argument("--device", type=torch_device, default="cpu", help="torch device (default: cpu)")
     rollout.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"], help="weights dtype")
-    rollout.add_argument("--json", help="also write the result to this JSON file")
+    add_json_flag(rollout)
     rollout.set_defaults(func=_bench_rollout)
 
     cache = bench_sub.add_parser("cache", help="cached vs recomputed rollouts: largest difference per norm mode")
@@ -265,5 +266,5 @@ def register(bench_sub) -> None:
     cache.add_argument("--seed", type=non_negative_int, default=0, help="seed (default: 0)")
     cache.add_argument("--model", default=None, help="a world-model directory (from `vid2world convert` or "
                        "training) to measure instead of random models in every norm mode")
-    cache.add_argument("--json", help="also write the result to this JSON file")
+    add_json_flag(cache)
     cache.set_defaults(func=_bench_cache)

@@ -25,7 +25,8 @@ import torch
 from ..checkpoints.registry import PRETRAINED
 from ..data.spec import ActionSpec, DatasetMeta
 from ..data.writer import DatasetWriter
-from ..io.args import add_progress_flag, frame_size, int_list, non_negative_int, positive_int, write_json
+from ..io.args import (add_json_flag, add_progress_flag, frame_size, int_list, non_negative_int, positive_int,
+                       write_json)
 from ..train.config import load_config
 from ..train.monitor import read_metrics
 from ..train.in_memory import EpisodeSampler, FitConfig, fit_world_model
@@ -229,5 +230,5 @@ def register(bench_sub) -> None:
                         help="with --cached-latents: the preset's channel multiplier per level replaced (e.g. 1,1: "
                              "two levels of equal width; attention stays at the preset's resolutions)")
     add_progress_flag(btrain)
-    btrain.add_argument("--json", help="also write the result to this JSON file")
+    add_json_flag(btrain)
     btrain.set_defaults(func=_bench_train)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..io.args import non_negative_int, positive_int, write_json
+from ..io.args import add_json_flag, non_negative_int, positive_int, write_json
 
 
 def _action_space(args: argparse.Namespace):
@@ -80,5 +80,5 @@ def register(sub) -> None:
                           "parts, actions, dtype")
     insp.add_argument("file", help="a checkpoint file, or a world-model directory (convert's output)")
     insp.add_argument("--trust-pickle", action="store_true", help="unpickle arbitrary objects (trusted files only)")
-    insp.add_argument("--json", default=None, help="also write the result as JSON to this path")
+    add_json_flag(insp)
     insp.set_defaults(func=_inspect)

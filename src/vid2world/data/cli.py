@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..io.args import add_progress_flag, frame_size, non_negative_int, positive_int, write_json
+from ..io.args import add_json_flag, add_progress_flag, frame_size, non_negative_int, positive_int, write_json
 
 
 def _data_record(args: argparse.Namespace) -> int:
@@ -45,11 +45,13 @@ def _data_info(args: argparse.Namespace) -> int:
 
 def _data_preview(args: argparse.Namespace) -> int:
     from ..data.inspect import write_preview
+    from ..io.outputs import check_output_file
     from ..data.store import open_dataset
 
     out = args.out or str(args.dir).rstrip("/") + "_preview.mp4"
+    check_output_file(out, args.overwrite)  # before the dataset is read
     path = write_preview(open_dataset(args.dir), out, episodes=args.episodes, frames=args.frames, scale=args.scale,
-                         seed=args.seed)
+                         seed=args.seed, overwrite=args.overwrite)
     print(f"wrote {path}")
     return 0
 
@@ -96,7 +98,7 @@ def register(sub) -> None:
 
     info = data_sub.add_parser("info", help="counts, lengths and action statistics")
     info.add_argument("dir", help="dataset directory")
-    info.add_argument("--json", help="also write the result to this JSON file")
+    add_json_flag(info)
     info.set_defaults(func=_data_info)
 
     preview = data_sub.add_parser("preview", help="an mp4 or GIF grid of episodes with their actions written on")
@@ -106,4 +108,5 @@ def register(sub) -> None:
     preview.add_argument("--frames", type=positive_int, default=64, help="frames shown (default: 64)")
     preview.add_argument("--scale", type=positive_int, default=2, help="pixel upscaling (default: 2)")
     preview.add_argument("--seed", type=non_negative_int, default=0, help="which episodes (default: 0)")
+    preview.add_argument("--overwrite", action="store_true", help="replace the file at --out when it exists")
     preview.set_defaults(func=_data_preview)

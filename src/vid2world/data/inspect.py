@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..io.outputs import check_output_file
 from ..io.video import write_video
 from .store import Dataset
 
@@ -108,8 +109,10 @@ def preview_frames(dataset: Dataset, episodes: list[int], frames: int, scale: in
 
 
 def write_preview(dataset: Dataset, out: str | Path, episodes: int = 4, frames: int = 64, scale: int = 2,
-                  seed: int = 0) -> Path:
-    """Write an mp4 or GIF (by suffix) of up to `episodes` episodes, chosen with `seed`."""
+                  seed: int = 0, overwrite: bool = False) -> Path:
+    """Write an mp4 or GIF (by suffix) of up to `episodes` episodes, chosen with `seed`; an existing `out` is
+    replaced only with `overwrite`."""
+    check_output_file(out, overwrite)
     for name, value in (("episodes", episodes), ("frames", frames), ("scale", scale)):
         if value < 1:
             raise ValueError(f"preview: {name} must be >= 1, got {value}")

@@ -23,6 +23,7 @@ from ..data.spec import ActionSpec
 from ..eval.paired import PairedDifference
 from ..eval.videos import grid
 from ..io.atomic import atomic_file, write_text
+from ..io.outputs import OutputDirectory
 from ..io.progress import progress_bar
 from ..io.video import write_video
 from ..world.world_model import SamplingPreset, WorldModel
@@ -30,6 +31,8 @@ from .vizdoom import (DemoConfig, against_baselines, compare, counterfactual, fr
                       turn_test)
 
 MODEL = "vizdoom-deathmatch"
+OUTPUTS = {"video": "side_by_side.mp4", "counterfactual": "counterfactual.mp4", "picture": "counterfactual.png",
+           "report": "report.md", "json": "report.json"}
 
 
 def causality_check(model: WorldModel, t: int = 3) -> float:
@@ -55,9 +58,10 @@ def action_accuracy(model_dir: Path, frames: np.ndarray, generated: np.ndarray, 
 
 def run_demo(out: str | Path, device: str = "cpu", progress: bool = True, config: DemoConfig = DemoConfig()
              ) -> dict[str, Path]:
-    """Run the demo (module doc) into `out`; returns the paths written."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    """Run the demo (module doc) into `out`; returns the paths written. `out` must be new, empty or an earlier
+    demo's: a file the demo did not write there is never replaced (checked before any work)."""
+    directory = OutputDirectory(out, "demo", outputs=OUTPUTS.values(),
+                                legacy=lambda path: all((path / n).is_file() for n in OUTPUTS.values()))
     started = time.time()
     model_dir = zoo.path(MODEL)
     model = zoo.load(MODEL, device=device)
@@ -86,13 +90,12 @@ def run_demo(out: str | Path, device: str = "cpu", progress: bool = True, config
     bar.update(1)
     bar.close()
     report["wall_s"] = round(time.time() - started, 1)
-    return _write(out, frames, predictions, cells, labels, report)
+    paths = {key: directory.file(name) for key, name in OUTPUTS.items()}
+    return _write(paths, frames, predictions, cells, labels, report)
 
 
-def _write(out: Path, frames: np.ndarray, predictions: dict[str, np.ndarray], cells: list[np.ndarray],
+def _write(paths: dict[str, Path], frames: np.ndarray, predictions: dict[str, np.ndarray], cells: list[np.ndarray],
            labels: list[str], report: dict[str, Any]) -> dict[str, Path]:
-    paths = {"video": out / "side_by_side.mp4", "counterfactual": out / "counterfactual.mp4",
-             "picture": out / "counterfactual.png", "report": out / "report.md", "json": out / "report.json"}
     rows = []
     for i in range(min(4, len(frames))):
         rows += [frames[i], *(np.concatenate([frames[i, :1], predictions[k][i]]) for k in ("model", "other actions"))]

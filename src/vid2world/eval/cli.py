@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..io.args import add_progress_flag, non_negative_int, positive_int, torch_device
+from ..io.args import add_json_flag, add_progress_flag, non_negative_int, positive_int, torch_device
 from ..models.precision import PRECISIONS
 from ..metrics.weights import add_weights_flag
 from .protocols import PROTOCOLS
@@ -146,7 +146,7 @@ def register(sub) -> None:
                          "bootstrap interval over the windows (docs/evaluation.md).")
     cmp.add_argument("a", help="an output directory of `vid2world evaluate` (holds results.json)")
     cmp.add_argument("b", help="another, scored on the same windows")
-    cmp.add_argument("--json", default=None, help="also write the comparison to this JSON file")
+    add_json_flag(cmp, "the comparison")
     cmp.set_defaults(func=_compare)
 
 

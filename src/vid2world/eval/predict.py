@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +52,7 @@ class PredictionStore:
                 raise FileExistsError(f"{self.root}: holds predictions made with other settings ({differs}); give "
                                       "another --out, or pass overwrite=True to replace them")
             if differs:
-                shutil.rmtree(self.root)
+                remove_predictions(self.root)
         elif self.root.exists() and any(self.root.iterdir()):
             raise FileExistsError(f"{self.root}: not empty and has no {SETTINGS_FILE}: not predictions of "
                                   "`vid2world evaluate`; give another --out")
@@ -81,6 +80,22 @@ class PredictionStore:
                 return data["frames"], (data["actions"] if "actions" in data else None)
         except (OSError, ValueError, KeyError) as err:
             raise ValueError(f"{path}: unreadable prediction file ({err}); delete it to have it made again") from None
+
+
+PREDICTION_FILE = re.compile(r"[^/]+/seed-\d+/batch-\d{5}\.npz|counterfactual\.npz")
+
+
+def remove_predictions(root: Path) -> list[Path]:
+    """Remove what earlier runs of `evaluate` wrote under `root` (settings, batch files, the counterfactual's
+    rollouts) and the folders left empty; a file of anyone else's stays, with its folders."""
+    removed = [p for p in sorted(root.rglob("*")) if p.is_file() and
+               PREDICTION_FILE.fullmatch(p.relative_to(root).as_posix())]
+    for path in removed + [root / SETTINGS_FILE]:
+        path.unlink(missing_ok=True)
+    for folder in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+        if not any(folder.iterdir()):
+            folder.rmdir()
+    return removed
 
 
 def window_id(i: int, clips: ClipDataset) -> str:

@@ -19,13 +19,17 @@ from ..data.clips import ClipDataset
 from ..data.transforms import FrameLayout
 from ..metrics import WeightsDir
 from .baselines import delta_n
+from ..io.outputs import OutputDirectory
+from .counterfactual import FILE as COUNTERFACTUAL
 from .counterfactual import write_counterfactual
+from .idm_hook import DETAILS as IDM_DETAILS
 from .idm_hook import action_accuracy, open_idm
 from .inputs import model_card, model_identity, model_layout, open_inputs
-from .predict import PredictionStore, predict_all, seed_count, window_id
+from .predict import SETTINGS_FILE, PredictionStore, predict_all, seed_count, window_id
 from .protocols import Protocol, get_protocol, protocol_windows, with_split
-from .report.write import write_report
-from .results import EvaluationResults
+from .report.plots import PLOTS_DIR
+from .report.write import REPORT_HTML, REPORT_MD, write_report
+from .results import RESULTS_FILE, EvaluationResults
 from .score import Scoring, model_against_baselines, score_all
 from .scorers import ScoreContext, load_metrics, scoring_frames
 from .sources import MODEL, RANDOM, Rollouts, Source, sources_for
@@ -59,10 +63,15 @@ class EvaluateConfig:
     overwrite: bool = False  # replace predictions made with other settings
 
 
-def check_out(out: Path) -> None:
-    """OUT must be new, empty, or an earlier evaluation's (rerun, resume): nothing else is written into."""
-    if out.is_file() or (out.is_dir() and any(out.iterdir()) and not (out / "predictions").is_dir()):
-        raise FileExistsError(f"{out}: exists and is not an evaluation's output directory; give a new --out")
+# what an evaluation writes at the top of OUT
+OUTPUTS = ("predictions", RESULTS_FILE, REPORT_MD, REPORT_HTML, PLOTS_DIR, "videos", COUNTERFACTUAL, IDM_DETAILS)
+
+
+def check_out(out: Path) -> OutputDirectory:
+    """OUT must be new, empty, or an earlier evaluation's (rerun, resume); a file of the user's there, even under
+    an evaluation's name, is refused before any work and never replaced."""
+    return OutputDirectory(out, "evaluate", outputs=OUTPUTS,
+                           legacy=lambda path: (path / "predictions" / SETTINGS_FILE).is_file())
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,7 @@ class Plan:
     """What one evaluation works on, all decided and checked before the first rollout."""
 
     out: Path
+    outputs: OutputDirectory
     protocol: Protocol
     clips: ClipDataset
     layout: FrameLayout | None
@@ -82,8 +92,7 @@ class Plan:
 
 
 def make_plan(cfg: EvaluateConfig) -> Plan:
-    out = Path(cfg.out)
-    check_out(out)
+    out = check_out(Path(cfg.out))
     model, dataset = open_inputs(cfg.model, cfg.data, cfg.device)
     protocol = get_protocol(cfg.protocol, windows=cfg.windows, seeds=cfg.seeds, context=cfg.context,
                             horizon=cfg.horizon, stride=cfg.stride)
@@ -102,7 +111,7 @@ def make_plan(cfg: EvaluateConfig) -> Plan:
     rollouts = Rollouts(model, protocol, steps, guidance, cfg.precision or preset.precision, actions, spec,
                         cfg.seed)
     batches = [list(range(i, min(i + cfg.batch, len(windows)))) for i in range(0, len(windows), cfg.batch)]
-    return Plan(out, protocol, clips, layout, sources, rollouts, batches, WeightsDir.resolve(cfg.weights),
+    return Plan(out.path, out, protocol, clips, layout, sources, rollouts, batches, WeightsDir.resolve(cfg.weights),
                 open_idm(cfg.idm, cfg.device, dataset), ([split_note] if split_note else []) + notes)
 
 
@@ -122,6 +131,8 @@ def evaluate(cfg: EvaluateConfig, command: list[str] | None = None, progress: bo
     """Run one evaluation (see the module doc) and return what `results.json` holds."""
     plan = make_plan(cfg)
     protocol, settings = plan.protocol, settings_of(cfg, plan)
+    for name in OUTPUTS:  # the directory and its record, now that the inputs are checked
+        plan.outputs.file(name)
     store = PredictionStore(plan.out / "predictions", settings, cfg.overwrite)
     made = predict_all(store, plan.rollouts, plan.sources, plan.clips, plan.batches, protocol.seeds, progress)
     size = protocol.score_size or tuple(plan.clips[0]["frames"].shape[1:3])

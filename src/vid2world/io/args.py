@@ -8,6 +8,20 @@ import json
 import math
 
 from .atomic import write_text
+from .outputs import check_output_file
+
+
+def add_json_flag(parser: argparse.ArgumentParser, what: str = "the result") -> None:
+    """The one `--json FILE` of every command that can write its result for machines, with the `--overwrite` that
+    lets it replace an existing FILE (checked before any work by `check_json_target`)."""
+    parser.add_argument("--json", metavar="FILE", help=f"also write {what} as JSON to FILE (a new file)")
+    parser.add_argument("--overwrite", action="store_true", help="replace FILE of --json when it exists")
+
+
+def check_json_target(args: argparse.Namespace) -> None:
+    """Refuse, before the command runs, a `--json FILE` that exists (without --overwrite) or cannot be written."""
+    if getattr(args, "json", None):
+        check_output_file(args.json, getattr(args, "overwrite", False), "--json")
 
 
 def write_json(path: str | None, result: dict) -> None:

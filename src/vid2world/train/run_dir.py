@@ -18,9 +18,12 @@ import torch
 from omegaconf import OmegaConf
 
 from ..io.atomic import remove_stale_temporaries
+from ..io.outputs import OutputDirectory
 from .checkpoint import latest
 from .config import ConfigError, TrainConfig, save_config
 
+# what a run writes at its top level (module doc)
+RUN_ENTRIES = ("config.yaml", "checkpoints", "metrics.jsonl", "tensorboard", "samples", "model", "summary.json")
 # keys a resumed run may change: how long it runs and how it reports; everything else must match
 RESUMABLE_CHANGES = ("train.steps", "log.", "data.workers")
 # what a run writes through vid2world.io.atomic, by folder: their temporaries are the run's own kind
@@ -48,12 +51,14 @@ def prepare_run_dir(config: TrainConfig, resume: bool, is_main: bool) -> Path | 
             raise ConfigError(f"{out}: holds checkpoints of an earlier run (newest {found.name}); pass --resume to "
                               "continue it, or choose another out=")
         if is_main:
-            out.mkdir(parents=True, exist_ok=True)
+            claim_run_dir(out)
             remove_stale_outputs(out)
             save_config(config, out / "config.yaml")
         return None
     if found is None:
         raise ConfigError(f"{out}: --resume, but there is no checkpoint under {out / 'checkpoints'}")
+    if is_main:
+        claim_run_dir(out)
     saved_path = out / "config.yaml"
     if saved_path.is_file():
         saved = flat(OmegaConf.to_container(OmegaConf.load(saved_path)))
@@ -68,6 +73,16 @@ def prepare_run_dir(config: TrainConfig, resume: bool, is_main: bool) -> Path | 
         remove_stale_outputs(out)
         save_config(config, saved_path)
     return found
+
+
+def claim_run_dir(out: Path) -> OutputDirectory:
+    """`out` as a directory of this run's outputs: new, empty or an earlier run's (a run written before runs were
+    recorded is known by its checkpoints); a file of the user's there under a run's name is refused, not replaced."""
+    directory = OutputDirectory(out, "train", flag="out=",
+                                legacy=lambda path: latest(path / "checkpoints") is not None)
+    for name in RUN_ENTRIES:
+        directory.file(name)
+    return directory
 
 
 def remove_stale_outputs(out: Path) -> list[Path]:
