@@ -8,8 +8,9 @@ from collections import namedtuple
 
 import pytest
 
-from vid2world.cli import main
 from vid2world.bench import convert as bench_convert
+from vid2world.cli import main
+from vid2world.io.resources import gb
 
 _Usage = namedtuple("_Usage", "total used free")
 
@@ -26,8 +27,8 @@ def test_bench_convert_refuses_a_disk_too_small_before_writing(tmp_path, monkeyp
     assert main(["bench", "convert", "--preset", "tiny", "--dir", str(target)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     need = bench_convert.disk_needed("tiny", 13)["total"]
-    assert err == [f"vid2world bench: error: --dir {target}: 0.0 GB free on its disk, but the tiny stand-in "
-                   f"checkpoint and world model need about {need / 1e9:.1f} GB; free space or choose a --dir on a "
+    assert err == [f"vid2world bench: error: --dir {target}: the tiny stand-in checkpoint and world model: needs "
+                   f"about {gb(need)} on the disk of {target}, 5.0 MB is free; free space or choose a --dir on a "
                    f"larger disk"]
     assert seen == [tmp_path] and not (tmp_path / "new").exists()  # measured where it exists; nothing created
 

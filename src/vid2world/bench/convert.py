@@ -13,7 +13,6 @@ import json
 import math
 import multiprocessing as mp
 import resource
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 import torch
 
 from ..io.args import add_json_flag, positive_int, write_json
+from ..io.resources import check_disk as check_free_disk
 from ..models.config import ActionSpace
 
 
@@ -58,22 +58,10 @@ def disk_needed(preset: str, action_dim: int, checkpoint_exists: bool = False) -
     return {"checkpoint": checkpoint, "world_model": world_model, "total": checkpoint + world_model}
 
 
-def _existing_ancestor(path: Path) -> Path:
-    """`path` or its nearest parent that exists (where the disk is measured before anything is created)."""
-    path = path.absolute()
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path
-
-
 def check_disk(directory: Path, preset: str, need: dict[str, int]) -> int:
     """Free bytes on `directory`'s disk; a ValueError naming both numbers when `need['total']` does not fit."""
-    free = shutil.disk_usage(_existing_ancestor(directory)).free
-    if free < need["total"]:
-        raise ValueError(f"--dir {directory}: {free / 1e9:.1f} GB free on its disk, but the {preset} stand-in "
-                         f"checkpoint and world model need about {need['total'] / 1e9:.1f} GB; free space or "
-                         f"choose a --dir on a larger disk")
-    return free
+    return check_free_disk(directory, need["total"], f"--dir {directory}: the {preset} stand-in checkpoint and "
+                           "world model", "free space or choose a --dir on a larger disk")
 
 
 class PeakMemory:

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io.outputs import check_writable
 from ..io.progress import progress_bar
+from ..io.resources import check_disk, check_memory
 from .sim import make_policy, make_simulator
 from .spec import DatasetMeta
 from .store import Dataset
@@ -89,8 +91,22 @@ def recording_meta(cfg: RecordConfig) -> DatasetMeta:
         sim.close()
 
 
+def check_resources(cfg: RecordConfig, out: str | Path) -> None:
+    """Refuse, before a simulator starts, a recording whose episodes cannot fit this machine's memory (each worker
+    holds one episode's frames twice, list and stack) or whose frames cannot fit the disk of `out`."""
+    check_writable(Path(out).parent, "--out")
+    frame = cfg.size * cfg.size * 3
+    flags = f"--size {cfg.size}, --steps {cfg.steps}"
+    check_memory(cfg.workers * (2 * cfg.steps * frame + 4 * frame), f"{flags}, --workers {cfg.workers}",
+                 "record smaller frames, shorter episodes or with fewer workers")
+    action_bytes = 4 * 64 if cfg.actions else 0  # an upper bound on one step's action vector
+    check_disk(out, cfg.episodes * cfg.steps * (frame + action_bytes), f"{flags}, --episodes {cfg.episodes}",
+               "free space, record less or choose an --out on a larger disk")
+
+
 def record_dataset(cfg: RecordConfig, out: str | Path, progress: bool = True) -> Dataset:
     """Record `cfg.episodes` episodes into the dataset directory `out` (written atomically)."""
+    check_resources(cfg, out)
     meta = recording_meta(cfg)
     chunk = max(1, min(16, math.ceil(cfg.episodes / (cfg.workers * 4))))
     jobs = [(first, min(chunk, cfg.episodes - first)) for first in range(0, cfg.episodes, chunk)]

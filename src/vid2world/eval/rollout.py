@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..data.clips import ClipConfig, ClipDataset, Window
+from ..io.outputs import check_output_file
 from ..metrics import psnr
 from .inputs import model_layout, open_inputs
 from .videos import write_pair
@@ -34,10 +35,10 @@ class RolloutConfig:
 
 
 def check_target(out: Path, overwrite: bool) -> None:
+    """Before any sampling: a new .mp4 (or, with `overwrite`, an existing one) in a folder that can be written."""
     if out.suffix != ".mp4":
         raise ValueError(f"--out {out}: expected a .mp4 file name")
-    if out.is_dir() or (out.exists() and not overwrite):
-        raise FileExistsError(f"--out {out}: exists; give a new file name, or pass overwrite=True to replace it")
+    check_output_file(out, overwrite, "--out")
 
 
 def episode_window(dataset: Any, cfg: RolloutConfig) -> Window:

@@ -9,6 +9,7 @@ import tempfile
 import numpy as np
 import vizdoom as vzd
 
+from ...io.processes import end_with_this_process
 from ..spec import ActionGroup, ActionSpec
 from .base import Simulator
 
@@ -41,7 +42,8 @@ class VizDoom(Simulator):
         game.set_screen_format(vzd.ScreenFormat.RGB24)
         game.set_available_buttons([b for _, b in BUTTONS] + [vzd.Button.TURN_LEFT_RIGHT_DELTA])
         game.set_mode(vzd.Mode.PLAYER)
-        game.init()
+        with end_with_this_process() as self.processes:  # the game runs as a child that ignores SIGTERM
+            game.init()
         self.game = game
 
     def reset(self, seed: int) -> np.ndarray:
