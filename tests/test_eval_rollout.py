@@ -82,4 +82,5 @@ def test_evaluate_names_a_missing_model_in_one_line(tmp_path, capsys):
     code = main(["evaluate", "--model", str(tmp_path / "none"), "--data", str(tmp_path / "none"), "--protocol", "rt1",
                  "--out", str(tmp_path / "out"), "--no-progress"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and "not a vid2world dataset (no dataset.json)" in err[0]
+    assert code == 2 and err == [f"vid2world evaluate: error: --model {tmp_path / 'none'}: no such directory"]
+    assert not (tmp_path / "out").exists()  # refused before the output directory is made

@@ -316,12 +316,14 @@ def serve(model_ref: str, data: str | None, config: PlayConfig, host: str, port:
         raise ValueError(f"--data {data}: no such dataset directory")
     from ..world.bundled import load_model
 
-    torch.set_num_threads(config.threads)  # this process is the server's: its thread count is ours to set
     app = create_app(load_model(model_ref, device, "--model"), config, data)
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: binding {host}: anyone who can reach this address can use the model")
     print(f"vid2world play: open http://{host}:{port}/ (Ctrl-C stops)")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(config.threads)  # while it serves (given back after: serve may run inside a program)
     try:
         uvicorn.run(app, host=host, port=port, ws_max_size=65536, log_level="warning")
     finally:  # a port taken or refused ends uvicorn before its shutdown hook: the recordings go all the same
         app.state.server.close()
+        torch.set_num_threads(threads)
