@@ -47,6 +47,7 @@ def evaluate_presets(out: Path, recipe: Recipe, model_dir: Path, heldout: Path, 
         cfg = EvaluateConfig(model=str(model_dir), data=str(heldout), protocol="generic", out=str(target),
                              idm=str(idm), windows=windows[preset], batch=8, preset=preset, overwrite=True,
                              context=recipe.eval_context, horizon=recipe.eval_horizon, videos=2,
+                             counterfactual=recipe.eval_counterfactual,
                              split="all")  # the held-out recording's every episode: none was trained on
         evaluate(cfg, command=["vid2world", "zoo", "build", recipe.name], progress=progress)
         data = json.loads((target / "results.json").read_text())
