@@ -21,6 +21,7 @@ from vid2world.data.writer import DatasetWriter
 from vid2world.eval.protocols import get_protocol, protocol_windows
 from vid2world.eval.results import EvaluationResults
 from vid2world.eval.run import EvaluateConfig, evaluate
+from vid2world.eval.sources import RANDOM
 from vid2world.metrics import mse, psnr
 from vid2world.testing import randomize_weights, write_i3d_standin, write_lpips_backbone
 
@@ -250,7 +251,7 @@ def test_the_recorded_command_parses_back_to_the_same_settings():
     from vid2world.eval.cli import command_line
     from vid2world.eval.run import EvaluateConfig
 
-    for more in ({"counterfactual": False, "precision": "bf16", "steps": 3},
+    for more in ({"counterfactual": False, "precision": "bf16", "steps": 3, "random_actions": False},
                  {"preset": "fast", "guidance": 2.0}, {}):
         cfg = EvaluateConfig(model="m", data="d", protocol="generic", out="o", windows=4, **more)
         fields = {k: getattr(cfg, k) for k in EvaluateConfig.__dataclass_fields__}
@@ -288,3 +289,17 @@ def test_compare_pairs_two_evaluations_of_the_same_windows(first, inputs, tmp_pa
     (moved / "results.json").write_text(json.dumps(raw))
     assert main(["compare", str(out), str(moved)]) == 2
     assert "share no source with per-window scores" in capsys.readouterr().err
+
+
+def test_without_random_actions_the_baseline_and_delta_n_are_left_out(first, inputs, tmp_path):
+    """`--no-random-actions` (what `zoo ablate` uses: it compares models, not baselines): the other sources' scores
+    are those of the full evaluation, with a third fewer rollouts."""
+    full, _ = first
+    results = evaluate(config(inputs, tmp_path / "eval", random_actions=False, videos=0, counterfactual=False),
+                       progress=False)
+    names = [s.name for s in results.sources]
+    assert RANDOM.name not in names and RANDOM.name in [s.name for s in full.sources]
+    assert results.delta_n == {} and not (tmp_path / "eval" / "predictions" / RANDOM.slug).exists()
+    by_name = {s.name: s for s in full.sources}
+    for source in results.sources:
+        assert source.means == pytest.approx(by_name[source.name].means, rel=1e-6), source.name

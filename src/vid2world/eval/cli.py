@@ -41,7 +41,7 @@ def _sampling_flags(parser: argparse.ArgumentParser) -> None:
     add_progress_flag(parser)
 
 
-NEGATED_FLAGS = ("counterfactual",)
+NEGATED_FLAGS = ("counterfactual", "random_actions")
 
 
 def command_line(command: str, fields: dict[str, Any]) -> list[str]:
@@ -134,6 +134,9 @@ def register(sub) -> None:
     ev.add_argument("--videos", type=non_negative_int, default=2, help="side-by-side videos per source (default: 2)")
     ev.add_argument("--no-counterfactual", dest="counterfactual", action="store_false",
                     help="skip the grid of window 0 under held actions (one more batch of rollouts)")
+    ev.add_argument("--no-random-actions", dest="random_actions", action="store_false",
+                    help="skip the random-actions baseline and Delta-N (a third of the rollouts), e.g. when "
+                         "comparing models with `compare`")
     ev.add_argument("--context", type=positive_int, default=None, help="generic: ground-truth frames given")
     ev.add_argument("--horizon", type=positive_int, default=None, help="generic: frames generated")
     ev.add_argument("--stride", type=positive_int, default=None, help="dataset frames between window frames")

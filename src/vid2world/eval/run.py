@@ -61,6 +61,7 @@ class EvaluateConfig:
     stride: int | None = None
     split: str | None = None  # the split the windows come from (None: the protocol's); "all": every episode
     overwrite: bool = False  # replace predictions made with other settings
+    random_actions: bool = True  # the random-actions baseline and Delta-N (off for comparisons between models)
 
 
 # what an evaluation writes at the top of OUT
@@ -101,7 +102,7 @@ def make_plan(cfg: EvaluateConfig) -> Plan:
     layout = model_layout(model, dataset)
     clips = ClipDataset(dataset, replace(protocol.clip_config(), layout=layout, split=None), windows=windows)
     spec = dataset.meta.actions if model.action_dim is not None else None
-    sources, notes = sources_for(model, spec, len(windows))
+    sources, notes = sources_for(model, spec, len(windows), cfg.random_actions)
     rows = slice(0, protocol.clip_config().span, protocol.stride)
     actions = None if spec is None else np.stack(
         [np.asarray(dataset.episode(w.episode).actions[w.start:][rows]) for w in windows])

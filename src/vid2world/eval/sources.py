@@ -99,9 +99,11 @@ OTHER = Source("model, another episode's actions", "baseline", "other-episode-ac
 RANDOM = Source("model, random actions", "baseline", "random-actions", _random, False)
 
 
-def sources_for(model: WorldModel, spec: ActionSpec | None, windows: int) -> tuple[list[Source], list[str]]:
+def sources_for(model: WorldModel, spec: ActionSpec | None, windows: int, random_actions: bool = True
+                ) -> tuple[list[Source], list[str]]:
     """The sources an evaluation runs, and notes on those it cannot: action baselines need an action model and an
-    action dataset; another episode's actions need two windows."""
+    action dataset; another episode's actions need two windows. `random_actions=False` leaves that baseline (and
+    Delta-N) out: comparisons between models (`zoo ablate`) do not read it, and it costs a third of the rollouts."""
     out, notes = [MODEL, COPY], []
     if model.action_dim is None or spec is None:
         notes.append("no action sources (another episode's actions, random actions): the model or the data has no "
@@ -111,5 +113,6 @@ def sources_for(model: WorldModel, spec: ActionSpec | None, windows: int) -> tup
         out.append(OTHER)
     else:
         notes.append("source 'model, another episode's actions' skipped: it needs at least 2 windows")
-    out.append(RANDOM)
+    if random_actions:
+        out.append(RANDOM)
     return out, notes

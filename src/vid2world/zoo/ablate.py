@@ -141,7 +141,8 @@ def evaluate_run(path: Path, guidance: float, cfg: AblationConfig, recipe: Recip
     ecfg = EvaluateConfig(model=str(path), data=str(heldout), protocol="generic", out=str(target), idm=str(idm),
                           windows=cfg.windows, split="all", batch=8, steps=recipe.fast_steps, guidance=guidance,
                           precision=recipe.fast_precision, overwrite=True, context=recipe.eval_context,
-                          horizon=recipe.eval_horizon, videos=0, counterfactual=False)
+                          horizon=recipe.eval_horizon, videos=0, counterfactual=False,
+                          random_actions=False)  # the arms are compared with each other, not with random actions
     evaluate(ecfg, command=["vid2world", "zoo", "ablate", recipe.name], progress=progress)
     return target
 
