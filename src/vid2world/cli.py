@@ -57,8 +57,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 
 # where the output goes, not the program, is at fault: one line, no traceback (atomic writes left nothing behind)
+# (a PermissionError, EACCES, is a user error above and says so itself)
 _PLACE_ERRORS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "over the disk quota",
-                 errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied"}
+                 errno.EROFS: "the file system is read-only"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -45,11 +45,9 @@ def _data_info(args: argparse.Namespace) -> int:
 
 def _data_preview(args: argparse.Namespace) -> int:
     from ..data.inspect import write_preview
-    from ..io.outputs import check_output_file
     from ..data.store import open_dataset
 
     out = args.out or str(args.dir).rstrip("/") + "_preview.mp4"
-    check_output_file(out, args.overwrite)  # before the dataset is read
     path = write_preview(open_dataset(args.dir), out, episodes=args.episodes, frames=args.frames, scale=args.scale,
                          seed=args.seed, overwrite=args.overwrite)
     print(f"wrote {path}")

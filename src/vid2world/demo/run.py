@@ -90,7 +90,7 @@ def run_demo(out: str | Path, device: str = "cpu", progress: bool = True, config
     bar.update(1)
     bar.close()
     report["wall_s"] = round(time.time() - started, 1)
-    paths = {key: directory.file(name) for key, name in OUTPUTS.items()}
+    paths = dict(zip(OUTPUTS, directory.files(OUTPUTS.values())))
     return _write(paths, frames, predictions, cells, labels, report)
 
 

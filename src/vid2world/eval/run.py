@@ -132,8 +132,7 @@ def evaluate(cfg: EvaluateConfig, command: list[str] | None = None, progress: bo
     """Run one evaluation (see the module doc) and return what `results.json` holds."""
     plan = make_plan(cfg)
     protocol, settings = plan.protocol, settings_of(cfg, plan)
-    for name in OUTPUTS:  # the directory and its record, now that the inputs are checked
-        plan.outputs.file(name)
+    plan.outputs.files(OUTPUTS)  # the directory and its record, now that the inputs are checked
     store = PredictionStore(plan.out / "predictions", settings, cfg.overwrite)
     made = predict_all(store, plan.rollouts, plan.sources, plan.clips, plan.batches, protocol.seeds, progress)
     size = protocol.score_size or tuple(plan.clips[0]["frames"].shape[1:3])

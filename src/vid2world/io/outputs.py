@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .atomic import absolute, write_text
+from .resources import existing_ancestor
 
 RECORD = ".vid2world.json"
 
@@ -38,9 +39,7 @@ def check_output_file(path: str | os.PathLike, overwrite: bool = False, flag: st
 def check_writable(directory: str | os.PathLike, flag: str = "--out") -> None:
     """Raise `PermissionError` naming `flag` when files cannot be created in `directory` (or the nearest existing
     folder above it, which would have to create it)."""
-    place = absolute(directory)
-    while not place.exists() and place != place.parent:
-        place = place.parent
+    place = existing_ancestor(directory)
     if not os.access(place, os.W_OK | os.X_OK):
         raise PermissionError(f"{flag} {directory}: {place} is not writable; give a folder you can write to")
 
@@ -94,11 +93,15 @@ class OutputDirectory:
 
     def file(self, name: str | os.PathLike) -> Path:
         """The path of output `name` (relative to the directory), recorded as this command's."""
-        relative = self._check(name)
-        if relative not in self.written or not (self.path / RECORD).is_file():
-            self.written.add(relative)
+        return self.files([name])[0]
+
+    def files(self, names: Iterable[str | os.PathLike]) -> list[Path]:
+        """The paths of outputs `names`, all checked, then recorded in one write of the record."""
+        relative = [self._check(name) for name in names]
+        if not set(relative) <= self.written or not (self.path / RECORD).is_file():
+            self.written.update(relative)
             self._save()
-        return self.path / relative
+        return [self.path / r for r in relative]
 
     def owns(self, name: str | os.PathLike) -> bool:
         """Whether output `name` was written by this command (so it may be replaced or removed)."""

@@ -80,8 +80,7 @@ def claim_run_dir(out: Path) -> OutputDirectory:
     recorded is known by its checkpoints); a file of the user's there under a run's name is refused, not replaced."""
     directory = OutputDirectory(out, "train", flag="out=",
                                 legacy=lambda path: latest(path / "checkpoints") is not None)
-    for name in RUN_ENTRIES:
-        directory.file(name)
+    directory.files(RUN_ENTRIES)
     return directory
 
 
