@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from .attention import Attention, SpatialTransformer, TemporalTransformer
+from .backbone import Backbone, Conditioning
 from .blocks import Downsample, GroupNorm32, InputConv, ResBlock, Stage, Upsample
 from .config import UNetConfig
 from .embeddings import build_action_layers, mlp, shift_actions, timestep_embedding
@@ -26,7 +27,7 @@ def feature_layout(device: torch.device) -> torch.memory_format:
     return torch.channels_last if device.type == "cpu" else torch.contiguous_format
 
 
-class VideoUNet(nn.Module):
+class VideoUNet(Backbone):
     """Denoiser over latent (or pixel) videos [B, C, T, H, W].
 
     `forward(x, timesteps, context=None, fs=None, actions=None, action_mask=None)`:
@@ -37,6 +38,8 @@ class VideoUNet(nn.Module):
     - `actions`: [B, T, A] raw actions, a_t taken after frame t; the model shifts them so frame t sees a_{t-1} and
       frame 0 a zero action; `action_mask`: [B, T] gates the embedding each frame receives (1 = keep).
     """
+
+    kind = "dynamicrafter"
 
     def __init__(self, config: UNetConfig) -> None:
         super().__init__()
@@ -144,14 +147,6 @@ class VideoUNet(nn.Module):
                              f"causal={self.config.causal}")
         return StreamCache(batch, window - 1, self.cache_slots)
 
-    @property
-    def is_causal(self) -> bool:
-        return self.config.causal is not None
-
-    def state_shapes(self) -> dict[str, tuple[int, ...]]:
-        """Every state-dict key with its shape (works on the meta device: no weights needed)."""
-        return {k: tuple(v.shape) for k, v in self.state_dict().items()}
-
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):  # type: ignore[override]
         """`nn.Module.load_state_dict`, but a strict load that does not fit raises `StateDictError` naming every
         missing, unexpected and mis-shaped key."""
@@ -165,6 +160,12 @@ class VideoUNet(nn.Module):
         timesteps = check_forward_inputs(self.config, x, timesteps, context, actions, action_mask)
         frame_actions = None if actions is None else shift_actions(actions.float())
         return self._run(x, timesteps, context, fs, frame_actions, action_mask, None)
+
+    def predict(self, x: Tensor, levels: Tensor, conditioning: Conditioning, frame_actions: Tensor | None = None,
+                action_mask: Tensor | None = None, cache: CacheView | None = None, commit: bool = False) -> Tensor:
+        """The seam's call (`Backbone.predict`): the first-frame latent concatenated, lvdm's context and fps."""
+        return self.denoise(conditioning.frames_input(x), levels, conditioning.context, conditioning.fps,
+                            frame_actions, None if frame_actions is None else action_mask, cache=cache, commit=commit)
 
     def denoise(self, x: Tensor, timesteps: Tensor, context: Tensor | None = None, fs: Tensor | int | None = None,
                 frame_actions: Tensor | None = None, action_mask: Tensor | None = None,

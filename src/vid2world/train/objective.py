@@ -17,7 +17,7 @@ from ..data.clips import to_model_input
 from ..diffusion.losses import LossOutput, diffusion_forcing_loss, full_sequence_loss
 from ..diffusion.schedule import NoiseSchedule
 from ..world.frames import check_finite
-from ..world.denoise import Conditioning, denoise, followed_actions
+from ..world.denoise import Conditioning, conditioning_of, denoise, followed_actions
 from ..world.world_model import WorldModel
 
 
@@ -88,7 +88,7 @@ def clip_loss(denoiser: nn.Module, model: WorldModel, batch: dict[str, Tensor], 
     else:
         pixels, x0 = encode_clips(model, batch["frames"], generator)
     b = x0.shape[0]
-    concat = Conditioning.of(model, x0).concat  # the clean first-frame latent (never dropped)
+    concat = conditioning_of(model, x0).concat  # the clean first-frame latent (never dropped)
     cond_frame = None
     if model.conditioner is not None:  # zero the CLIP frame of a clip with probability image_dropout
         keep = (torch.rand(b, generator=generator) >= objective.image_dropout).to(pixels)

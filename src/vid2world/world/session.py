@@ -22,7 +22,7 @@ from ..diffusion.sampler import DDIMSampler
 from ..diffusion.timesteps import ddim_timesteps, history_level
 from ..models.precision import autocast
 from .anchor import WindowHistory, first_in_view
-from .denoise import Conditioning
+from .denoise import Conditioning, conditioning_of
 from .evaluate import CachedEvaluator, RecomputeEvaluator
 from .frames import frames_to_tensor, tensor_to_frames
 
@@ -127,7 +127,7 @@ class RolloutSession:
         anchored = model.concat_first_frame or own_context
         self.reanchor = settings.image_cond == "window_first" and self.window > 1 and anchored
         self.history = WindowHistory(b if self.reanchor else 0, self.window - 1)
-        conditioning = Conditioning.of(model, latents[:, :, self._anchor_index(latents.shape[2]):], context)
+        conditioning = conditioning_of(model, latents[:, :, self._anchor_index(latents.shape[2]):], context)
         unet = model.sampling_unet(settings.precision)
         if settings.cache:
             self.evaluator: Any = CachedEvaluator(unet, unet.new_cache(b, self.window), conditioning,
@@ -239,7 +239,7 @@ class RolloutSession:
         if self.own_context:
             context = self.model.conditioner(self.model.codec.decode(anchor)[:, :, 0]).to(anchor.dtype)
         history, history_actions = self.history.in_view(moved)
-        self.evaluator.reanchor(moved, Conditioning.of(self.model, anchor, context), history, history_actions)
+        self.evaluator.reanchor(moved, conditioning_of(self.model, anchor, context), history, history_actions)
 
     def step(self, action: Any = None) -> Any:
         """The next frame [B, H, W, 3] uint8 after `action` ([B, A] raw action taken after the last frame)."""
@@ -275,6 +275,6 @@ class RolloutSession:
             self.history.restart(rows if self.reanchor else [])
             for r, generator in zip(rows, row_generators(self.seed if seed is None else seed, len(rows), self.device)):
                 self.generators[r] = generator
-            self.evaluator.condition_rows(rows, Conditioning.of(self.model, latents[:, :, anchor:], context))
+            self.evaluator.condition_rows(rows, conditioning_of(self.model, latents[:, :, anchor:], context))
             with self._unet_precision():
                 self._start(latents, frame_actions, rows)
