@@ -24,7 +24,8 @@ TINY = {"patch_size": (1, 2, 2), "num_attention_heads": 2, "attention_head_dim":
         "out_channels": 4, "text_dim": 12, "freq_dim": 8, "ffn_dim": 24, "num_layers": 2}
 # the release's I2V has 1280-wide CLIP tokens and image keys/values of the model's width
 TINY_I2V = {**TINY, "in_channels": 8, "image_dim": 1280, "added_kv_proj_dim": 16}
-KINDS = {"t2v": TINY, "i2v": TINY_I2V}
+TINY_FLF2V = {**TINY_I2V, "pos_embed_seq_len": 2 * 257}  # first-last-frame: two CLIP token sequences
+KINDS = {"t2v": TINY, "i2v": TINY_I2V, "flf2v": TINY_FLF2V}
 
 # The Wan release's WanModel parameters, read off wan/modules/model.py (WanAttentionBlock, Head, MLPProj,
 # WanI2VCrossAttention): an oracle for the names that does not go through the mapping under test.
@@ -41,8 +42,9 @@ RELEASE_I2V_TOP = [f"img_emb.proj.{i}.{leaf}" for i in (0, 1, 3, 4) for leaf in 
 
 
 def release_keys(kind: str, layers: int) -> set[str]:
-    block = RELEASE_BLOCK + (RELEASE_I2V_BLOCK if kind == "i2v" else [])
-    top = RELEASE_TOP + (RELEASE_I2V_TOP if kind == "i2v" else [])
+    block = RELEASE_BLOCK + (RELEASE_I2V_BLOCK if kind != "t2v" else [])
+    top = RELEASE_TOP + (RELEASE_I2V_TOP if kind != "t2v" else [])
+    top += ["img_emb.emb_pos"] if kind == "flf2v" else []
     return set(top) | {f"blocks.{i}.{k}" for i in range(layers) for k in block}
 
 
@@ -310,3 +312,23 @@ def test_release_config_the_model_cannot_hold_is_refused(change, message):
     base = diffusers_config_to_original(TINY)
     with pytest.raises(ValueError, match=message):
         original_config_to_diffusers({**base, **change}, "x/config.json")
+
+
+def test_what_is_read_loads_strictly_into_vid2worlds_transformer(kind_model, tmp_path):
+    from vid2world.models.wan import WanConfig, WanTransformer
+
+    _, model = kind_model
+    config, state, _ = read_wan_transformer(write_original(tmp_path, model))
+    network = WanTransformer(WanConfig.from_diffusers(config))
+    network.load_state_dict(state, strict=True)
+    assert_same_state(network.state_dict(), model)
+
+
+def test_skyreels_file_name_is_read_and_no_weights_is_refused(tmp_path):
+    model = tiny_model(TINY)
+    directory = write_original(tmp_path, model)
+    (directory / "diffusion_pytorch_model.safetensors").rename(directory / "model.safetensors")
+    assert_same_state(read_wan_transformer(directory)[1], model)
+    (directory / "model.safetensors").unlink()
+    with pytest.raises(ValueError, match=r"expected exactly one of .* found none"):
+        read_wan_transformer(directory)
