@@ -1,9 +1,9 @@
 """`WanCodec`: Wan 2.1's VAE as a vid2world codec, and the VAE's weight files in their two layouts.
 
-Layouts: diffusers' (a folder with config.json and diffusion_pytorch_model.safetensors, or a pipeline folder whose
-vae/ holds them) and Wan's own release (`Wan2.1_VAE.pth`: a pickled state dict under Wan's module names and no
-config, so the config is Wan 2.1's unless one is given). Loading is strict: missing, unexpected and mis-shaped
-tensors are refused by name, in the file's own naming.
+Layouts: diffusers' (a folder with config.json and diffusion_pytorch_model.safetensors, or a pipeline folder
+whose vae/ holds them) and Wan's own release (`Wan2.1_VAE.pth`: a pickled state dict under Wan's module names
+and no config, so the config is Wan 2.1's unless one is given). Loading is strict: missing, unexpected and
+mis-shaped tensors are refused by name, in the file's own naming.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ class WanCodec(nn.Module):
 
     `posterior`: "mode" takes the encoder's mean (what Wan's own code and its image-to-video pipeline use),
     "sample" draws from it with `generator`. `chunked` encodes and decodes in Wan's chunks to bound memory
-    (False: each layer sees the whole clip at once, faster for short clips). The VAE starts random unless given:
-    `WanCodec.from_pretrained(path)` loads either layout."""
+    (False: each layer sees the whole clip at once, faster for short clips). The VAE starts random unless
+    given one: `WanCodec.from_pretrained(path)` loads either layout."""
 
     kind = "wan-vae"
 
@@ -44,7 +44,8 @@ class WanCodec(nn.Module):
         elif vae is None or isinstance(vae, (WanVAEConfig, dict)):
             self.vae = WanVAE(WanVAEConfig.from_dict(vae) if isinstance(vae, dict) else vae)
         else:
-            raise TypeError(f"WanCodec: vae must be a WanVAE, a WanVAEConfig, a dict or None, got {type(vae).__name__}")
+            raise TypeError(f"WanCodec: vae must be a WanVAE, a WanVAEConfig, a dict or None, "
+                            f"got {type(vae).__name__}")
         if posterior not in POSTERIORS:
             raise ValueError(f"WanCodec: posterior must be one of {POSTERIORS}, got {posterior!r}")
         self.posterior, self.chunked = posterior, bool(chunked)
@@ -53,7 +54,8 @@ class WanCodec(nn.Module):
         self.spatial_compression = self.downsample = self.vae.spatial_compression
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, config: WanVAEConfig | None = None, **kwargs: Any) -> "WanCodec":
+    def from_pretrained(cls, path: str | Path, config: WanVAEConfig | None = None,
+                        **kwargs: Any) -> "WanCodec":
         return cls(load_wan_vae(path, config), **kwargs)
 
     def encode(self, pixels: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -74,17 +76,17 @@ class WanCodec(nn.Module):
                 "chunked": self.chunked}
 
 
-# --- weight files ---------------------------------------------------------------------------------------------
+# --- weight files -----------------------------------------------------------------------------------------
 
-_RESNET_ORIGINAL = {"norm1": "residual.0", "conv1": "residual.2", "norm2": "residual.3", "conv2": "residual.6",
-                    "conv_shortcut": "shortcut"}
+_RESNET_ORIGINAL = {"norm1": "residual.0", "conv1": "residual.2", "norm2": "residual.3",
+                    "conv2": "residual.6", "conv_shortcut": "shortcut"}
 _MID_ORIGINAL = {"resnets.0": "middle.0", "attentions.0": "middle.1", "resnets.1": "middle.2"}
 _PART_ORIGINAL = {"conv_in": "conv1", "norm_out": "head.0", "conv_out": "head.2"}
 _TOP_ORIGINAL = {"quant_conv": "conv1", "post_quant_conv": "conv2"}
 
 
 def original_key(key: str, num_res_blocks: int) -> str:
-    """A diffusers-layout tensor name -> its name in Wan's release. Wan keeps each decoder level's blocks in one
+    """A diffusers-layout tensor name -> its name in Wan's release. Wan keeps the decoder's blocks in one
     flat `upsamples` list: per level num_res_blocks + 1 residual blocks, then its upsampler."""
     parts = key.split(".")
     if parts[0] in _TOP_ORIGINAL:
@@ -123,7 +125,8 @@ def _read_tensors(path: Path) -> dict[str, Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # a pickle that is not plain tensors, or not a torch file at all
-        raise ValueError(f"{path}: not a state dict that torch.load(weights_only=True) reads ({err})") from None
+        raise ValueError(f"{path}: not a state dict that torch.load(weights_only=True) reads "
+                         f"({err})") from None
     if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
         raise ValueError(f"{path}: expected a flat dict of tensor names to tensors (as {ORIGINAL_FILE} is), "
                          f"got {type(state).__name__}")
@@ -137,20 +140,23 @@ def _is_original(state: Mapping[str, Tensor]) -> bool:
 
 def load_wan_vae(path: str | Path, config: WanVAEConfig | None = None, dtype: torch.dtype = torch.float32
                  ) -> WanVAE:
-    """A Wan 2.1 VAE from a diffusers folder (its own config.json; `config`, if given, must equal it), a pipeline
-    folder's vae/, or a single file (.pth or .safetensors) in either naming with `config` (default Wan 2.1's)."""
+    """A Wan 2.1 VAE from a diffusers folder (its own config.json; `config`, if given, must equal it), a
+    pipeline folder's vae/, or one file (.pth or .safetensors) in either naming with `config` (default:
+    Wan 2.1's). Built on the meta device and filled with the file's tensors, cast to `dtype`."""
     path = Path(path)
     if path.is_dir():
         folder = path if (path / DIFFUSERS_CONFIG).is_file() else path / "vae"
         if not (folder / DIFFUSERS_CONFIG).is_file():
-            raise ValueError(f"{path}: no {DIFFUSERS_CONFIG} in it nor in {path / 'vae'}; expected a diffusers "
-                             f"AutoencoderKLWan folder, a Wan pipeline folder, or a {ORIGINAL_FILE} file")
+            raise ValueError(f"{path}: no {DIFFUSERS_CONFIG} in it nor in {path / 'vae'}; expected a "
+                             f"diffusers AutoencoderKLWan folder, a pipeline folder, or a {ORIGINAL_FILE}")
         file_config = read_diffusers_config(folder / DIFFUSERS_CONFIG)
         if config is not None and config != file_config:
-            raise ValueError(f"{folder / DIFFUSERS_CONFIG} describes {file_config}, not the config passed, {config}")
+            raise ValueError(f"{folder / DIFFUSERS_CONFIG} describes {file_config}, not the config passed, "
+                             f"{config}")
         config, weights = file_config, folder / DIFFUSERS_WEIGHTS
         if not weights.is_file():
-            raise ValueError(f"{folder}: no {DIFFUSERS_WEIGHTS} (found {sorted(p.name for p in folder.iterdir())})")
+            found = sorted(p.name for p in folder.iterdir())
+            raise ValueError(f"{folder}: no {DIFFUSERS_WEIGHTS} (found {found})")
         state, source = load_file(str(weights)), str(weights)
     elif path.is_file():
         state, source = _read_tensors(path), str(path)
@@ -161,7 +167,8 @@ def load_wan_vae(path: str | Path, config: WanVAEConfig | None = None, dtype: to
     expected = _shapes(vae)
     if _is_original(state):
         names = {k: original_key(k, vae.config.num_res_blocks) for k in expected}
-        check_state_dict({names[k]: shape for k, shape in expected.items()}, state, f"{source} (Wan's layout)")
+        renamed = {names[k]: shape for k, shape in expected.items()}
+        check_state_dict(renamed, state, f"{source} (Wan's layout)")
         state = {k: state[names[k]] for k in expected}
     check_state_dict(expected, state, source)
     vae.load_state_dict({k: v.to(dtype) for k, v in state.items()}, assign=True)
@@ -181,7 +188,8 @@ def save_diffusers(vae: WanVAE, folder: str | Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     meta = {"_class_name": "AutoencoderKLWan", "_diffusers_version": DIFFUSERS_VERSION}
     (folder / DIFFUSERS_CONFIG).write_text(json.dumps({**meta, **vae.config.to_dict()}, indent=2))
-    save_file({k: v.detach().cpu().contiguous() for k, v in vae.state_dict().items()}, str(folder / DIFFUSERS_WEIGHTS))
+    tensors = {k: v.detach().cpu().contiguous() for k, v in vae.state_dict().items()}
+    save_file(tensors, str(folder / DIFFUSERS_WEIGHTS))
     return folder
 
 
@@ -206,8 +214,8 @@ def random_wan_vae(config: WanVAEConfig | None = None, seed: int = 0) -> WanVAE:
 def write_tiny_wan_vae(directory: str | Path, layout: str = "original", config: WanVAEConfig | None = None,
                        seed: int = 0) -> Path:
     """A random tiny Wan VAE on disk, a stand-in for the real one in tests: layout "original" writes
-    directory/Wan2.1_VAE.pth (load it with the same `config`), "diffusers" a folder directory/vae/ as a pipeline
-    holds it. Returns the file or the pipeline folder."""
+    directory/Wan2.1_VAE.pth (load it with the same `config`), "diffusers" a folder directory/vae/ as a
+    pipeline holds it. Returns the file or the pipeline folder."""
     vae, directory = random_wan_vae(config, seed), Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     if layout == "original":

@@ -1,8 +1,8 @@
-"""Wan 2.1's causal video VAE (diffusers' `AutoencoderKLWan`): its config, the model, and encode/decode streams.
+"""Wan 2.1's causal video VAE (diffusers' `AutoencoderKLWan`): config, model, encode and decode streams.
 
-State-dict keys equal diffusers' for the same config. Time is compressed 4x causally: latent frame 0 is video
-frame 0 alone, each later latent frame covers the next 4 video frames, so clips have 1 + 4k frames. Latents are
-raw here; the Wan pipelines feed the transformer `(z - latents_mean) / latents_std` (`normalize`).
+State-dict keys equal diffusers' for the same config. Time is compressed 4x causally: latent frame 0 is
+video frame 0 alone, each later latent frame covers the next 4 video frames, so clips have 1 + 4k frames.
+Latents are raw here; Wan's pipelines give the transformer `(z - latents_mean) / latents_std` (`normalize`).
 Weight files (a diffusers folder, Wan's `Wan2.1_VAE.pth`) are read and written by `wan.codec`.
 """
 
@@ -33,9 +33,9 @@ def _is_int(value: Any) -> bool:
 
 @dataclass(frozen=True)
 class WanVAEConfig(PresetConfig):
-    """diffusers 0.42's `AutoencoderKLWan` config, field for field (its misspelt `temperal_downsample` too); the
-    defaults are Wan 2.1's VAE. Wan 2.2's parts (`is_residual`, `patch_size`) and attention outside the middle
-    blocks (`attn_scales`, unused by Wan 2.1) are refused rather than half supported."""
+    """diffusers 0.42's `AutoencoderKLWan` config, field for field (its misspelt `temperal_downsample` too);
+    the defaults are Wan 2.1's VAE. Wan 2.2's parts (`is_residual`, `patch_size`) and attention outside the
+    middle blocks (`attn_scales`, unused by Wan 2.1) are refused rather than half supported."""
 
     _KIND = "Wan VAE"
 
@@ -62,40 +62,13 @@ class WanVAEConfig(PresetConfig):
             if not isinstance(value, (list, tuple)):
                 raise ValueError(f"WanVAEConfig.{name} must be a list, got {value!r}")
             object.__setattr__(self, name, tuple(value))  # JSON gives lists; tuples keep configs hashable
-        for name in _POSITIVE_INTS:
-            if not _is_int(getattr(self, name)) or getattr(self, name) < 1:
-                raise ValueError(f"WanVAEConfig.{name} must be a positive int, got {getattr(self, name)!r}")
-        if self.decoder_base_dim is not None and (not _is_int(self.decoder_base_dim) or self.decoder_base_dim < 1):
-            raise ValueError(f"WanVAEConfig.decoder_base_dim must be null or a positive int, "
-                             f"got {self.decoder_base_dim!r}")
-        if not self.dim_mult or not all(_is_int(m) and m >= 1 for m in self.dim_mult):
-            raise ValueError(f"WanVAEConfig.dim_mult must be a non-empty list of positive ints, got {self.dim_mult}")
-        if len(self.temperal_downsample) != len(self.dim_mult) - 1 or \
-                not all(isinstance(f, bool) for f in self.temperal_downsample):
-            raise ValueError(f"WanVAEConfig.temperal_downsample must be {len(self.dim_mult) - 1} booleans (one per "
-                             f"downsampling level of dim_mult {list(self.dim_mult)}), got {self.temperal_downsample}")
-        self._check_refused()
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"WanVAEConfig.dropout must be in [0, 1), got {self.dropout!r}")
-        for name in ("latents_mean", "latents_std"):
-            values = getattr(self, name)
-            if len(values) != self.z_dim or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
-                raise ValueError(f"WanVAEConfig.{name} must be z_dim={self.z_dim} finite numbers, got {values}")
-        if min(self.latents_std) <= 0:
-            raise ValueError(f"WanVAEConfig.latents_std must be positive, got {self.latents_std}")
+        _check_architecture(self)
+        _check_latent_statistics(self)
         for name, actual in (("scale_factor_temporal", self.temporal_compression),
                              ("scale_factor_spatial", self.spatial_compression)):
             if getattr(self, name) not in (None, actual):
-                raise ValueError(f"WanVAEConfig.{name}={getattr(self, name)!r} disagrees with the architecture, "
-                                 f"which compresses by {actual}; set it to {actual} or null")
-
-    def _check_refused(self) -> None:
-        if self.attn_scales:
-            raise ValueError(f"WanVAEConfig.attn_scales must be empty (Wan 2.1 has none, and diffusers' decoder "
-                             f"ignores them while its encoder uses them), got {list(self.attn_scales)}")
-        if self.is_residual or self.patch_size is not None:
-            raise ValueError(f"WanVAEConfig: is_residual={self.is_residual!r}, patch_size={self.patch_size!r} "
-                             f"describe Wan 2.2's VAE; only Wan 2.1's (false, null) is implemented")
+                raise ValueError(f"WanVAEConfig.{name}={getattr(self, name)!r} disagrees with the "
+                                 f"architecture, which compresses by {actual}; set it to {actual} or null")
 
     @property
     def temporal_compression(self) -> int:
@@ -110,11 +83,49 @@ class WanVAEConfig(PresetConfig):
 
     @classmethod
     def from_diffusers(cls, d: Mapping[str, Any], source: str = "config") -> "WanVAEConfig":
-        """A diffusers `config.json`: its `_class_name` must be AutoencoderKLWan; other `_` keys are metadata."""
+        """A diffusers `config.json`: `_class_name` must be AutoencoderKLWan; other `_` keys are metadata."""
         class_name = d.get("_class_name", "AutoencoderKLWan")
         if class_name != "AutoencoderKLWan":
             raise ValueError(f"{source}: _class_name is {class_name!r}, expected 'AutoencoderKLWan'")
         return cls.from_dict({k: v for k, v in d.items() if not k.startswith("_")})
+
+
+def _check_architecture(cfg: WanVAEConfig) -> None:
+    for name in _POSITIVE_INTS:
+        if not _is_int(getattr(cfg, name)) or getattr(cfg, name) < 1:
+            raise ValueError(f"WanVAEConfig.{name} must be a positive int, got {getattr(cfg, name)!r}")
+    if cfg.decoder_base_dim is not None and not (_is_int(cfg.decoder_base_dim) and cfg.decoder_base_dim > 0):
+        raise ValueError(f"WanVAEConfig.decoder_base_dim must be null or a positive int, "
+                         f"got {cfg.decoder_base_dim!r}")
+    if not cfg.dim_mult or not all(_is_int(m) and m >= 1 for m in cfg.dim_mult):
+        raise ValueError(f"WanVAEConfig.dim_mult must be a non-empty list of positive ints, "
+                         f"got {cfg.dim_mult}")
+    levels = len(cfg.dim_mult) - 1
+    flags = cfg.temperal_downsample
+    if len(flags) != levels or not all(isinstance(f, bool) for f in flags):
+        raise ValueError(f"WanVAEConfig.temperal_downsample must be {levels} booleans (one per downsampling "
+                         f"level of dim_mult {list(cfg.dim_mult)}), got {cfg.temperal_downsample}")
+    if not _is_number(cfg.dropout) or not 0.0 <= cfg.dropout < 1.0:
+        raise ValueError(f"WanVAEConfig.dropout must be in [0, 1), got {cfg.dropout!r}")
+    if cfg.attn_scales:
+        raise ValueError(f"WanVAEConfig.attn_scales must be empty (Wan 2.1 has none, and diffusers' decoder "
+                         f"ignores them while its encoder uses them), got {list(cfg.attn_scales)}")
+    if cfg.is_residual or cfg.patch_size is not None:
+        raise ValueError(f"WanVAEConfig: is_residual={cfg.is_residual!r}, patch_size={cfg.patch_size!r} "
+                         f"describe Wan 2.2's VAE; only Wan 2.1's (false, null) is implemented")
+
+
+def _check_latent_statistics(cfg: WanVAEConfig) -> None:
+    for name in ("latents_mean", "latents_std"):
+        values = getattr(cfg, name)
+        if len(values) != cfg.z_dim or not all(_is_number(v) and math.isfinite(v) for v in values):
+            raise ValueError(f"WanVAEConfig.{name} must be z_dim={cfg.z_dim} finite numbers, got {values}")
+    if min(cfg.latents_std) <= 0:
+        raise ValueError(f"WanVAEConfig.latents_std must be positive, got {cfg.latents_std}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 WAN_VAE_PRESETS: dict[str, WanVAEConfig] = {
@@ -126,17 +137,19 @@ WanVAEConfig._PRESETS = WAN_VAE_PRESETS
 
 
 class WanVAE(nn.Module):
-    """`encode(pixels)` -> `DiagonalGaussian` over raw latents; `decode(latents)` -> pixels clamped to [-1, 1].
-    Pixels are [B, 3, 1 + 4k, H, W] in [-1, 1], H and W multiples of 8; latents [B, 16, 1 + k, H/8, W/8].
+    """`encode(pixels)` -> `DiagonalGaussian` over raw latents; `decode(latents)` -> pixels in [-1, 1]
+    (clamped, as diffusers does). Pixels [B, 3, 1 + 4k, H, W] in [-1, 1], H and W multiples of 8; latents
+    [B, 16, 1 + k, H/8, W/8].
 
-    `chunked=False` runs the whole clip through each layer at once (fastest); `chunked=True` runs it in
-    diffusers' chunks (1 frame, then 4 per step to encode; one latent frame per step to decode) to bound memory.
-    Both give the same numbers up to float rounding."""
+    `chunked=False` runs the whole clip through each layer at once (fastest); `chunked=True` runs diffusers'
+    chunks (1 frame, then 4 per step to encode; one latent frame per step to decode) to bound memory. Both
+    give the same numbers up to float rounding."""
 
     def __init__(self, config: WanVAEConfig | None = None) -> None:
         super().__init__()
         cfg = self.config = config or WanVAEConfig()
-        shared = dict(z_dim=cfg.z_dim, dim_mult=cfg.dim_mult, num_res_blocks=cfg.num_res_blocks, dropout=cfg.dropout)
+        shared = dict(z_dim=cfg.z_dim, dim_mult=cfg.dim_mult, num_res_blocks=cfg.num_res_blocks,
+                      dropout=cfg.dropout)
         self.encoder = WanEncoder(cfg.in_channels, cfg.base_dim, temporal_downsample=cfg.temperal_downsample,
                                   **shared)
         self.quant_conv = CausalConv3d(2 * cfg.z_dim, 2 * cfg.z_dim, 1)
@@ -184,12 +197,14 @@ class WanVAE(nn.Module):
         return latents * std + mean
 
     def _statistics(self, like: Tensor) -> tuple[Tensor, Tensor]:
-        shape = (1, self.config.z_dim, 1, 1, 1)
-        return tuple(torch.tensor(v, dtype=like.dtype, device=like.device).view(shape)  # type: ignore[return-value]
-                     for v in (self.config.latents_mean, self.config.latents_std))
+        shape, cfg = (1, self.config.z_dim, 1, 1, 1), self.config
+        mean, std = (torch.tensor(v, dtype=like.dtype, device=like.device).view(shape)
+                     for v in (cfg.latents_mean, cfg.latents_std))
+        return mean, std
 
     def check_video(self, x: Tensor, what: str, first_chunk: bool | None = None) -> None:
-        """[B, C, T, H, W] with the right C; pixels: H, W multiples of 8 and T = 1 + 4k (first chunk) or 4k."""
+        """[B, C, T, H, W] with the right C; pixels: H, W multiples of 8; with `first_chunk` given,
+        T = 1 + 4k (a clip's first chunk) or 4k (a later one)."""
         channels = self.config.in_channels if what == "pixels" else self.config.z_dim
         if not isinstance(x, Tensor) or x.ndim != 5 or x.shape[1] != channels or min(x.shape) < 1:
             shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
@@ -198,13 +213,13 @@ class WanVAE(nn.Module):
         if what == "pixels" and (x.shape[3] % f or x.shape[4] % f):
             raise ValueError(f"Wan VAE pixels: H and W must be multiples of {f}, got {tuple(x.shape)}")
         if first_chunk is not None and (t - int(first_chunk)) % tc:
-            expected = f"1 + {tc}k" if first_chunk else f"{tc}k"
-            raise ValueError(f"Wan VAE {what}: T={t} frames, expected {expected} ({'the first' if first_chunk else 'a later'} "
-                             f"chunk: video frame 0 makes latent frame 0, each later {tc} frames one more)")
+            expected, which = (f"1 + {tc}k", "a first") if first_chunk else (f"{tc}k", "a later")
+            raise ValueError(f"Wan VAE {what}: T={t} frames, expected {expected} in {which} chunk "
+                             f"(video frame 0 makes latent frame 0, each later {tc} frames one more)")
 
 
 class _Stream:
-    """One batch of clips in flight: a cache, the frames seen, and the batch and frame size they must keep."""
+    """One batch of clips in flight: its cache, the frames fed so far, and the (B, H, W) it must keep."""
 
     def __init__(self, vae: WanVAE) -> None:
         self.vae, self.cache, self.frames_in = vae, FeatureCache(), 0
@@ -213,14 +228,14 @@ class _Stream:
     def _admit(self, x: Tensor) -> None:
         shape = (x.shape[0], x.shape[3], x.shape[4])
         if self._shape is not None and shape != self._shape:
-            raise ValueError(f"{type(self).__name__}: chunk {tuple(x.shape)} has (B, H, W) = {shape}, but this "
-                             f"stream holds {self._shape}; start a new stream for another batch")
+            raise ValueError(f"{type(self).__name__}: chunk {tuple(x.shape)} has (B, H, W) = {shape}, but "
+                             f"this stream holds {self._shape}; start a new stream for another batch")
         self._shape = shape
 
 
 class WanEncodeStream(_Stream):
-    """Encodes clips chunk by chunk (first 1 + 4k frames, then 4k each); the chunks' posteriors, concatenated in
-    time, equal `WanVAE.encode` of the whole clip."""
+    """Encodes clips chunk by chunk (first 1 + 4k frames, then 4k each); the chunks' posteriors, put
+    together in time, equal `WanVAE.encode` of the whole clip."""
 
     def encode(self, pixels: Tensor) -> DiagonalGaussian:
         return DiagonalGaussian(self.moments(pixels))
@@ -234,10 +249,11 @@ class WanEncodeStream(_Stream):
 
 
 class WanDecodeStream(_Stream):
-    """Decodes a latent clip as it grows, each latent frame once: latent frame 0 gives one video frame, each
-    later one 4. The pieces, concatenated in time, equal `WanVAE.decode` of the whole clip. `normalized=True`
-    takes latents as the Wan transformer sees them (see `WanVAE.normalize`). A stream serves one batch from its
-    first frame: a row cannot restart alone (its frame 0 decodes to 1 frame while the others decode to 4)."""
+    """Decodes a latent clip as it grows, each latent frame once: latent frame 0 gives one video frame,
+    each later one 4. The pieces, put together in time, equal `WanVAE.decode` of the whole clip.
+    `normalized=True` takes latents as Wan's transformer sees them (see `WanVAE.normalize`).
+    A stream serves one batch from its first frame on: a row cannot restart alone (its frame 0 would decode
+    to 1 frame while the other rows decode to 4), so a new episode needs a new stream."""
 
     def __init__(self, vae: WanVAE, normalized: bool = False) -> None:
         super().__init__(vae)

@@ -1,9 +1,9 @@
 """The layers of Wan 2.1's causal video VAE, named as diffusers' `AutoencoderKLWan` names them.
 
-Every temporal layer is causal: an output frame sees only the same and earlier input frames. A layer that needs
-earlier frames takes a `FeatureCache`: the frames it kept from the previous chunk of the same clip. Passing
-`cache=None` means "this call holds the whole clip from its first frame" and records nothing; running a clip
-chunk by chunk through one cache gives the same numbers as one call (what the encode and decode streams rely on).
+Every temporal layer is causal: an output frame sees only the same and earlier input frames. A layer that
+needs earlier frames takes a `FeatureCache`: the frames it kept from the previous chunk of the same clip.
+`cache=None` means "this call holds the whole clip from its first frame" and records nothing; running a
+clip chunk by chunk through one cache gives the same numbers as one call (what the streams rely on).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from torch import Tensor, nn
 
 
 class FeatureCache:
-    """What each temporal layer of one encoder or decoder still needs from the frames it has seen, keyed by the
-    layer itself. Owned by its caller (a stream): two clips in flight need two caches."""
+    """What each temporal layer of one encoder or decoder still needs from the frames it has seen, keyed by
+    the layer itself. Owned by its caller (a stream): two clips in flight need two caches."""
 
     def __init__(self) -> None:
         self._entries: dict[nn.Module, Any] = {}
@@ -118,8 +118,8 @@ class AttentionBlock(nn.Module):
 
 
 class Downsample(nn.Module):
-    """Halve height and width (pad right/bottom, stride-2 conv); with `temporal`, also halve time: frame 0 is kept
-    as is and each later output frame is a stride-2 conv over (previous kept frame, two new ones)."""
+    """Halve height and width (pad right/bottom, stride-2 conv); with `temporal`, also halve time: frame 0
+    is kept as is and each later output frame is a stride-2 conv over (previous kept frame, two new ones)."""
 
     def __init__(self, dim: int, temporal: bool) -> None:
         super().__init__()
@@ -135,8 +135,9 @@ class Downsample(nn.Module):
         previous, t = _read(cache, self), x.shape[2]
         first_chunk = previous is None
         if t % 2 != int(first_chunk):
-            raise ValueError(f"Wan VAE temporal downsample got {t} frames in a {'first' if first_chunk else 'later'} "
-                             f"chunk; expected an {'odd' if first_chunk else 'even'} count (1 + 2k, then 2k)")
+            which, parity = ("a first", "an odd") if first_chunk else ("a later", "an even")
+            raise ValueError(f"Wan VAE temporal downsample got {t} frames in {which} chunk; "
+                             f"expected {parity} count (1 + 2k first, then 2k)")
         if first_chunk:
             out = x[:, :, :1] if t == 1 else torch.cat([x[:, :, :1], self.time_conv(x)], dim=2)
         else:
@@ -146,8 +147,8 @@ class Downsample(nn.Module):
 
 
 class Upsample(nn.Module):
-    """Double height and width (nearest, then a conv that halves the channels); with `temporal`, first double
-    time: frame 0 stays one frame and each later frame becomes two, from a causal conv with 2x the channels."""
+    """Double height and width (nearest, then a conv that halves the channels); with `temporal`, first
+    double time: frame 0 stays one frame, each later frame becomes two (a causal conv with 2x channels)."""
 
     def __init__(self, dim: int, temporal: bool) -> None:
         super().__init__()
@@ -184,7 +185,7 @@ class MidBlock(nn.Module):
 
 
 class UpBlock(nn.Module):
-    """One decoder level: `num_res_blocks + 1` residual blocks, then (except at the last level) an upsampler."""
+    """One decoder level: `num_res_blocks + 1` residual blocks, then (but at the last level) an upsampler."""
 
     def __init__(self, in_dim: int, out_dim: int, num_res_blocks: int, dropout: float,
                  upsample: str | None) -> None:
@@ -200,7 +201,7 @@ class UpBlock(nn.Module):
 
 
 class WanEncoder(nn.Module):
-    """Pixels [B, in_channels, 1 + 4k, H, W] -> moments [B, 2*z_dim, 1 + k, H/8, W/8] (for Wan 2.1's config)."""
+    """Pixels [B, in_channels, 1 + 4k, H, W] -> moments [B, 2*z_dim, 1 + k, H/8, W/8] (Wan 2.1's config)."""
 
     def __init__(self, in_channels: int, base_dim: int, z_dim: int, dim_mult: tuple[int, ...],
                  num_res_blocks: int, temporal_downsample: tuple[bool, ...], dropout: float) -> None:
