@@ -1,4 +1,5 @@
-"""`WanTransformer` against diffusers' `WanTransformer3DModel` (the oracle), and its config, inputs and actions."""
+"""`WanTransformer` against diffusers' `WanTransformer3DModel` (the oracle), and its config, inputs and
+actions."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from vid2world.testing import randomize_weights
 
 diffusers = pytest.importorskip("diffusers")
 
-TINY = dict(num_attention_heads=2, attention_head_dim=12, in_channels=4, out_channels=4, text_dim=16, freq_dim=16,
-            ffn_dim=32, num_layers=2, temporal_length=5)
+TINY = dict(num_attention_heads=2, attention_head_dim=12, in_channels=4, out_channels=4, text_dim=16,
+            freq_dim=16, ffn_dim=32, num_layers=2, temporal_length=5)
 TINY_I2V = dict(TINY, in_channels=8, image_dim=12, added_kv_proj_dim=24)
 
 
@@ -28,10 +29,12 @@ def random_model(config: WanConfig, seed: int = 0, dtype=torch.float64) -> WanTr
 
 def inputs(config: WanConfig, b: int = 2, t: int = 4, h: int = 4, w: int = 6, text: int = 7, seed: int = 0,
            dtype=torch.float64) -> dict:
-    """Random keyword inputs of `forward` (levels per frame; image tokens and actions when the config has them)."""
+    """Random keyword inputs of `forward` (levels per frame; image tokens and actions when the config has
+    them)."""
     g = torch.Generator().manual_seed(seed)
     rand = lambda *shape: torch.randn(*shape, generator=g, dtype=dtype)  # noqa: E731
-    out = dict(x=rand(b, config.in_channels, t, h, w), timesteps=torch.rand(b, t, generator=g, dtype=dtype) * 999,
+    levels = torch.rand(b, t, generator=g, dtype=dtype) * 999
+    out = dict(x=rand(b, config.in_channels, t, h, w), timesteps=levels,
                context=rand(b, text, config.text_dim))
     if config.image_dim is not None:
         out["image_context"] = rand(b, 5, config.image_dim)
@@ -48,7 +51,7 @@ def oracle(config: WanConfig, seed: int = 0):
     return randomize_weights(diffusers.WanTransformer3DModel(**config.to_diffusers()).eval(), seed)
 
 
-# ---- the diffusers layout and outputs ---------------------------------------------------------------------------
+# ---- the diffusers layout and outputs ----------------------------------------------------------------------
 @pytest.mark.parametrize("name", WanConfig.preset_names())
 def test_preset_state_shapes_equal_diffusers(name):
     config = WanConfig.preset(name)
@@ -114,8 +117,9 @@ def test_action_keys_only_with_an_action_space():
             WanTransformer(tiny()).state_dict())
 
 
-# ---- actions ----------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("space", [ActionSpace.continuous(6), ActionSpace.multi_hot(5)], ids=["continuous", "multi"])
+# ---- actions -----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("space", [ActionSpace.continuous(6), ActionSpace.multi_hot(5)],
+                         ids=["continuous", "multi_hot"])
 def test_a_model_gains_actions_without_changing_its_outputs(space):
     base = random_model(tiny(True))
     acting = WanTransformer(tiny(True, action_space=space)).to(torch.float64).eval()
@@ -154,8 +158,8 @@ def test_predict_appends_the_concat_condition():
     conditioning = Conditioning(concat=first, context=feed["context"], image_context=feed["image_context"])
     with torch.no_grad():
         got = model.predict(noisy, feed["timesteps"], conditioning, feed["actions"])
-        want = model(torch.cat([noisy, first.expand(-1, -1, 4, -1, -1)], 1), feed["timesteps"], feed["context"],
-                     feed["image_context"], feed["actions"])
+        want = model(torch.cat([noisy, first.expand(-1, -1, 4, -1, -1)], 1), feed["timesteps"],
+                     feed["context"], feed["image_context"], feed["actions"])
     assert torch.equal(got, want)
 
 
@@ -171,7 +175,7 @@ def test_gradient_checkpointing_gives_the_same_gradients():
     assert relative(grads[1], grads[0]) <= 1e-12
 
 
-# ---- config -----------------------------------------------------------------------------------------------------
+# ---- config ------------------------------------------------------------------------------------------------
 def test_config_round_trips_and_names_bad_keys():
     config = tiny(True, action_space=ActionSpace.multi_hot(3, ("a", "b", "c")), causal=WanCausalConfig())
     assert WanConfig.from_dict(config.to_dict()) == config
@@ -183,12 +187,14 @@ def test_config_round_trips_and_names_bad_keys():
 
 
 def test_from_diffusers_reads_a_config_json():
-    saved = {"_class_name": "WanTransformer3DModel", "_diffusers_version": "0.33.0", **tiny(True).to_diffusers()}
+    saved = {"_class_name": "WanTransformer3DModel", "_diffusers_version": "0.33.0",
+             **tiny(True).to_diffusers()}
     saved["patch_size"] = [1, 2, 2]
     assert WanConfig.from_diffusers(saved, temporal_length=5) == tiny(True)
     assert WanConfig.from_diffusers({**saved, "inject_sample_info": False, "num_frame_per_block": 1},
                                     temporal_length=5) == tiny(True)  # SkyReels-V2's keys at plain-Wan values
-    with pytest.raises(ValueError, match=r"unknown diffusers WanTransformer3DModel config keys \['window_size'\]"):
+    unknown = r"unknown diffusers WanTransformer3DModel config keys \['window_size'\]"
+    with pytest.raises(ValueError, match=unknown):
         WanConfig.from_diffusers({**saved, "window_size": [-1, -1]})
     with pytest.raises(ValueError, match="'inject_sample_info'=True is not supported"):
         WanConfig.from_diffusers({**saved, "inject_sample_info": True})

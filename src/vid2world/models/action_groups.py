@@ -1,9 +1,10 @@
-"""Actions per latent frame of a temporally compressed video latent (Wan's VAE: k = 4 video frames per latent frame).
+"""Actions per latent frame of a temporally compressed video latent (Wan's VAE: k = 4 video frames per latent
+frame).
 
-A video of N = 1 + k (T - 1) frames encodes to T latent frames: latent frame 0 is video frame 0 alone, latent frame
-j >= 1 covers video frames k(j-1)+1 .. kj. Action a_t is taken after video frame t, so video frame t follows
-a_{t-1}, and latent frame j >= 1 follows the group a_{k(j-1)} .. a_{kj-1} (k actions, concatenated in time order:
-k*A values); latent frame 0 follows none (zeros). With k = 1 this is the one-frame shift of
+A video of N = 1 + k (T - 1) frames encodes to T latent frames: latent frame 0 is video frame 0 alone, latent
+frame j >= 1 covers video frames k(j-1)+1 .. kj. Action a_t is taken after video frame t, so video frame t
+follows a_{t-1}, and latent frame j >= 1 follows the group a_{k(j-1)} .. a_{kj-1} (k actions, concatenated in
+time order: k*A values); latent frame 0 follows none (zeros). With k = 1 this is the one-frame shift of
 `models.embeddings.followed_actions`.
 """
 
@@ -19,8 +20,8 @@ def latent_frame_count(video_frames: int, k: int) -> int:
     """T for N = 1 + k (T - 1) video frames; any other N is refused."""
     _check_compression(k)
     if video_frames < 1 or (video_frames - 1) % k:
-        raise ValueError(f"video frames: expected 1 + {k} x (latent frames - 1) (1, {1 + k}, {1 + 2 * k}, ...), "
-                         f"got {video_frames}")
+        raise ValueError(f"video frames: expected 1 + {k} x (latent frames - 1) "
+                         f"(1, {1 + k}, {1 + 2 * k}, ...), got {video_frames}")
     return 1 + (video_frames - 1) // k
 
 
@@ -48,8 +49,8 @@ def group_actions(video_actions: Tensor, k: int) -> Tensor:
 
 
 def ungroup_actions(groups: Tensor, k: int) -> Tensor:
-    """The inverse of `group_actions`: per-latent-frame groups [B, T, k*A] -> video actions [B, 1 + k(T-1) - 1, A]
-    (latent frame 0's group, which follows no action, is dropped)."""
+    """The inverse of `group_actions`: per-latent-frame groups [B, T, k*A] -> video actions [B, 1 + k(T-1) -
+    1, A] (latent frame 0's group, which follows no action, is dropped)."""
     _check_compression(k)
     if groups.ndim != 3 or groups.shape[2] % k or groups.shape[1] < 1:
         raise ValueError(f"groups: expected [B, T, k*A] with k={k} (a width divisible by {k}), "
@@ -59,7 +60,8 @@ def ungroup_actions(groups: Tensor, k: int) -> Tensor:
 
 
 def grouped_action_space(space: ActionSpace, k: int) -> ActionSpace:
-    """The action space of one latent frame's group: k video-frame actions side by side, names suffixed @0..@k-1."""
+    """The action space of one latent frame's group: k video-frame actions side by side, names suffixed
+    @0..@k-1."""
     _check_compression(k)
     names = tuple(f"{name}@{i}" for i in range(k) for name in space.names)
     return ActionSpace(space.kind, space.dim * k, names)

@@ -1,9 +1,9 @@
 """The Wan DiT's block and its condition embedders, with diffusers' parameter names.
 
-Modulation is per latent frame: the embedders produce one time embedding per frame ([B, F, dim]) and one set of six
-shift/scale/gate vectors per frame ([B, F, 6, dim]), broadcast to that frame's S tokens (tokens are kept as
-[B, F, S, dim]), never expanded to one per token. Norms and the gated residuals run in at least float32, as
-diffusers' FP32LayerNorm and `.float()` residuals do.
+Modulation is per latent frame: the embedders produce one time embedding per frame ([B, F, dim]) and one set
+of six shift/scale/gate vectors per frame ([B, F, 6, dim]), broadcast to that frame's S tokens (tokens are
+kept as [B, F, S, dim]), never expanded to one per token. Norms and the gated residuals run in at least
+float32, as diffusers' FP32LayerNorm and `.float()` residuals do.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from ..config import ActionSpace
 from ..embeddings import timestep_embedding
 from ..stream import CacheView
 from ..temporal import at_least_float32
-from .attention import CrossAttention, SelfAttention
+from .attention import CrossAttention, FrameRotations, SelfAttention
 
 
 def wide_layer_norm(x: Tensor, norm: nn.LayerNorm) -> Tensor:
@@ -69,8 +69,9 @@ class TextEmbedder(nn.Module):
 
 
 class ImageEmbedder(nn.Module):
-    """CLIP image tokens -> the model width: LayerNorm, MLP (exact GELU), LayerNorm; first-last-frame models add a
-    position embedding over the two images' tokens, given as one batch row per image (diffusers' reshape)."""
+    """CLIP image tokens -> the model width: LayerNorm, MLP (exact GELU), LayerNorm; first-last-frame models
+    add a position embedding over the two images' tokens, given as one batch row per image (diffusers'
+    reshape)."""
 
     def __init__(self, image_dim: int, dim: int, pos_embed_seq_len: int | None) -> None:
         super().__init__()
@@ -89,9 +90,9 @@ class ImageEmbedder(nn.Module):
 
 
 def action_embedder(space: ActionSpace, dim: int) -> nn.Sequential:
-    """One latent frame's action group [.., A] -> a vector of the time embedding's width: Linear, SiLU, Linear with
-    the last layer zeroed, so a model given this embedder computes what it computed without it. A multi-hot
-    group's first Linear is a table whose active columns are summed (plus a bias)."""
+    """One latent frame's action group [.., A] -> a vector of the time embedding's width: Linear, SiLU, Linear
+    with the last layer zeroed, so a model given this embedder computes what it computed without it. A
+    multi-hot group's first Linear is a table whose active columns are summed (plus a bias)."""
     mlp = nn.Sequential(nn.Linear(space.dim, dim), nn.SiLU(), nn.Linear(dim, dim))
     nn.init.zeros_(mlp[2].weight)
     nn.init.zeros_(mlp[2].bias)
@@ -100,8 +101,8 @@ def action_embedder(space: ActionSpace, dim: int) -> nn.Sequential:
 
 class ConditionEmbedder(nn.Module):
     """diffusers' `WanTimeTextImageEmbedding` per latent frame, plus the action path: the action embedding
-    (times the action mask) is added to the frame's time embedding before `time_proj`, so every block's modulation
-    and the output head see it."""
+    (times the action mask) is added to the frame's time embedding before `time_proj`, so every block's
+    modulation and the output head see it."""
 
     def __init__(self, dim: int, freq_dim: int, text_dim: int, image_dim: int | None,
                  pos_embed_seq_len: int | None, action_space: ActionSpace | None) -> None:
@@ -130,10 +131,12 @@ class ConditionEmbedder(nn.Module):
 
 
 class WanBlock(nn.Module):
-    """Self-attention (RoPE; frame-causal when asked), cross-attention to text (and image), feed-forward; the first
-    and last modulated by the frame's shift/scale/gate from `scale_shift_table` + the modulation embedding."""
+    """Self-attention (RoPE; frame-causal when asked), cross-attention to text (and image), feed-forward; the
+    first and last modulated by the frame's shift/scale/gate from `scale_shift_table` + the modulation
+    embedding."""
 
-    def __init__(self, dim: int, ffn_dim: int, heads: int, cross_attn_norm: bool, eps: float, image: bool) -> None:
+    def __init__(self, dim: int, ffn_dim: int, heads: int, cross_attn_norm: bool, eps: float,
+                 image: bool) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps, elementwise_affine=False)
         self.attn1 = SelfAttention(dim, heads, eps)
@@ -144,12 +147,12 @@ class WanBlock(nn.Module):
         self.scale_shift_table = nn.Parameter(torch.randn(1, 6, dim) / dim ** 0.5)
 
     def forward(self, x: Tensor, modulation: Tensor, text: Tensor | None, image: Tensor | None,
-                grid: tuple[int, int], causal: bool, stream: CacheView | None = None) -> Tensor:
+                rotations: FrameRotations, causal: bool, stream: CacheView | None = None) -> Tensor:
         """x [B, F, S, dim]; modulation [B, F, 6, dim]."""
         mod = (self.scale_shift_table + at_least_float32(modulation))[:, :, :, None]  # [B, F, 6, 1, dim]
         shift, scale, gate, c_shift, c_scale, c_gate = mod.unbind(2)
         normed = (wide_layer_norm(x, self.norm1) * (1 + scale) + shift).to(x.dtype)
-        x = (at_least_float32(x) + self.attn1(normed, grid, causal, stream) * gate).to(x.dtype)
+        x = (at_least_float32(x) + self.attn1(normed, rotations, causal, stream) * gate).to(x.dtype)
         b, f, s, dim = x.shape
         normed = x if isinstance(self.norm2, nn.Identity) else wide_layer_norm(x, self.norm2).to(x.dtype)
         crossed = self.attn2(normed.reshape(b, f * s, dim), text, image)

@@ -1,9 +1,9 @@
-"""`WanConfig`: the architecture of a Wan 2.1 video DiT (diffusers' `WanTransformer3DModel` config, field for field)
-plus what vid2world adds: the clip length, the per-latent-frame action space and the causal switch.
+"""`WanConfig`: the architecture of a Wan 2.1 video DiT (diffusers' `WanTransformer3DModel` config, field for
+field) plus what vid2world adds: the clip length, the per-latent-frame action space and the causal switch.
 
 Presets carry the released numbers (diffusers' scripts/convert_wan_to_diffusers.py and
-convert_skyreelsv2_to_diffusers.py; Wan-Video/Wan2.1 wan/configs/*.py): dim = heads x 128, T5 text of width 4096,
-CLIP ViT-H image tokens of width 1280 for image-to-video.
+convert_skyreelsv2_to_diffusers.py; Wan-Video/Wan2.1 wan/configs/*.py): dim = heads x 128, T5 text of width
+4096, CLIP ViT-H image tokens of width 1280 for image-to-video.
 """
 
 from __future__ import annotations
@@ -18,13 +18,15 @@ QK_NORMS = ("rms_norm_across_heads",)  # the only q/k norm diffusers' Wan attent
 # diffusers config keys that are not architecture (or that SkyReels-V2's transformer adds at their Wan values)
 _DIFFUSERS_BOOKKEEPING = ("_class_name", "_diffusers_version", "_name_or_path", "_use_default_values")
 _SKYREELS_NEUTRAL = {"inject_sample_info": False, "num_frame_per_block": 1}
+_VID2WORLD_FIELDS = ("temporal_length", "action_space", "causal", "gradient_checkpointing")
 
 
 @dataclass(frozen=True)
 class WanCausalConfig:
-    """Frame-causal self-attention: a token sees every token of its own latent frame and of earlier frames (a block
-    mask; RoPE unchanged). Nothing else in a Wan DiT mixes frames, so such a model is strictly causal and streams
-    exactly through a KV cache. No options yet: the dataclass keeps the config's shape beside `CausalConfig`."""
+    """Frame-causal self-attention: a token sees every token of its own latent frame and of earlier frames (a
+    block mask; RoPE unchanged). Nothing else in a Wan DiT mixes frames, so such a model is strictly causal
+    and streams exactly through a KV cache. No options yet: the dataclass keeps the config's shape beside
+    `CausalConfig`."""
 
     @property
     def strictly_causal(self) -> bool:
@@ -48,9 +50,9 @@ class WanConfig:
     qk_norm: str = "rms_norm_across_heads"
     eps: float = 1e-6
     image_dim: int | None = None  # CLIP image-token width (image-to-video); None: text only
-    added_kv_proj_dim: int | None = None  # the image keys' projection input (= the inner dim) when image_dim is set
+    added_kv_proj_dim: int | None = None  # the image keys' projection input (= the inner dim) with image_dim
     rope_max_seq_len: int = 1024  # diffusers' RoPE table length (positions here are computed, not looked up)
-    pos_embed_seq_len: int | None = None  # first-last-frame models: a position embedding over 2 x 257 image tokens
+    pos_embed_seq_len: int | None = None  # first-last-frame: a position embedding over 2 x 257 image tokens
     temporal_length: int = 21  # latent frames of a training clip: 81 video frames at temporal compression 4
     action_space: ActionSpace | None = None  # the action of one latent frame (a group of video-frame actions)
     causal: WanCausalConfig | None = None  # None: the passive full-sequence model
@@ -66,20 +68,21 @@ class WanConfig:
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"WanConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.attention_head_dim % 2 or self.attention_head_dim < 6:
-            raise ValueError(f"WanConfig.attention_head_dim must be even and >= 6 (RoPE splits it over t, h, w), "
-                             f"got {self.attention_head_dim}")
+            raise ValueError(f"WanConfig.attention_head_dim must be even and >= 6 (RoPE splits it over t, h, "
+                             f"w), got {self.attention_head_dim}")
         if self.qk_norm not in QK_NORMS:
             raise ValueError(f"WanConfig.qk_norm must be one of {QK_NORMS}, got {self.qk_norm!r}")
         if (self.image_dim is None) != (self.added_kv_proj_dim is None):
-            raise ValueError(f"WanConfig.image_dim and added_kv_proj_dim are set together (image-to-video) or not at "
-                             f"all, got image_dim={self.image_dim}, added_kv_proj_dim={self.added_kv_proj_dim}")
+            raise ValueError(f"WanConfig.image_dim and added_kv_proj_dim are set together (image-to-video) "
+                             f"or not at all, got image_dim={self.image_dim}, "
+                             f"added_kv_proj_dim={self.added_kv_proj_dim}")
         if self.added_kv_proj_dim is not None and self.added_kv_proj_dim != self.inner_dim:
             raise ValueError(f"WanConfig.added_kv_proj_dim must equal the inner dim heads x head_dim = "
                              f"{self.inner_dim} (the image embedder's output), got {self.added_kv_proj_dim}")
         if self.pos_embed_seq_len is not None and self.image_dim is None:
             raise ValueError("WanConfig.pos_embed_seq_len needs image_dim (it embeds image-token positions)")
 
-    # ---- what the seam and the modules read ------------------------------------------------------------------
+    # ---- what the seam and the modules read ----------------------------------------------------------------
     @property
     def inner_dim(self) -> int:
         return self.num_attention_heads * self.attention_head_dim
@@ -127,27 +130,26 @@ class WanConfig:
             if key in d:
                 value = d.pop(key)
                 if value != neutral:
-                    raise ValueError(f"diffusers config key {key!r}={value!r} is not supported (only {neutral!r}: "
-                                     f"the plain Wan transformer)")
-        architecture = {f.name for f in dataclasses.fields(cls)} - {"temporal_length", "action_space", "causal",
-                                                                      "gradient_checkpointing"}
+                    raise ValueError(f"diffusers config key {key!r}={value!r} is not supported (only "
+                                     f"{neutral!r}: the plain Wan transformer)")
+        architecture = {f.name for f in dataclasses.fields(cls)} - set(_VID2WORLD_FIELDS)
         unknown = sorted(set(d) - architecture)
         if unknown:
             raise ValueError(f"unknown diffusers WanTransformer3DModel config keys {unknown}; "
                              f"known: {sorted(architecture)}")
         if d.get("qk_norm") is None and "qk_norm" in d:
-            raise ValueError("diffusers config qk_norm=None is not supported: Wan attention always RMS-normalises "
-                             "queries and keys ('rms_norm_across_heads')")
+            raise ValueError("diffusers config qk_norm=None is not supported: Wan attention always "
+                             "RMS-normalises queries and keys ('rms_norm_across_heads')")
         return cls.from_dict({**d, **vid2world})
 
     def to_diffusers(self) -> dict[str, Any]:
         """The diffusers `WanTransformer3DModel` arguments of this architecture (our own fields left out)."""
         d = self.to_dict()
-        for key in ("temporal_length", "action_space", "causal", "gradient_checkpointing"):
+        for key in _VID2WORLD_FIELDS:
             d.pop(key)
         return d
 
-    # ---- presets ---------------------------------------------------------------------------------------------
+    # ---- presets -------------------------------------------------------------------------------------------
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> "WanConfig":
         """A released architecture by name (`WanConfig.preset_names()`), fields overridden by keyword."""

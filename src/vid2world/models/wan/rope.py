@@ -1,12 +1,15 @@
 """Wan's 3-D rotary position embedding as pure functions of explicit positions.
 
-A head of width d is split into a frame part, a height part and a width part (h = w = 2 * (d // 6), t = d - h - w,
-as Wan and diffusers do). Each part rotates consecutive channel pairs (2i, 2i+1) by position x frequency_i, with
-frequencies theta^(-2i / part) per part. Positions are arguments, not a table: a stream rotates its cached keys at
-window-relative frame positions on every call, and those positions differ per batch row.
+A head of width d is split into a frame part, a height part and a width part (h = w = 2 * (d // 6) channels,
+t = the rest, as Wan and diffusers do). Each part rotates consecutive channel pairs (2i, 2i+1) by position x
+frequency_i, with frequencies theta^(-2i / part) per part. Positions are arguments, not a table: a stream
+rotates its cached keys at window-relative frame positions on every call, and those positions differ per batch
+row.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -25,28 +28,41 @@ def axis_frequencies(dim: int, theta: float = 10000.0, device: torch.device | No
 
 def rope_angles(frame_positions: Tensor, height: int, width: int, head_dim: int,
                 theta: float = 10000.0) -> Tensor:
-    """Rotation angles [..., F, height * width, head_dim / 2] (float64) for tokens ordered (frame, row, column):
-    `frame_positions` [..., F] gives each frame's position (any leading batch dimensions); rows and columns are at
-    0..height-1 and 0..width-1."""
+    """Rotation angles [..., F, height * width, head_dim / 2] (float64) for tokens ordered (frame, row,
+    column): `frame_positions` [..., F] gives each frame's position (any leading batch dimensions); rows and
+    columns are at 0..height-1 and 0..width-1."""
     t_dim, h_dim, w_dim = rope_split(head_dim)
     device = frame_positions.device
-    frames = frame_positions.to(torch.float64)[..., None] * axis_frequencies(t_dim, theta, device)  # [..., F, t/2]
-    rows = torch.arange(height, dtype=torch.float64, device=device)[:, None] * axis_frequencies(h_dim, theta, device)
-    cols = torch.arange(width, dtype=torch.float64, device=device)[:, None] * axis_frequencies(w_dim, theta, device)
-    spatial = torch.cat([rows[:, None].expand(height, width, -1), cols[None].expand(height, width, -1)], dim=-1)
+
+    def along(positions: Tensor, dim: int) -> Tensor:
+        return positions.to(torch.float64)[..., None] * axis_frequencies(dim, theta, device)
+
+    frames = along(frame_positions, t_dim)  # [..., F, t/2]
+    rows = along(torch.arange(height, device=device), h_dim)  # [height, h/2]
+    cols = along(torch.arange(width, device=device), w_dim)
+    spatial = torch.cat([rows[:, None].expand(height, width, -1), cols[None].expand(height, width, -1)], -1)
     spatial = spatial.reshape(height * width, -1)  # [S, (h + w) / 2]
     lead = frames.shape[:-1]  # [..., F]
     frames = frames[..., None, :].expand(*lead, height * width, frames.shape[-1])
     return torch.cat([frames, spatial.expand(*lead, *spatial.shape)], dim=-1)
 
 
-def rotate(x: Tensor, angles: Tensor) -> Tensor:
-    """x [..., F, S, heads, d] with each channel pair (2i, 2i+1) rotated by `angles` [..., F, S, d/2] (broadcast over
-    heads). Computed in at least float32 with cos/sin rounded to that width first (as diffusers), returned in x's
-    dtype."""
-    wide = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
-    cos, sin = (f(angles).to(wide)[..., None, :] for f in (torch.cos, torch.sin))
-    pairs = x.to(wide).unflatten(-1, (-1, 2))
-    even, odd = pairs[..., 0], pairs[..., 1]
-    out = torch.stack([even * cos - odd * sin, even * sin + odd * cos], dim=-1)
-    return out.flatten(-2).to(x.dtype)
+@dataclass(frozen=True)
+class Rotation:
+    """cos and sin of rotation angles [..., F, S, 1, d/2] (a heads axis to broadcast over), in the width the
+    rotation computes in: at least float32, cos/sin rounded to it first (as diffusers)."""
+
+    cos: Tensor
+    sin: Tensor
+
+    @classmethod
+    def of(cls, angles: Tensor, dtype: torch.dtype) -> "Rotation":
+        wide = dtype if dtype in (torch.float32, torch.float64) else torch.float32
+        return cls(angles.cos().to(wide)[..., None, :], angles.sin().to(wide)[..., None, :])
+
+    def __call__(self, x: Tensor) -> Tensor:
+        """x [..., F, S, heads, d] with each channel pair (2i, 2i+1) rotated, returned in x's dtype."""
+        pairs = x.to(self.cos.dtype).unflatten(-1, (-1, 2))
+        even, odd = pairs[..., 0], pairs[..., 1]
+        out = torch.stack([even * self.cos - odd * self.sin, even * self.sin + odd * self.cos], dim=-1)
+        return out.flatten(-2).to(x.dtype)
