@@ -5,8 +5,10 @@ backend), on tiny random networks and a tiny tokenizer written to a temporary di
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +24,7 @@ from vid2world.models.wan.image import (WanImageEncoder, config_from_transformer
                                         open_clip_from_transformers, processor_pixels, release_pixels)
 from vid2world.models.wan.text import PromptFeatures, clean_prompt  # noqa: E402
 
+FIXTURES = Path(__file__).parent / "fixtures" / "official"
 WORDS = ["a", "cat", "dog", "runs", "on", "the", "grass", "red", "ball", "and"]
 
 
@@ -179,6 +182,23 @@ def test_open_clip_tower_is_the_same_network():
         penultimate = wan(pixels)
     assert relative_error(last, hidden[-1]) <= 1e-5
     assert relative_error(penultimate, hidden[-2]) <= 1e-5
+
+
+def test_full_size_tower_is_dynamicrafters_and_diffusers_layout():
+    """At ViT-H/14 size (on the meta device): every tensor of WanImageEncoder is in the open_clip manifest of
+    DynamiCrafter's `embedder.model.` with its shape, and the transformers layout maps onto exactly them."""
+    manifest = json.loads((FIXTURES / "manifest_clip_encoders.json").read_text())["keys"]
+    reference_config = transformers.CLIPVisionConfig(  # laion/CLIP-ViT-H-14-laion2B-s32B-b79K's sizes
+        hidden_size=1280, intermediate_size=5120, num_hidden_layers=32, num_attention_heads=16, patch_size=14,
+        projection_dim=1024, hidden_act="gelu")
+    with torch.device("meta"):
+        ours = WanImageEncoder().state_dict()
+        reference = transformers.CLIPVisionModelWithProjection(reference_config).state_dict()
+    assert config_from_transformers(reference_config.to_dict()) == CLIPVisionConfig.preset("vit-h-14")
+    assert len(ours) == 377
+    assert all(manifest[f"embedder.model.{k}"] == list(v.shape) for k, v in ours.items())
+    mapped = open_clip_from_transformers(reference, 31)
+    assert set(mapped) == set(ours) and all(mapped[k].shape == ours[k].shape for k in ours)
 
 
 @pytest.mark.parametrize("shape", [(240, 320), (320, 240), (100, 150), (224, 224), (500, 333), (64, 64)])
