@@ -319,6 +319,8 @@ def test_codec_shapes_config_and_refusals():
         codec.encode(pixels[:, :, :4])
     with pytest.raises(ValueError, match="multiples of 8"):
         codec.encode(pixels[..., :12])
+    with pytest.raises(ValueError, match=r"latents: expected a tensor \[B, 16, T, H, W\]"):
+        codec.decode(latents[:, :4])
     with pytest.raises(ValueError, match="posterior must be one of"):
         WanCodec(posterior="mean")
 

@@ -65,6 +65,7 @@ class WanCodec(nn.Module):
         return self.vae.normalize(z)
 
     def decode(self, latents: Tensor) -> Tensor:
+        self.vae.check_video(latents, "latents")  # before denormalising, which would fail on a bad shape
         return self.vae.decode(self.vae.denormalize(latents), chunked=self.chunked)
 
     def decode_stream(self) -> WanDecodeStream:
