@@ -95,7 +95,7 @@ BAD_CONFIGS = {
     "sampler guidance": (nested("sampler", guidance=[]), r"key 'sampler': "),
     "conditioner kind": (changed(conditioner={"kind": "nope"}), r"key 'conditioner': .*'nope'"),
     "codec channels": (nested("codec", channels=4),
-                       r"UNet channels in=6 out=3 do not fit a codec of 4 channels"),
+                       r"VideoUNet channels in=6 out=3 do not fit a codec of 4 channels"),
 }
 
 

@@ -63,7 +63,7 @@ def test_cached_rollout_equals_recomputed_float32(norm):
 
 def test_clip_norm_needs_recompute():
     wm = v2w.WorldModel(pixel_unet("clip"), sampler=v2w.SamplerConfig(steps=2))
-    with pytest.raises(ValueError, match="cache=True needs a strictly causal UNet"):
+    with pytest.raises(ValueError, match="cache=True needs a strictly causal backbone"):
         wm.session(frames(t=1), seed=0)
     out = wm.rollout(frames(t=1), torch.zeros(2, 3, 2), cache=False)
     assert out.shape == (2, 3, 8, 8, 3) and out.dtype == torch.uint8
@@ -351,8 +351,8 @@ def test_bf16_sessions_sample_with_bf16_weights_made_once_and_equal_to_autocast(
     from vid2world.models.precision import autocast
 
     wm = v2w.WorldModel(pixel_unet("frame"), sampler=v2w.SamplerConfig(steps=3))
-    lowered = wm.sampling_unet("bf16")
-    assert wm.sampling_unet("fp32") is wm.unet and wm.sampling_unet("bf16") is lowered
+    lowered = wm.sampling_backbone("bf16")
+    assert wm.sampling_backbone("fp32") is wm.unet and wm.sampling_backbone("bf16") is lowered
     assert lowered.out[2].weight.dtype == torch.bfloat16 and wm.unet.out[2].weight.dtype == torch.float32
     assert lowered.out[0].weight.dtype == torch.float32  # the output GroupNorm's, as autocast leaves it
     x = torch.randn(2, wm.unet.config.in_channels, 3, 8, 8, generator=torch.Generator().manual_seed(2))
@@ -362,8 +362,8 @@ def test_bf16_sessions_sample_with_bf16_weights_made_once_and_equal_to_autocast(
         assert torch.equal(ours, wm.unet.denoise(x, levels, frame_actions=acts))
     with torch.no_grad():
         wm.unet.out[2].bias.add_(1.0)  # an optimizer step, in place
-    assert wm.sampling_unet("bf16") is not lowered
-    assert torch.equal(wm.sampling_unet("bf16").out[2].bias, wm.unet.out[2].bias.bfloat16())
+    assert wm.sampling_backbone("bf16") is not lowered
+    assert torch.equal(wm.sampling_backbone("bf16").out[2].bias, wm.unet.out[2].bias.bfloat16())
 
 
 def test_set_sampling_changes_steps_and_guidance_from_the_next_frame():

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import vid2world as v2w
-from vid2world.world.world_model import SamplingPreset
+from vid2world.world.world_model import FastPreset, Sampling
 from vid2world.cli import main
 from vid2world.data.sim import make_simulator
 from vid2world.metrics import horizontal_shift, view_shifts
@@ -138,20 +138,24 @@ def test_horizontal_shift_recovers_a_known_shift_and_its_sign():
 def test_fast_and_quality_presets_pick_the_models_steps(tmp_path, capsys):
     model_dir, data = make_inputs(tmp_path)
     model = v2w.WorldModel.from_pretrained(model_dir)
-    assert model.sampling("fast").steps == model.sampler.fast_steps and model.sampling("quality").steps == 2
-    assert model.sampling("fast").guidance == model.sampler.guidance.scale  # no fast_guidance: the default
-    quick = v2w.WorldModel(model.unet, sampler=v2w.SamplerConfig(steps=5, fast_steps=2, fast_guidance=1.0,
-                                                                 fast_precision="bf16"))
-    assert quick.sampling("fast") == SamplingPreset(2, 1.0, "bf16") and quick.sampling(None).precision == "fp32"
-    with pytest.raises(ValueError, match="fast_precision must be one of"):
-        v2w.SamplerConfig(fast_precision="fp8")
+    assert model.sampling("fast").steps == model.sampler.fast.steps and model.sampling("quality").steps == 2
+    assert model.sampling("fast").guidance == model.sampler.guidance.scale  # no fast guidance: the default
+    quick = v2w.WorldModel(model.unet, sampler=v2w.SamplerConfig(steps=5, fast=FastPreset(2, 1.0, "bf16")))
+    assert quick.sampling("fast") == Sampling(2, 1.0, "bf16") and quick.sampling(None).precision == "fp32"
+    # the one place a preset meets a caller's values: the preset first, then each value given
+    assert quick.sampling("fast", steps=3, cache=False) == Sampling(3, 1.0, "bf16", cache=False)
+    with pytest.raises(ValueError, match="fast.precision must be one of"):
+        v2w.SamplerConfig(fast=FastPreset(precision="fp8"))
+    legacy = {**quick.sampler.to_dict(), "fast_steps": 4, "fast_precision": "bf16"}  # config.json before `fast`
+    del legacy["fast"]
+    assert v2w.SamplerConfig.from_dict(legacy).fast == FastPreset(4, None, "bf16")
     with pytest.raises(ValueError, match="sampling preset must be one of"):
         model.sampling("turbo")
     out = tmp_path / "eval"
     assert main(["evaluate", "--model", str(model_dir), "--data", str(data), "--protocol", "generic", "--context",
                  "1", "--horizon", "2", "--windows", "2", "--fast", "--out", str(out), "--no-progress"]) == 0
     results = json.loads((out / "results.json").read_text())
-    assert results["protocol"]["steps"] == model.sampler.fast_steps and "--fast" in results["command"]
+    assert results["protocol"]["steps"] == model.sampler.fast.steps and "--fast" in results["command"]
     with pytest.raises(SystemExit) as exit_:
         main(["evaluate", "--model", str(model_dir), "--data", str(data), "--protocol", "generic", "--fast", "--steps",
               "3", "--out", str(out)])

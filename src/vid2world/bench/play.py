@@ -16,18 +16,17 @@ from ..io.args import (add_json_flag, choice_list, float_list, int_list, non_neg
                        torch_device, write_json)
 from ..models.precision import PRECISIONS
 from ..world.bundled import load_model
-from ..world.world_model import SAMPLING_PRESETS, SamplingPreset, WorldModel
+from ..world.world_model import SAMPLING_PRESETS, Sampling, WorldModel
 
 
-def session_rate(model: WorldModel, sampling: SamplingPreset, frames: int = 24, warmup: int = 4, seed: int = 0
+def session_rate(model: WorldModel, sampling: Sampling, frames: int = 24, warmup: int = 4, seed: int = 0
                  ) -> dict[str, Any]:
     """Time `frames` single steps of a one-row session from a random start under a held random action."""
     h, w = model.metadata.get("frame_size", (64, 64))
     rng = np.random.default_rng(seed)
     start = rng.integers(0, 256, (1, 1, h, w, 3), dtype=np.uint8)
     action = None if model.action_dim is None else (rng.random((1, model.action_dim)) < 0.3).astype(np.float32)
-    sess = model.session(start, steps=sampling.steps, guidance=sampling.guidance, seed=seed,
-                         precision=sampling.precision)
+    sess = model.session(start, seed=seed, sampling=sampling)
     times = []
     for i in range(warmup + frames):
         t0 = time.perf_counter()
@@ -49,7 +48,7 @@ def bench_play(model_ref: str, device: str = "cpu", frames: int = 24, steps: lis
         settings = [(p, model.sampling(p)) for p in SAMPLING_PRESETS]
     else:
         fast = model.sampling("fast")
-        settings = [("-", SamplingPreset(s, g, p)) for s in steps or [fast.steps]
+        settings = [("-", fast.override(steps=s, guidance=g, precision=p)) for s in steps or [fast.steps]
                     for g in guidances or [fast.guidance] for p in precisions or [fast.precision]]
     rows = [{"preset": name, **session_rate(model, sampling, frames, warmup)} for name, sampling in settings]
     return {"model": model_ref, "device": device, "rows": rows}

@@ -26,7 +26,7 @@ from ..io.atomic import atomic_file, write_text
 from ..io.outputs import OutputDirectory
 from ..io.progress import progress_bar
 from ..io.video import write_video
-from ..world.world_model import SamplingPreset, WorldModel
+from ..world.world_model import WorldModel
 from .vizdoom import (DemoConfig, against_baselines, compare, counterfactual, frame_scores, record_starts,
                       turn_test)
 
@@ -66,8 +66,7 @@ def run_demo(out: str | Path, device: str = "cpu", progress: bool = True, config
     model_dir = zoo.path(MODEL)
     model = zoo.load(MODEL, device=device)
     spec, env = ActionSpec.from_dict(model.metadata["actions"]), model.metadata["env"]
-    fast = model.sampling("fast")
-    sampling = SamplingPreset(config.steps or fast.steps, fast.guidance, fast.precision)
+    sampling = model.sampling("fast", steps=config.steps)
     report: dict[str, Any] = {"model": MODEL, "env": env, "sampling": asdict(sampling), "config": asdict(config),
                               "causality_max_past_change": causality_check(model)}
     bar = progress_bar(total=4, desc="demo", unit="part", enabled=progress)

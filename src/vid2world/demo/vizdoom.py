@@ -21,7 +21,7 @@ from ..data.sim import HoldPolicy, make_simulator
 from ..data.spec import ActionSpec
 from ..eval.paired import paired_difference
 from ..metrics import psnr, ssim, view_shifts
-from ..world.world_model import SamplingPreset, WorldModel
+from ..world.world_model import Sampling, WorldModel
 
 DEMO_SEED = 2026  # the bundled model trained on seed 0 and was evaluated on seed 1
 
@@ -77,12 +77,12 @@ def play(env: str, size: int, seed: int, actions: np.ndarray) -> np.ndarray:
     return np.stack(frames)
 
 
-def compare(model: WorldModel, frames: np.ndarray, actions: np.ndarray, sampling: SamplingPreset
+def compare(model: WorldModel, frames: np.ndarray, actions: np.ndarray, sampling: Sampling
             ) -> dict[str, np.ndarray]:
     """Generated frames [N, H, ...] under the recorded actions, another episode's, and the copy-last baseline."""
     other = np.roll(actions, 1, axis=0)
     both = model.rollout(np.concatenate([frames[:, :1]] * 2), np.concatenate([actions, other]), seed=0,
-                         steps=sampling.steps, guidance=sampling.guidance, precision=sampling.precision)
+                         sampling=sampling)
     n = len(frames)
     return {"model": both[:n], "other actions": both[n:],
             "copy last frame": np.repeat(frames[:, :1], actions.shape[1], axis=1)}
@@ -105,7 +105,7 @@ def against_baselines(scores: dict[str, dict[str, object]]) -> dict[str, dict[st
             for name, s in scores.items() if name != "model"}
 
 
-def turn_test(model: WorldModel, env: str, spec: ActionSpec, cfg: DemoConfig, sampling: SamplingPreset
+def turn_test(model: WorldModel, env: str, spec: ActionSpec, cfg: DemoConfig, sampling: Sampling
               ) -> dict[str, object]:
     """Hold turn left / turn right from `cfg.turn_starts` starts, in the game and in the model; per start the mean
     view shift per step (pixels; negative = the view content moves left, as when turning right)."""
@@ -116,8 +116,7 @@ def turn_test(model: WorldModel, env: str, spec: ActionSpec, cfg: DemoConfig, sa
     game = {d: [play(env, size, s, np.repeat(a[None], cfg.turn_steps, 0)) for s in seeds] for d, a in held.items()}
     starts = np.stack([g[0] for g in game["left"]])[:, None]
     acts = np.concatenate([np.repeat(a[None, None], cfg.turn_steps, 1).repeat(len(seeds), 0) for a in held.values()])
-    dreamed = model.rollout(np.concatenate([starts, starts]), acts, steps=sampling.steps, guidance=sampling.guidance,
-                            seed=0, precision=sampling.precision)
+    dreamed = model.rollout(np.concatenate([starts, starts]), acts, seed=0, sampling=sampling)
     n = len(seeds)
     rows = []
     for i in range(n):
@@ -137,7 +136,7 @@ def _agrees(model_shift: float, game_shift: float) -> bool:
     return np.sign(model_shift) == np.sign(game_shift) and 0.5 <= abs(model_shift) / max(abs(game_shift), 1e-6) <= 2
 
 
-def counterfactual(model: WorldModel, env: str, spec: ActionSpec, cfg: DemoConfig, sampling: SamplingPreset
+def counterfactual(model: WorldModel, env: str, spec: ActionSpec, cfg: DemoConfig, sampling: Sampling
                    ) -> tuple[list[np.ndarray], list[str]]:
     """One start, four held actions; cells: the model's rollouts, then the game's, each [H+1, h, w, 3]."""
     size = model.metadata["frame_size"][0]
@@ -148,8 +147,7 @@ def counterfactual(model: WorldModel, env: str, spec: ActionSpec, cfg: DemoConfi
     game = [play(env, size, seed, np.repeat(a[None], cfg.horizon, 0)) for a in held.values()]
     start = game[0][:1]
     acts = np.stack([np.repeat(a[None], cfg.horizon, 0) for a in held.values()])
-    dreamed = model.rollout(np.repeat(start[None], len(held), 0), acts, steps=sampling.steps,
-                            guidance=sampling.guidance, seed=0, precision=sampling.precision)
+    dreamed = model.rollout(np.repeat(start[None], len(held), 0), acts, seed=0, sampling=sampling)
     cells = [np.concatenate([start, d]) for d in dreamed] + game
     labels = [f"model: {n}" for n in held] + [f"game: {n}" for n in held]
     return cells, labels

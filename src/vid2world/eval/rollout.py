@@ -59,22 +59,18 @@ def rollout_episode(cfg: RolloutConfig, progress: bool = True) -> dict[str, Any]
     check_target(out, cfg.overwrite)
     model, dataset = open_inputs(cfg.model, cfg.data, cfg.device)
     window = episode_window(dataset, cfg)
-    preset = model.sampling(cfg.preset)
-    steps = cfg.steps or preset.steps
-    guidance = preset.guidance if cfg.guidance is None else cfg.guidance
-    precision = cfg.precision or preset.precision
+    sampling = model.sampling(cfg.preset, steps=cfg.steps, guidance=cfg.guidance, precision=cfg.precision)
     length = cfg.context + cfg.horizon
     clip = ClipDataset(dataset, ClipConfig(length, 1, model_layout(model, dataset), None, None),
                        windows=[window])[0]
     truth = np.asarray(clip["frames"])
     context = truth[None, : cfg.context]
     if model.action_dim is None:
-        generated = model.rollout(context, horizon=cfg.horizon, steps=steps, guidance=guidance,
-                                  seed=cfg.seed, progress=progress, precision=precision)
+        generated = model.rollout(context, horizon=cfg.horizon, seed=cfg.seed, progress=progress,
+                                  sampling=sampling)
     else:
         actions = np.asarray(clip["actions"])[None, : length - 1]
-        generated = model.rollout(context, actions, steps=steps, guidance=guidance, seed=cfg.seed,
-                                  progress=progress, precision=precision)
+        generated = model.rollout(context, actions, seed=cfg.seed, progress=progress, sampling=sampling)
     prediction = np.concatenate([truth[: cfg.context], generated[0]])
     values = psnr(prediction[None], truth[None])[0]
     write_pair(out, truth, prediction, cfg.context)

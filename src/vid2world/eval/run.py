@@ -106,11 +106,8 @@ def make_plan(cfg: EvaluateConfig) -> Plan:
     rows = slice(0, protocol.clip_config().span, protocol.stride)
     actions = None if spec is None else np.stack(
         [np.asarray(dataset.episode(w.episode).actions[w.start:][rows]) for w in windows])
-    preset = model.sampling(cfg.preset)
-    guidance = preset.guidance if cfg.guidance is None else cfg.guidance
-    steps = cfg.steps or preset.steps
-    rollouts = Rollouts(model, protocol, steps, guidance, cfg.precision or preset.precision, actions, spec,
-                        cfg.seed)
+    sampling = model.sampling(cfg.preset, steps=cfg.steps, guidance=cfg.guidance, precision=cfg.precision)
+    rollouts = Rollouts(model, protocol, sampling, actions, spec, cfg.seed)
     batches = [list(range(i, min(i + cfg.batch, len(windows)))) for i in range(0, len(windows), cfg.batch)]
     return Plan(out.path, out, protocol, clips, layout, sources, rollouts, batches, WeightsDir.resolve(cfg.weights),
                 open_idm(cfg.idm, cfg.device, dataset), ([split_note] if split_note else []) + notes)
@@ -122,8 +119,8 @@ def settings_of(cfg: EvaluateConfig, plan: Plan) -> dict[str, Any]:
     return json.loads(json.dumps({
         "model": model_identity(cfg.model), "data": str(Path(cfg.data).resolve()), "protocol": plan.protocol.to_dict(),
         "windows": [window_id(i, plan.clips) for i in range(len(plan.clips))],
-        "layout": None if plan.layout is None else vars(plan.layout), "steps": r.steps, "guidance": r.guidance,
-        "precision": r.precision,
+        "layout": None if plan.layout is None else vars(plan.layout), "steps": r.sampling.steps,
+        "guidance": r.sampling.guidance, "precision": r.sampling.precision,
         "sampler": r.model.sampler.to_dict(), "seed": cfg.seed, "batch": cfg.batch,
         "sources": [s.name for s in plan.sources]}))
 

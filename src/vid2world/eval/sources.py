@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from ..data.spec import ActionSpec
-from ..world.world_model import WorldModel
+from ..world.world_model import Sampling, WorldModel
 from .baselines import action_bounds, copy_last_frame, derangement, random_actions
 from .protocols import Protocol
 
@@ -36,9 +36,7 @@ class Rollouts:
 
     model: WorldModel
     protocol: Protocol
-    steps: int
-    guidance: float
-    precision: str  # the UNet's: fp32, or bf16 autocast (a sampling preset's)
+    sampling: Sampling  # steps, guidance, precision: the preset's with the command's overrides
     window_actions: np.ndarray | None  # [N, L, A]: every window's actions (the derangement reads others')
     spec: ActionSpec | None
     seed: int
@@ -51,10 +49,9 @@ class Rollouts:
     def roll(self, batch: Batch, actions: np.ndarray | None, seed: int) -> np.ndarray:
         context = batch.frames[:, : self.protocol.context]
         if actions is None or self.model.action_dim is None:
-            return self.model.rollout(context, horizon=self.protocol.horizon, steps=self.steps,
-                                      guidance=self.guidance, seed=seed, precision=self.precision)
-        return self.model.rollout(context, actions[:, : self.protocol.length - 1], steps=self.steps,
-                                  guidance=self.guidance, seed=seed, precision=self.precision)
+            return self.model.rollout(context, horizon=self.protocol.horizon, seed=seed, sampling=self.sampling)
+        return self.model.rollout(context, actions[:, : self.protocol.length - 1], seed=seed,
+                                  sampling=self.sampling)
 
 
 Predict = Callable[[Rollouts, Batch, int], tuple[np.ndarray, np.ndarray | None]]

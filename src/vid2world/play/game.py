@@ -71,7 +71,7 @@ class Game:
     def layout(self) -> dict[str, Any]:
         """What the page needs to map keys and sliders to actions, and to draw."""
         spec = self.env.action_spec
-        sampling = self.env.model.sampling(self.env.config.preset)
+        sampling = self.env.config.sampling(self.env.model)
         return {"groups": [] if spec is None else [g.to_dict() for g in spec.groups],
                 "dict": spec is not None and len(spec.groups) > 1, "noop": self.default_action(),
                 "frame_size": list(self.env.observation_space.shape[:2]), "side_by_side": self.real is not None,

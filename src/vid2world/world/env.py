@@ -33,10 +33,11 @@ class EnvConfig:
 
     def session(self, model: Any, frames: np.ndarray, actions: np.ndarray | None, seed: int) -> Any:
         """A session of `model` from context frames [B, T0, H, W, 3] under this config's sampling."""
-        preset = model.sampling(self.preset)
-        return model.session(frames, actions, steps=self.steps or preset.steps,
-                             guidance=preset.guidance if self.guidance is None else self.guidance,
-                             precision=preset.precision, seed=seed)
+        return model.session(frames, actions, seed=seed, sampling=self.sampling(model))
+
+    def sampling(self, model: Any) -> Any:
+        """The `Sampling` this config asks of `model`: its preset with the config's steps and guidance."""
+        return model.sampling(self.preset, steps=self.steps, guidance=self.guidance)
 
 
 class Starts:
@@ -118,7 +119,7 @@ class WorldModelEnv(gym.Env):
     def __init__(self, model: Any, config: EnvConfig = EnvConfig(), data: Any = None,
                  render_mode: str | None = "rgb_array") -> None:
         self.model, self.config, self.render_mode = model, config, render_mode
-        model.sampling(config.preset)  # validates the preset's name
+        config.sampling(model)  # validates the preset's name and the overrides before any work
         self.starts = Starts(model, data, config.context)
         self.action_spec = self.starts.action_spec
         self.observation_space, self.action_space = self.starts.spaces()

@@ -1,8 +1,8 @@
 """How the newest frame's model output is computed while it is denoised: two interchangeable evaluators.
 
-- `CachedEvaluator`: the UNet runs on the newest frame only, reading the `StreamCache` of the committed history
+- `CachedEvaluator`: the backbone runs on the newest frame only, reading the `StreamCache` of the committed history
   (KV cache, conv and norm state). Cost per step does not grow with the history. Strictly causal models only.
-- `RecomputeEvaluator`: the UNet runs on the whole window (noised history + newest frame) at every step, as the
+- `RecomputeEvaluator`: the backbone runs on the whole window (noised history + newest frame) at every step, as the
   official code does. Works for every model, `clip` norm included.
 
 Both hold the history a window can see (nothing more) and return the newest frame's conditional and unconditional
@@ -19,7 +19,7 @@ from torch import Tensor
 
 from ..diffusion.guidance import Moments, combine, unconditional_mask
 from ..models.stream import StreamCache
-from ..models.unet import VideoUNet
+from ..models.backbone import Backbone
 from .denoise import Conditioning, denoise
 
 
@@ -49,16 +49,16 @@ def _passes(actions: Tensor | None, frames: int, guided: bool, batched: bool) ->
 
 
 class CachedEvaluator:
-    """UNet on the newest frame only; the history lives in a `StreamCache` (see module doc)."""
+    """The backbone on the newest frame only; the history lives in a `StreamCache` (see module doc)."""
 
-    def __init__(self, unet: VideoUNet, cache: StreamCache, conditioning: Conditioning, history_level: int,
+    def __init__(self, backbone: Backbone, cache: StreamCache, conditioning: Conditioning, history_level: int,
                  batched: bool = True) -> None:
-        self.unet, self.cache, self.conditioning, self.batched = unet, cache, conditioning, batched
+        self.backbone, self.cache, self.conditioning, self.batched = backbone, cache, conditioning, batched
         self.history_level = history_level
         self._doubled = conditioning.repeat(2)  # built once: the conditioning of guided, batched calls
         # sums and squares of each committed frame's conditional output, in the cache's ring order (float64)
         self.moments = torch.zeros(2, len(cache.fill), max(cache.capacity, 1), dtype=torch.float64,
-                                   device=next(unet.parameters()).device)
+                                   device=next(backbone.parameters()).device)
         self.values_per_frame = 0
 
     def begin_frame(self, action: Tensor | None, guided: bool) -> None:
@@ -75,7 +75,7 @@ class CachedEvaluator:
             cond = self._doubled if repeat == 2 else self.conditioning
             x_in = x if repeat == 1 else _twice(x)
             levels = torch.full((x_in.shape[0], 1), level, device=x.device, dtype=torch.long)
-            outs.append(denoise(self.unet, x_in, levels, cond, actions, mask, self.cache.view(repeat=repeat)))
+            outs.append(denoise(self.backbone, x_in, levels, cond, actions, mask, self.cache.view(repeat=repeat)))
         out = torch.cat(outs).to(x.dtype)  # a bf16 autocast UNet's output: guidance and the sampler stay in x's
         return Outputs(out[:b], out[b:] if self._guided else None, self._history)
 
@@ -86,7 +86,7 @@ class CachedEvaluator:
         b, n = noisy.shape[0], noisy.shape[2]
         levels = torch.full((b, n), self.history_level, device=noisy.device, dtype=torch.long)
         cond = self.conditioning if rows is None else self.conditioning.rows(rows)
-        out = denoise(self.unet, noisy, levels, cond, frame_actions, None, view, commit=True)
+        out = denoise(self.backbone, noisy, levels, cond, frame_actions, None, view, commit=True)
         capacity = self.cache.capacity
         for j in range(max(0, n - capacity), n):
             frame = Moments.of(out[:, :, j:j + 1])
@@ -128,11 +128,11 @@ class CachedEvaluator:
 
 
 class RecomputeEvaluator:
-    """UNet on the whole window at every step (the official algorithm)."""
+    """The backbone on the whole window at every step (the official algorithm)."""
 
-    def __init__(self, unet: VideoUNet, conditioning: Conditioning, history_level: int, guidance_scale: float,
+    def __init__(self, backbone: Backbone, conditioning: Conditioning, history_level: int, guidance_scale: float,
                  capacity: int, batched: bool = True) -> None:
-        self.unet, self.conditioning, self.batched = unet, conditioning, batched
+        self.backbone, self.conditioning, self.batched = backbone, conditioning, batched
         self.history_level, self.guidance_scale, self.capacity = history_level, guidance_scale, capacity
         self._doubled = conditioning.repeat(2)
         self.noisy: list[Tensor] = []  # the last `capacity` history frames, [B, C, 1, H, W] each
@@ -152,7 +152,7 @@ class RecomputeEvaluator:
             x_in = _twice(x) if doubled else x
             levels = torch.full((x_in.shape[0], t), self.history_level, device=x.device, dtype=torch.long)
             levels[:, -1] = level
-            outs.append(denoise(self.unet, x_in, levels, self._doubled if doubled else self.conditioning, actions,
+            outs.append(denoise(self.backbone, x_in, levels, self._doubled if doubled else self.conditioning, actions,
                                 mask))
         out = torch.cat(outs).to(x.dtype)
         v_cond, v_uncond = out[:b], (out[b:] if self._guided else None)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any, Iterator
+from typing import Any, Iterator, Protocol
 
 import numpy as np
 import torch
@@ -19,12 +19,40 @@ from torch import Tensor, nn
 
 from ..data.spec import ActionGroup, ActionSpec
 from ..diffusion.sampler import DDIMSampler
+from ..diffusion.schedule import NoiseSchedule
+from ..models.backbone import Backbone
 from ..diffusion.timesteps import ddim_timesteps, history_level
 from ..models.precision import autocast
 from .anchor import WindowHistory, first_in_view
 from .denoise import Conditioning, conditioning_of
 from .evaluate import CachedEvaluator, RecomputeEvaluator
 from .frames import frames_to_tensor, tensor_to_frames
+from .sampling import SamplerConfig
+
+
+class SessionModel(Protocol):
+    """What a `RolloutSession` uses of its model (a `WorldModel`): the runtime's handle, named and typed here."""
+
+    backbone: Backbone
+    codec: nn.Module
+    conditioner: nn.Module | None
+    schedule: NoiseSchedule
+    metadata: dict[str, Any]
+    concat_first_frame: bool
+    fps: int | None
+
+    @property
+    def window(self) -> int: ...
+
+    def sampling_backbone(self, precision: str) -> Backbone: ...
+
+    def check_step_action(self, action: Any, batch: int) -> Tensor | None: ...
+
+    def encode_context(self, context_frames: Any, context_actions: Any = None, seed: int = 0,
+                       context: Tensor | None = None, anchor: int = 0
+                       ) -> tuple[Tensor, Tensor | None, Tensor | None]: ...
+
+    def modules(self) -> Iterator[nn.Module]: ...
 
 
 @contextmanager
@@ -45,7 +73,7 @@ def eval_mode(module: nn.Module) -> Iterator[None]:
             m.training = True
 
 
-def check_frame_size(model: Any, latents: Tensor) -> tuple[int, int]:
+def check_frame_size(model: SessionModel, latents: Tensor) -> tuple[int, int]:
     """The (H, W) of the frames `latents` [B, C, T, h, w] decode to, checked against the model's recorded frame size
     (metadata `frame_size`): a model runs at any size a convolution takes, but makes sense only at its own."""
     factor = int(getattr(model.codec, "downsample", 1))
@@ -70,9 +98,9 @@ def row_generators(seed: int, rows: int, device: torch.device) -> list[torch.Gen
 RANGE_SLACK = 1.0
 
 
-def action_groups(model: Any) -> list[tuple[ActionGroup, slice]]:
+def action_groups(model: SessionModel) -> list[tuple[ActionGroup, slice]]:
     """The groups of the model's raw action vector: its metadata's `ActionSpec`, else one group of its head's kind."""
-    space = model.unet.config.action_space
+    space = model.backbone.config.action_space
     spec = model.metadata.get("actions")
     if isinstance(spec, dict):
         spec = ActionSpec.from_dict(spec)
@@ -108,7 +136,7 @@ class RolloutSession:
     """Created by `WorldModel.session(...)`; see there for the arguments. Every call runs the model in eval mode
     (`eval_mode`), whatever mode it is in between calls."""
 
-    def __init__(self, model: Any, settings: Any, latents: Tensor, frame_actions: Tensor | None, *, seed: int,
+    def __init__(self, model: SessionModel, settings: SamplerConfig, latents: Tensor, frame_actions: Tensor | None, *, seed: int,
                  context: Tensor | None = None, as_numpy: bool = False, own_context: bool = False) -> None:
         self.model, self.settings, self.seed, self.as_numpy = model, settings, int(seed), as_numpy
         self.own_context = own_context  # the context came from the anchor frame: re-derive it when the anchor moves
@@ -128,15 +156,15 @@ class RolloutSession:
         self.reanchor = settings.image_cond == "window_first" and self.window > 1 and anchored
         self.history = WindowHistory(b if self.reanchor else 0, self.window - 1)
         conditioning = conditioning_of(model, latents[:, :, self._anchor_index(latents.shape[2]):], context)
-        unet = model.sampling_unet(settings.precision)
+        backbone = model.sampling_backbone(settings.precision)
         if settings.cache:
-            self.evaluator: Any = CachedEvaluator(unet, unet.new_cache(b, self.window), conditioning,
+            self.evaluator: Any = CachedEvaluator(backbone, backbone.new_cache(b, self.window), conditioning,
                                                   self.history_level)
         else:
-            self.evaluator = RecomputeEvaluator(unet, conditioning, self.history_level, settings.guidance.cfg_scale,
+            self.evaluator = RecomputeEvaluator(backbone, conditioning, self.history_level, settings.guidance.cfg_scale,
                                                 self.window - 1)
         self._frames = latents.shape[2]
-        with eval_mode(model), torch.no_grad(), self._unet_precision():
+        with eval_mode(model), torch.no_grad(), self._backbone_precision():
             self._start(latents, frame_actions, None)
 
     @property
@@ -148,7 +176,7 @@ class RolloutSession:
         """Bytes the session holds for its history (cache slots or kept latents): fixed once the window is full."""
         return self.evaluator.nbytes() + self.history.nbytes()
 
-    def _sampler(self, settings: Any) -> tuple[DDIMSampler, int]:
+    def _sampler(self, settings: SamplerConfig) -> tuple[DDIMSampler, int]:
         timesteps = ddim_timesteps(settings.steps, settings.spacing, self.model.schedule.num_train_timesteps)
         sampler = DDIMSampler(self.model.schedule, timesteps, settings.eta, settings.final_alpha_one)
         return sampler, history_level(timesteps, settings.history_level)
@@ -169,8 +197,8 @@ class RolloutSession:
         if isinstance(self.evaluator, RecomputeEvaluator):
             self.evaluator.guidance_scale = settings.guidance.cfg_scale
 
-    def _unet_precision(self):
-        """bf16 autocast around the UNet's calls when the settings ask for it (encoding and decoding stay float32)."""
+    def _backbone_precision(self):
+        """bf16 autocast around the backbone's calls when the settings ask for it (encoding and decoding stay float32)."""
         return autocast(self.settings.precision, self.device)
 
     def _anchor_index(self, frames: int) -> int:
@@ -207,7 +235,7 @@ class RolloutSession:
         if not self.settings.slide and self._frames >= self.window:
             raise ValueError(f"step: the session holds {self._frames} frames, a full window of {self.window}, and "
                              "sliding is off (SamplerConfig.slide=False); enable sliding or start a new session")
-        with eval_mode(self.model), self._unet_precision():
+        with eval_mode(self.model), self._backbone_precision():
             return self._denoise_next(action if self.has_actions else None)
 
     def _denoise_next(self, action: Tensor | None) -> Tensor:
@@ -276,5 +304,5 @@ class RolloutSession:
             for r, generator in zip(rows, row_generators(self.seed if seed is None else seed, len(rows), self.device)):
                 self.generators[r] = generator
             self.evaluator.condition_rows(rows, conditioning_of(self.model, latents[:, :, anchor:], context))
-            with self._unet_precision():
+            with self._backbone_precision():
                 self._start(latents, frame_actions, rows)

@@ -22,7 +22,7 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
         if int(num_envs) < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
         self.model, self.config, self.num_envs = model, config, int(num_envs)
-        model.sampling(config.preset)  # validates the preset's name
+        config.sampling(model)  # validates the preset's name and the overrides before any work
         self.starts = Starts(model, data, config.context)
         self.action_spec = self.starts.action_spec
         self.single_observation_space, self.single_action_space = self.starts.spaces()

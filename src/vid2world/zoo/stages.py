@@ -36,7 +36,7 @@ from ..models.config import UNetConfig
 from ..models.unet import VideoUNet
 from ..train.autoencoder import calibrate_scale, encode_frames, fit_autoencoder
 from ..train.in_memory import FitConfig, fit_world_model
-from ..world.world_model import SamplerConfig, WorldModel
+from ..world.world_model import FastPreset, SamplerConfig, WorldModel
 from .recipe import Recipe, Source
 
 STAGE_FILE = "stage.json"
@@ -45,8 +45,8 @@ STAGE_FILE = "stage.json"
 def sampler(recipe: Recipe) -> SamplerConfig:
     """Deterministic DDIM (eta 0) over trailing steps, the history kept clean: what small models sample best with.
     A `clip`-norm model has no causal state to cache: it recomputes the window."""
-    return SamplerConfig(steps=recipe.sampler_steps, fast_steps=recipe.fast_steps, fast_guidance=recipe.fast_guidance,
-                         fast_precision=recipe.fast_precision, spacing="trailing", eta=0.0, history_level="clean",
+    fast = FastPreset(recipe.fast_steps, recipe.fast_guidance, recipe.fast_precision)
+    return SamplerConfig(steps=recipe.sampler_steps, fast=fast, spacing="trailing", eta=0.0, history_level="clean",
                          cache=recipe.conversion.temporal_norm != "clip")
 
 
