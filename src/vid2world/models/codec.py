@@ -115,7 +115,13 @@ class LatentCodec(nn.Module):
                 "per_frame": self.per_frame, "posterior": self.posterior}
 
 
-CODECS: dict[str, type[nn.Module]] = {"identity": IdentityCodec, "sd-vae": LatentCodec}
+def _codecs() -> dict[str, type[nn.Module]]:
+    from .wan.codec import WanCodec  # Wan's causal 3-D VAE: 4x in time, 8x in space
+
+    return {"identity": IdentityCodec, "sd-vae": LatentCodec, "wan-vae": WanCodec}
+
+
+CODECS: dict[str, type[nn.Module]] = _codecs()
 
 
 def codec_from_config(config: dict[str, Any]) -> nn.Module:

@@ -44,6 +44,9 @@ class SessionModel(Protocol):
     @property
     def window(self) -> int: ...
 
+    @property
+    def frames_per_step(self) -> int: ...
+
     def sampling_backbone(self, precision: str) -> Backbone: ...
 
     def check_step_action(self, action: Any, batch: int) -> Tensor | None: ...
@@ -166,6 +169,12 @@ class RolloutSession:
         self._frames = latents.shape[2]
         with eval_mode(model), torch.no_grad(), self._backbone_precision():
             self._start(latents, frame_actions, None)
+        # a codec that compresses time decodes a latent frame with the state of the ones before it: one stream,
+        # primed with the context, so each new latent frame is decoded once
+        self.decoder = model.codec.decode_stream() if model.frames_per_step > 1 else None
+        if self.decoder is not None:
+            with eval_mode(model), torch.no_grad():
+                self.decoder.decode(latents)
 
     @property
     def frames(self) -> int:
@@ -270,19 +279,27 @@ class RolloutSession:
         self.evaluator.reanchor(moved, conditioning_of(self.model, anchor, context), history, history_actions)
 
     def step(self, action: Any = None) -> Any:
-        """The next frame [B, H, W, 3] uint8 after `action` ([B, A] raw action taken after the last frame)."""
+        """The next frame [B, H, W, 3] uint8 after `action` ([B, A] raw action taken after the last frame); for a
+        codec that compresses time by k, the next k frames [B, k, H, W, 3] after k actions [B, k, A]."""
         a = self.model.check_step_action(action, len(self.generators))
         if a is not None:
             check_action_values(self.action_groups, a)
-        latent = self.step_latent(a)
+        frames = tensor_to_frames(self.decode(self.step_latent(a)), self.as_numpy)
+        return frames[:, 0] if self.decoder is None else frames
+
+    def decode(self, latents: Tensor) -> Tensor:
+        """Pixels [B, 3, n, H, W] of the newest latent frames: the codec's decoding, or its stream's (every latent
+        frame given once, in order) when it compresses time."""
         with eval_mode(self.model), torch.no_grad():
-            pixels = self.model.codec.decode(latent)
-        return tensor_to_frames(pixels, self.as_numpy)[:, 0]
+            return self.model.codec.decode(latents) if self.decoder is None else self.decoder.decode(latents)
 
     def reset(self, rows: Any, context_frames: Any, context_actions: Any = None, seed: int | None = None) -> None:
         """Restart batch `rows` from `context_frames` [len(rows), T0, H, W, 3] uint8 (and the actions between them),
         as a fresh session of those frames and `seed` (default: the session's) would start; other rows go on."""
         batch = len(self.generators)
+        if self.decoder is not None:
+            raise ValueError("reset: a session whose codec compresses time decodes all rows in one stream and "
+                             "cannot restart some of them; start a new session")
         rows = [rows] if isinstance(rows, int) else list(rows)
         if not rows or len(set(rows)) != len(rows) or not all(isinstance(r, int) and 0 <= r < batch for r in rows):
             raise ValueError(f"rows: expected distinct row indices in 0..{batch - 1}, got {rows!r}")

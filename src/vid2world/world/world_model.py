@@ -18,6 +18,7 @@ from ..models.conditioning import ImageConditioner
 from ..models.precision import autocast_weights, weights_version
 from . import storage
 from .anchor import first_in_view
+from ..models.action_groups import group_actions, latent_frame_count
 from .denoise import followed_actions
 from .frames import actions_to_tensor, frames_to_tensor, tensor_to_frames
 from .sampling import SAMPLING_PRESETS, FastPreset, SamplerConfig, Sampling
@@ -76,9 +77,22 @@ class WorldModel(nn.Module):
         return next(self.backbone.parameters()).device
 
     @property
+    def frames_per_step(self) -> int:
+        """Video frames one latent frame covers after the first (the codec's temporal compression; 1 for
+        per-frame codecs): a step takes this many actions and makes this many frames."""
+        return int(getattr(self.codec, "temporal_compression", 1))
+
+    @property
     def action_dim(self) -> int | None:
+        """One video frame's action width (the backbone's action input holds `frames_per_step` of them)."""
         space = self.backbone.config.action_space
-        return None if space is None else space.dim
+        return None if space is None else space.dim // self.frames_per_step
+
+    def latent_actions(self, actions_before: Tensor) -> Tensor:
+        """Video actions [B, N-1, A] (a_t after video frame t) -> what each latent frame follows: the one-frame
+        shift for per-frame codecs, the group of `frames_per_step` actions otherwise (`models/action_groups.py`)."""
+        k = self.frames_per_step
+        return followed_actions(actions_before) if k == 1 else group_actions(actions_before, k)
 
     @property
     def window(self) -> int:
@@ -92,14 +106,23 @@ class WorldModel(nn.Module):
         return self.sampler.resolve(preset, steps=steps, guidance=guidance, precision=precision, cache=cache)
 
     def check_step_action(self, action: Any, batch: int) -> Tensor | None:
-        """One step's action [B, A] (numpy or torch) as a float tensor on the model's device."""
+        """One step's action [B, A] (numpy or torch; [B, k, A] when a step makes k = `frames_per_step` frames) as
+        the float tensor [B, k*A] the backbone takes, on the model's device."""
+        k = self.frames_per_step
         if self.action_dim is None:
             if action is not None:
                 raise ValueError("action: this world model has no action input; call step() without one")
             return None
         if action is None:
-            raise ValueError(f"action: expected [B={batch}, A={self.action_dim}], got None")
-        return actions_to_tensor(action, "action", batch, self.action_dim, self.device, one_step=True)
+            shape = f"[B={batch}, A={self.action_dim}]" if k == 1 else f"[B={batch}, {k}, A={self.action_dim}]"
+            raise ValueError(f"action: expected {shape}, got None")
+        if k == 1:
+            return actions_to_tensor(action, "action", batch, self.action_dim, self.device, one_step=True)
+        actions = actions_to_tensor(action, "action", batch, self.action_dim, self.device)
+        if actions.shape[1] != k:
+            raise ValueError(f"action: expected [B={batch}, {k}, A={self.action_dim}] (one action per video frame "
+                             f"a step makes), got shape {tuple(actions.shape)}")
+        return actions.reshape(batch, k * self.action_dim)
 
     def _settings(self, sampling: Sampling | None, steps: int | None, guidance: float | None, cache: bool | None,
                   precision: str | None) -> SamplerConfig:
@@ -143,6 +166,11 @@ class WorldModel(nn.Module):
     def _encode_pixels(self, pixels: Tensor, context_actions: Any, seed: int, context: Tensor | None,
                        anchor: int = 0) -> tuple[Tensor, Tensor | None, Tensor | None]:
         b, t0 = pixels.shape[0], pixels.shape[2]
+        if self.frames_per_step > 1:
+            try:
+                latent_frame_count(t0, self.frames_per_step)
+            except ValueError as err:
+                raise ValueError(f"context_frames: {err}") from None
         frame_actions = None
         if self.action_dim is not None:
             if t0 > 1 and context_actions is None:
@@ -154,7 +182,7 @@ class WorldModel(nn.Module):
                 if given.shape[1] != t0 - 1:
                     raise ValueError(f"context_actions: expected T0-1={t0 - 1} actions for {t0} context frames, got "
                                      f"{given.shape[1]}")
-            frame_actions = followed_actions(given)  # frame 0 follows no action
+            frame_actions = self.latent_actions(given)  # frame 0 follows no action
         with torch.no_grad(), eval_mode(self):
             # the VAE's posterior draw gets its own stream, so the frames depend on the seed alone
             latents = self.codec.encode(pixels, generator=torch.Generator().manual_seed(int(seed) + 1))
@@ -211,16 +239,24 @@ class WorldModel(nn.Module):
         pixels, as_numpy = frames_to_tensor(context_frames, "context_frames", self.device)
         b, t0 = pixels.shape[0], pixels.shape[2]
         all_actions, n = self._rollout_actions(actions, horizon, b, t0)
-        if not settings.slide and t0 + n > self.window:
-            raise ValueError(f"a rollout of {t0}+{n} frames exceeds the window of {self.window} frames and sliding "
-                             "is off (SamplerConfig.slide=False)")
+        k = self.frames_per_step
+        if n % k:
+            raise ValueError(f"actions: {n} frames to generate, but each step of this model makes {k} frames (its "
+                             f"codec's temporal compression); give a multiple of {k}")
+        latent_t0 = t0 if k == 1 else latent_frame_count(t0, k)
+        if not settings.slide and latent_t0 + n // k > self.window:
+            raise ValueError(f"a rollout of {latent_t0}+{n // k} frames exceeds the window of {self.window} frames "
+                             "and sliding is off (SamplerConfig.slide=False)")
+
+        def step_action(i: int) -> Tensor | None:  # the k video actions latent step i follows, side by side
+            return None if all_actions is None else all_actions[:, t0 - 1 + k * i: t0 - 1 + k * (i + 1)].reshape(b, -1)
+
         with eval_mode(self):
             sess = self._pixel_session(pixels, as_numpy, None if all_actions is None else all_actions[:, : t0 - 1],
                                        settings, seed, context)
-            generated = torch.cat([sess.step_latent(None if all_actions is None else all_actions[:, t0 - 1 + i])
-                                   for i in progress_bar(range(n), desc="rollout", unit="frame", enabled=progress)],
-                                  dim=2)
-            return tensor_to_frames(self.codec.decode(generated), as_numpy)
+            generated = torch.cat([sess.step_latent(step_action(i)) for i in progress_bar(
+                range(n // k), desc="rollout", unit="frame" if k == 1 else "step", enabled=progress)], dim=2)
+            return tensor_to_frames(sess.decode(generated), as_numpy)
 
     def _rollout_actions(self, actions: Any, horizon: Any, b: int, t0: int) -> tuple[Tensor | None, int]:
         """`rollout`'s actions as a tensor (None without an action input) and the number of frames N to generate."""
