@@ -42,6 +42,11 @@ def ddim_update(schedule: NoiseSchedule, x: Tensor, output: Tensor, levels: Tens
         if noise is None:
             raise ValueError("ddim_update: eta > 0 needs a noise tensor")
         x_next = x_next + sigma.to(x.dtype) * noise
+    if schedule.flow:  # back from variance-preserving units to the flow's (schedule.py); clean (abar 1): c = 1
+        scale = schedule.flow_scale(next_levels.clamp_min(0), x)
+        if final_alpha_one:
+            scale = torch.where((next_levels == CLEAN)[:, None, :, None, None], torch.ones_like(scale), scale)
+        x_next = x_next * scale.to(x.dtype)
     moving = (next_levels != levels)[:, None, :, None, None]
     return torch.where(moving, x_next, x), x0
 

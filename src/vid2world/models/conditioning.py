@@ -21,6 +21,7 @@ class ImageConditioner(nn.Module):
     """`conditioner(frame)`: frame [B, 3, H, W] in [-1, 1] -> context [B, text_tokens + image_tokens, width]."""
 
     kind = "clip-resampler"
+    frame_dependent = True  # its context is the anchor frame's: re-derived when the anchor moves
 
     def __init__(self, image_encoder: CLIPVisionConfig, image_proj: ResamplerConfig, text_tokens: int = 77) -> None:
         super().__init__()
@@ -60,3 +61,53 @@ class ImageConditioner(nn.Module):
             raise ValueError(f"conditioner kind {config.get('kind')!r} is not {cls.kind!r}")
         return cls(CLIPVisionConfig.from_dict(config["image_encoder"]), ResamplerConfig.from_dict(config["image_proj"]),
                    int(config.get("text_tokens", 77)))
+
+
+class PromptConditioner(nn.Module):
+    """`conditioner(frame)` -> a fixed prompt's text features [B, L, D] whatever the frame (Wan's UMT5 features of
+    the world model's prompt, computed once at conversion: `models/wan/text.py`). No weights: one buffer."""
+
+    kind = "fixed-prompt"
+    frame_dependent = False  # a session never re-derives it when its anchor frame moves
+
+    def __init__(self, tokens: int, width: int) -> None:
+        super().__init__()
+        self.register_buffer("prompt_embeds", torch.zeros(1, tokens, width))
+
+    @property
+    def width(self) -> int:
+        return self.prompt_embeds.shape[-1]
+
+    def set_prompt(self, embeds: Tensor) -> None:
+        """Store a prompt's features [L, D] or [1, L, D] (NaN and inf refused)."""
+        embeds = embeds.reshape(1, *embeds.shape[-2:]) if embeds.ndim in (2, 3) else embeds
+        if embeds.shape != self.prompt_embeds.shape or not torch.isfinite(embeds).all():
+            raise ValueError(f"prompt features: expected finite values of shape {tuple(self.prompt_embeds.shape)}, "
+                             f"got {tuple(embeds.shape)}")
+        self.prompt_embeds.copy_(embeds.detach())
+
+    def forward(self, frame: Tensor) -> Tensor:
+        return self.prompt_embeds.expand(frame.shape[0], -1, -1)
+
+    def config(self) -> dict[str, Any]:
+        return {"kind": self.kind, "tokens": self.prompt_embeds.shape[1], "width": self.width}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "PromptConditioner":
+        if config.get("kind") != cls.kind:
+            raise ValueError(f"conditioner kind {config.get('kind')!r} is not {cls.kind!r}")
+        unknown = sorted(set(config) - {"kind", "tokens", "width"})
+        if unknown:
+            raise ValueError(f"unexpected settings {unknown} for conditioner kind {cls.kind!r}")
+        return cls(int(config["tokens"]), int(config["width"]))
+
+CONDITIONERS: dict[str, type[nn.Module]] = {ImageConditioner.kind: ImageConditioner,
+                                            PromptConditioner.kind: PromptConditioner}
+
+
+def conditioner_from_config(config: Mapping[str, Any]) -> nn.Module:
+    """The conditioner a world model's config describes (fresh weights), any kind."""
+    kind = config.get("kind")
+    if kind not in CONDITIONERS:
+        raise ValueError(f"unknown conditioner kind {kind!r}; available: {sorted(CONDITIONERS)}")
+    return CONDITIONERS[kind].from_config(config)

@@ -12,8 +12,8 @@ from torch import nn
 from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
                                                      get_optimizer_state_dict, set_optimizer_state_dict)
 
-from ..models.conditioning import ImageConditioner
-from ..models.unet import VideoUNet
+from ..models.conditioning import conditioner_from_config
+
 from ..world.world_model import WorldModel
 from .config import ConfigError, TrainConfig
 
@@ -81,8 +81,8 @@ def exportable(model: WorldModel, full_state: dict[str, torch.Tensor] | None) ->
     if full_state is None:
         return model
     with torch.device("meta"):
-        unet = VideoUNet(model.unet.config)
-        conditioner = None if model.conditioner is None else ImageConditioner.from_config(model.conditioner.config())
+        unet = type(model.backbone)(model.backbone.config)  # any backbone: its class and config
+        conditioner = None if model.conditioner is None else conditioner_from_config(model.conditioner.config())
     def part(prefix: str) -> dict[str, torch.Tensor]:  # Denoiser's state: "unet.*" and "conditioner.*"
         return {k.removeprefix(prefix): v for k, v in full_state.items() if k.startswith(prefix)}
 

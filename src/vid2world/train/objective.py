@@ -17,7 +17,7 @@ from ..data.clips import to_model_input
 from ..diffusion.losses import LossOutput, diffusion_forcing_loss, full_sequence_loss
 from ..diffusion.schedule import NoiseSchedule
 from ..world.frames import check_finite
-from ..world.denoise import Conditioning, conditioning_of, denoise, followed_actions
+from ..world.denoise import Conditioning, conditioning_of, denoise
 from ..world.world_model import WorldModel
 
 
@@ -34,7 +34,7 @@ class Objective:
 def freeze_encoders(model: WorldModel) -> None:
     """What does not train (method.md 8): the codec (VAE) and the CLIP image tower; the Resampler trains."""
     model.codec.requires_grad_(False).eval()
-    if model.conditioner is not None:
+    if model.conditioner is not None and hasattr(model.conditioner, "image_encoder"):
         model.conditioner.image_encoder.requires_grad_(False)
 
 
@@ -95,7 +95,7 @@ def clip_loss(denoiser: nn.Module, model: WorldModel, batch: dict[str, Tensor], 
         cond_frame = pixels[:, :, 0] * keep[:, None, None, None]
     frame_actions = None
     if model.action_dim is not None:
-        frame_actions = followed_actions(batch["actions"][:, :-1].to(x0.device, torch.float32))
+        frame_actions = model.latent_actions(batch["actions"][:, :-1].to(x0.device, torch.float32))
 
     def denoise(x: Tensor, levels: Tensor, mask: Tensor) -> Tensor:
         return denoiser(x, levels, concat, cond_frame, frame_actions, mask)

@@ -24,7 +24,7 @@ from ..io.atomic import AtomicDirectory, check_replaceable
 from ..models.backbones import backbone_config, build_backbone
 from ..models.clip import CLIPVisionConfig
 from ..models.codec import CODECS, codec_from_config
-from ..models.conditioning import ImageConditioner
+from ..models.conditioning import CONDITIONERS, ImageConditioner, conditioner_from_config
 from ..models.resampler import ResamplerConfig
 from ..models.vae import VAEConfig
 from ..models.validation import StateDictError, check_state_dict
@@ -123,7 +123,7 @@ def build_from_config(cls: type, config_path: Path, config: dict[str, Any]) -> A
     conditioner = None
     if config.get("conditioner") is not None:
         conditioner = _config_part(config_path, "conditioner",
-                                   lambda: ImageConditioner.from_config(config["conditioner"]))
+                                   lambda: conditioner_from_config(config["conditioner"]))
     try:
         return cls(backbone.eval(), codec, ScheduleConfig.from_dict(config["schedule"]),
                    SamplerConfig.from_dict(config["sampler"]), fps=config.get("fps"),
@@ -151,7 +151,7 @@ CONFIG_KEYS: dict[str, tuple[str, str, bool]] = {
     "sampler": ("the sampler's settings", _OBJECT, False),
     "fps": ("the frame-rate condition", _NUMBER, True),
     "concat_first_frame": ("whether the UNet takes the first frame's latent", _BOOLEAN, True),
-    "conditioner": ("the image conditioner's settings", _OBJECT, True),
+    "conditioner": ("the conditioner's settings", _OBJECT, True),
     "metadata": ("the model's metadata", _OBJECT, True),
 }
 _JSON_TYPES = ((dict, "object"), (list, "array"), (str, "string"), (bool, "boolean"),
@@ -240,7 +240,10 @@ def _check_codec(config: Mapping[str, Any]) -> None:
 
 
 def _check_conditioner(config: Mapping[str, Any]) -> None:
-    """An image conditioner's settings, checked without building its CLIP tower."""
+    """A conditioner's settings, checked without building its CLIP tower."""
+    if config.get("kind") in CONDITIONERS and config.get("kind") != ImageConditioner.kind:
+        conditioner_from_config(config)  # no tower: cheap to build
+        return
     if config.get("kind") != ImageConditioner.kind:
         raise ValueError(f"conditioner kind {config.get('kind')!r} is not {ImageConditioner.kind!r}")
     CLIPVisionConfig.from_dict(config["image_encoder"])

@@ -14,7 +14,6 @@ from ..diffusion.schedule import NoiseSchedule, ScheduleConfig
 from ..io.progress import progress_bar
 from ..models.backbone import Backbone
 from ..models.codec import IdentityCodec
-from ..models.conditioning import ImageConditioner
 from ..models.precision import autocast_weights, weights_version
 from . import storage
 from .anchor import first_in_view
@@ -37,12 +36,13 @@ class WorldModel(nn.Module):
     space when `codec` is None. `fps` is the frame-rate condition (Vid2World uses 3 for every dataset; backbones
     without one ignore it); `concat_first_frame` (default: the backbone takes twice the codec's channels) feeds the
     first context frame's latent, repeated, as extra input channels (DynamiCrafter's hybrid conditioning);
-    `conditioner` (an `ImageConditioner`) turns the first context frame into the cross-attention context.
+    `conditioner` (an `ImageConditioner`, or a `PromptConditioner`: a fixed prompt's features) gives the
+    cross-attention context, from the first context frame.
     """
 
     def __init__(self, backbone: Backbone, codec: nn.Module | None = None, schedule: ScheduleConfig | None = None,
                  sampler: SamplerConfig | None = None, *, fps: int | None = None,
-                 concat_first_frame: bool | None = None, conditioner: ImageConditioner | None = None,
+                 concat_first_frame: bool | None = None, conditioner: nn.Module | None = None,
                  metadata: Mapping[str, Any] | None = None) -> None:
         super().__init__()
         self.backbone = backbone
@@ -150,7 +150,8 @@ class WorldModel(nn.Module):
     def _pixel_session(self, pixels: Tensor, as_numpy: bool, context_actions: Any, settings: SamplerConfig,
                        seed: int, context: Tensor | None) -> RolloutSession:
         anchor = first_in_view(pixels.shape[2], settings.window or self.window, settings.image_cond)
-        own_context = context is None and self.conditioner is not None  # re-derived when the anchor moves
+        # re-derived when the anchor moves, when it depends on the anchor frame
+        own_context = context is None and self.conditioner is not None and self.conditioner.frame_dependent
         latents, frame_actions, context = self._encode_pixels(pixels, context_actions, seed, context, anchor)
         return self._start_session(latents, frame_actions, settings, seed, context, as_numpy, own_context)
 

@@ -88,6 +88,11 @@ class WanConfig:
         return self.num_attention_heads * self.attention_head_dim
 
     @property
+    def downsample_factor(self) -> int:
+        """How much smaller than the latents the token grid is (the patch's height; patches are square here)."""
+        return self.patch_size[1]
+
+    @property
     def context_dim(self) -> int:
         return self.text_dim
 
