@@ -80,6 +80,7 @@ def test_the_comparison_sees_a_wrong_run(sharded, unsharded):
 
 
 def test_accelerate_fsdp_plugin_is_not_fsdp_on_cpu(sharded):
-    # Why the worker calls torch's fully_shard: accelerate turns its FSDP2 plugin into FSDP only on accelerator
-    # devices. If this fails, accelerate shards on CPU now, and train/distributed.py's refusal can go.
+    # Why the worker calls torch's fully_shard: accelerate turns its FSDP2 plugin into FSDP only on
+    # accelerator devices. If this fails, accelerate shards on CPU now, and train/distributed.py's refusal
+    # can go.
     assert sharded["accelerate_type"] == "MULTI_CPU"

@@ -60,7 +60,8 @@ def batch(step: int, dtype: torch.dtype) -> dict[str, Tensor]:
 
 
 def diffusion_forcing_loss(model: nn.Module, schedule: NoiseSchedule, b: dict[str, Tensor]) -> Tensor:
-    """v-prediction MSE at per-frame levels (the schedule's dynamic rescale first), mean over rows and frames."""
+    """v-prediction MSE at per-frame levels (the schedule's dynamic rescale first), mean over rows and
+    frames."""
     x0 = b["x0"] * schedule.scale(b["levels"], b["x0"])
     noisy = schedule.add_noise(x0, b["levels"], b["noise"])
     out = model(noisy, b["levels"], b["context"], actions=b["actions"], action_mask=b["keep"])
@@ -70,7 +71,7 @@ def diffusion_forcing_loss(model: nn.Module, schedule: NoiseSchedule, b: dict[st
 
 def train_steps(model: nn.Module, rows: slice, dtype: torch.dtype,
                 steps: int = STEPS) -> tuple[torch.optim.Optimizer, list[float]]:
-    """AdamW steps on `rows` of each batch; returns the optimiser and the loss of each step (this process')."""
+    """AdamW steps on `rows` of each batch; returns the optimiser and each step's loss (this process')."""
     schedule = NoiseSchedule()
     optimizer = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.01)
     losses = []
@@ -89,8 +90,8 @@ def reference(dtype: torch.dtype, rows: slice = slice(None)) -> tuple[dict, dict
     optimiser state, losses)."""
     model = new_model(dtype)
     optimizer, losses = train_steps(model, rows, dtype)
-    return (get_model_state_dict(model, options=FULL), get_optimizer_state_dict(model, optimizer, options=FULL),
-            losses)
+    return (get_model_state_dict(model, options=FULL),
+            get_optimizer_state_dict(model, optimizer, options=FULL), losses)
 
 
 def accelerate_type() -> str:

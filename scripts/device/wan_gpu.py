@@ -6,9 +6,10 @@ and peak memory, and cached per-latent-frame rollout latency, at 480x832 and 256
 
 Training: float32 master weights under bf16 autocast (accelerate's mixed_precision="bf16"), every block
 recomputed in the backward pass (`set_gradient_checkpointing(True)`), AdamW, batch 1, a 21-latent-frame clip
-(81 video frames), one noise level per frame (Diffusion Forcing), T5-sized text tokens. Rollout: the model in
-bf16, a cache of window 21 filled with 20 committed frames, then each new latent frame is `steps` timed
-`predict` calls at decreasing levels and one committing call. Writes OUT/wan_gpu.json and prints a table.
+(81 video frames), one rectified-flow noise level per frame (Diffusion Forcing), T5-sized text tokens.
+Rollout: the model in bf16, a cache of window 21 filled with 20 committed frames, then each new latent frame
+is `steps` timed `predict` calls at decreasing levels and one committing call. Writes OUT/wan_gpu.json and
+prints a table.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 import torch
 
 from vid2world.causal import causalize
+from vid2world.checkpoints.wan import WAN_SCHEDULE
 from vid2world.diffusion import NoiseSchedule, ddim_update
 from vid2world.models.backbone import Conditioning
 from vid2world.models.config import ActionSpace
@@ -40,10 +42,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--frames", type=int, default=21, help="latent frames of a training clip (81 video)")
     p.add_argument("--window", type=int, default=21, help="rollout window: the cache keeps window - 1")
-    p.add_argument("--text-tokens", type=int, help="text tokens (default: 512 as Wan pads T5 prompts; tiny 8)")
+    p.add_argument("--text-tokens", type=int, help="text tokens (default 512: Wan pads T5 prompts; tiny 8)")
     p.add_argument("--action-dim", type=int, default=13, help="one video frame's action (RT-1: 13)")
     p.add_argument("--train-steps", type=int, help="timed steps after one warm-up step (default 3; tiny 1)")
-    p.add_argument("--rollout-frames", type=int, help="timed latent frames after a warm-up (default 4; tiny 1)")
+    p.add_argument("--rollout-frames", type=int, help="timed frames after a warm-up (default 4; tiny 1)")
     p.add_argument("--steps", type=int, nargs="+", default=[4, 8], help="denoising calls per latent frame")
     p.add_argument("--resolutions", nargs="+", default=list(VIDEO), choices=list(VIDEO))
     args = p.parse_args(argv)
@@ -52,9 +54,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             setattr(args, name, tiny if args.tiny else full)
     for name in ("frames", "window", "text_tokens", "action_dim", "train_steps", "rollout_frames"):
         if getattr(args, name) < 1:
-            raise ValueError(f"wan_gpu.py --{name.replace('_', '-')}: expected >= 1, got {getattr(args, name)}")
+            raise ValueError(f"wan_gpu.py --{name.replace('_', '-')}: expected >= 1, "
+                             f"got {getattr(args, name)}")
     if args.window < 2 or min(args.steps) < 1:
-        raise ValueError(f"wan_gpu.py: expected --window >= 2 and --steps >= 1, got {args.window}, {args.steps}")
+        raise ValueError(f"wan_gpu.py: expected --window >= 2 and --steps >= 1, "
+                         f"got {args.window}, {args.steps}")
     return args
 
 
@@ -99,7 +103,8 @@ def clip_inputs(model: WanTransformer, args: argparse.Namespace, hw: tuple[int, 
     g = torch.Generator(device).manual_seed(seed)
     rand = lambda *shape: torch.randn(*shape, generator=g, device=device, dtype=dtype)  # noqa: E731
     return dict(x=rand(1, cfg.in_channels, frames, *hw), noise=rand(1, cfg.in_channels, frames, *hw),
-                context=rand(1, args.text_tokens, cfg.text_dim), actions=rand(1, frames, cfg.action_space.dim),
+                context=rand(1, args.text_tokens, cfg.text_dim),
+                actions=rand(1, frames, cfg.action_space.dim),
                 levels=torch.randint(0, 1000, (1, frames), generator=g, device=device))
 
 
@@ -107,7 +112,7 @@ def bench_train(model: WanTransformer, optimizer: torch.optim.Optimizer, args: a
                 resolution: str) -> dict:
     """Seconds per AdamW step (mean of the timed steps) and the peak memory of the steps."""
     device, hw = torch.device(args.device), latent_size(resolution, args.tiny)
-    schedule = NoiseSchedule()
+    schedule = NoiseSchedule(WAN_SCHEDULE)
     model.train().set_gradient_checkpointing(True)
     times = []
     reset_peak(device)
@@ -146,7 +151,7 @@ def bench_rollout(model: WanTransformer, args: argparse.Namespace, resolution: s
                   cache=cache.view(commit=True), commit=True)
     sync(device)
     prefill = time.perf_counter() - start
-    schedule = NoiseSchedule()
+    schedule = NoiseSchedule(WAN_SCHEDULE)
     levels = torch.linspace(999, 0, steps + 1, device=device).round().long().view(-1, 1, 1)  # DDIM descent
     query, commit = [], []
     for frame in range(args.rollout_frames + 1):  # frame 0 warms up
@@ -186,7 +191,8 @@ def markdown(results: dict) -> str:
     gib = lambda r: "n/a" if r.get("peak_allocated_gib") is None else f"{r['peak_allocated_gib']:.1f}"  # noqa
     for r in results["train"]:
         ms = r.get("error") or f"{r['step_s'] * 1e3:.0f} per step"
-        lines.append(f"| train (bf16 autocast, ckpt, AdamW) | {r.get('resolution', '?')} | - | {ms} | {gib(r)} |")
+        lines.append(f"| train (bf16 autocast, ckpt, AdamW) | {r.get('resolution', '?')} | - | {ms} "
+                     f"| {gib(r)} |")
     for r in results["rollout"]:
         ms = r.get("error") or (f"{r['frame_ms']:.1f} per latent frame ({r['query_ms']:.1f} per call, "
                                 f"commit {r['commit_ms']:.1f})")
