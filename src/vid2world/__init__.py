@@ -3,17 +3,17 @@
 import importlib.util
 
 from .causal import CausalizationReport, causalize, transfer_kernel
-from .checkpoints import CheckpointError, convert_checkpoint, inspect_checkpoint, read_checkpoint
+from .checkpoints import CheckpointError, convert_checkpoint, inspect_checkpoint, load_video_model, read_checkpoint
 from .diffusion import GuidanceConfig, NoiseSchedule, ScheduleConfig
 from .io.video import write_video
-from .models import ActionSpace, CausalConfig, LatentCodec, StateDictError, UNetConfig, VideoUNet
+from .models import ActionSpace, Backbone, CausalConfig, LatentCodec, StateDictError, UNetConfig, VideoUNet
 from .world import RolloutSession, SamplerConfig, WorldModel
 from . import zoo
 
 __version__ = "0.1.0"
-__all__ = ["ActionSpace", "CausalConfig", "CausalizationReport", "CheckpointError", "GuidanceConfig", "LatentCodec",
+__all__ = ["ActionSpace", "Backbone", "CausalConfig", "CausalizationReport", "CheckpointError", "GuidanceConfig", "LatentCodec",
            "NoiseSchedule", "RolloutSession", "SamplerConfig", "ScheduleConfig", "StateDictError", "UNetConfig",
-           "VideoUNet", "WorldModel", "causalize", "convert_checkpoint", "inspect_checkpoint", "read_checkpoint",
+           "VideoUNet", "WorldModel", "causalize", "convert_checkpoint", "inspect_checkpoint", "load_video_model", "read_checkpoint",
            "transfer_kernel", "write_video", "WorldModelEnv", "WorldModelVectorEnv", "FlatActions",
            "SB3VecEnv"]
 

@@ -26,8 +26,33 @@ def _action_space(args: argparse.Namespace):
     return kinds[kind](int(width))
 
 
+def _backbone(args: argparse.Namespace) -> str:
+    """--backbone, or the kind the --base path holds (a Wan directory; DynamiCrafter otherwise)."""
+    from ..models.wan.layouts import detect_video_model
+
+    detected = detect_video_model(args.base) or "dynamicrafter"
+    if args.backbone is not None and args.backbone != detected:
+        raise ValueError(f"--backbone {args.backbone}: {args.base} holds a {detected} model")
+    return detected
+
+
+def _convert_wan(args: argparse.Namespace) -> int:
+    from .wan import WanConversion, convert_wan_directory
+
+    options = WanConversion(action_space=_action_space(args), vae=args.vae, prompt=args.prompt,
+                            text_encoder=args.text_encoder, prompt_features=args.prompt_features, seed=args.seed)
+    report = convert_wan_directory(args.base, args.out, options, overwrite=args.overwrite)
+    print(f"convert: {report['backbone']} from {report['path']} (VAE {report['vae']}, prompt of "
+          f"{report['prompt_tokens']} tokens), causalized: {len(report['causalization']['new'])} action keys new")
+    print(f"wrote {args.out}/ (load it with vid2world.WorldModel.from_pretrained)")
+    return 0
+
+
 def _convert(args: argparse.Namespace) -> int:
     from ..checkpoints.convert import ConvertOptions, convert, load_unet_config
+
+    if _backbone(args) == "wan2.1":
+        return _convert_wan(args)
 
     unet_config, schedule = load_unet_config(args.unet_config) if args.unet_config else (None, None)
     options = ConvertOptions(preset=args.preset, transfer=args.transfer, norm=args.norm,
@@ -52,8 +77,17 @@ def _inspect(args: argparse.Namespace) -> int:
 def register(sub) -> None:
     """The `convert` and `inspect` commands."""
     conv = sub.add_parser("convert", help="a pretrained video model (or a released Vid2World one) into a world model")
-    conv.add_argument("--base", required=True, help="checkpoint: DynamiCrafter model.ckpt, released Vid2World, or a "
-                      "UNet-only state dict (.ckpt/.pt/.safetensors)")
+    conv.add_argument("--base", required=True, help="checkpoint: DynamiCrafter model.ckpt, released Vid2World, a "
+                      "UNet-only state dict (.ckpt/.pt/.safetensors), or a Wan 2.1 transformer / pipeline directory")
+    conv.add_argument("--backbone", default=None, choices=["dynamicrafter", "wan2.1"],
+                      help="the model's kind (default: detected from --base)")
+    conv.add_argument("--vae", default=None, help="Wan: Wan2.1_VAE.pth or a diffusers vae/ folder (default: the "
+                      "pipeline directory's vae/)")
+    conv.add_argument("--prompt", default="", help="Wan: the world model's fixed prompt (default: empty)")
+    conv.add_argument("--text-encoder", default=None, help="Wan: a UMT5 encoder directory with its tokenizer, run "
+                      "once on --prompt (default: the pipeline directory's text_encoder/)")
+    conv.add_argument("--prompt-features", default=None, help="Wan: saved prompt features (safetensors, key "
+                      "prompt_embeds) instead of --text-encoder")
     conv.add_argument("--preset", default="dynamicrafter-512",
                       help="architecture of the file: dynamicrafter-256|512|1024, tiny (default: dynamicrafter-512)")
     conv.add_argument("--unet-config", default=None, help="JSON UNet architecture for a UNet-only file that matches "

@@ -16,6 +16,7 @@ from typing import Any, Mapping
 from ..causal.keys import is_official_layout, normalize_keys
 from ..models.config import PRESETS
 from ..models.embeddings import action_space_of
+from ..world.storage import DEFAULT_BACKBONE, architecture_key
 from ..world.world_model import COMPONENT_FILES, CONFIG_NAME, WEIGHTS_NAME, check_config
 from .convert import preset_differences, split_parts
 from .reader import FORMATS_READ, CheckpointError, read_checkpoint
@@ -32,6 +33,12 @@ SAFETENSORS_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF1
 def inspect_checkpoint(path: str | Path, trust_pickle: bool = False) -> dict[str, Any]:
     """A JSON-ready description of the checkpoint file, or of the world-model directory, at `path`."""
     if Path(path).is_dir():
+        from ..models.wan.layouts import detect_video_model
+
+        if detect_video_model(path) is not None:
+            from .wan import inspect_wan
+
+            return inspect_wan(path)
         if (Path(path) / CONFIG_NAME).is_file():
             return inspect_world_model(path)
         raise CheckpointError(f"{path}: a directory without {CONFIG_NAME}; expected a world-model directory "
@@ -86,12 +93,14 @@ def inspect_world_model(directory: str | Path) -> dict[str, Any]:
     dtypes: Counter = Counter()
     for part in parts.values():
         dtypes.update(part["dtypes"])
-    unet = config["unet"]
+    backbone = config.get("backbone") or DEFAULT_BACKBONE
+    unet = config[architecture_key(backbone)]
     space, causal = unet.get("action_space"), unet.get("causal")
     return {"path": str(directory), "format": WORLD_MODEL_FORMAT, "layout": "world-model",
             "dtype": dtypes.most_common(1)[0][0] if dtypes else None, "dtypes": dict(dtypes),
             "parameters": sum(p["parameters"] for p in parts.values()), "parts": parts,
-            **_unet_preset(unet),
+            "backbone": backbone,
+            **(_unet_preset(unet) if backbone == DEFAULT_BACKBONE else _wan_preset(unet)),
             "causal": causal,
             "actions": None if space is None else {"kind": space.get("kind"), "width": space.get("dim")},
             "codec": config.get("codec"), "conditioner": config.get("conditioner"), "sampler": config.get("sampler"),
@@ -137,16 +146,31 @@ def _unet_preset(unet: Mapping[str, Any]) -> dict[str, Any]:
             "preset_differences": [] if matches else differences[nearest][:MAX_DIFFERENCES]}
 
 
+def _wan_preset(architecture: Mapping[str, Any]) -> dict[str, Any]:
+    """The Wan presets whose architecture the world model's backbone has."""
+    from ..models.wan.config import WAN_PRESETS, WanConfig
+
+    mine = WanConfig.from_dict(architecture).to_diffusers()
+    matches = sorted(name for name, preset in WAN_PRESETS.items() if preset.to_diffusers() == mine)
+    return {"preset": matches[0] if matches else None, "presets": matches, "nearest": None,
+            "preset_differences": []}
+
+
 def _format_world_model(info: dict[str, Any]) -> str:
-    counts = ", ".join(f"{PART_LABELS.get(name, name)} {p['parameters']:,}" for name, p in info["parts"].items())
+    label = "UNet" if info.get("backbone", DEFAULT_BACKBONE) == DEFAULT_BACKBONE else "Wan"
+    labels = {**PART_LABELS, "unet": "UNet" if label == "UNet" else "Wan transformer"}
+    counts = ", ".join(f"{labels.get(name, name)} {p['parameters']:,}" for name, p in info["parts"].items())
     lines = [f"{info['path']}",
              f"  format {info['format']}, dtype {info['dtype']}, {info['parameters']:,} parameters ({counts})"]
     if info["presets"]:
-        lines.append(f"  UNet preset: {', '.join(info['presets'])}")
+        lines.append(f"  {label} preset: {', '.join(info['presets'])}")
+    elif info["nearest"] is None:
+        lines.append(f"  {label} preset: none (a custom architecture)")
     else:
         lines.append(f"  UNet preset: none; nearest {info['nearest']}: " + "; ".join(info["preset_differences"]))
     causal = info["causal"]
-    lines.append("  causal: no (full-sequence model)" if not causal else
+    lines.append("  causal: no (full-sequence model)" if causal is None else
+                 "  causal: frame-causal attention, KV cache" if label == "Wan" else
                  f"  causal: temporal norm {causal.get('temporal_norm')}, height-causal output conv "
                  f"{'on' if causal.get('out_conv_height_causal') else 'off'}")
     actions = info["actions"]
@@ -170,6 +194,10 @@ def format_inspection(info: dict[str, Any]) -> str:
     """The inspection as a readable report."""
     if info["format"] == WORLD_MODEL_FORMAT:
         return _format_world_model(info)
+    if info["format"] == "wan2.1":
+        from .wan import format_wan_inspection
+
+        return format_wan_inspection(info)
     lines = [f"{info['path']}",
              f"  format {info['format']}, layout {info['layout']}, dtype {info['dtype']}, {info['keys']} keys, "
              f"{info['parameters']:,} parameters",

@@ -1,6 +1,7 @@
 """Networks: the video UNet and its building blocks, the codecs (pixels, SD VAE), the conditioning encoders
 (OpenCLIP towers, Resampler)."""
 
+from .backbone import Backbone, Conditioning
 from .clip import CLIPTextConfig, CLIPVisionConfig, OpenCLIPImageEncoder, OpenCLIPTextEncoder
 from .codec import IdentityCodec, LatentCodec
 from .conditioning import ImageConditioner
@@ -10,7 +11,7 @@ from .unet import VideoUNet
 from .vae import AutoencoderKL, VAEConfig
 from .validation import StateDictError, check_state_dict
 
-__all__ = ["ActionSpace", "AutoencoderKL", "CLIPTextConfig", "CLIPVisionConfig", "CausalConfig",
+__all__ = ["Backbone", "Conditioning", "ActionSpace", "AutoencoderKL", "CLIPTextConfig", "CLIPVisionConfig", "CausalConfig",
            "IdentityCodec", "ImageConditioner", "LatentCodec", "OpenCLIPImageEncoder",
            "OpenCLIPTextEncoder", "PRESETS", "Resampler", "ResamplerConfig", "StateDictError", "TEMPORAL_NORM_MODES",
            "UNetConfig", "VAEConfig", "VideoUNet", "check_state_dict"]

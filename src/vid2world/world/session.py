@@ -173,8 +173,7 @@ class RolloutSession:
         # primed with the context, so each new latent frame is decoded once
         self.decoder = model.codec.decode_stream() if model.frames_per_step > 1 else None
         if self.decoder is not None:
-            with eval_mode(model), torch.no_grad():
-                self.decoder.decode(latents)
+            self.decode(latents)
 
     @property
     def frames(self) -> int:
@@ -291,7 +290,10 @@ class RolloutSession:
         """Pixels [B, 3, n, H, W] of the newest latent frames: the codec's decoding, or its stream's (every latent
         frame given once, in order) when it compresses time."""
         with eval_mode(self.model), torch.no_grad():
-            return self.model.codec.decode(latents) if self.decoder is None else self.decoder.decode(latents)
+            if self.decoder is None:
+                return self.model.codec.decode(latents)
+            weights = next(self.model.codec.parameters(), None)  # the stream runs in the codec's dtype
+            return self.decoder.decode(latents if weights is None else latents.to(weights.dtype))
 
     def reset(self, rows: Any, context_frames: Any, context_actions: Any = None, seed: int | None = None) -> None:
         """Restart batch `rows` from `context_frames` [len(rows), T0, H, W, 3] uint8 (and the actions between them),

@@ -235,8 +235,8 @@ def _check_codec(config: Mapping[str, Any]) -> None:
     if unexpected:
         raise ValueError(f"unexpected settings {unexpected} for codec kind {kind!r}; it takes "
                          f"{sorted(takes)}")
-    if isinstance(config.get("vae"), Mapping):
-        VAEConfig.from_dict(config["vae"])
+    if isinstance(config.get("vae"), Mapping):  # each codec's VAE architecture has its own config class
+        getattr(CODECS[kind], "vae_config", VAEConfig).from_dict(config["vae"])
 
 
 def _check_conditioner(config: Mapping[str, Any]) -> None:

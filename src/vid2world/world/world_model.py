@@ -1,4 +1,5 @@
-"""`WorldModel`: a causal video backbone (models/backbone.py), a codec, a noise schedule and sampler settings, rolled out frame by frame."""
+"""`WorldModel`: a causal video backbone (models/backbone.py), a codec, a noise schedule and sampler settings,
+rolled out frame by frame."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -118,6 +120,10 @@ class WorldModel(nn.Module):
             raise ValueError(f"action: expected {shape}, got None")
         if k == 1:
             return actions_to_tensor(action, "action", batch, self.action_dim, self.device, one_step=True)
+        shape = tuple(action.shape) if isinstance(action, Tensor) else np.shape(action)
+        if len(shape) != 3:
+            raise ValueError(f"action: expected [B={batch}, {k}, A={self.action_dim}] (one action per video frame a "
+                             f"step makes), got shape {shape}")
         actions = actions_to_tensor(action, "action", batch, self.action_dim, self.device)
         if actions.shape[1] != k:
             raise ValueError(f"action: expected [B={batch}, {k}, A={self.action_dim}] (one action per video frame "

@@ -35,6 +35,7 @@ class WanCodec(nn.Module):
     given one: `WanCodec.from_pretrained(path)` loads either layout."""
 
     kind = "wan-vae"
+    vae_config = WanVAEConfig  # how a world model's config.json check reads its "vae" settings
 
     def __init__(self, vae: WanVAE | WanVAEConfig | dict[str, Any] | None = None, posterior: str = "mode",
                  chunked: bool = True) -> None:
