@@ -134,3 +134,35 @@ def test_converted_wan_world_model_steps_four_frames_and_caches_exactly(wan_pipe
         model.session(frames[:, :4], actions[:, :3])
     rolled = model.rollout(frames, actions, steps=2, seed=0)
     assert rolled.shape == (2, 8, 16, 16, 3)
+
+
+def test_wan_config_fine_tunes_a_converted_world_model(wan_pipeline, tmp_path):
+    """configs/wan2.1-t2v-1.3b-rt1.yaml on a tiny converted Wan world model and a small dataset with RT-1's 13-d
+    continuous actions: 9-frame clips are 3 latent frames; the VAE and the prompt features stay frozen."""
+    from pathlib import Path
+
+    from vid2world.data.spec import ActionSpec, DatasetMeta
+    from vid2world.data.writer import DatasetWriter
+    from vid2world.train import load_config, train
+
+    world = tmp_path / "world"
+    v2w.checkpoints.convert_wan_directory(wan_pipeline, world, v2w.checkpoints.WanConversion(
+        action_space=v2w.ActionSpace.continuous(13), prompt_features=str(wan_pipeline / "prompt.safetensors")))
+    before = v2w.WorldModel.from_pretrained(world)
+    rng = np.random.default_rng(0)
+    meta = DatasetMeta("rt1-like", 3.0, (32, 32), ActionSpec.continuous([f"a{i}" for i in range(13)]))
+    with DatasetWriter(tmp_path / "rt1", meta) as writer:
+        for _ in range(3):
+            writer.add(rng.integers(0, 255, (12, 32, 32, 3), dtype=np.uint8), rng.normal(size=(12, 13)))
+    root = Path(__file__).resolve().parents[1]
+    config = load_config(root / "configs" / "wan2.1-t2v-1.3b-rt1.yaml", [
+        f"model.init={world}", f"data.path={tmp_path / 'rt1'}", f"out={tmp_path / 'run'}", "data.size=[32,32]",
+        "data.length=9", "data.workers=0", "train.steps=2", "train.precision=bf16", "optim.lr=1e-3",
+        "log.sample_every=0", "log.tensorboard=false"])
+    model = v2w.WorldModel.from_pretrained(train(config, progress=False).model_dir)
+    assert model.backbone.kind == "wan2.1" and model.action_dim == 13 and model.window == 3
+    assert all(torch.equal(a, b) for a, b in zip(model.codec.state_dict().values(),
+                                                 before.codec.state_dict().values())), "the VAE must stay frozen"
+    assert torch.equal(model.conditioner.prompt_embeds, before.conditioner.prompt_embeds)
+    moved = [k for k, v in model.backbone.state_dict().items() if not torch.equal(v, before.backbone.state_dict()[k])]
+    assert any(k.startswith("condition_embedder.action_embedder.") for k in moved), "the action MLP trains"

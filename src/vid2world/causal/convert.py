@@ -16,7 +16,7 @@ from ..models.unet import VideoUNet
 from ..models.wan.transformer import WanTransformer
 from .keys import TEMPORAL_CONV_KEY, is_official_layout, normalize_keys, strip_prefix
 from .transfer import TRANSFER_MODES, transfer_conv_weight
-from .wan import causalize_wan
+from .wan import WAN_TEMPORAL_COMPRESSION, causalize_wan
 
 ACTION_PREFIXES = ("action_emb_proj.", "action_emb_preprocess.")
 
@@ -102,9 +102,10 @@ def causalize_state_dict(state_dict: Mapping[str, Tensor], transfer: str = "extr
 
 def causalize(model: VideoUNet | Mapping[str, Tensor], transfer: str = "extrapolative", temporal_norm: str = "frame",
               action_space: ActionSpace | None = None, *, out_conv_height_causal: bool = False,
-              past_points: int = 2, seed: int = 0):
+              past_points: int = 2, seed: int = 0, temporal_compression: int | None = None):
     """A causal world model's backbone from a full-sequence one: a `VideoUNet` (below) or a `WanTransformer`
-    (`causal.wan.causalize_wan`: attention masks and grouped action layers; `action_space` is one video frame's).
+    (`causal.wan.causalize_wan`: attention masks and grouped action layers; `action_space` is one video frame's,
+    grouped `temporal_compression` (default 4, Wan's VAE) to a latent frame).
 
     Given a `VideoUNet`, returns `(causal VideoUNet, report)`: same device, dtype and train/eval mode, causal
     masks in every temporal attention (including `init_attn`), left-padded temporal convs initialised by
@@ -116,7 +117,10 @@ def causalize(model: VideoUNet | Mapping[str, Tensor], transfer: str = "extrapol
         if transfer != "extrapolative" or temporal_norm != "frame" or out_conv_height_causal:
             raise ValueError("transfer, temporal_norm and out_conv_height_causal are UNet options; a Wan "
                              "transformer has no temporal convs or norms to causalize")
-        return causalize_wan(model, action_space, seed=seed)
+        return causalize_wan(model, action_space, seed=seed,
+                             temporal_compression=temporal_compression or WAN_TEMPORAL_COMPRESSION)
+    if temporal_compression not in (None, 1):
+        raise ValueError(f"temporal_compression={temporal_compression}: a VideoUNet takes one action per frame")
     if not isinstance(model, VideoUNet):
         return causalize_state_dict(model, transfer, temporal_norm, action_space,
                                     out_conv_height_causal=out_conv_height_causal, past_points=past_points, seed=seed)

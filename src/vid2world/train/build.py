@@ -18,6 +18,7 @@ from ..causal.convert import causalize
 from ..checkpoints.convert import ConvertOptions, convert_checkpoint
 from ..checkpoints.registry import MODELS, PRETRAINED
 from ..data.spec import DatasetMeta
+from ..models.action_groups import latent_frame_count
 from ..models.config import ActionSpace, CausalConfig
 from ..world.world_model import SamplerConfig, WorldModel
 from .config import ConfigError, TrainConfig
@@ -64,25 +65,40 @@ def _adapted(model: WorldModel, config: TrainConfig, actions: ActionSpace | None
     """A loaded model made fit for the mode: causalized (world-model) and given action layers if it has none."""
     unet, source = model.unet, config.model.init
     have = unet.config.action_space
+    have_dim = model.action_dim  # one video frame's (a backbone behind a temporal codec takes k of them)
+    length = clip_latent_frames(model, config)
     if config.mode == "pretrain":
         if unet.is_causal:
             raise ConfigError(f"model.init {source}: a causal world model; mode pretrain trains full-sequence video "
                               "models (start from a pretrained video model, or use mode=world-model)")
-        if unet.config.temporal_length != config.data.length:
-            model.sampler = replace(model.sampler, window=config.data.length)
+        if unet.config.temporal_length != length:
+            model.sampler = replace(model.sampler, window=length)
         return model
-    if have is not None and actions is not None and (have.kind, have.dim) != (actions.kind, actions.dim):
-        raise ConfigError(f"model.init {source}: the model takes {have.kind} actions of width {have.dim}, but the "
+    if have is not None and actions is not None and (have.kind, have_dim) != (actions.kind, actions.dim):
+        raise ConfigError(f"model.init {source}: the model takes {have.kind} actions of width {have_dim}, but the "
                           f"run trains {actions.kind} actions of width {actions.dim} (from {config.data.path})")
     if not unet.is_causal:
-        unet, _ = causalize(unet, config.model.transfer, config.model.norm, actions, seed=config.seed)
+        unet, _ = causalize(unet, config.model.transfer, config.model.norm, actions, seed=config.seed,
+                            temporal_compression=model.frames_per_step)
     elif have is None:
         raise ConfigError(f"model.init {source}: a causal model without action layers; start from its "
                           "full-sequence parent instead")
-    window = None if unet.config.temporal_length == config.data.length else config.data.length
+    window = None if unet.config.temporal_length == length else length
     sampler = SamplerConfig(cache=unet.config.strictly_causal, window=window)  # roll out as trained
     return WorldModel(unet, model.codec, model.schedule.config, sampler, fps=model.fps, concat_first_frame=model.concat_first_frame, conditioner=model.conditioner,
                       metadata=model.metadata)
+
+
+def clip_latent_frames(model: WorldModel, config: TrainConfig) -> int:
+    """The latent frames a training clip of `data.length` video frames encodes to (1 + (N-1)/k for a codec
+    that compresses time by k); a length the codec cannot take is a config error naming the key."""
+    k = model.frames_per_step
+    if k == 1:
+        return config.data.length
+    try:
+        return latent_frame_count(config.data.length, k)
+    except ValueError as err:
+        raise ConfigError(f"data.length {config.data.length}: this model's codec compresses time {k}x; {err}") from None
 
 
 def build_model(config: TrainConfig, meta: DatasetMeta) -> WorldModel:

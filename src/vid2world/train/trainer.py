@@ -27,7 +27,7 @@ from ..data.transforms import AugmentConfig, FrameLayout
 from ..io.atomic import write_text
 from ..io.progress import progress_bar
 from ..world.world_model import check_save_target, is_world_model_dir
-from .build import build_model
+from .build import build_model, clip_latent_frames
 from .checkpoint import (LoadedCheckpoint, TrainerState, latest, load_checkpoint, rng_state, save_checkpoint,
                          set_rng_state)
 from .config import ConfigError, TrainConfig
@@ -157,7 +157,7 @@ def _train(config: TrainConfig, resume: bool, progress: bool, export: bool, save
     batches = _batches(config, clips, state, rank, world)
     objective = Objective(config.mode == "world-model", config.train.action_dropout, config.train.image_dropout)
     monitor = Monitor(Path(config.out), config.log.tensorboard, resumed_step) if acc.is_main_process else None
-    tally = LossTally(config.data.length, model.schedule.num_train_timesteps)
+    tally = LossTally(clip_latent_frames(model, config), model.schedule.num_train_timesteps)
     sample = sample_clip(clips, config.seed) if config.log.sample_every and acc.is_main_process \
         and not is_sharded(acc) else None
     if acc.is_main_process:
