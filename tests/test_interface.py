@@ -22,7 +22,9 @@ NAMES = {  # what users' scripts reach as v2w.X / metrics.X, with an attribute e
     "UNetConfig": "preset", "VideoUNet": "forward", "causalize": None, "ActionSpace": "multi_hot",
     "transfer_kernel": None, "WorldModel": "from_pretrained", "RolloutSession": "reset", "write_video": None,
     "SamplerConfig": None, "CausalConfig": None, "zoo": "load", "WorldModelEnv": "step",
+    "load_video_model": None, "Backbone": "predict",  # issue 30: any backbone (docs/backbones.md)
 }
+ADDITIONS = Path(__file__).resolve().parents[1] / "docs" / "backbones.md"  # issue 30's interface additions
 METRICS = ("psnr", "ssim", "frechet_distance")
 PLANNED_NAMES: dict[str, int] = {}
 PLANNED_COMMANDS = {"policy-eval": 16}
@@ -92,3 +94,20 @@ def test_this_list_covers_the_reference():
         words = words[:2] if words and words[0] in ("data", "bench", "idm", "zoo") else words[:1]
         command = " ".join(words)
         assert command in COMMANDS or words[0] in PLANNED_COMMANDS or command == "bench cache", row
+
+
+def test_the_backbone_additions_resolve():
+    # issue 30 adds names to the interface; they are written in docs/backbones.md (the shared reference is
+    # read-only) and every v2w.X and vid2world command named there must exist
+    text = ADDITIONS.read_text()
+    block = text[text.index("## Interface additions"):text.index("## Wan 2.1 in vid2world")]
+    named = set(re.findall(r"\bv2w\.([A-Za-z_]\w*)", block))
+    assert {"load_video_model", "causalize", "Backbone", "WorldModel", "ActionSpace"} <= named
+    assert named <= set(NAMES) | {"ActionSpace"}
+    for name in named:
+        assert getattr(v2w, name) is not None
+    for command in set(re.findall(r"`vid2world (convert|inspect)", block)):
+        assert _has_command([command])
+    convert = _subcommands(build_parser())["convert"]
+    flags = {option for action in convert._actions for option in action.option_strings}
+    assert {"--backbone", "--vae", "--prompt", "--text-encoder", "--prompt-features"} <= flags
