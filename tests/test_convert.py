@@ -290,7 +290,7 @@ def test_action_width_that_contradicts_the_checkpoint(tmp_path, tiny_parts, offi
 
 
 def test_failed_write_leaves_no_directory_and_keeps_an_old_one(tmp_path, tiny_ckpt, monkeypatch):
-    import vid2world.world.world_model as wm
+    import vid2world.world.storage as wm  # where a world model is written
 
     out = tmp_path / "wm"
     calls = []
