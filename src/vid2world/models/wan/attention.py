@@ -48,14 +48,20 @@ def frame_rotations(frames: int, grid: tuple[int, int], head_dim: int, dtype: to
     return FrameRotations(new, Rotation.of(past, dtype))
 
 
+def add_projections(module: nn.Module, dim: int, heads: int, eps: float) -> None:
+    """diffusers' attention layout, shared by self- and cross-attention: to_q/k/v, to_out (a list: Linear, the
+    dropout diffusers keeps at index 1), and RMS norms of the queries and keys across heads."""
+    module.heads = heads
+    module.to_q, module.to_k, module.to_v = (nn.Linear(dim, dim) for _ in range(3))
+    module.to_out = nn.ModuleList([nn.Linear(dim, dim), nn.Dropout(0.0)])
+    module.norm_q = nn.RMSNorm(dim, eps=eps)
+    module.norm_k = nn.RMSNorm(dim, eps=eps)
+
+
 class SelfAttention(nn.Module):
     def __init__(self, dim: int, heads: int, eps: float) -> None:
         super().__init__()
-        self.heads = heads
-        self.to_q, self.to_k, self.to_v = (nn.Linear(dim, dim) for _ in range(3))
-        self.to_out = nn.ModuleList([nn.Linear(dim, dim), nn.Dropout(0.0)])
-        self.norm_q = nn.RMSNorm(dim, eps=eps)
-        self.norm_k = nn.RMSNorm(dim, eps=eps)
+        add_projections(self, dim, heads, eps)
         self.cache_slot = -1  # numbered by the transformer
 
     def forward(self, x: Tensor, rotations: FrameRotations, causal: bool,
@@ -149,11 +155,7 @@ class CrossAttention(nn.Module):
 
     def __init__(self, dim: int, heads: int, eps: float, image: bool) -> None:
         super().__init__()
-        self.heads = heads
-        self.to_q, self.to_k, self.to_v = (nn.Linear(dim, dim) for _ in range(3))
-        self.to_out = nn.ModuleList([nn.Linear(dim, dim), nn.Dropout(0.0)])
-        self.norm_q = nn.RMSNorm(dim, eps=eps)
-        self.norm_k = nn.RMSNorm(dim, eps=eps)
+        add_projections(self, dim, heads, eps)
         if image:
             self.add_k_proj, self.add_v_proj = nn.Linear(dim, dim), nn.Linear(dim, dim)
             self.norm_added_k = nn.RMSNorm(dim, eps=eps)
