@@ -40,7 +40,8 @@ def _convert_wan(args: argparse.Namespace) -> int:
     from .wan import WanConversion, convert_wan_directory
 
     options = WanConversion(action_space=_action_space(args), vae=args.vae, prompt=args.prompt,
-                            text_encoder=args.text_encoder, prompt_features=args.prompt_features, seed=args.seed)
+                            text_encoder=args.text_encoder, prompt_features=args.prompt_features,
+                            image_encoder=args.image_encoder, seed=args.seed)
     report = convert_wan_directory(args.base, args.out, options, overwrite=args.overwrite)
     print(f"convert: {report['backbone']} from {report['path']} (VAE {report['vae']}, prompt of "
           f"{report['prompt_tokens']} tokens), causalized: {len(report['causalization']['new'])} action keys new")
@@ -83,6 +84,9 @@ def register(sub) -> None:
                       help="the model's kind (default: detected from --base)")
     conv.add_argument("--vae", default=None, help="Wan: Wan2.1_VAE.pth or a diffusers vae/ folder (default: the "
                       "pipeline directory's vae/)")
+    conv.add_argument("--image-encoder", default=None, help="Wan image-to-video: the CLIP image encoder, "
+                      "a transformers CLIPVisionModel folder (default: the pipeline directory's "
+                      "image_encoder/)")
     conv.add_argument("--prompt", default="", help="Wan: the world model's fixed prompt (default: empty)")
     conv.add_argument("--text-encoder", default=None, help="Wan: a UMT5 encoder directory with its tokenizer, run "
                       "once on --prompt (default: the pipeline directory's text_encoder/)")

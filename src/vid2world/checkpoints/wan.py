@@ -3,7 +3,9 @@
 
 A Wan world model conditions on one fixed prompt: its UMT5 features are computed once here (from a text-encoder
 directory, or read from a saved tensor file) and kept in the world model as a `PromptConditioner`; the 5.7B-parameter
-text encoder is never loaded at run time. Sampling is rectified flow (`ScheduleConfig(prediction="flow")`).
+text encoder is never loaded at run time. An image-to-video one keeps them in a `WanImageConditioner`,
+beside the CLIP image tower its anchor frame's tokens come from (the pipeline's image_encoder/ or
+--image-encoder). Sampling is rectified flow (`ScheduleConfig(prediction="flow")`).
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from ..causal.keys import is_official_layout, normalize_keys, strip_prefix
 from ..causal.wan import WAN_TEMPORAL_COMPRESSION, causalize_wan
 from ..diffusion.schedule import ScheduleConfig
 from ..models.backbone import Backbone
-from ..models.conditioning import PromptConditioner
+from ..models.conditioning import PromptConditioner, WanImageConditioner
 from ..models.config import ActionSpace
 from ..models.wan.codec import WanCodec, load_wan_vae
 from ..models.wan.config import WanConfig
+from ..models.wan.image import WanImageEncoder
 from ..models.wan.layouts import detect_video_model, read_wan_transformer
 from ..models.wan.text import PromptFeatures
 from ..models.wan.transformer import WanTransformer
@@ -78,6 +81,7 @@ class WanConversion:
     prompt: str = ""  # the world model's fixed prompt, encoded once by `text_encoder`
     text_encoder: str | None = None  # UMT5 directory; None: the pipeline directory's text_encoder/
     prompt_features: str | None = None  # a saved `prompt_embeds` tensor file instead of an encoder
+    image_encoder: str | None = None  # I2V: a CLIPVisionModel folder; None: the pipeline's image_encoder/
     seed: int = 0
 
 
@@ -91,27 +95,51 @@ def _prompt(base: Path, options: WanConversion) -> PromptFeatures:
     return PromptFeatures.from_encoder(encoder, options.prompt)
 
 
+def _image_encoder(base: Path, options: WanConversion, image_dim: int) -> tuple[Path, WanImageEncoder]:
+    """The CLIP tower of an image-to-video conversion: --image-encoder, or the pipeline's image_encoder/."""
+    path = Path(options.image_encoder) if options.image_encoder else base / "image_encoder"
+    if not (path / "config.json").is_file() and not (path / "image_encoder" / "config.json").is_file():
+        raise CheckpointError(f"{base}: an image-to-video Wan transformer needs its CLIP image encoder; give "
+                              "--image-encoder DIR (a transformers CLIPVisionModel folder, the pipeline's "
+                              f"image_encoder/), none at {path}")
+    try:
+        encoder = WanImageEncoder.from_pretrained(path)
+    except ValueError as err:
+        raise CheckpointError(str(err)) from None
+    if encoder.config.width != image_dim:
+        raise CheckpointError(f"{path}: CLIP tokens of width {encoder.config.width}, the transformer's "
+                              f"image_dim is {image_dim}")
+    return path, encoder.eval()
+
+
 def convert_wan(path: str | Path, options: WanConversion = WanConversion()) -> tuple[WorldModel, dict[str, Any]]:
     """A causal Wan world model (nothing written) and a report of what was read."""
     base = Path(path)
     transformer = load_wan_transformer(base)
-    if transformer.config.image_to_video:
-        raise CheckpointError(f"{base}: an image-to-video Wan transformer (in_channels "
-                              f"{transformer.config.in_channels}); its first-frame mask and CLIP tokens are not yet "
-                              "wired into world-model rollouts: convert a text-to-video checkpoint (docs/backbones.md)")
+    if transformer.config.pos_embed_seq_len is not None:
+        raise CheckpointError(f"{base}: a first-last-frame Wan transformer (pos_embed_seq_len "
+                              f"{transformer.config.pos_embed_seq_len}); a world model has no last frame: "
+                              "convert a text-to-video or image-to-video checkpoint")
     vae_path = options.vae or (base if (base / "vae").is_dir() else None)
     if vae_path is None:
         raise CheckpointError(f"{base}: no VAE; give --vae (Wan2.1_VAE.pth or a diffusers vae/ folder)")
     codec = WanCodec(load_wan_vae(vae_path))
     features = _prompt(base, options)
-    conditioner = PromptConditioner(features.embeds.shape[0], features.embeds.shape[1])
+    tokens, width = features.embeds.shape
+    image_path = None
+    if transformer.config.image_to_video:
+        image_path, encoder = _image_encoder(base, options, transformer.config.image_dim)
+        conditioner: PromptConditioner = WanImageConditioner(tokens, width, encoder)
+    else:
+        conditioner = PromptConditioner(tokens, width)
     conditioner.set_prompt(features.embeds)
     causal, report = causalize_wan(transformer, options.action_space,
                                    temporal_compression=codec.temporal_compression, seed=options.seed)
     sampler = SamplerConfig(steps=50, spacing="trailing", eta=0.0, history_level="clean", final_alpha_one=True)
     metadata = {"source": {"path": str(base), "kind": WAN_BACKBONE, "prompt": features.prompt or options.prompt}}
     model = WorldModel(causal, codec, WAN_SCHEDULE, sampler, conditioner=conditioner, metadata=metadata)
-    return model.eval(), {"path": str(base), "backbone": WAN_BACKBONE, "vae": str(vae_path),
+    image = {} if image_path is None else {"image_encoder": str(image_path)}
+    return model.eval(), {"path": str(base), "backbone": WAN_BACKBONE, "vae": str(vae_path), **image,
                           "prompt_tokens": features.length, "causalization": report.to_dict()}
 
 
@@ -164,5 +192,7 @@ def format_wan_inspection(info: dict[str, Any]) -> str:
         lines.append(f"  pipeline parts beside it: {', '.join(have) or 'none'}")
     lines.append("  convert: vid2world convert --base DIR --action-dim A --out WORLD_MODEL"
                  + ("" if (info["pipeline_parts"] or {}).get("vae") else " --vae Wan2.1_VAE.pth")
-                 + ("" if (info["pipeline_parts"] or {}).get("text_encoder") else " --prompt-features FILE"))
+                 + ("" if (info["pipeline_parts"] or {}).get("text_encoder") else " --prompt-features FILE")
+                 + ("" if info["task"] == "text-to-video"
+                    or (info["pipeline_parts"] or {}).get("image_encoder") else " --image-encoder DIR"))
     return "\n".join(lines)

@@ -8,6 +8,7 @@ tower itself is not needed afterwards.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import torch
@@ -15,6 +16,7 @@ from torch import Tensor, nn
 
 from .clip import CLIPVisionConfig, OpenCLIPImageEncoder
 from .resampler import Resampler, ResamplerConfig
+from .wan.image import PREPROCESS, WanImageEncoder
 
 
 class ImageConditioner(nn.Module):
@@ -101,8 +103,78 @@ class PromptConditioner(nn.Module):
             raise ValueError(f"unexpected settings {unknown} for conditioner kind {cls.kind!r}")
         return cls(int(config["tokens"]), int(config["width"]))
 
+
+@dataclass(frozen=True)
+class ConditionTokens:
+    """A conditioner's two token sets: `context` (the cross-attention text) and `image_context` (image tokens,
+    Wan I2V's CLIP tokens); `world.denoise.conditioning_of` puts them into a `Conditioning`."""
+
+    context: Tensor  # [B, L, D]
+    image_context: Tensor  # [B, L', D']
+
+    def to(self, *args: Any, **kwargs: Any) -> "ConditionTokens":
+        """Both token sets through `Tensor.to` (a dtype, a device)."""
+        return ConditionTokens(self.context.to(*args, **kwargs), self.image_context.to(*args, **kwargs))
+
+
+class WanImageConditioner(PromptConditioner):
+    """`conditioner(frame)` -> `ConditionTokens`: the fixed prompt's text features [B, L, D] (a buffer, as in
+    `PromptConditioner`) and the anchor frame's CLIP tokens [B, 257, image width] from `WanImageEncoder` (the
+    tower to its penultimate block, frozen: it never trains). For Wan 2.1 image-to-video backbones."""
+
+    kind = "wan-image-prompt"
+    frame_dependent = True  # the image tokens are the anchor frame's: re-derived when the anchor moves
+
+    def __init__(self, tokens: int, width: int, image_encoder: WanImageEncoder | CLIPVisionConfig,
+                 preprocess: str = "diffusers") -> None:
+        super().__init__(tokens, width)
+        if preprocess not in PREPROCESS:
+            raise ValueError(f"preprocess must be one of {sorted(PREPROCESS)}, got {preprocess!r}")
+        self.preprocess = preprocess
+        self.image_encoder = (image_encoder if isinstance(image_encoder, WanImageEncoder)
+                              else WanImageEncoder(image_encoder))
+        self.image_encoder.requires_grad_(False)
+
+    @property
+    def image_width(self) -> int:
+        return self.image_encoder.config.width
+
+    def forward(self, frame: Tensor) -> ConditionTokens:  # type: ignore[override]
+        if frame.ndim != 4 or frame.shape[1] != 3:
+            raise ValueError(f"conditioning frame: expected [B, 3, H, W] in [-1, 1], "
+                             f"got {tuple(frame.shape)}")
+        with torch.no_grad():  # frozen: no gradients into CLIP (its pixels are rounded to uint8 anyway)
+            image = self.image_encoder.encode(frame, self.preprocess)
+        return ConditionTokens(super().forward(frame), image.to(self.prompt_embeds.dtype))
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "kind": self.kind, "image_encoder": self.image_encoder.config.to_dict(),
+                "preprocess": self.preprocess}
+
+    @classmethod
+    def check_config(cls, config: Mapping[str, Any]) -> None:
+        """The settings `from_config` reads, checked without building the CLIP tower."""
+        if config.get("kind") != cls.kind:
+            raise ValueError(f"conditioner kind {config.get('kind')!r} is not {cls.kind!r}")
+        unknown = sorted(set(config) - {"kind", "tokens", "width", "image_encoder", "preprocess"})
+        if unknown:
+            raise ValueError(f"unexpected settings {unknown} for conditioner kind {cls.kind!r}")
+        if config.get("preprocess", "diffusers") not in PREPROCESS:
+            raise ValueError(f"preprocess must be one of {sorted(PREPROCESS)}, got {config['preprocess']!r}")
+        if int(config["tokens"]) < 1 or int(config["width"]) < 1:
+            raise ValueError(f"tokens and width must be >= 1, got {config['tokens']} and {config['width']}")
+        CLIPVisionConfig.from_dict(config["image_encoder"])
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "WanImageConditioner":
+        cls.check_config(config)
+        return cls(int(config["tokens"]), int(config["width"]),
+                   CLIPVisionConfig.from_dict(config["image_encoder"]), config.get("preprocess", "diffusers"))
+
+
 CONDITIONERS: dict[str, type[nn.Module]] = {ImageConditioner.kind: ImageConditioner,
-                                            PromptConditioner.kind: PromptConditioner}
+                                            PromptConditioner.kind: PromptConditioner,
+                                            WanImageConditioner.kind: WanImageConditioner}
 
 
 def conditioner_from_config(config: Mapping[str, Any]) -> nn.Module:

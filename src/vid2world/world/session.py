@@ -273,7 +273,9 @@ class RolloutSession:
         anchor = self.history.first(moved)
         context = None
         if self.own_context:
-            context = self.model.conditioner(self.model.codec.decode(anchor)[:, :, 0]).to(anchor.dtype)
+            weights = next(self.model.codec.parameters(), None)  # the codec decodes in its own dtype
+            pixels = self.model.codec.decode(anchor if weights is None else anchor.to(weights.dtype))
+            context = self.model.conditioner(pixels[:, :, 0]).to(anchor.dtype)
         history, history_actions = self.history.in_view(moved)
         self.evaluator.reanchor(moved, conditioning_of(self.model, anchor, context), history, history_actions)
 

@@ -241,7 +241,11 @@ def _check_codec(config: Mapping[str, Any]) -> None:
 
 def _check_conditioner(config: Mapping[str, Any]) -> None:
     """A conditioner's settings, checked without building its CLIP tower."""
-    if config.get("kind") in CONDITIONERS and config.get("kind") != ImageConditioner.kind:
+    kind = config.get("kind")
+    if kind in CONDITIONERS and hasattr(CONDITIONERS[kind], "check_config"):  # one with a tower checks itself
+        CONDITIONERS[kind].check_config(config)
+        return
+    if kind in CONDITIONERS and kind != ImageConditioner.kind:
         conditioner_from_config(config)  # no tower: cheap to build
         return
     if config.get("kind") != ImageConditioner.kind:

@@ -17,6 +17,7 @@ from ..io.progress import progress_bar
 from ..models.backbone import Backbone
 from ..models.codec import IdentityCodec
 from ..models.precision import autocast_weights, weights_version
+from ..models.wan.i2v import first_frame_mask_channels
 from . import storage
 from .anchor import first_in_view
 from ..models.action_groups import group_actions, latent_frame_count
@@ -37,9 +38,11 @@ class WorldModel(nn.Module):
     `WorldModel(backbone, codec=None)`: any `Backbone` (DynamiCrafter's `VideoUNet`, Wan's `WanTransformer`); pixel
     space when `codec` is None. `fps` is the frame-rate condition (Vid2World uses 3 for every dataset; backbones
     without one ignore it); `concat_first_frame` (default: the backbone takes twice the codec's channels) feeds the
-    first context frame's latent, repeated, as extra input channels (DynamiCrafter's hybrid conditioning);
-    `conditioner` (an `ImageConditioner`, or a `PromptConditioner`: a fixed prompt's features) gives the
-    cross-attention context, from the first context frame.
+    first context frame's latent, repeated, as extra input channels (DynamiCrafter's hybrid conditioning; a
+    Wan image-to-video backbone puts it, with its mask, on the window's first frame only: models/wan/i2v.py);
+    `conditioner` (an `ImageConditioner`, a `PromptConditioner`: a fixed prompt's features, or a
+    `WanImageConditioner`: the prompt's and the frame's CLIP tokens) gives the cross-attention context, from
+    the first context frame.
     """
 
     def __init__(self, backbone: Backbone, codec: nn.Module | None = None, schedule: ScheduleConfig | None = None,
@@ -54,14 +57,19 @@ class WorldModel(nn.Module):
         if conditioner is not None and net.context_dim != conditioner.width:
             raise ValueError(f"conditioner width {conditioner.width} != {type(backbone).__name__} context_dim "
                              f"{net.context_dim}")
+        image_width, image_dim = getattr(conditioner, "image_width", None), getattr(net, "image_dim", None)
+        if conditioner is not None and image_width != image_dim:  # Wan I2V: the CLIP tokens' width
+            raise ValueError(f"conditioner image tokens of width {image_width} != {type(backbone).__name__} "
+                             f"image_dim {image_dim}")
         self.schedule = NoiseSchedule(schedule)
         self.sampler = sampler or SamplerConfig()
         self._bf16_copy: tuple[tuple[int, ...], Backbone] | None = None  # (weights version, copy): sampling_backbone
         self.fps = fps
         channels = self.codec.latent_channels
+        mask = first_frame_mask_channels(net)  # Wan I2V adds its first-frame mask itself (models/wan/i2v.py)
         if concat_first_frame is None:
-            concat_first_frame = net.in_channels == 2 * channels
-        expected_in = channels * (2 if concat_first_frame else 1)
+            concat_first_frame = net.in_channels - mask == 2 * channels
+        expected_in = channels * (2 if concat_first_frame else 1) + mask
         if net.in_channels != expected_in or net.out_channels != channels:
             raise ValueError(f"{type(backbone).__name__} channels in={net.in_channels} out={net.out_channels} do not "
                              f"fit a codec of {channels} channels (expected in={expected_in}, out={channels})")
@@ -224,6 +232,11 @@ class WorldModel(nn.Module):
         if not settings.slide and t0 >= self.window:
             raise ValueError(f"context_frames: {t0} context frames leave no room in a window of {self.window} frames "
                              "and sliding is off (SamplerConfig.slide=False); give fewer frames or enable sliding")
+        if settings.image_cond == "episode_first" and settings.slide and first_frame_mask_channels(
+                self.backbone.config):
+            raise ValueError("image_cond 'episode_first': an image-to-video Wan model marks the first frame "
+                             "of its window as the anchor image, which a sliding window moves past; use "
+                             "'window_first' (the anchor moves with the window)")
         if settings.cache and not self.backbone.config.strictly_causal:
             raise ValueError(f"cache=True needs a strictly causal backbone (a UNet's temporal_norm 'frame' or "
                              f"'causal'), this one has causal={self.backbone.config.causal}; pass cache=False to recompute the window at "

@@ -19,6 +19,7 @@ from ..backbone import Backbone, Conditioning
 from ..stream import CacheView
 from ..temporal import at_least_float32
 from ..validation import check_state_dict
+from . import i2v
 from .attention import frame_rotations
 from .blocks import ConditionEmbedder, WanBlock, wide_layer_norm
 from .config import WanConfig
@@ -80,12 +81,18 @@ class WanTransformer(Backbone):
     def predict(self, x: Tensor, levels: Tensor, conditioning: Conditioning,
                 frame_actions: Tensor | None = None, action_mask: Tensor | None = None,
                 cache: CacheView | None = None, commit: bool = False) -> Tensor:
-        """The seam's call (`Backbone.predict`): the concat condition (I2V's mask and first-frame latent)
-        appended as channels, `conditioning.context` the text tokens, `conditioning.image_context` the CLIP
-        image tokens."""
+        """The seam's call (`Backbone.predict`): `conditioning.context` the text tokens,
+        `conditioning.image_context` the CLIP image tokens. An image-to-video config reads
+        `conditioning.concat` as the anchor latent [B, C, 1, h, w] and appends the per-frame condition of
+        `i2v.frames_input` (mask and latent at window position 0, zeros after it; a concat holding the whole
+        condition goes in as is); a text-to-video one appends the concat as is."""
         mask = None if frame_actions is None else action_mask
-        return self.denoise(conditioning.frames_input(x), levels, conditioning.context,
-                            conditioning.image_context, frame_actions, mask, cache, commit)
+        if self.config.image_to_video:
+            x_in = i2v.frames_input(x, conditioning, self.config.in_channels, cache)
+        else:
+            x_in = conditioning.frames_input(x)
+        return self.denoise(x_in, levels, conditioning.context, conditioning.image_context, frame_actions,
+                            mask, cache, commit)
 
     def denoise(self, x: Tensor, timesteps: Tensor | int, context: Tensor | None = None,
                 image_context: Tensor | None = None, frame_actions: Tensor | None = None,
