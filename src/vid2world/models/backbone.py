@@ -104,8 +104,8 @@ class Backbone(nn.Module):
     def new_cache(self, batch: int, window: int) -> StreamCache:
         """An empty cache for streaming `batch` rows with a window of `window` frames (keeps window - 1)."""
         if not self.config.strictly_causal:
-            raise ValueError(f"a cache needs a strictly causal {type(self).__name__}; this one is "
-                             f"causal={self.config.causal}")
+            raise ValueError(f"a cache needs a strictly causal {type(self).__name__} (a UNet's temporal_norm "
+                             f"'frame' or 'causal'); this one is causal={self.config.causal}")
         return StreamCache(batch, window - 1, self.cache_slots)
 
     @property

@@ -114,6 +114,16 @@ class CacheView:
         if not self.commit or self.repeat != 1:
             raise RuntimeError("a cache is written only by a committing call on its own rows (commit=True, repeat 1)")
 
+    def committing(self, commit: bool) -> "CacheView":
+        """This view for one call, appending its frames when `commit` (the call's own argument decides)."""
+        return CacheView(self.cache, self.rows, self.repeat, commit)
+
+    def advance(self, frames: int) -> None:
+        """After a committing call: its rows now hold `frames` more committed frames."""
+        if self.commit:
+            for row in self.row_list():
+                self.cache.fill[row] += frames
+
     def ensure(self, slot: int, shapes: list[tuple[int, ...]], like: Tensor) -> tuple[Tensor, ...]:
         """The slot's buffers, allocated (zeros, `like`'s dtype and device, batch = the cache's rows) if new."""
         self._check_writable()

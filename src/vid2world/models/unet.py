@@ -15,7 +15,7 @@ from .blocks import Downsample, GroupNorm32, InputConv, ResBlock, Stage, Upsampl
 from .config import UNetConfig
 from .embeddings import build_action_layers, mlp, shift_actions, timestep_embedding
 from .state import FrameContext
-from .stream import CacheView, StreamCache
+from .stream import CacheView
 from .temporal import OutputConv, TemporalConv, TemporalGroupNorm
 from .validation import check_forward_inputs, check_state_dict
 
@@ -140,13 +140,6 @@ class VideoUNet(Backbone):
         self.gradient_checkpointing = enabled
         return self
 
-    def new_cache(self, batch: int, window: int) -> StreamCache:
-        """An empty cache for streaming `batch` rows with a window of `window` frames (keeps window - 1)."""
-        if not self.config.strictly_causal:
-            raise ValueError(f"a cache needs a strictly causal UNet (temporal_norm 'frame' or 'causal'); this one is "
-                             f"causal={self.config.causal}")
-        return StreamCache(batch, window - 1, self.cache_slots)
-
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):  # type: ignore[override]
         """`nn.Module.load_state_dict`, but a strict load that does not fit raises `StateDictError` naming every
         missing, unexpected and mis-shaped key."""
@@ -177,11 +170,10 @@ class VideoUNet(Backbone):
         if cache is not None and not self.config.strictly_causal:
             raise ValueError(f"a stream (cache) needs a strictly causal UNet (temporal_norm 'frame' or 'causal'); "
                              f"this one is causal={self.config.causal}")
-        stream = None if cache is None else CacheView(cache.cache, cache.rows, cache.repeat, commit)
+        stream = None if cache is None else cache.committing(commit)
         out = self._run(x, timesteps, context, fs, frame_actions, action_mask, stream)
-        if stream is not None and commit:
-            for row in stream.row_list():
-                stream.cache.fill[row] += x.shape[2]
+        if stream is not None:
+            stream.advance(x.shape[2])
         return out
 
     def _run(self, x: Tensor, timesteps: Tensor, context: Tensor | None, fs: Tensor | int | None,

@@ -105,11 +105,10 @@ class WanTransformer(Backbone):
                                   action_mask)
         if cache is not None and not self.config.strictly_causal:
             raise ValueError("a stream (cache) needs a frame-causal WanTransformer; this one has causal=None")
-        stream = None if cache is None else CacheView(cache.cache, cache.rows, cache.repeat, commit)
+        stream = None if cache is None else cache.committing(commit)
         out = self._run(x, levels, context, image_context, frame_actions, action_mask, stream)
-        if stream is not None and commit:
-            for row in stream.row_list():
-                stream.cache.fill[row] += x.shape[2]
+        if stream is not None:
+            stream.advance(x.shape[2])
         return out
 
     def _run(self, x: Tensor, levels: Tensor, context: Tensor | None, image_context: Tensor | None,
