@@ -166,3 +166,13 @@ def test_wan_config_fine_tunes_a_converted_world_model(wan_pipeline, tmp_path):
     assert torch.equal(model.conditioner.prompt_embeds, before.conditioner.prompt_embeds)
     moved = [k for k, v in model.backbone.state_dict().items() if not torch.equal(v, before.backbone.state_dict()[k])]
     assert any(k.startswith("condition_embedder.action_embedder.") for k in moved), "the action MLP trains"
+
+
+def test_the_environment_refuses_a_model_that_makes_four_frames_a_step(wan_pipeline, tmp_path):
+    pytest.importorskip("gymnasium")
+    out = tmp_path / "world"
+    v2w.checkpoints.convert_wan_directory(wan_pipeline, out, v2w.checkpoints.WanConversion(
+        action_space=v2w.ActionSpace.continuous(2), prompt_features=str(wan_pipeline / "prompt.safetensors")))
+    model = v2w.WorldModel.from_pretrained(out)
+    with pytest.raises(ValueError, match="makes 4 frames per step"):
+        v2w.WorldModelEnv(model)

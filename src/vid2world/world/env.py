@@ -40,6 +40,14 @@ class EnvConfig:
         return model.sampling(self.preset, steps=self.steps, guidance=self.guidance)
 
 
+def check_one_frame_per_step(model: Any) -> None:
+    """An environment steps one frame per action; a codec that compresses time makes k per latent step."""
+    k = getattr(model, "frames_per_step", 1)
+    if k != 1:
+        raise ValueError(f"this world model makes {k} frames per step (its codec compresses time {k}x); the "
+                         "environment steps one frame per action: roll it out with WorldModel.session or rollout")
+
+
 class Starts:
     """Where episodes start: given frames, a dataset's windows or the model's simulator (see module doc); and what
     the model's episodes look like (`spec`, `frame_size`)."""
@@ -120,6 +128,7 @@ class WorldModelEnv(gym.Env):
                  render_mode: str | None = "rgb_array") -> None:
         self.model, self.config, self.render_mode = model, config, render_mode
         config.sampling(model)  # validates the preset's name and the overrides before any work
+        check_one_frame_per_step(model)
         self.starts = Starts(model, data, config.context)
         self.action_spec = self.starts.action_spec
         self.observation_space, self.action_space = self.starts.spaces()

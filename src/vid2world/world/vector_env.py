@@ -11,7 +11,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector.utils import batch_space, iterate
 
-from .env import EnvConfig, Starts
+from .env import EnvConfig, Starts, check_one_frame_per_step
 from .spaces import to_vector
 
 
@@ -23,6 +23,7 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
         self.model, self.config, self.num_envs = model, config, int(num_envs)
         config.sampling(model)  # validates the preset's name and the overrides before any work
+        check_one_frame_per_step(model)
         self.starts = Starts(model, data, config.context)
         self.action_spec = self.starts.action_spec
         self.single_observation_space, self.single_action_space = self.starts.spaces()
