@@ -23,7 +23,8 @@ from pathlib import Path
 import torch
 
 from vid2world.causal import causalize
-from vid2world.diffusion import NoiseSchedule, ScheduleConfig, ddim_update
+from vid2world.checkpoints.wan import WAN_SCHEDULE  # Wan 2.1's rectified flow, as `convert` gives it
+from vid2world.diffusion import NoiseSchedule, ddim_update
 from vid2world.models.backbone import Conditioning
 from vid2world.models.config import ActionSpace
 from vid2world.models.wan import WanConfig, WanTransformer
@@ -32,8 +33,6 @@ PRESET = "wan2.1-t2v-1.3b"
 VIDEO = {"480x832": (480, 832), "256x256": (256, 256)}  # video pixels; Wan's VAE compresses space 8x
 TINY = dict(num_attention_heads=2, attention_head_dim=12, text_dim=32, freq_dim=16, ffn_dim=48, num_layers=2)
 GIB = 2 ** 30
-# Wan 2.1 is a rectified-flow model (its noise levels, no rescaling)
-WAN_SCHEDULE = ScheduleConfig(prediction="flow", zero_terminal_snr=False, dynamic_rescale=None)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
