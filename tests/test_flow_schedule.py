@@ -55,3 +55,14 @@ def test_a_flow_sampler_recovers_a_point_mass_exactly():
 def test_flow_refuses_vp_only_settings():
     with pytest.raises(ValueError, match="flow schedule has its own noise levels"):
         ScheduleConfig(prediction="flow")
+
+
+def test_a_timestep_shift_moves_the_steps_toward_noise_as_diffusers_does():
+    steps = ddim_timesteps(10, "trailing", 1000, shift=5.0)
+    s = torch.linspace(1, 0, 11, dtype=torch.float64)[:-1]  # diffusers' flow sigmas before the shift, 10 steps
+    want = torch.round(1000 * 5 * s / (1 + 4 * s)).long() - 1
+    assert torch.equal(steps, want.flip(0))
+    assert torch.equal(ddim_timesteps(10, "trailing", 1000, shift=1.0), ddim_timesteps(10, "trailing"))
+    assert steps[0] > ddim_timesteps(10, "trailing")[0]  # the lowest step sits at more noise
+    with pytest.raises(ValueError, match="shift must be a finite number > 0"):
+        ddim_timesteps(10, "trailing", 1000, shift=0.0)

@@ -34,6 +34,7 @@ from .reader import CheckpointError
 
 WAN_SCHEDULE = ScheduleConfig(prediction="flow", zero_terminal_snr=False, dynamic_rescale=None)
 WAN_BACKBONE = WanTransformer.kind
+WAN_SAMPLE_SHIFT = 5.0  # Wan's sampling timestep shift (its generate.py default; 3 is suggested for 480p)
 
 
 def load_wan_transformer(path: str | Path) -> WanTransformer:
@@ -135,7 +136,8 @@ def convert_wan(path: str | Path, options: WanConversion = WanConversion()) -> t
     conditioner.set_prompt(features.embeds)
     causal, report = causalize_wan(transformer, options.action_space,
                                    temporal_compression=codec.temporal_compression, seed=options.seed)
-    sampler = SamplerConfig(steps=50, spacing="trailing", eta=0.0, history_level="clean", final_alpha_one=True)
+    sampler = SamplerConfig(steps=50, spacing="trailing", eta=0.0, history_level="clean", final_alpha_one=True,
+                            shift=WAN_SAMPLE_SHIFT)
     metadata = {"source": {"path": str(base), "kind": WAN_BACKBONE, "prompt": features.prompt or options.prompt}}
     model = WorldModel(causal, codec, WAN_SCHEDULE, sampler, conditioner=conditioner, metadata=metadata)
     image = {} if image_path is None else {"image_encoder": str(image_path)}

@@ -14,10 +14,23 @@ SPACINGS = ("trailing", "leading", "linspace", "uniform")
 CLEAN = -1
 
 
-def ddim_timesteps(steps: int, spacing: str = "trailing", num_train_timesteps: int = 1000) -> Tensor:
+def shift_levels(levels: np.ndarray, shift: float, n: int) -> np.ndarray:
+    """Levels moved toward noise by a flow model's timestep shift (Wan: 3-5): noise fraction s = (k + 1) / n
+    becomes shift s / (1 + (shift - 1) s), the sampling schedule of diffusers' flow schedulers; shift 1 is the
+    identity. Levels that collide after rounding are kept once."""
+    s = (levels + 1) / n
+    shifted = np.round(n * shift * s / (1 + (shift - 1) * s)).astype(np.int64) - 1
+    return np.unique(np.clip(shifted, 0, n - 1))
+
+
+def ddim_timesteps(steps: int, spacing: str = "trailing", num_train_timesteps: int = 1000,
+                   shift: float = 1.0) -> Tensor:
     """Ascending DDIM levels. trailing: 19, 39, ..., 999 (50 steps); leading (diffusers): 0, 20, ..., 980;
-    linspace: round(linspace(0, 999, N)); uniform (lvdm's 'uniform'): 1, 21, ..., 981."""
+    linspace: round(linspace(0, 999, N)); uniform (lvdm's 'uniform'): 1, 21, ..., 981; then moved by a flow
+    model's timestep `shift` (`shift_levels`; 1: unchanged)."""
     n = num_train_timesteps
+    if not (isinstance(shift, (int, float)) and np.isfinite(shift) and shift > 0):
+        raise ValueError(f"shift must be a finite number > 0 (1: none), got {shift!r}")
     if not 1 <= steps <= n:
         raise ValueError(f"steps must be in 1..{n}, got {steps}")
     if spacing == "trailing":
@@ -30,6 +43,8 @@ def ddim_timesteps(steps: int, spacing: str = "trailing", num_train_timesteps: i
         levels = np.arange(0, n, n // steps, dtype=np.int64)[:steps] + 1
     else:
         raise ValueError(f"spacing must be one of {SPACINGS}, got {spacing!r}")
+    if shift != 1.0:
+        levels = shift_levels(levels, float(shift), n)
     return torch.from_numpy(levels.copy())
 
 

@@ -101,6 +101,7 @@ class SamplerConfig:
     # the backbone's matmuls and convs: fp32, or bf16 autocast (AMX / AVX-512 BF16 CPUs, GPUs); the sampler stays fp32
     precision: str = "fp32"
     fast: FastPreset = field(default_factory=FastPreset)  # the `fast` preset (interactive play)
+    shift: float = 1.0  # a flow model's timestep shift (Wan: 5): steps spent at high noise; 1 for DDPM models
 
     def __post_init__(self) -> None:
         _check_steps("steps", self.steps)
@@ -113,7 +114,7 @@ class SamplerConfig:
         if self.window is not None and self.window < 1:
             raise ValueError(f"window must be >= 1 frame, got {self.window}")
         _check_precision("precision", self.precision)
-        history_level(ddim_timesteps(self.steps, self.spacing), self.history_level)  # validates
+        history_level(ddim_timesteps(self.steps, self.spacing, shift=self.shift), self.history_level)  # validates
 
     def resolve(self, preset: str | None = None, *, steps: int | None = None, guidance: float | None = None,
                 precision: str | None = None, cache: bool | None = None) -> Sampling:

@@ -185,7 +185,8 @@ class RolloutSession:
         return self.evaluator.nbytes() + self.history.nbytes()
 
     def _sampler(self, settings: SamplerConfig) -> tuple[DDIMSampler, int]:
-        timesteps = ddim_timesteps(settings.steps, settings.spacing, self.model.schedule.num_train_timesteps)
+        timesteps = ddim_timesteps(settings.steps, settings.spacing, self.model.schedule.num_train_timesteps,
+                                   settings.shift)
         sampler = DDIMSampler(self.model.schedule, timesteps, settings.eta, settings.final_alpha_one)
         return sampler, history_level(timesteps, settings.history_level)
 
