@@ -8,8 +8,6 @@ layer zero, so the causal model starts out computing exactly what the passive on
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from ..models.action_groups import grouped_action_space
@@ -17,17 +15,17 @@ from ..models.config import ActionSpace
 from ..models.wan.blocks import action_embedder
 from ..models.wan.config import WanCausalConfig
 from ..models.wan.transformer import WanTransformer
+from .report import CausalizationReport
 
 WAN_ACTION_PREFIX = "condition_embedder.action_embedder."
 WAN_TEMPORAL_COMPRESSION = 4  # Wan's VAE: one latent frame per 4 video frames (the first frame alone)
 
 
 def causalize_wan(model: WanTransformer, action_space: ActionSpace | None = None, *,
-                  temporal_compression: int = WAN_TEMPORAL_COMPRESSION, seed: int = 0) -> tuple[WanTransformer, Any]:
+                  temporal_compression: int = WAN_TEMPORAL_COMPRESSION, seed: int = 0
+                  ) -> tuple[WanTransformer, CausalizationReport]:
     """(causal WanTransformer, report) from a passive one: same weights, device, dtype and mode; `action_space`
     is one VIDEO frame's, grouped by `temporal_compression` into the latent frame's action input."""
-    from .convert import CausalizationReport  # the report every backbone's causalization returns
-
     cfg = model.config
     if cfg.causal is not None:
         raise ValueError("this WanTransformer is causal already; causalize a full-sequence model")

@@ -196,17 +196,6 @@ def read_config(config_path: Path) -> dict[str, Any]:
     return config
 
 
-def check_config(config_path: Path) -> dict[str, Any]:
-    """`read_config`, then the model it describes built on the meta device (no memory, no weights read): all
-    that `from_pretrained` refuses before reading weights, such as UNet channels that do not fit the codec."""
-    config = read_config(config_path)
-    from .world_model import WorldModel  # the class this module builds; it imports this module
-
-    with torch.device("meta"):
-        build_from_config(WorldModel, config_path, config)
-    return config
-
-
 def _is_json(value: Any, kind: str) -> bool:
     if kind == _OBJECT:
         return isinstance(value, dict)

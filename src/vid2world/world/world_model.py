@@ -25,8 +25,8 @@ from .denoise import followed_actions
 from .frames import actions_to_tensor, frames_to_tensor, tensor_to_frames
 from .sampling import SAMPLING_PRESETS, FastPreset, SamplerConfig, Sampling
 from .session import RolloutSession, eval_mode
-from .storage import COMPONENT_FILES, CONFIG_NAME, WEIGHTS_NAME, check_config, check_save_target, \
-    is_world_model_dir, read_config
+from .storage import COMPONENT_FILES, CONFIG_NAME, WEIGHTS_NAME, check_save_target, is_world_model_dir, \
+    read_config
 
 __all__ = ["COMPONENT_FILES", "CONFIG_NAME", "FastPreset", "SAMPLING_PRESETS", "SamplerConfig", "Sampling",
            "WEIGHTS_NAME", "WorldModel", "check_config", "check_save_target", "is_world_model_dir", "read_config"]
@@ -315,3 +315,12 @@ class WorldModel(nn.Module):
     def from_pretrained(cls, directory: str | os.PathLike, device: str | torch.device = "cpu") -> "WorldModel":
         """Load a directory written by `save_pretrained` (or `vid2world convert`)."""
         return storage.load_world_model(cls, directory, device)
+
+
+def check_config(config_path: Path) -> dict[str, Any]:
+    """`read_config`, then the model it describes built on the meta device (no memory, no weights read): all
+    that `from_pretrained` refuses before reading weights, such as channels that do not fit the codec."""
+    config = read_config(config_path)
+    with torch.device("meta"):
+        storage.build_from_config(WorldModel, config_path, config)
+    return config
