@@ -83,7 +83,7 @@ def test_convert_and_inspect_an_i2v_pipeline(i2v_pipeline, world_dir, tmp_path, 
     assert all(torch.equal(v, reference[k]) for k, v in model.conditioner.image_encoder.state_dict().items())
     report = json.loads((world_dir / "conversion.json").read_text())
     assert report["image_encoder"] == str(i2v_pipeline / "image_encoder")
-    v2w.world.storage.check_config(world_dir / "config.json")
+    v2w.world.world_model.check_config(world_dir / "config.json")
     # a pipeline without image_encoder/: refused with the flag to give, converted with it
     bare = tmp_path / "bare"
     bare.mkdir()
