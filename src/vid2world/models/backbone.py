@@ -109,6 +109,12 @@ class Backbone(nn.Module):
         return StreamCache(batch, window - 1, self.cache_slots)
 
     @property
+    def mask_channels(self) -> int:
+        """Input channels the backbone adds itself to mark its first-frame condition (Wan I2V's mask: 4), beyond
+        the frames and the concat latent; 0 for most. A backbone with a mask marks only the window's first frame."""
+        return 0
+
+    @property
     def is_causal(self) -> bool:
         return self.config.causal is not None
 

@@ -17,7 +17,7 @@ from ..data.clips import to_model_input
 from ..diffusion.losses import LossOutput, diffusion_forcing_loss, full_sequence_loss
 from ..diffusion.schedule import NoiseSchedule
 from ..world.frames import check_finite
-from ..world.denoise import Conditioning, conditioning_of, denoise
+from ..world.denoise import conditioning_from, conditioning_of, denoise
 from ..world.world_model import WorldModel
 
 
@@ -51,7 +51,8 @@ class Denoiser(nn.Module):
                 frame_actions: Tensor | None, action_mask: Tensor | None) -> Tensor:
         # the context is computed here, inside the wrapped module, so the Resampler's gradients reach DDP/FSDP
         context = None if self.conditioner is None or cond_frame is None else self.conditioner(cond_frame)
-        return denoise(self.unet, x_noisy, levels, Conditioning(concat, context, self.fps), frame_actions, action_mask)
+        return denoise(self.unet, x_noisy, levels, conditioning_from(concat, context, self.fps), frame_actions,
+                       action_mask)
 
 
 @torch.no_grad()

@@ -14,16 +14,22 @@ from ..models.conditioning import ConditionTokens
 from ..models.embeddings import followed_actions
 from ..models.stream import CacheView
 
-__all__ = ["Conditioning", "conditioning_of", "denoise", "followed_actions"]
+__all__ = ["Conditioning", "conditioning_from", "conditioning_of", "denoise", "followed_actions"]
+
+
+def conditioning_from(concat: Tensor | None, tokens: Tensor | ConditionTokens | None,
+                      fps: int | None) -> Conditioning:
+    """A `Conditioning` from a first-frame concat and what a conditioner returned: context tokens, or
+    `ConditionTokens` (text and image tokens, Wan I2V)."""
+    if isinstance(tokens, ConditionTokens):
+        return Conditioning(concat, tokens.context, fps, tokens.image_context)
+    return Conditioning(concat, tokens, fps)
 
 
 def conditioning_of(model, latents: Tensor, context: Tensor | ConditionTokens | None = None) -> Conditioning:
     """A world model's conditioning for clips or context frames `latents` [B, C, T, h, w]; `context` is what
-    its conditioner returned: context tokens, or `ConditionTokens` (text and image tokens, Wan I2V)."""
-    concat = latents[:, :, :1] if model.concat_first_frame else None
-    if isinstance(context, ConditionTokens):
-        return Conditioning(concat, context.context, model.fps, context.image_context)
-    return Conditioning(concat, context, model.fps)
+    its conditioner returned."""
+    return conditioning_from(latents[:, :, :1] if model.concat_first_frame else None, context, model.fps)
 
 
 def denoise(backbone: Backbone, x: Tensor, levels: Tensor, conditioning: Conditioning, actions: Tensor | None = None,
@@ -31,8 +37,4 @@ def denoise(backbone: Backbone, x: Tensor, levels: Tensor, conditioning: Conditi
     """The backbone's output for frames x [B, C, T, h, w] at noise `levels` [B, T], each following `actions[:, t]`
     (already shifted: `followed_actions`), action embeddings gated by `mask` [B, T] (None: all kept); with a `cache`
     the frames follow the committed ones, and `commit` appends them."""
-    tokens = conditioning.context
-    if isinstance(tokens, ConditionTokens):  # training's Conditioning holds the conditioner's output as is
-        conditioning = Conditioning(conditioning.concat, tokens.context, conditioning.fps,
-                                    tokens.image_context)
     return backbone.predict(x, levels, conditioning, actions, mask, cache, commit)

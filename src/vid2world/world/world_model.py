@@ -17,7 +17,6 @@ from ..io.progress import progress_bar
 from ..models.backbone import Backbone
 from ..models.codec import IdentityCodec
 from ..models.precision import autocast_weights, weights_version
-from ..models.wan.i2v import first_frame_mask_channels
 from . import storage
 from .anchor import first_in_view
 from ..models.action_groups import group_actions, latent_frame_count
@@ -66,7 +65,7 @@ class WorldModel(nn.Module):
         self._bf16_copy: tuple[tuple[int, ...], Backbone] | None = None  # (weights version, copy): sampling_backbone
         self.fps = fps
         channels = self.codec.latent_channels
-        mask = first_frame_mask_channels(net)  # Wan I2V adds its first-frame mask itself (models/wan/i2v.py)
+        mask = backbone.mask_channels  # Wan I2V adds its first-frame mask itself (models/wan/i2v.py)
         if concat_first_frame is None:
             concat_first_frame = net.in_channels - mask == 2 * channels
         expected_in = channels * (2 if concat_first_frame else 1) + mask
@@ -232,8 +231,7 @@ class WorldModel(nn.Module):
         if not settings.slide and t0 >= self.window:
             raise ValueError(f"context_frames: {t0} context frames leave no room in a window of {self.window} frames "
                              "and sliding is off (SamplerConfig.slide=False); give fewer frames or enable sliding")
-        if settings.image_cond == "episode_first" and settings.slide and first_frame_mask_channels(
-                self.backbone.config):
+        if settings.image_cond == "episode_first" and settings.slide and self.backbone.mask_channels:
             raise ValueError("image_cond 'episode_first': an image-to-video Wan model marks the first frame "
                              "of its window as the anchor image, which a sliding window moves past; use "
                              "'window_first' (the anchor moves with the window)")

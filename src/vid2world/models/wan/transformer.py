@@ -72,6 +72,10 @@ class WanTransformer(Backbone):
             check_state_dict(self.state_shapes(), state_dict, source="state dict")
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
+    @property
+    def mask_channels(self) -> int:
+        return i2v.first_frame_mask_channels(self.config)
+
     # ---- calls ---------------------------------------------------------------------------------------------
     def forward(self, x: Tensor, timesteps: Tensor | int, context: Tensor | None = None,
                 image_context: Tensor | None = None, actions: Tensor | None = None,
