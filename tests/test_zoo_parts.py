@@ -17,7 +17,8 @@ from vid2world.metrics import horizontal_shift, view_shifts
 from vid2world.models.codec import IdentityCodec, LatentCodec
 from vid2world.models.vae import VAEConfig
 from vid2world.train.autoencoder import AutoencoderFitConfig, calibrate_scale, encode_frames, fit_autoencoder
-from vid2world.train.in_memory import EpisodeSampler, FitConfig, fit_world_model, lr_at
+from vid2world.train.in_memory import EpisodeSampler, FitConfig, fit_world_model
+from vid2world.train.optim import lr_at
 
 from .test_eval_run import make_inputs
 

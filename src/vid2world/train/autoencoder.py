@@ -17,7 +17,7 @@ import torch
 from ..data.clips import to_model_input
 from ..io.progress import progress_bar
 from ..models.codec import LatentCodec
-from .in_memory import lr_at
+from .optim import lr_at, optimizer_step, set_lr
 from ..models.precision import autocast
 
 
@@ -66,8 +66,7 @@ def fit_autoencoder(codec: LatentCodec, frames: Sequence[np.ndarray], config: Au
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0, betas=(0.9, 0.99), fused=True)
     for step in progress_bar(range(config.steps), desc="decoder" if decoder_only else "autoencoder", unit="step",
                              enabled=progress):
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, config.steps, config.lr, config.warmup)
+        set_lr(optimizer, lr_at(step, config.steps, config.lr, config.warmup))
         x = _to_images(sample_frames(frames, config.batch, gen))
         with autocast(config.precision, x.device):
             with torch.set_grad_enabled(not decoder_only):
@@ -78,10 +77,8 @@ def fit_autoencoder(codec: LatentCodec, frames: Sequence[np.ndarray], config: Au
         mean, logvar = posterior.mean.float(), posterior.logvar.float()
         kl = 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=(1, 2, 3)).mean()
         loss = l1 + config.kl_weight * kl
-        optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
+        optimizer_step(optimizer, params, grad_clip=1.0)
         if on_step:
             on_step(step, {"l1": l1.item(), "kl": kl.item()})
     vae.eval().requires_grad_(True)

@@ -5,7 +5,6 @@ dataset on disk, either frames or latents cached once by the model's codec (`dat
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -15,6 +14,7 @@ import torch
 from ..io.progress import progress_bar
 from ..world.world_model import WorldModel
 from .ema import EMA
+from .optim import lr_at, optimizer_step, set_lr
 from .objective import Denoiser, Objective, clip_loss
 from ..models.precision import autocast
 
@@ -36,16 +36,6 @@ class FitConfig:
     # torch.compile the denoiser: 1.1-1.4x per step on 2 CPU cores (it fuses the memory-bound norms, activations and
     # copies), after a compile of about 2.5 minutes cold, seconds with inductor's on-disk cache: for long stages
     compile: bool = False
-
-
-def lr_at(step: int, total: int, base: float, warmup: int, decay: bool = True) -> float:
-    """Linear warm-up over `warmup` steps, then constant or a cosine decay to a tenth of `base` at `total`."""
-    if step < warmup:
-        return base * (step + 1) / warmup
-    if not decay:
-        return base
-    progress = (step - warmup) / max(1, total - warmup)
-    return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 class EpisodeSampler:
@@ -99,17 +89,12 @@ def fit_world_model(model: WorldModel, frames: Sequence[np.ndarray], actions: Se
     model.unet.train()
     losses = []
     for step in progress_bar(range(config.steps), desc="train", unit="step", enabled=progress):
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, config.steps, config.lr, config.warmup, config.decay)
+        set_lr(optimizer, lr_at(step, config.steps, config.lr, config.warmup, config.decay))
         batch = sampler.batch(config.batch, gen)
         with autocast(config.precision, model.device):
             out = clip_loss(step_denoiser, model, batch, objective, gen)
-        optimizer.zero_grad(set_to_none=True)
         out.loss.float().backward()
-        torch.nn.utils.clip_grad_norm_(denoiser.parameters(), config.grad_clip)
-        optimizer.step()
-        if ema is not None:
-            ema.update(denoiser)
+        optimizer_step(optimizer, denoiser.parameters(), config.grad_clip, ema, denoiser)
         losses.append(out.loss.item())
         if on_step:
             on_step(step, losses[-1])

@@ -34,6 +34,7 @@ from .config import ConfigError, TrainConfig
 from .distributed import (exportable, full_model_state, full_optimizer_state, is_sharded, load_optimizer_state,
                           make_accelerator)
 from .ema import EMA
+from .optim import lr_at, optimizer_step, set_lr
 from .monitor import LossTally, Monitor
 from .objective import Denoiser, Objective, clip_loss, freeze_encoders
 from .run_dir import new_directories, prepare_run_dir, weights_digest
@@ -93,8 +94,7 @@ def check_export_target(config: TrainConfig, resume: bool) -> None:
 
 def learning_rate(config: TrainConfig, step: int) -> float:
     """Constant after a linear warm-up of `optim.warmup_steps` (Vid2World: constant 1e-5, no warm-up)."""
-    warm = config.optim.warmup_steps
-    return config.optim.lr * (min(1.0, (step + 1) / warm) if warm else 1.0)
+    return lr_at(step, config.train.steps, config.optim.lr, config.optim.warmup_steps, decay=False)
 
 
 def train(config: TrainConfig, resume: bool = False, progress: bool = True, export: bool = True,
@@ -170,8 +170,7 @@ def _train(config: TrainConfig, resume: bool, progress: bool, export: bool, save
     reached.start = reached.step = state.step
     while state.step < config.train.steps:
         lr = learning_rate(config, state.step)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        set_lr(optimizer, lr)
         for micro in range(accum):
             batch = next(batches)
             state.micro_batches += 1
@@ -183,11 +182,8 @@ def _train(config: TrainConfig, resume: bool, progress: bool, export: bool, save
                 acc.backward(out.loss / accum)
             tally.add(out.per_frame, out.levels)
             clips_seen += batch["frames"].shape[0] * world
-        grad_norm = acc.clip_grad_norm_(params, config.optim.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        if ema is not None:
-            ema.update(acc.unwrap_model(wrapped))
+        grad_norm = optimizer_step(optimizer, params, config.optim.grad_clip, ema, acc.unwrap_model(wrapped),
+                                   clip=acc.clip_grad_norm_)
         state.step += 1
         reached.step = state.step
         bar.update(1)

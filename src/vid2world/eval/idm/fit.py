@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from ...data.store import Dataset, open_dataset
 from ...io.progress import progress_bar
+from ...train.optim import lr_at, optimizer_step, set_lr
 from .model import IDM, IDMConfig
 from .data import PairSampler, held_out_split, train_actions
 from .scores import majority_action, scores_with_chance
@@ -70,11 +71,6 @@ def held_out_scores(idm: IDM, dataset: Dataset, episodes: list[int]) -> dict[str
     return scores_with_chance(idm.spec, np.concatenate(pred), np.concatenate(true), idm.chance.cpu().numpy())
 
 
-def _learning_rate(cfg: FitConfig, step: int) -> float:
-    warm = min(1.0, (step + 1) / max(1, cfg.warmup))
-    return cfg.lr * warm * 0.5 * (1.0 + np.cos(np.pi * step / cfg.steps))
-
-
 def _train(idm: IDM, sampler: PairSampler, cfg: FitConfig, device: str, progress: bool) -> float:
     """The loop; returns the mean loss of the last 10% of steps."""
     opt = torch.optim.AdamW(idm.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -84,14 +80,12 @@ def _train(idm: IDM, sampler: PairSampler, cfg: FitConfig, device: str, progress
     with progress_bar(total=cfg.steps, desc="idm train", unit="step", enabled=progress) as bar:
         for step in range(cfg.steps):
             windows, actions = (x.to(device) for x in sampler(rng, cfg.batch))
-            for group in opt.param_groups:
-                group["lr"] = _learning_rate(cfg, step)
+            set_lr(opt, lr_at(step, cfg.steps, cfg.lr, cfg.warmup, floor=0.0))  # warm-up, cosine to 0
             loss = idm_loss(idm, idm(windows), actions)
             if not torch.isfinite(loss):
                 raise ValueError(f"IDM loss became {loss.item()} at step {step}; lower --lr (now {cfg.lr})")
-            opt.zero_grad(set_to_none=True)
             loss.backward()
-            opt.step()
+            optimizer_step(opt, idm.parameters())
             losses.append(loss.item())
             bar.update(1)
             if step % 20 == 0:
