@@ -1,0 +1,90 @@
+"""`vid2world bench drift`: does a long session stay a game? A bundled model (or any world model with a simulator
+in its metadata) is driven `--frames` steps by the simulator's scripted policy from a real start frame; the real
+game plays the same actions (started again from a fresh seed when an episode ends), and both sequences are
+compared per block of frames (`metrics/drift.py`): a collapse to blur, grey, noise or a frozen picture fails."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import numpy as np
+
+from ..data.sim.base import make_simulator
+from ..data.sim.policies import HoldPolicy
+from ..io.args import add_json_flag, add_progress_flag, positive_int, torch_device, write_json
+from ..io.progress import progress_bar
+from ..metrics.drift import drift_report, format_drift
+from ..world.bundled import load_model
+from ..world.world_model import WorldModel
+
+
+def real_game(env: str, size: int, frames: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """`frames` real frames [N, h, w, 3] and the N-1 actions [N-1, A] between them, under the scripted policy;
+    an episode that ends is followed by a fresh one (a new seed), as a player respawns."""
+    sim = make_simulator(env, size)
+    rng = np.random.default_rng(seed)
+    policy = HoldPolicy(sim)
+    try:
+        out, actions, episode = [sim.reset(seed)], [], 0
+        while len(out) < frames:
+            action = policy.act(rng)
+            frame, done = sim.step(action)
+            if done:
+                episode += 1
+                frame = sim.reset(seed + episode)
+            out.append(frame)
+            actions.append(action)
+    finally:
+        sim.close()
+    return np.stack(out), np.stack(actions).astype(np.float32)
+
+
+def model_game(model: WorldModel, start: np.ndarray, actions: np.ndarray, seed: int,
+               progress: bool = False) -> np.ndarray:
+    """The model's frames [N, h, w, 3]: the real start frame, then one frame per action (the fast preset)."""
+    session = model.session(start[None, None], seed=seed, sampling=model.sampling("fast"))
+    frames = [start]
+    for action in progress_bar(list(actions), desc="drift", unit="frame", enabled=progress):
+        frames.append(np.asarray(session.step(action[None]))[0])
+    return np.stack(frames)
+
+
+def bench_drift(model_ref: str, frames: int = 1000, block: int = 100, seed: int = 0, device: str = "cpu",
+                progress: bool = False) -> dict[str, Any]:
+    model = load_model(model_ref, device)
+    env = model.metadata.get("env")
+    if not isinstance(env, str):
+        raise ValueError(f"--model {model_ref}: its metadata names no simulator ('env'); bench drift plays the real "
+                         "game beside the model")
+    size = int(model.metadata.get("frame_size", (64, 64))[0])
+    real, actions = real_game(env, size, frames, seed)
+    generated = model_game(model, real[0], actions, seed, progress)
+    return {"model": model_ref, "env": env, "frames": frames, "seed": seed, "policy": "scripted (held actions)",
+            **drift_report(generated, real, block)}
+
+
+def _bench_drift(args: argparse.Namespace) -> int:
+    if args.block > args.frames:
+        raise ValueError(f"--block {args.block}: larger than --frames {args.frames}")
+    result = bench_drift(args.model, args.frames, args.block, args.seed, args.device, not args.no_progress)
+    print(f"{result['model']} for {result['frames']} frames under the scripted policy, beside the real game "
+          f"({result['env']}):\n")
+    print(format_drift(result))
+    write_json(args.json, result)
+    return 0
+
+
+def register(bench_sub) -> None:
+    """The `bench drift` command."""
+    drift = bench_sub.add_parser("drift", help="a long session against the real game, per block of frames: "
+                                 "sharpness, contrast, change, colour")
+    drift.add_argument("--model", default="vizdoom-deathmatch",
+                       help="a world-model directory or a bundled model's name (default: vizdoom-deathmatch)")
+    drift.add_argument("--frames", type=positive_int, default=1000, help="frames to play (default: 1000)")
+    drift.add_argument("--block", type=positive_int, default=100, help="frames per block (default: 100)")
+    drift.add_argument("--seed", type=int, default=0, help="the game's and the policy's seed (default: 0)")
+    drift.add_argument("--device", type=torch_device, default="cpu", help="torch device (default: cpu)")
+    add_progress_flag(drift)
+    add_json_flag(drift)
+    drift.set_defaults(func=_bench_drift)
