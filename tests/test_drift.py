@@ -73,5 +73,6 @@ def test_bench_drift_plays_the_bundled_model_beside_the_real_game(tmp_path, caps
     result = json.loads(out.read_text())
     assert result["env"].startswith("vizdoom") and len(result["blocks"]) == 2
     assert all(row["sharpness"]["real"] > 0 for row in result["blocks"])
+    assert 0 < result["codec_sharpness_ratio"] < 2  # the codec round trip of the real frames
     assert "| frames | sharpness" in capsys.readouterr().out
     assert main(["bench", "drift", "--frames", "5", "--block", "6"]) == 2
