@@ -74,5 +74,7 @@ def test_bench_drift_plays_the_bundled_model_beside_the_real_game(tmp_path, caps
     assert result["env"].startswith("vizdoom") and len(result["blocks"]) == 2
     assert all(row["sharpness"]["real"] > 0 for row in result["blocks"])
     assert 0 < result["codec_sharpness_ratio"] < 2  # the codec round trip of the real frames
+    assert all(0 <= row["idm_accuracy"]["real"] <= 1 for row in result["blocks"])  # the bundled IDM reads both
+    assert "idm_accuracy" in result["last_block"]
     assert "| frames | sharpness" in capsys.readouterr().out
     assert main(["bench", "drift", "--frames", "5", "--block", "6"]) == 2

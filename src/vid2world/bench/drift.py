@@ -6,6 +6,7 @@ compared per block of frames (`metrics/drift.py`): a collapse to blur, grey, noi
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ from ..data.sim.policies import HoldPolicy
 from ..io.args import add_json_flag, add_progress_flag, positive_int, torch_device, write_json
 from ..io.progress import progress_bar
 from ..metrics.drift import drift_report, format_drift
-from ..world.bundled import load_model
+from ..world.bundled import load_model, resolve
 from ..world.frames import frames_to_tensor, tensor_to_frames
 from ..world.session import eval_mode
 from ..world.world_model import WorldModel
@@ -65,6 +66,33 @@ def codec_round_trip(model: WorldModel, frames: np.ndarray, batch: int = 100) ->
     return np.concatenate(out)
 
 
+def idm_accuracy(idm: Any, frames: np.ndarray, actions: np.ndarray, block: int) -> list[float]:
+    """Per block, the accuracy of the actions the bundled IDM reads from `frames` [N, h, w, 3] against the
+    actions taken between them [N-1, A] (the last frame's action repeated: it is not scored)."""
+    padded = np.concatenate([actions, actions[-1:]])
+    return [idm.score(frames[None, s:s + block], padded[None, s:s + block])["action_accuracy"]
+            for s in range(0, len(frames) - block + 1, block)]
+
+
+def add_idm_accuracy(report: dict[str, Any], model_dir: Path, model_frames: np.ndarray, real_frames: np.ndarray,
+                     actions: np.ndarray) -> None:
+    """Each block's IDM action accuracy on the model's frames and the real game's, in `report` (when the model
+    directory has an IDM that reads discrete actions); the last block's ratio joins the check."""
+    if not (model_dir / "idm").is_dir():
+        return
+    from ..eval.idm import load_idm
+
+    idm, block = load_idm(model_dir / "idm"), report["block"]
+    ours, theirs = (idm_accuracy(idm, f, actions, block) for f in (model_frames, real_frames))
+    if ours[0] is None:
+        return
+    for row, a, b in zip(report["blocks"], ours, theirs):
+        row["idm_accuracy"] = {"model": a, "real": b, "ratio": a / b if b > 0 else float("inf")}
+    report["last_block"]["idm_accuracy"] = abs(report["blocks"][-1]["idm_accuracy"]["ratio"] - 1) <= \
+        report["tolerance"]
+    report["last_block_ok"] = all(report["last_block"].values())
+
+
 def bench_drift(model_ref: str, frames: int = 1000, block: int = 100, seed: int = 0, device: str = "cpu",
                 progress: bool = False) -> dict[str, Any]:
     model = load_model(model_ref, device)
@@ -76,8 +104,10 @@ def bench_drift(model_ref: str, frames: int = 1000, block: int = 100, seed: int 
     real, actions = real_game(env, size, frames, seed)
     generated = model_game(model, real[0], actions, seed, progress)
     ceiling = drift_report(codec_round_trip(model, real), real, block)
+    report = drift_report(generated, real, block)
+    add_idm_accuracy(report, resolve(model_ref, "--model"), generated, real, actions)
     return {"model": model_ref, "env": env, "frames": frames, "seed": seed, "policy": "scripted (held actions)",
-            **drift_report(generated, real, block),
+            **report,
             "codec_sharpness_ratio": float(np.mean([row["sharpness"]["ratio"] for row in ceiling["blocks"]]))}
 
 
@@ -88,6 +118,10 @@ def _bench_drift(args: argparse.Namespace) -> int:
     print(f"{result['model']} for {result['frames']} frames under the scripted policy, beside the real game "
           f"({result['env']}):\n")
     print(format_drift(result))
+    if "idm_accuracy" in result["blocks"][0]:
+        pairs = ", ".join(f"{row['idm_accuracy']['model']:.2f} / {row['idm_accuracy']['real']:.2f}"
+                          for row in result["blocks"])
+        print(f"IDM action accuracy per block (model / real): {pairs}")
     print(f"The codec's own round trip of the real frames keeps {result['codec_sharpness_ratio']:.2f} of their "
           "sharpness: the most a model drawing through it can keep.")
     write_json(args.json, result)

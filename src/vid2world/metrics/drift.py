@@ -75,7 +75,7 @@ def format_drift(report: dict[str, Any]) -> str:
         lines.append(f"| {row['frames'][0]}-{row['frames'][1] - 1} | " + " | ".join(cells)
                      + f" | {row['colour_distance']:.3f} |")
     verdict = "within" if report["last_block_ok"] else "NOT within"
-    failed = [name for name, ok in report["last_block"].items() if not ok]
+    failed = [name for name, ok in report["last_block"].items() if not ok]  # idm_accuracy too, when measured
     lines.append(f"\nLast block {verdict} {report['tolerance']:.0%} of the real game"
                  + (f" (outside: {', '.join(failed)})" if failed else ""))
     return "\n".join(lines)
