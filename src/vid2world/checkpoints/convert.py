@@ -238,7 +238,7 @@ def _convert_unet(path: Path, unet_sd: dict[str, Tensor], preset: ModelSpec, opt
                                                     if options.out_conv_height_causal is None
                                                     else options.out_conv_height_causal))
     _check_part(path, "unet", sd, preset.shapes("unet", config), name)
-    unet = _assigned_unet(config, sd)
+    unet = assigned_unet(config, sd)
     if config.causal is not None:  # official, or a causal VideoUNet already (e.g. one we trained): no transfer
         return unet, None, renamed
     causal, report = causalize(unet, options.transfer, options.norm or "frame",
@@ -247,7 +247,7 @@ def _convert_unet(path: Path, unet_sd: dict[str, Tensor], preset: ModelSpec, opt
     return causal, report, renamed
 
 
-def _assigned_unet(config: UNetConfig, state: Mapping[str, Tensor]) -> VideoUNet:
+def assigned_unet(config: UNetConfig, state: Mapping[str, Tensor]) -> VideoUNet:
     """A VideoUNet holding `state`'s tensors themselves (float32), not copies: a full-size UNet is 5.8 GB, and the
     checkpoint's tensors are memory-mapped already. VideoUNet has no buffers, so nothing is left on the meta device."""
     with torch.device("meta"):

@@ -50,7 +50,7 @@ def load_video_model(path: str | Path, trust_pickle: bool = False) -> Backbone:
     """The pretrained video model at `path`: a Wan transformer directory (diffusers or Wan layout) or a
     DynamiCrafter checkpoint / UNet-only file (.ckpt, .pt, .safetensors). Its kind is detected; anything else is
     refused with a one-line error naming the path."""
-    from .convert import _assigned_unet, fitted_unet_config, nearest_preset_hint, part_differences, split_parts
+    from .convert import assigned_unet, fitted_unet_config, nearest_preset_hint, part_differences, split_parts
     from .reader import read_checkpoint
     from .registry import PRETRAINED
 
@@ -69,7 +69,7 @@ def load_video_model(path: str | Path, trust_pickle: bool = False) -> Backbone:
     for spec in PRETRAINED.values():
         config = fitted_unet_config(spec.unet, sd)
         if not part_differences(spec, "unet", sd, config):
-            return _assigned_unet(config, sd).eval()
+            return assigned_unet(config, sd).eval()
     raise CheckpointError(f"{path}: its UNet fits no DynamiCrafter preset{nearest_preset_hint('unet', sd)}")
 
 

@@ -11,10 +11,9 @@ from torch import Tensor
 
 from ..models.backbone import Backbone, Conditioning
 from ..models.conditioning import ConditionTokens
-from ..models.embeddings import followed_actions
 from ..models.stream import CacheView
 
-__all__ = ["Conditioning", "conditioning_from", "conditioning_of", "denoise", "followed_actions"]
+__all__ = ["Conditioning", "conditioning_from", "conditioning_of", "denoise"]
 
 
 def conditioning_from(concat: Tensor | None, tokens: Tensor | ConditionTokens | None,
@@ -35,6 +34,6 @@ def conditioning_of(model, latents: Tensor, context: Tensor | ConditionTokens | 
 def denoise(backbone: Backbone, x: Tensor, levels: Tensor, conditioning: Conditioning, actions: Tensor | None = None,
             mask: Tensor | None = None, cache: CacheView | None = None, commit: bool = False) -> Tensor:
     """The backbone's output for frames x [B, C, T, h, w] at noise `levels` [B, T], each following `actions[:, t]`
-    (already shifted: `followed_actions`), action embeddings gated by `mask` [B, T] (None: all kept); with a `cache`
+    (already shifted or grouped: `WorldModel.latent_actions`), action embeddings gated by `mask` [B, T] (None: all kept); with a `cache`
     the frames follow the committed ones, and `commit` appends them."""
     return backbone.predict(x, levels, conditioning, actions, mask, cache, commit)

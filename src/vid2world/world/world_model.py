@@ -14,13 +14,13 @@ from torch import Tensor, nn
 
 from ..diffusion.schedule import NoiseSchedule, ScheduleConfig
 from ..io.progress import progress_bar
+from ..models.action_groups import group_actions, latent_frame_count
 from ..models.backbone import Backbone
 from ..models.codec import IdentityCodec
+from ..models.embeddings import followed_actions
 from ..models.precision import autocast_weights, weights_version
 from . import storage
 from .anchor import first_in_view
-from ..models.action_groups import group_actions, latent_frame_count
-from .denoise import followed_actions
 from .frames import actions_to_tensor, frames_to_tensor, tensor_to_frames
 from .sampling import SAMPLING_PRESETS, FastPreset, SamplerConfig, Sampling
 from .session import RolloutSession, eval_mode
