@@ -135,6 +135,13 @@ def check_action_values(groups: list[tuple[ActionGroup, slice]], action: Tensor)
                              "group)")
 
 
+def make_sampler(schedule: NoiseSchedule, settings: SamplerConfig) -> tuple[DDIMSampler, int]:
+    """The sampler `settings` describe for `schedule`, and the level its history frames are held at."""
+    timesteps = ddim_timesteps(settings.steps, settings.spacing, schedule.num_train_timesteps, settings.shift)
+    sampler = DDIMSampler(schedule, timesteps, settings.eta, settings.final_alpha_one)
+    return sampler, history_level(timesteps, settings.history_level)
+
+
 class RolloutSession:
     """Created by `WorldModel.session(...)`; see there for the arguments. Every call runs the model in eval mode
     (`eval_mode`), whatever mode it is in between calls."""
@@ -185,10 +192,7 @@ class RolloutSession:
         return self.evaluator.nbytes() + self.history.nbytes()
 
     def _sampler(self, settings: SamplerConfig) -> tuple[DDIMSampler, int]:
-        timesteps = ddim_timesteps(settings.steps, settings.spacing, self.model.schedule.num_train_timesteps,
-                                   settings.shift)
-        sampler = DDIMSampler(self.model.schedule, timesteps, settings.eta, settings.final_alpha_one)
-        return sampler, history_level(timesteps, settings.history_level)
+        return make_sampler(self.model.schedule, settings)
 
     def set_sampling(self, steps: int | None = None, guidance: float | None = None) -> None:
         """Change the DDIM steps or the guidance scale from the next frame on (a player's sliders). The frames in
@@ -239,18 +243,22 @@ class RolloutSession:
             self.evaluator.commit(noisy[:, :, n - keep:], seen, rows)
 
     @torch.no_grad()
-    def step_latent(self, action: Tensor | None) -> Tensor:
-        """Generate the next frame's latent [B, C, 1, H, W] following `action` (a_{t-1}, raw, [B, A])."""
+    def step_latent(self, action: Tensor | None, noise: Tensor | None = None) -> Tensor:
+        """Generate the next frame's latent [B, C, 1, H, W] following `action` (a_{t-1}, raw, [B, A]), from
+        `noise` [B, C, 1, H, W] (default: drawn from each row's generator; distillation gives the student's)."""
         if not self.settings.slide and self._frames >= self.window:
             raise ValueError(f"step: the session holds {self._frames} frames, a full window of {self.window}, and "
                              "sliding is off (SamplerConfig.slide=False); enable sliding or start a new session")
         with eval_mode(self.model), self._backbone_precision():
-            return self._denoise_next(action if self.has_actions else None)
+            return self._denoise_next(action if self.has_actions else None, noise)
 
-    def _denoise_next(self, action: Tensor | None) -> Tensor:
+    def _denoise_next(self, action: Tensor | None, noise: Tensor | None) -> Tensor:
         guidance = self.settings.guidance
         self.evaluator.begin_frame(action, guidance.active and action is not None)
-        x = self._noise(1)
+        c, h, w = self.frame_shape
+        if noise is not None and tuple(noise.shape) != (len(self.generators), c, 1, h, w):
+            raise ValueError(f"noise: expected shape {(len(self.generators), c, 1, h, w)}, got {tuple(noise.shape)}")
+        x = self._noise(1) if noise is None else noise.to(self.device, self.dtype)
         for level, next_level in self.sampler.transitions():
             out = self.evaluator(x, level)
             v = out.v_cond if out.v_uncond is None else \
