@@ -3,6 +3,8 @@ and a run resumes exactly."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -91,3 +93,35 @@ def test_bad_distill_settings_are_named():
         DistillConfig(student_steps=0)
     with pytest.raises(ValueError, match="distill.precision"):
         DistillConfig(precision="fp16")
+
+
+def test_the_distill_command_writes_a_student_and_goes_on_after_a_stop(tmp_path, capsys):
+    from vid2world.cli import main
+
+    from .test_eval_run import make_inputs
+
+    model, data = make_inputs(tmp_path / "inputs")
+    out = tmp_path / "student"
+    config = tmp_path / "distill.yaml"
+    config.write_text("steps: 3\nbatch: 2\nprecision: fp32\nteacher_steps: 2\nteacher_guidance: 2.0\n")
+    assert main(["distill", str(model), "--data", str(data), "--out", str(out), "--config", str(config),
+                 "--no-progress"]) == 0
+    student = v2w.WorldModel.from_pretrained(out / "model")
+    assert student.sampling("fast").steps == 1 and student.sampling("quality").guidance == 1.0
+    record = json.loads((out / "model" / "distill.json").read_text())
+    assert len(record["loss"]) == 3 and record["config"]["teacher_guidance"] == 2.0
+    assert (out / "latents-train.npy").is_file() and (out / "state.pt").is_file()
+    assert main(["distill", str(model), "--data", str(data), "--out", str(out), "--no-progress"]) == 0
+    assert "already distilled" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("override, message", [("stpes=3", "unknown DistillConfig keys"),
+                                               ("steps", "expected key=value"),
+                                               ("student_steps=9", "distill.student_steps")])
+def test_bad_distill_overrides_are_one_line_errors(tmp_path, capsys, override, message):
+    from vid2world.cli import main
+
+    code = main(["distill", "missing-model", "--data", str(tmp_path), "--out", str(tmp_path / "o"),
+                 "--set", override])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1

@@ -30,7 +30,7 @@ PLANNED_NAMES: dict[str, int] = {}
 PLANNED_COMMANDS = {"policy-eval": 16}
 COMMANDS = ("demo", "convert", "inspect", "train", "rollout", "evaluate", "idm train", "data record", "data convert",
             "data info", "data preview", "bench rollout", "bench train", "zoo build", "zoo list", "play", "compare",
-            "report", "zoo ablate")
+            "report", "zoo ablate", "distill")
 
 
 def _subcommands(parser) -> dict:

@@ -26,13 +26,14 @@ def build_parser() -> argparse.ArgumentParser:
     from .eval.report.cli import register as register_report
     from .play.cli import register as register_play
     from .train.cli import register as register_train
+    from .train.distill_cli import register as register_distill
     from .zoo.cli import register as register_zoo
 
     parser = argparse.ArgumentParser(prog="vid2world", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--version", action="version", version=f"vid2world {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for register in (register_demo, register_checkpoints, register_train, register_eval, register_report, register_idm,
-                     register_play, register_zoo, register_bench, register_data):
+    for register in (register_demo, register_checkpoints, register_train, register_distill, register_eval,
+                     register_report, register_idm, register_play, register_zoo, register_bench, register_data):
         register(sub)  # in this order: the order `vid2world --help` lists the commands
     return parser
 

@@ -71,10 +71,12 @@ def teacher_sampling(teacher: WorldModel, config: DistillConfig) -> Sampling:
 
 
 def make_student(teacher: WorldModel, config: DistillConfig, source: str) -> WorldModel:
-    """A copy of the teacher whose presets both sample in `student_steps` unguided steps."""
+    """A copy of the teacher whose presets both sample in `student_steps` unguided deterministic steps."""
     student = copy.deepcopy(teacher)
     guidance = replace(teacher.sampler.guidance, scale=1.0)
-    student.sampler = replace(teacher.sampler, steps=config.student_steps, guidance=guidance,
+    # deterministic (eta 0) after clean history: as it is trained (the teacher keeps its own history level)
+    student.sampler = replace(teacher.sampler, steps=config.student_steps, guidance=guidance, eta=0.0,
+                              history_level="clean",
                               fast=FastPreset(config.student_steps, 1.0, config.student_precision))
     student.metadata = {**teacher.metadata, "distilled_from": source, "distill": asdict(config)}
     return student
