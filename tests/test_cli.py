@@ -26,7 +26,7 @@ def test_demo_compares_the_bundled_model_with_the_game(tmp_path):
 
     import av
 
-    cfg = DemoConfig(starts=2, horizon=3, turn_starts=2, turn_steps=2, steps=2)
+    cfg = DemoConfig(starts=2, horizon=3, turn_starts=2, turn_steps=2, steps=2, drift_frames=6, drift_block=3)
     paths = run_demo(tmp_path / "demo", progress=False, config=cfg)
     report = json.loads(paths["json"].read_text())
     assert set(report["scores"]) == {"model", "other actions", "copy last frame"}
@@ -50,6 +50,9 @@ def test_demo_compares_the_bundled_model_with_the_game(tmp_path):
     text = paths["report"].read_text()
     assert "## Turning: " in text and "| copy last frame |" in text and "- against copy last frame: " in text
     assert "Starts are taken 2 game steps after the spawn" in text
+    drift = report["drift"]  # the long session, in miniature: two blocks of 3 frames beside the game
+    assert drift["frames"] == 6 and [row["frames"] for row in drift["blocks"]] == [[0, 3], [3, 6]]
+    assert "## A long session: 6 frames beside the real game" in text and "| 3-5 | " in text
 
 def test_bench_causal_json_and_bad_preset(tmp_path):
     proc = run("bench", "causal", "--frames", "5", "--size", "8", "--leak-at", "1", "--json", str(tmp_path / "b.json"))

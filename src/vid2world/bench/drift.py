@@ -20,6 +20,7 @@ from ..metrics.drift import drift_report, format_drift
 from ..world.bundled import load_model, resolve
 from ..world.frames import frames_to_tensor, tensor_to_frames
 from ..world.session import eval_mode
+from ..world.sampling import Sampling
 from ..world.world_model import WorldModel
 
 
@@ -45,9 +46,10 @@ def real_game(env: str, size: int, frames: int, seed: int) -> tuple[np.ndarray, 
 
 
 def model_game(model: WorldModel, start: np.ndarray, actions: np.ndarray, seed: int,
-               progress: bool = False) -> np.ndarray:
-    """The model's frames [N, h, w, 3]: the real start frame, then one frame per action (the fast preset)."""
-    session = model.session(start[None, None], seed=seed, sampling=model.sampling("fast"))
+               progress: bool = False, sampling: Sampling | None = None) -> np.ndarray:
+    """The model's frames [N, h, w, 3]: the real start frame, then one frame per action (`sampling`, default
+    the fast preset)."""
+    session = model.session(start[None, None], seed=seed, sampling=sampling or model.sampling("fast"))
     frames = [start]
     for action in progress_bar(list(actions), desc="drift", unit="frame", enabled=progress):
         frames.append(np.asarray(session.step(action[None]))[0])
@@ -93,22 +95,28 @@ def add_idm_accuracy(report: dict[str, Any], model_dir: Path, model_frames: np.n
     report["last_block_ok"] = all(report["last_block"].values())
 
 
+def measure_drift(model: WorldModel, model_dir: Path, frames: int = 1000, block: int = 100, seed: int = 0,
+                  progress: bool = False, sampling: Sampling | None = None) -> dict[str, Any]:
+    """The drift report of `model` (its directory `model_dir` for the IDM) against the simulator its metadata
+    names, for `frames` frames under the scripted policy."""
+    env = model.metadata.get("env")
+    if not isinstance(env, str):
+        raise ValueError(f"--model {model_dir}: its metadata names no simulator ('env'); bench drift plays the "
+                         "real game beside the model")
+    size = int(model.metadata.get("frame_size", (64, 64))[0])
+    real, actions = real_game(env, size, frames, seed)
+    generated = model_game(model, real[0], actions, seed, progress, sampling)
+    ceiling = drift_report(codec_round_trip(model, real), real, block)
+    report = drift_report(generated, real, block)
+    add_idm_accuracy(report, model_dir, generated, real, actions)
+    return {"env": env, "frames": frames, "seed": seed, "policy": "scripted (held actions)", **report,
+            "codec_sharpness_ratio": float(np.mean([row["sharpness"]["ratio"] for row in ceiling["blocks"]]))}
+
+
 def bench_drift(model_ref: str, frames: int = 1000, block: int = 100, seed: int = 0, device: str = "cpu",
                 progress: bool = False) -> dict[str, Any]:
     model = load_model(model_ref, device)
-    env = model.metadata.get("env")
-    if not isinstance(env, str):
-        raise ValueError(f"--model {model_ref}: its metadata names no simulator ('env'); bench drift plays the real "
-                         "game beside the model")
-    size = int(model.metadata.get("frame_size", (64, 64))[0])
-    real, actions = real_game(env, size, frames, seed)
-    generated = model_game(model, real[0], actions, seed, progress)
-    ceiling = drift_report(codec_round_trip(model, real), real, block)
-    report = drift_report(generated, real, block)
-    add_idm_accuracy(report, resolve(model_ref, "--model"), generated, real, actions)
-    return {"model": model_ref, "env": env, "frames": frames, "seed": seed, "policy": "scripted (held actions)",
-            **report,
-            "codec_sharpness_ratio": float(np.mean([row["sharpness"]["ratio"] for row in ceiling["blocks"]]))}
+    return {"model": model_ref, **measure_drift(model, resolve(model_ref, "--model"), frames, block, seed, progress)}
 
 
 def _bench_drift(args: argparse.Namespace) -> int:

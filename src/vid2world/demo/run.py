@@ -18,7 +18,9 @@ import torch
 from PIL import Image
 
 from .. import zoo
+from ..bench.drift import measure_drift
 from ..causal.diagnostics import ProbeInputs, future_leak
+from ..metrics.drift import format_drift
 from ..data.spec import ActionSpec
 from ..eval.paired import PairedDifference
 from ..eval.videos import grid
@@ -69,7 +71,7 @@ def run_demo(out: str | Path, device: str = "cpu", progress: bool = True, config
     sampling = model.sampling("fast", steps=config.steps)
     report: dict[str, Any] = {"model": MODEL, "env": env, "sampling": asdict(sampling), "config": asdict(config),
                               "causality_max_past_change": causality_check(model)}
-    bar = progress_bar(total=4, desc="demo", unit="part", enabled=progress)
+    bar = progress_bar(total=5, desc="demo", unit="part", enabled=progress)
     played, acted = record_starts(env, model.metadata["frame_size"][0], config.starts, config.settle + config.horizon,
                                   config.seed)
     frames, actions = played[:, config.settle:], acted[:, config.settle:]
@@ -86,6 +88,10 @@ def run_demo(out: str | Path, device: str = "cpu", progress: bool = True, config
     report["turning"] = turn_test(model, env, spec, config, sampling)
     bar.update(1)
     cells, labels = counterfactual(model, env, spec, config, sampling)
+    bar.update(1)
+    if config.drift_frames:
+        report["drift"] = measure_drift(model, model_dir, config.drift_frames, config.drift_block, config.seed,
+                                        sampling=sampling)
     bar.update(1)
     bar.close()
     report["wall_s"] = round(time.time() - started, 1)
@@ -142,6 +148,19 @@ def report_markdown(r: dict[str, Any]) -> str:
               "|---|---|---|---|---|---|"]
     lines += [f"| {s['seed']} | {s['game_left']:+.2f} | {s['model_left']:+.2f} | {s['game_right']:+.2f} | "
               f"{s['model_right']:+.2f} | {'yes' if s['follows'] else 'no'} |" for s in turn["starts"]]
+    drift = r.get("drift")
+    if drift:
+        lines += ["", f"## A long session: {drift['frames']} frames beside the real game", "",
+                  "The scripted policy drives the model and the real game with the same actions from the same start "
+                  "frame; per block, each statistic's mean for the model and the game (`vid2world bench drift`, "
+                  "docs/results.md). A collapse to blur, grey, noise or a frozen picture would fail it.", "",
+                  format_drift(drift), "",
+                  f"The codec's own round trip keeps {drift['codec_sharpness_ratio']:.2f} of the real frames' "
+                  "sharpness: the most a model drawing through it can keep."]
+        if "idm_accuracy" in drift["blocks"][0]:
+            pairs = ", ".join(f"{row['idm_accuracy']['model']:.2f} / {row['idm_accuracy']['real']:.2f}"
+                              for row in drift["blocks"])
+            lines += ["", f"IDM action accuracy per block (model / real): {pairs}."]
     lines += ["", f"Causality check: the largest change of a past output when the future changes: "
                   f"{r['causality_max_past_change']:.1e} (0 = strictly causal).", ""]
     return "\n".join(lines)

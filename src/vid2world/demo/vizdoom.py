@@ -37,6 +37,9 @@ class DemoConfig:
     turn_steps: int = 8
     turn_label: str = "+12"  # degrees per step of the held turn (the recorder's turn bins)
     steps: int | None = None  # DDIM steps; None: the model's fast preset
+    # a long session beside the real game under the scripted policy, per block (bench drift; 0: skipped)
+    drift_frames: int = 300
+    drift_block: int = 100
     seed: int = DEMO_SEED
 
 
