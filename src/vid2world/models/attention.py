@@ -73,8 +73,11 @@ class Attention(nn.Module):
         rows, new = len(stream.row_list()), q.shape[2]
         spatial = q.shape[0] // (rows * stream.repeat)  # attention runs per spatial location: batch = rows x H x W
         has_past = stream.has_past() and stream.cache.slots[self.cache_slot] is not None
-        if has_past and not stream.commit and new == 1:
-            return self._one_query_over_cache(q, k, v, stream)
+        if has_past and new == 1:  # a denoising step, or one frame committed (its keys join the ring after)
+            out = self._one_query_over_cache(q, k, v, stream)
+            if stream.commit and stream.capacity:
+                self._commit(stream, k, v, rows, spatial)
+            return out
         mask = None
         keys, values = k, v
         if has_past:
