@@ -102,6 +102,10 @@ class CacheView:
         self._check_writable()
         if self.cache.slots[slot] is None:
             self.cache.slots[slot] = tuple(t.new_zeros((len(self.cache.fill), *t.shape[1:])) for t in state)
+        if self.rows is None:  # every row, in order: a plain copy (no index tensor, no scatter)
+            for buffer, t in zip(self.cache.slots[slot], state):
+                buffer.copy_(t)
+            return
         index = torch.tensor(self.row_list(), device=state[0].device)
         for buffer, t in zip(self.cache.slots[slot], state):
             buffer[index] = t
