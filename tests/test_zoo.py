@@ -22,16 +22,17 @@ MiB = 2 ** 20
 def test_quick_build_runs_every_stage_and_resumes(tmp_path, capsys):
     out = tmp_path / "build"
     assert main(["zoo", "build", "vizdoom-deathmatch", "--quick", "--out", str(out), "--no-progress"]) == 0
-    for stage in ("autoencoder", "pretrain", "finetune", "refine", "refine-2", "idm", "eval-quality", "eval-fast",
-                  "model"):
+    for stage in ("autoencoder", "pretrain", "finetune", "refine", "refine-2", "distill", "idm", "eval-quality",
+                  "eval-fast", "model"):
         assert (out / stage).is_dir(), stage
     card = json.loads((out / "model" / "card.json").read_text())
     assert card["rebuild"] == "vid2world zoo build vizdoom-deathmatch"
     assert card["stages"]["finetune"]["config"]["steps"] == card["stages"]["refine-2"]["config"]["steps"] == 3
-    fast = card["evaluation"]["fast"]
-    assert fast["precision"] == "bf16" and f"(2, {fast['guidance']:g}, bf16)" in (out / "model" / "card.md").read_text()
-    assert {"quality", "fast"} == set(card["evaluation"])
-    assert card["evaluation"]["fast"]["steps"] < card["evaluation"]["quality"]["steps"]
+    fast = card["evaluation"]["fast"]  # the distilled student ships: one unguided step in both presets
+    assert (fast["steps"], fast["guidance"], fast["precision"]) == (1, 1.0, "fp32")
+    assert "(1, 1, fp32)" in (out / "model" / "card.md").read_text()
+    assert {"quality", "fast"} == set(card["evaluation"]) and card["evaluation"]["quality"]["steps"] == 1
+    assert card["stages"]["distill"]["config"]["teacher_guidance"] == 2.0
     assert "model" in card["evaluation"]["quality"]["sources"]
     assert "## Held-out evaluation" in (out / "model" / "card.md").read_text()
     scored = json.loads((out / "eval-fast" / "results.json").read_text())  # every held-out episode, said so
@@ -40,9 +41,9 @@ def test_quick_build_runs_every_stage_and_resumes(tmp_path, capsys):
     assert "- fast, against copy last frame: " in (out / "model" / "card.md").read_text()
     from safetensors.torch import load_file
 
-    shipped, refined = (load_file(str(out / d / "model.safetensors")) for d in ("model", "refine-2"))
+    shipped, student = (load_file(str(out / d / "model.safetensors")) for d in ("model", "distill"))
     assert {v.dtype for v in shipped.values()} == {torch.float16}
-    assert all(torch.equal(shipped[k], v.half()) for k, v in refined.items())  # the last stage ships
+    assert all(torch.equal(shipped[k], v.half()) for k, v in student.items())  # the last stage ships
     model = v2w.WorldModel.from_pretrained(out / "model")
     assert model.unet.config.strictly_causal and model.action_dim == 12
     assert model.metadata["env"] == "vizdoom:deathmatch" and model.metadata["frame_size"] == [64, 64]
@@ -56,6 +57,7 @@ def test_quick_build_runs_every_stage_and_resumes(tmp_path, capsys):
     assert v2w.WorldModel.from_pretrained(kept / "refine-2").unet.config.strictly_causal  # the latest stage
     assert (kept / "autoencoder" / "codec.safetensors").is_file()
     assert not (kept / "finetune").exists() and not (kept / "refine").exists()  # a build goes on from the latest
+    assert (kept / "distill" / "stage.json").is_file()  # and the student, so it is not distilled again
     again = tmp_path / "again"  # a fresh build directory with the kept stages: nothing is trained again
     shutil.copytree(kept, again)
     stamp = (again / "refine-2" / "stage.json").stat().st_mtime_ns
@@ -216,7 +218,10 @@ def test_bundled_model_is_causal_exact_and_driven_by_the_recorder(name):
 def test_bench_play_times_both_presets(tmp_path):
     assert main(["bench", "play", "--frames", "2", "--warmup", "0", "--json", str(tmp_path / "p.json")]) == 0
     rows = {r["preset"]: r for r in json.loads((tmp_path / "p.json").read_text())["rows"]}
-    assert rows["fast"]["steps"] < rows["quality"]["steps"] and all(r["fps"] > 0 for r in rows.values())
+    model = v2w.zoo.load("vizdoom-deathmatch")  # each preset as the model samples it (the shipped student: 1 step)
+    assert {p: (r["steps"], r["guidance"]) for p, r in rows.items()} == \
+        {p: (model.sampling(p).steps, model.sampling(p).guidance) for p in ("quality", "fast")}
+    assert all(r["fps"] > 0 for r in rows.values())
     assert all(r["frames"] == 2 for r in rows.values())
     assert main(["bench", "play", "--frames", "1", "--warmup", "1", "--steps", "2", "--guidance", "1,2.5",
                  "--json", str(tmp_path / "g.json")]) == 0

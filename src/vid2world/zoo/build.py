@@ -6,6 +6,7 @@ build directory's finished stages, or copy them, and run the same command again.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -15,7 +16,8 @@ from ..train.in_memory import FitConfig
 from ..world.world_model import WorldModel
 from .recipe import Recipe
 
-STAGES = ("record", "autoencoder", "latents", "pretrain", "finetune", "refine", "idm", "export", "evaluate")
+STAGES = ("record", "autoencoder", "latents", "pretrain", "finetune", "refine", "distill", "idm", "export",
+          "evaluate")
 
 
 def build(recipe: Recipe, out: str | Path, workers: int = 2, progress: bool = True, until: str | None = None,
@@ -71,6 +73,10 @@ def build(recipe: Recipe, out: str | Path, workers: int = 2, progress: bool = Tr
         final = out / name
         world = stages.finetune(final, config, world, latents, actions, progress)
         say(f"{name}: {stages.describe(final)}")
+    if recipe.distill and not stop_before("distill"):
+        final = out / "distill"
+        world = stages.distill_stage(final, recipe.distill, world, latents, actions, progress)
+        say(f"distill: {stages.describe(final)}")
     if stop_before("idm"):
         return out
     idm = finish.train_idm(out, target.root, idm_steps, progress)
@@ -118,11 +124,17 @@ def last_present(out: Path, chain: list[tuple[str, FitConfig]]) -> int:
 
 
 def install(out: str | Path, name: str, models: Path) -> Path:
-    """Copy a finished build's OUT/model into the package's bundled models (replacing the earlier copy)."""
+    """Copy a finished build's OUT/model into the package's bundled models (replacing the earlier copy). When the
+    weights change, the new card records what the model it replaces scored (and what that one replaced)."""
     source = absolute(out) / "model"
     if not (source / "card.md").is_file():
         raise ValueError(f"{source}: no finished model to install; run `vid2world zoo build {name}` to the end")
     target = models / name
+    replaced = card.replaced_models(target, source)
     with AtomicDirectory(target, overwrite=target.exists()) as tmp:
         shutil.copytree(source, tmp.path, dirs_exist_ok=True)
+        if replaced:
+            data = json.loads((tmp.path / "card.json").read_text())
+            data["replaced"] = replaced
+            finish.write_card(tmp.path, card.card_markdown(data), data)
     return target

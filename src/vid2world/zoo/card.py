@@ -10,6 +10,7 @@ from typing import Any
 from ..data.store import open_dataset
 from ..eval.paired import PairedDifference
 from ..world.bundled import MODELS
+from ..world.storage import WEIGHTS_NAME
 from ..world.world_model import WorldModel
 from .finish import stage
 from .recipe import Recipe
@@ -38,7 +39,8 @@ def _data_rows(out: Path, recipe: Recipe) -> list[dict[str, Any]]:
 
 def card_data(out: Path, recipe: Recipe, model: WorldModel, evals: dict[str, dict[str, Any]]) -> dict[str, Any]:
     names = ("autoencoder", "decoder", "pretrain", "finetune") + tuple(refine_stage(i)
-                                                                      for i in range(len(recipe.refine)))
+                                                                      for i in range(len(recipe.refine))) \
+        + (("distill",) if recipe.distill else ())
     # a build that went on from a kept stage has no record of the stages before it: the card lists those it has
     stages = {name: stage(out, name) for name in names if (out / name / STAGE_FILE).is_file()}
     for record in stages.values():  # keep the card small: the curves stay in the build directory
@@ -114,5 +116,24 @@ def card_markdown(data: dict[str, Any]) -> str:
                           f"{st['autoencoder']['target_heldout_psnr']:.2f} dB.")
     lines += ["", "## Held-out evaluation", "", f"{data['heldout']}", ""]
     lines += _metric_table(data["evaluation"])
+    for old in data.get("replaced", []):
+        steps = ", ".join(f"{name} {n}" for name, n in old["stages"].items())
+        lines += ["", "## The model this one replaced", "", f"Trained in the stages {steps}; on the held-out "
+                  "episodes it scored:", ""] + _metric_table(old["evaluation"])
     lines += ["", "## Rebuild", "", "```", data["rebuild"], "```", ""]
     return "\n".join(lines)
+
+
+def replaced_models(installed: Path, new: Path) -> list[dict[str, Any]]:
+    """What the bundled model in `installed` scored, when `new` holds other weights, before those it replaced
+    itself ([] when nothing is installed or the weights are the same)."""
+    card_file = installed / "card.json"
+    if not card_file.is_file():
+        return []
+    old = json.loads(card_file.read_text())
+    weights = installed / WEIGHTS_NAME
+    if weights.is_file() and weights.read_bytes() == (new / WEIGHTS_NAME).read_bytes():
+        return old.get("replaced", [])  # the same model rebuilt: nothing replaced
+    record = {"stages": {name: r["config"]["steps"] for name, r in old["stages"].items()},
+              "evaluation": old["evaluation"]}
+    return [record] + old.get("replaced", [])

@@ -75,8 +75,9 @@ def register(sub) -> None:
     b.add_argument("--out", default=None, help="build directory (default: build/zoo/NAME[-quick])")
     b.add_argument("--quick", action="store_true", help="the same stages with tiny counts: minutes, for tests")
     b.add_argument("--until", default=None, help="stop after this stage: record, autoencoder, latents, pretrain, "
-                                                 "finetune, refine (every phase of recipes that have them), idm, "
-                                                 "export, evaluate "
+                                                 "finetune, refine (every phase of recipes that have them), "
+                                                 "distill (recipes that ship a few-step student), idm, export, "
+                                                 "evaluate "
                                                  "(default: all, the card last)")
     b.add_argument("--workers", type=positive_int, default=2, help="recording processes (default: 2)")
     b.add_argument("--eval-presets", default="quality,fast", choices=["quality,fast", "fast", "quality"],

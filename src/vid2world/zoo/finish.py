@@ -67,7 +67,8 @@ def export(out: Path, recipe: Recipe, model_dir: Path, idm: Path) -> Path:
     path = out / "model"
     with AtomicDirectory(path, overwrite=path.exists()) as tmp:
         config = json.loads((model_dir / CONFIG_NAME).read_text())
-        config["sampler"] = sampler(recipe).to_dict()
+        if not recipe.distill:  # a distilled student keeps its own: its steps, guidance off
+            config["sampler"] = sampler(recipe).to_dict()
         config["metadata"] = {**config.get("metadata", {}), "card": "card.md"}
         (tmp.path / CONFIG_NAME).write_text(json.dumps(config, indent=1))
         half_precision_weights(model_dir, tmp.path)
@@ -90,15 +91,17 @@ def half_precision_weights(model_dir: Path, target: Path) -> None:
 
 def keep_stages(out: Path, target: Path, recipe: Recipe) -> Path:
     """The stages worth keeping so a later build goes on where this one stopped (`zoo build --keep-stages DIR`):
-    the autoencoder, the pretrained passive model (unless the recipe has them from its base) and the latest finished
-    fine-tune stage (weights in float16), each a stage directory. A build starts from the latest fine-tune stage
-    present, so a next refine phase needs nothing else."""
+    the autoencoder, the pretrained passive model (unless the recipe has them from its base), the latest finished
+    fine-tune stage and the distilled student when there is one (weights in float16), each a stage directory. A
+    build starts from the latest fine-tune stage present, so a next refine phase needs nothing else."""
     chain = ["finetune"] + [refine_stage(i) for i in range(len(recipe.refine))]
-    finished = [name for name in chain if (out / name / STAGE_FILE).is_file()]
+    finished = [name for name in chain if (out / name / STAGE_FILE).is_file()][-1:]
+    if recipe.distill and (out / "distill" / STAGE_FILE).is_file():  # the student, beside the stage it came from
+        finished.append("distill")
     with AtomicDirectory(target, overwrite=target.exists()) as tmp:
         if not recipe.base:  # a recipe with a base has its autoencoder and pretrain stages from there
             shutil.copytree(out / "autoencoder", tmp.path / "autoencoder")
-        for name in ([] if recipe.base else ["pretrain"]) + finished[-1:]:
+        for name in ([] if recipe.base else ["pretrain"]) + finished:
             (tmp.path / name).mkdir()
             for file in (CONFIG_NAME, STAGE_FILE):
                 shutil.copy2(out / name / file, tmp.path / name / file)

@@ -18,6 +18,7 @@ from ..data.record import RecordConfig
 from ..models.config import reject_unknown_fields
 from ..models.vae import VAEConfig
 from ..train.autoencoder import AutoencoderFitConfig
+from ..train.distill import DistillConfig
 from ..train.in_memory import FitConfig
 
 RECIPES = Path(__file__).parent / "recipes"
@@ -81,6 +82,9 @@ class Recipe:
     # the base's decoder fine-tuned on the target's frames, its encoder kept (the latents, and what the pretrained
     # model learnt on them, stay as they are): a codec trained on other games draws a new one badly
     decoder: AutoencoderFitConfig | None = None
+    # the last training stage: a few-step student of the fine-tuned model (`vid2world distill`), which is what ships;
+    # both its presets sample with the student's steps, guidance off
+    distill: DistillConfig | None = None
 
     def quick(self) -> "Recipe":
         """The same stages with every count cut to what runs in a few minutes on 2 cores."""
@@ -98,6 +102,7 @@ class Recipe:
             finetune=short(self.finetune, warmup=1, compile=False),
             refine=tuple(short(r, warmup=1, compile=False) for r in self.refine),
             decoder=self.decoder and short(self.decoder, warmup=1), eval_horizon=min(self.eval_horizon, 4),
+            distill=self.distill and dataclasses.replace(self.distill, steps=3, batch=2, warmup=1),
             eval_counterfactual=False,
             sampler_steps=min(self.sampler_steps, 3), fast_steps=min(self.fast_steps, 2))
 
@@ -136,6 +141,8 @@ def recipe_from_dict(d: Mapping[str, Any]) -> Recipe:
     d["conversion"] = _fit(Conversion, d.get("conversion"))
     if d.get("decoder") is not None:
         d["decoder"] = _fit(AutoencoderFitConfig, d["decoder"])
+    if d.get("distill") is not None:
+        d["distill"] = _fit(DistillConfig, d["distill"])
     return Recipe(**d)
 
 

@@ -35,6 +35,7 @@ from ..models.codec import LatentCodec, codec_from_config
 from ..models.config import UNetConfig
 from ..models.unet import VideoUNet
 from ..train.autoencoder import calibrate_scale, encode_frames, fit_autoencoder
+from ..train.distill import DistillConfig, distill
 from ..train.in_memory import FitConfig, fit_world_model
 from ..world.world_model import FastPreset, SamplerConfig, WorldModel
 from .recipe import Recipe, Source
@@ -242,6 +243,20 @@ def finetune(path: Path, config: FitConfig, model: WorldModel, latents: list[np.
     losses = fit_world_model(model, latents, actions, config, progress=progress, latents=True)
     model.save_pretrained(path, {STAGE_FILE: _stage_record(started, loss=_rounded(losses), config=asdict(config))})
     return model
+
+
+def distill_stage(path: Path, config: DistillConfig, teacher: WorldModel, latents: list[np.ndarray],
+                  actions: list[np.ndarray], progress: bool) -> WorldModel:
+    """The few-step student of `teacher` saved to `path` (OUT/distill); the saved one when that stage is done.
+    The run keeps its state beside the stage (OUT/distill-state.pt) and goes on from it after a stop."""
+    if path.exists():
+        return WorldModel.from_pretrained(path)
+    started = time.time()
+    student, losses = distill(teacher, latents, actions, config, source="the fine-tuned model",
+                              progress=progress, state=path.parent / "distill-state.pt")
+    student.save_pretrained(path, {STAGE_FILE: _stage_record(started, loss=_rounded(losses),
+                                                              config=asdict(config))})
+    return student
 
 
 def refine_stage(phase: int) -> str:
