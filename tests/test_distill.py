@@ -11,7 +11,8 @@ import torch
 
 import vid2world as v2w
 from vid2world.world.sampling import FastPreset
-from vid2world.train.distill import DistillConfig, distill, distill_loss, make_student, teacher_sampling
+from vid2world.train.distill import (DistillConfig, distill, distill_loss, make_student, own_context,
+                                     teacher_sampling)
 from vid2world.train.in_memory import EpisodeSampler
 
 from .test_world_model import pixel_unet
@@ -72,7 +73,7 @@ def test_distillation_learns_a_guided_teacher():
 def test_a_stopped_distillation_resumes_exactly(tmp_path):
     t = teacher(torch.float32, steps=2, guidance=2.5)  # the tiny UNet has dropout: its stream must resume too
     latents, actions = episodes()
-    config = DistillConfig(steps=8, batch=2, lr=3e-4, warmup=2, precision="fp32", ema_decay=0.9)
+    config = DistillConfig(steps=8, batch=2, lr=3e-4, warmup=2, precision="fp32", ema_decay=0.9, own_context=0.5)
     student, losses = distill(t, latents, actions, config)
     state = tmp_path / "state.pt"  # stopped during step 6 (saved after step 4), then resumed: the same run
 
@@ -88,11 +89,31 @@ def test_a_stopped_distillation_resumes_exactly(tmp_path):
         assert torch.equal(a, b)
 
 
+def test_own_context_is_the_students_rollout_from_the_first_real_frame():
+    t = teacher(torch.float64, steps=2, guidance=2.5)
+    config = DistillConfig(student_steps=1, precision="fp32")
+    student = make_student(t, config, "teacher")
+    latents, actions = episodes()
+    batch = held_batch(latents, actions)
+    lat = batch["latents"][:, :, :4].double()
+    fa = student.latent_actions(batch["actions"][:, :3].double())
+    made = own_context(student, lat[:, :, :3], fa, seed=5)
+    assert torch.equal(made[:, :, :1], lat[:, :, :1]) and not torch.allclose(made[:, :, 1:], lat[:, :, 1:3])
+    session = student.latent_session(lat[:, :, :1], fa[:, :1], sampling=student.sampling("fast"), seed=5)
+    assert torch.equal(made[:, :, 1:2], session.step_latent(fa[:, 1]))  # the student's own session, step by step
+    sampling = teacher_sampling(t, config)
+    real, own = (distill_loss(t, student, sampling, batch, 3, torch.Generator().manual_seed(0), "fp32", flag)
+                 for flag in (False, True))
+    assert real.item() != own.item()
+
+
 def test_bad_distill_settings_are_named():
     with pytest.raises(ValueError, match="distill.student_steps"):
         DistillConfig(student_steps=0)
     with pytest.raises(ValueError, match="distill.precision"):
         DistillConfig(precision="fp16")
+    with pytest.raises(ValueError, match="distill.own_context"):
+        DistillConfig(own_context=1.5)
 
 
 def test_the_distill_command_writes_a_student_and_goes_on_after_a_stop(tmp_path, capsys):

@@ -34,3 +34,17 @@ def test_optimizer_step_clips_steps_clears_and_updates_the_ema():
     for n, p in layer.named_parameters():
         assert torch.allclose(ema.shadow[n], (before[n] + p.detach()) / 2)
     assert optimizer_step(optimizer, layer.parameters()) is None  # no clipping asked
+
+
+def test_a_fused_optimiser_step_is_seen_by_the_weights_version():
+    # a session samples bf16 with a copy of the weights, made again when their version changes: a fused AdamW
+    # updates in place without counting it, so the shared step counts it
+    from vid2world.models.precision import weights_version
+    from vid2world.train.optim import optimizer_step
+
+    layer = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.AdamW(layer.parameters(), lr=0.1, fused=True)
+    before = weights_version(layer)
+    layer(torch.ones(1, 3)).sum().backward()
+    optimizer_step(optimizer, layer.parameters(), grad_clip=1.0)
+    assert weights_version(layer) != before

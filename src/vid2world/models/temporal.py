@@ -214,22 +214,8 @@ class TemporalConv(nn.Conv3d):
         """Taps first..first+n-1 applied to frames [B, C, n, H, W] and summed, no bias: [B, C_out, H, W]. One
         matmul over (C, n): Conv3d's (k, 1, 1) kernel on a single output frame takes a slow unfold path."""
         b, c, n, h, w = frames.shape
-        return torch.matmul(self._tap_weight(first, n), frames.reshape(b, c * n, h * w)).reshape(
-            b, self.out_channels, h, w)
-
-    def _tap_weight(self, first: int, n: int) -> Tensor:
-        """Taps first..first+n-1 as one [C_out, C * n] matrix. Slicing the kernel copies it: a session, which calls
-        this twice per layer and frame with weights that do not change, reuses the copy until they do (a new
-        tensor or an in-place update); where autograd records, the slice is taken every time."""
-        key = (first, n, self.weight.data_ptr(), self.weight._version, self.weight.dtype)
-        if torch.is_grad_enabled() and self.weight.requires_grad:
-            return self.weight[:, :, first:first + n, 0, 0].reshape(self.out_channels, -1)
-        cached = self.__dict__.get("_tap_cache", {})
-        if key not in cached:
-            cached = {k: v for k, v in cached.items() if k[2:] == key[2:]}  # taps of the current weights only
-            cached[key] = self.weight.detach()[:, :, first:first + n, 0, 0].reshape(self.out_channels, -1)
-            self.__dict__["_tap_cache"] = cached
-        return cached[key]
+        weight = self.weight[:, :, first:first + n, 0, 0].reshape(self.out_channels, c * n)
+        return torch.matmul(weight, frames.reshape(b, c * n, h * w)).reshape(b, self.out_channels, h, w)
 
     def _next_frame(self, x: Tensor, past: Tensor | None, repeat: int) -> Tensor:
         """One new frame [B, C, 1, H, W] after the committed ones, whose taps' share (`past`, [rows, C_out, H, W],

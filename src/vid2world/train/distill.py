@@ -50,6 +50,9 @@ class DistillConfig:
     teacher_preset: str = "fast"
     teacher_steps: int | None = None  # overrides of the teacher's preset
     teacher_guidance: float | None = None
+    # the share of steps whose context the student makes itself (self-forcing): a student taught on real histories
+    # only drifts in long sessions (docs/results.md); 0 keeps the runs made before this setting
+    own_context: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch", "student_steps"):
@@ -59,6 +62,8 @@ class DistillConfig:
         if not 0 < self.student_steps <= 4:
             raise ValueError(f"distill.student_steps: 1..4 steps (each is unrolled with its gradient), got "
                              f"{self.student_steps}")
+        if not (isinstance(self.own_context, (int, float)) and 0 <= self.own_context <= 1):
+            raise ValueError(f"distill.own_context: a share in [0, 1], got {self.own_context!r}")
         if not (isinstance(self.lr, (int, float)) and self.lr > 0):
             raise ValueError(f"distill.lr: expected a positive number, got {self.lr!r}")
         for name in ("precision", "student_precision"):
@@ -109,9 +114,21 @@ def student_frames(student: WorldModel, latents: Tensor, frame_actions: Tensor |
     return x
 
 
+@torch.no_grad()
+def own_context(student: WorldModel, latents: Tensor, frame_actions: Tensor | None, seed: int) -> Tensor:
+    """Context frames [B, C, k, h, w] the student makes itself: the first real frame, then its own session
+    under the clip's actions (self-forcing: the histories it will meet in a long session, not only real ones)."""
+    session = student.latent_session(latents[:, :, :1], None if frame_actions is None else frame_actions[:, :1],
+                                     sampling=student.sampling("fast"), seed=seed)
+    made = [session.step_latent(None if frame_actions is None else frame_actions[:, j])
+            for j in range(1, latents.shape[2])]
+    return torch.cat([latents[:, :, :1], *made], dim=2).to(latents.dtype)
+
+
 def distill_loss(teacher: WorldModel, student: WorldModel, sampling: Sampling, batch: dict[str, Tensor],
-                 k: int, gen: torch.Generator, precision: str) -> Tensor:
-    """Mean squared latent distance between the student's and the teacher's frame k of every clip."""
+                 k: int, gen: torch.Generator, precision: str, own: bool = False) -> Tensor:
+    """Mean squared latent distance between the student's and the teacher's frame k of every clip, after the
+    clip's k real frames (or, `own`, after the first real frame and the student's own k - 1)."""
     dtype = next(student.backbone.parameters()).dtype
     latents = batch["latents"][:, :, :k + 1].to(student.device, dtype)
     frame_actions = None
@@ -119,11 +136,12 @@ def distill_loss(teacher: WorldModel, student: WorldModel, sampling: Sampling, b
         frame_actions = student.latent_actions(batch["actions"][:, :k].to(latents))  # [B, k + 1, A]
     noise = torch.randn(latents[:, :, :1].shape, generator=gen).to(latents)
     seed = int(torch.randint(0, 2 ** 31 - 1, (1,), generator=gen))
-    target = teacher_frames(teacher, sampling, latents[:, :, :k], frame_actions, noise, seed)
+    context = own_context(student, latents[:, :, :k], frame_actions, seed) if own else latents[:, :, :k]
+    target = teacher_frames(teacher, sampling, context, frame_actions, noise, seed)
     # the student's dropout, if it has any, draws from torch's global stream: seeded from `gen`, so a run resumes
     with torch.random.fork_rng(devices=[]), autocast(precision, student.device):
         torch.manual_seed(seed)
-        x = student_frames(student, latents[:, :, :k], frame_actions, noise)
+        x = student_frames(student, context, frame_actions, noise)
     return torch.nn.functional.mse_loss(x.float(), target.float())
 
 
@@ -174,7 +192,10 @@ def distill(teacher: WorldModel, latents: Sequence[np.ndarray], actions: Sequenc
                              initial=start, total=config.steps):
         set_lr(optimizer, lr_at(step, config.steps, config.lr, config.warmup, config.decay))
         k = int(torch.randint(1, window, (1,), generator=gen))  # context frames of this step's clips
-        loss = distill_loss(teacher, student, sampling, sampler.batch(config.batch, gen), k, gen, config.precision)
+        # drawn only when asked for: runs without own context keep the stream they had before the setting
+        own = config.own_context > 0 and bool(torch.rand(1, generator=gen) < config.own_context)
+        loss = distill_loss(teacher, student, sampling, sampler.batch(config.batch, gen), k, gen, config.precision,
+                            own)
         check_finite(loss.detach(), f"distill loss at step {step}")
         loss.backward()
         optimizer_step(optimizer, params, config.grad_clip, ema, student.backbone)

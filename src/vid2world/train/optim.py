@@ -37,6 +37,10 @@ def optimizer_step(optimizer: torch.optim.Optimizer, params: Iterable[nn.Paramet
     from `module`. Returns the norm before clipping (None without clipping)."""
     norm = None if grad_clip is None else clip(params, grad_clip)
     optimizer.step()
+    if optimizer.defaults.get("fused"):  # its kernel updates in place without counting it: count it, so what
+        for group in optimizer.param_groups:  # watches the weights' versions (a bf16 sampling copy) sees the step
+            for p in group["params"]:
+                torch.autograd.graph.increment_version(p)
     optimizer.zero_grad(set_to_none=True)
     if ema is not None:
         ema.update(module)
