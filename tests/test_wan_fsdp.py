@@ -37,10 +37,15 @@ def worst(got: dict, want: dict) -> float:
 def sharded(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("wan_fsdp")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.run([str(TORCHRUN), "--standalone", "--nproc_per_node", "2",
-                           str(ROOT / "tests" / "wan_fsdp_worker.py"), str(out), "float32"],
-                          cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          timeout=180)
+    for attempt in range(2):
+        proc = subprocess.run([str(TORCHRUN), "--standalone", "--nproc_per_node", "2",
+                               str(ROOT / "tests" / "wan_fsdp_worker.py"), str(out), "float32"],
+                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              timeout=180)
+        # once in a few hundred loaded runs a rank aborts in a thread of the process group's own (this message,
+        # SIGABRT) before any work: that start alone is tried again; every other failure fails at once
+        if proc.returncode == 0 or "terminate called without an active exception" not in proc.stdout:
+            break
     assert proc.returncode == 0, proc.stdout[-4000:]
     return torch.load(out / "sharded.pt", weights_only=False)
 
