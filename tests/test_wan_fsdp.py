@@ -42,8 +42,8 @@ def sharded(tmp_path_factory) -> dict:
                                str(ROOT / "tests" / "wan_fsdp_worker.py"), str(out), "float32"],
                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               timeout=180)
-        # once in a few hundred loaded runs a rank aborts in a thread of the process group's own (this message,
-        # SIGABRT) before any work: that start alone is tried again; every other failure fails at once
+        # under the suite's load a rank once aborted in a thread of the process group's own (this message,
+        # SIGABRT) and passed alone right after: that failure alone is tried again; any other fails at once
         if proc.returncode == 0 or "terminate called without an active exception" not in proc.stdout:
             break
     assert proc.returncode == 0, proc.stdout[-4000:]
