@@ -27,7 +27,7 @@ from pathlib import Path
 from vid2world.world.world_model import WorldModel
 from vid2world.zoo import path as bundled_path
 from vid2world.zoo.recipe import load_recipe
-from vid2world.zoo.stages import STAGE_FILE, STAGES_COMMIT, _machine
+from vid2world.zoo.stages import STAGE_FILE, STAGES_COMMIT, stage_record
 
 NAME = "vizdoom-deathmatch"
 
@@ -73,10 +73,10 @@ def adopt_student(out: Path, run: Path) -> None:
     if record["config"] != json.loads(json.dumps(recipe.distill.__dict__)):
         raise SystemExit(f"{run}: distilled with {record['config']}, the recipe's distill stage says "
                          f"{recipe.distill}")
-    stage = {"wall_s": record["wall_s_this_run"], "machine": _machine(), "config": record["config"],
-             "loss": record["loss"]}
-    WorldModel.from_pretrained(run / "model").save_pretrained(out / "distill",
-                                                              {STAGE_FILE: json.dumps(stage, indent=1)})
+    # runs before distill added up its resumed parts recorded only the last part's seconds
+    wall_s = record.get("wall_s", record.get("wall_s_this_run"))
+    stage = stage_record(wall_s, config=record["config"], loss=record["loss"])
+    WorldModel.from_pretrained(run / "model").save_pretrained(out / "distill", {STAGE_FILE: stage})
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from vid2world.world.sampling import FastPreset
 from vid2world.train.distill import (DistillConfig, distill, distill_loss, make_student, own_context,
                                      teacher_sampling)
 from vid2world.train.in_memory import EpisodeSampler
+from vid2world.train.latent_cache import cached_latents
 
 from .test_world_model import pixel_unet
 
@@ -64,7 +65,7 @@ def test_distillation_learns_a_guided_teacher():
                             "fp32").item()
 
     before = held_loss(make_student(t, config, "teacher"))
-    student, losses = distill(t, latents, actions, config, source="teacher")
+    student, losses, _ = distill(t, latents, actions, config, source="teacher")
     assert len(losses) == 30 and held_loss(student) < 0.8 * before
     assert student.sampling("fast").steps == 1 and student.sampling("fast").guidance == 1.0
     assert student.metadata["distilled_from"] == "teacher"
@@ -74,7 +75,7 @@ def test_a_stopped_distillation_resumes_exactly(tmp_path):
     t = teacher(torch.float32, steps=2, guidance=2.5)  # the tiny UNet has dropout: its stream must resume too
     latents, actions = episodes()
     config = DistillConfig(steps=8, batch=2, lr=3e-4, warmup=2, precision="fp32", ema_decay=0.9, own_context=0.5)
-    student, losses = distill(t, latents, actions, config)
+    student, losses, _ = distill(t, latents, actions, config)
     state = tmp_path / "state.pt"  # stopped during step 6 (saved after step 4), then resumed: the same run
 
     def stop(step, loss):
@@ -83,8 +84,10 @@ def test_a_stopped_distillation_resumes_exactly(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         distill(t, latents, actions, config, state=state, checkpoint_every=4, on_step=stop)
-    resumed, resumed_losses = distill(t, latents, actions, config, state=state, checkpoint_every=4)
+    first_part = torch.load(state, weights_only=True)["wall_s"]
+    resumed, resumed_losses, wall_s = distill(t, latents, actions, config, state=state, checkpoint_every=4)
     assert resumed_losses == losses
+    assert 0 < first_part < wall_s  # the seconds of both parts, added up
     for a, b in zip(student.backbone.state_dict().values(), resumed.backbone.state_dict().values()):
         assert torch.equal(a, b)
 
@@ -146,3 +149,19 @@ def test_bad_distill_overrides_are_one_line_errors(tmp_path, capsys, override, m
                  "--set", override])
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_cached_latents_are_encoded_once_and_refuse_another_datasets_file(tmp_path):
+    calls = []
+
+    def encode(frames):
+        calls.append(len(frames))
+        return torch.from_numpy(frames[..., :2].transpose(0, 3, 1, 2).astype(np.float32))
+
+    episodes_ = [np.random.default_rng(i).integers(0, 255, (n, 4, 4, 3), dtype=np.uint8) for i, n in enumerate((3, 5))]
+    first = cached_latents(tmp_path / "z.npy", episodes_, encode)
+    again = cached_latents(tmp_path / "z.npy", episodes_, encode)
+    assert calls == [3, 5] and [len(z) for z in again] == [3, 5]
+    assert all(np.array_equal(a, b) and a.dtype == np.float16 for a, b in zip(first, again))
+    with pytest.raises(ValueError, match=r"z\.npy: 8 latents for the 3 frames"):
+        cached_latents(tmp_path / "z.npy", episodes_[:1], encode)

@@ -13,6 +13,7 @@ will be asked for.
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
@@ -146,31 +147,34 @@ def distill_loss(teacher: WorldModel, student: WorldModel, sampling: Sampling, b
 
 
 def _save_state(path: Path, step: int, student: WorldModel, optimizer, ema: EMA | None, gen: torch.Generator,
-                losses: list[float]) -> None:
+                losses: list[float], wall_s: float) -> None:
     state = {"step": step, "backbone": student.backbone.state_dict(), "optimizer": optimizer.state_dict(),
-             "ema": None if ema is None else ema.state_dict(), "generator": gen.get_state(), "losses": losses}
+             "ema": None if ema is None else ema.state_dict(), "generator": gen.get_state(), "losses": losses,
+             "wall_s": wall_s}
     with atomic_file(path) as tmp:
         torch.save(state, tmp)
 
 
 def _load_state(path: Path, student: WorldModel, optimizer, ema: EMA | None, gen: torch.Generator
-                ) -> tuple[int, list[float]]:
+                ) -> tuple[int, list[float], float]:
     state = torch.load(path, map_location=student.device, weights_only=True)
     student.backbone.load_state_dict(state["backbone"])
     optimizer.load_state_dict(state["optimizer"])
     if ema is not None:
         ema.load_state_dict(state["ema"])
     gen.set_state(state["generator"])
-    return int(state["step"]), list(state["losses"])
+    return int(state["step"]), list(state["losses"]), float(state.get("wall_s", 0.0))
 
 
 def distill(teacher: WorldModel, latents: Sequence[np.ndarray], actions: Sequence[np.ndarray] | None,
             config: DistillConfig, source: str = "", progress: bool = False, state: Path | None = None,
             checkpoint_every: int = 50, on_step: Callable[[int, float], None] | None = None
-            ) -> tuple[WorldModel, list[float]]:
+            ) -> tuple[WorldModel, list[float], float]:
     """Distil `teacher` on episodes of its latents ([T, C, h, w] each) and actions ([T, A] each); returns the
-    student and the loss of every step. With `state`, the run saves itself there every `checkpoint_every` steps
-    and goes on from it when it exists (the same steps, batches and noise as an unbroken run)."""
+    student, the loss of every step and the wall seconds its steps took. With `state`, the run saves itself there
+    every `checkpoint_every` steps and goes on from it when it exists (the same steps, batches and noise as an
+    unbroken run; the seconds add up over the parts, the steps a stop lost counted once, when redone)."""
+    started = time.perf_counter()
     window = teacher.window
     if window < 2:
         raise ValueError(f"distill: the teacher's window holds {window} frame; it needs history to distil")
@@ -185,7 +189,7 @@ def distill(teacher: WorldModel, latents: Sequence[np.ndarray], actions: Sequenc
     params = [p for p in student.backbone.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0, fused=True)
     ema = EMA(student.backbone, config.ema_decay) if config.ema_decay else None
-    start, losses = (0, []) if state is None or not state.is_file() else \
+    start, losses, before = (0, [], 0.0) if state is None or not state.is_file() else \
         _load_state(state, student, optimizer, ema, gen)
     student.backbone.train()
     for step in progress_bar(range(start, config.steps), desc="distill", unit="step", enabled=progress,
@@ -203,8 +207,9 @@ def distill(teacher: WorldModel, latents: Sequence[np.ndarray], actions: Sequenc
         if on_step:
             on_step(step, losses[-1])
         if state is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == config.steps):
-            _save_state(state, step + 1, student, optimizer, ema, gen, losses)
+            _save_state(state, step + 1, student, optimizer, ema, gen, losses,
+                        before + time.perf_counter() - started)
     if ema is not None:
         ema.copy_to(student.backbone)
     student.backbone.eval()
-    return student, losses
+    return student, losses, before + time.perf_counter() - started

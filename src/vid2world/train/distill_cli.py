@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
@@ -21,11 +20,12 @@ import yaml
 from ..data.clips import to_model_input
 from ..data.store import open_dataset
 from ..io.args import add_progress_flag
-from ..io.atomic import absolute, atomic_file
+from ..io.atomic import absolute
 from ..models.config import reject_unknown_fields
 from ..world.bundled import load_model
 from ..world.world_model import WorldModel
 from .distill import DistillConfig, distill
+from .latent_cache import cached_latents
 
 
 def distill_config(path: str | None, overrides: Sequence[str]) -> DistillConfig:
@@ -50,11 +50,10 @@ def distill_config(path: str | None, overrides: Sequence[str]) -> DistillConfig:
     return DistillConfig(**values)
 
 
-@torch.no_grad()
 def dataset_latents(model: WorldModel, root: str, split: str, cache: Path
                     ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
-    """The latents ([T, C, h, w] per episode, from `cache` when it holds them) and actions of a dataset's
-    `split` (every episode when the dataset has no such split)."""
+    """The latents ([T, C, h, w] per episode, encoded once into `cache`) and actions of a dataset's `split`
+    (every episode when the dataset has no such split)."""
     ds = open_dataset(root)
     ids = ds.episodes_in(split)
     ids = ids if len(ids) else ds.episodes_in(None)
@@ -62,15 +61,8 @@ def dataset_latents(model: WorldModel, root: str, split: str, cache: Path
     if (model.action_dim is None) != (ds.meta.actions is None):
         raise ValueError(f"{root}: the dataset has {'no ' if ds.meta.actions is None else ''}actions, the teacher "
                          f"{'has none' if model.action_dim is None else f'takes {model.action_dim}'}")
-    lengths = [len(e.frames) for e in episodes]
-    if cache.is_file() and len(np.load(cache, mmap_mode="r")) == sum(lengths):
-        flat = np.load(cache)
-    else:
-        flat = np.concatenate([model.codec.encode(to_model_input(torch.from_numpy(np.array(e.frames))[None]))[0]
-                               .transpose(0, 1).to(torch.float16).numpy() for e in episodes])
-        with atomic_file(cache) as tmp, open(tmp, "wb") as f:
-            np.save(f, flat)
-    latents = np.split(flat, np.cumsum(lengths)[:-1])
+    latents = cached_latents(cache, [np.array(e.frames) for e in episodes], lambda frames: model.codec.encode(
+        to_model_input(torch.from_numpy(frames)[None]))[0].transpose(0, 1))
     actions = None if ds.meta.actions is None else [np.asarray(e.actions) for e in episodes]
     return latents, actions
 
@@ -84,11 +76,11 @@ def _distill(args: argparse.Namespace) -> int:
     teacher = load_model(args.teacher, args.device, "teacher")
     out.mkdir(parents=True, exist_ok=True)
     latents, actions = dataset_latents(teacher, args.data, args.split, out / f"latents-{args.split}.npy")
-    started = time.time()
-    student, losses = distill(teacher, latents, actions, config, source=str(args.teacher),
-                              progress=not args.no_progress, state=out / "state.pt")
+    student, losses, wall_s = distill(teacher, latents, actions, config, source=str(args.teacher),
+                                      progress=not args.no_progress, state=out / "state.pt")
+    # wall_s: the seconds of every part of a run that was stopped and went on, added up (train/distill.py)
     record = {"teacher": str(args.teacher), "data": str(args.data), "config": asdict(config),
-              "wall_s_this_run": round(time.time() - started, 1), "loss": [round(x, 6) for x in losses]}
+              "wall_s": round(wall_s, 1), "loss": [round(x, 6) for x in losses]}
     student.save_pretrained(out / "model", {"distill.json": json.dumps(record, indent=1)})
     tail = float(np.mean(losses[-50:])) if losses else float("nan")
     print(f"distilled {len(losses)} steps (mean loss of the last 50: {tail:.5f}); student in {out / 'model'}")

@@ -1,7 +1,7 @@
 """A single-process loop over in-memory episodes, through the trainer's own loss (`clip_loss`): what the learning
 test and the bundled models (`vid2world zoo build`) use to train small world models on CPU without the distributed
 machinery. Everything a step computes is `train()`'s objective; only the batches come from arrays instead of a
-dataset on disk, either frames or latents cached once by the model's codec (`data.cached_latents`)."""
+dataset on disk, either frames or latents cached once by the model's codec (`train.latent_cache`)."""
 
 from __future__ import annotations
 

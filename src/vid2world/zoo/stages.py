@@ -2,7 +2,7 @@
 
     OUT/data/<source>/      recorded datasets (`data record`), reused when their recorder settings match
     OUT/autoencoder/        the codec (frames <-> latents), its reconstruction PSNR on held-out frames
-    OUT/latents/<source>.npy   every dataset encoded once (float16 [frames, C, h, w]): `data.cached_latents`
+    OUT/latents/<source>.npy   every dataset encoded once (float16 [frames, C, h, w]): `train.latent_cache`
     OUT/pretrain/           the passive video model (full-sequence, no actions), a world-model directory
     OUT/finetune/           the causal world model (converted, fine-tuned with actions)
     OUT/refine/, OUT/refine-2/, ...   the model fine-tuned again from the stage before (warm restarts): the
@@ -34,6 +34,7 @@ from ..io.atomic import AtomicDirectory, atomic_file
 from ..models.codec import LatentCodec, codec_from_config
 from ..models.config import UNetConfig
 from ..models.unet import VideoUNet
+from ..train import latent_cache
 from ..train.autoencoder import calibrate_scale, encode_frames, fit_autoencoder
 from ..train.distill import DistillConfig, distill
 from ..train.in_memory import FitConfig, fit_world_model
@@ -52,7 +53,12 @@ def sampler(recipe: Recipe) -> SamplerConfig:
 
 
 def _stage_record(started: float, **more: Any) -> str:
-    return json.dumps({"wall_s": round(time.time() - started, 1), "machine": _machine(), **more}, indent=1)
+    return stage_record(time.time() - started, **more)
+
+
+def stage_record(wall_s: float, **more: Any) -> str:
+    """A stage's `stage.json`: its wall seconds, the machine it ran on and what `more` says."""
+    return json.dumps({"wall_s": round(wall_s, 1), "machine": _machine(), **more}, indent=1)
 
 
 def _machine() -> str:
@@ -179,18 +185,8 @@ def adapt_decoder(out: Path, recipe: Recipe, frames: list[np.ndarray], heldout: 
 # ---- cached latents -------------------------------------------------------------------------------------------
 def cached_latents(out: Path, ds: Dataset, source: Source, codec: LatentCodec) -> list[np.ndarray]:
     """Every episode of `ds` encoded once by `codec` (posterior means, float16), cached in OUT/latents."""
-    path = out / "latents" / f"{source.name}.npy"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        frames = np.concatenate(episode_frames(ds))
-        latents = encode_frames(codec, frames).to(torch.float16).numpy()
-        with atomic_file(path) as tmp, open(tmp, "wb") as f:
-            np.save(f, latents)
-    latents = np.load(path)
-    lengths = [len(ds.episode(i).frames) for i in range(len(ds))]
-    if len(latents) != sum(lengths):
-        raise ValueError(f"{path}: {len(latents)} latents for {sum(lengths)} frames of {ds.root}; move it away")
-    return np.split(latents, np.cumsum(lengths)[:-1])
+    return latent_cache.cached_latents(out / "latents" / f"{source.name}.npy", episode_frames(ds),
+                                       lambda frames: encode_frames(codec, frames))
 
 
 # ---- the video model and the world model ----------------------------------------------------------------------
@@ -251,11 +247,9 @@ def distill_stage(path: Path, config: DistillConfig, teacher: WorldModel, latent
     The run keeps its state beside the stage (OUT/distill-state.pt) and goes on from it after a stop."""
     if path.exists():
         return WorldModel.from_pretrained(path)
-    started = time.time()
-    student, losses = distill(teacher, latents, actions, config, source="the fine-tuned model",
-                              progress=progress, state=path.parent / "distill-state.pt")
-    student.save_pretrained(path, {STAGE_FILE: _stage_record(started, loss=_rounded(losses),
-                                                              config=asdict(config))})
+    student, losses, wall_s = distill(teacher, latents, actions, config, source="the fine-tuned model",
+                                      progress=progress, state=path.parent / "distill-state.pt")
+    student.save_pretrained(path, {STAGE_FILE: stage_record(wall_s, loss=_rounded(losses), config=asdict(config))})
     return student
 
 
