@@ -27,10 +27,10 @@ NAMES = {  # what users' scripts reach as v2w.X / metrics.X, with an attribute e
 ADDITIONS = Path(__file__).resolve().parents[1] / "docs" / "backbones.md"  # issue 30's interface additions
 METRICS = ("psnr", "ssim", "frechet_distance")
 PLANNED_NAMES: dict[str, int] = {}
-PLANNED_COMMANDS = {"policy-eval": 16}
+PLANNED_COMMANDS: dict[str, int] = {}
 COMMANDS = ("demo", "convert", "inspect", "train", "rollout", "evaluate", "idm train", "data record", "data convert",
             "data info", "data preview", "bench rollout", "bench train", "zoo build", "zoo list", "play", "compare",
-            "report", "zoo ablate", "distill")
+            "report", "zoo ablate", "distill", "policy-eval")
 
 
 def _subcommands(parser) -> dict:

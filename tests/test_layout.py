@@ -1,6 +1,6 @@
 """The package layout follows one dependency order (docs/architecture.md): every import in src/vid2world, parsed.
 
-    io  <-  {models, diffusion, data}  <-  causal  <-  world  <-  train  <-  {eval, play}
+    io  <-  {models, diffusion, data}  <-  causal  <-  world  <-  train  <-  {eval, play, decide}
     metrics beside the chain: reads only io; eval scores with it
     checkpoints beside the chain: reads models/diffusion/causal/world/io; train may read it
     bench, demo, zoo, cli, testing, the package's __init__ on top: nothing in the chain imports them
@@ -34,6 +34,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "metrics": _BASE,  # pure scoring functions and their networks: nothing of the runtime
     "eval": _TRAIN | {"metrics"},
     "play": _TRAIN,
+    "decide": _TRAIN,  # policies, outcome heads and policy evaluation: on top of the runtime, beside eval and play
 }
 
 

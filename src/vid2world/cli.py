@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .bench import register as register_bench
     from .checkpoints.cli import register as register_checkpoints
     from .data.cli import register as register_data
+    from .decide.cli import register as register_decide
     from .demo.cli import register as register_demo
     from .eval.cli import register as register_eval
     from .eval.idm.cli import register as register_idm
@@ -33,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vid2world {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for register in (register_demo, register_checkpoints, register_train, register_distill, register_eval,
-                     register_report, register_idm, register_play, register_zoo, register_bench, register_data):
+                     register_report, register_idm, register_decide, register_play, register_zoo, register_bench, register_data):
         register(sub)  # in this order: the order `vid2world --help` lists the commands
     return parser
 

@@ -45,12 +45,14 @@ class Atari(Simulator):
         self.ale.setInt("random_seed", int(seed) % (2 ** 31))
         self.ale.loadROM(roms.get_rom_path(self.rom))  # the seed takes effect when the ROM loads
         self.ale.reset_game()
+        self.last_reward = 0.0
         return self.resize(self.ale.getScreenRGB())
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray | None, bool]:
         chosen = self.actions[int(np.argmax(action))]
+        self.last_reward = 0.0
         for _ in range(FRAMESKIP):
-            self.ale.act(chosen)
+            self.last_reward += float(self.ale.act(chosen))
             if self.ale.game_over():
                 return None, True
         return self.resize(self.ale.getScreenRGB()), False

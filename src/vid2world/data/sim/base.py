@@ -21,6 +21,9 @@ class Simulator(ABC):
     env_id: str
     spec: ActionSpec
     fps: float
+    # the game's reward for the last `step` (its score change), 0 after `reset`: real outcomes, against which
+    # outcome heads and imagined returns are checked (decide/)
+    last_reward: float = 0.0
 
     def __init__(self, size: int) -> None:
         self.size = size

@@ -30,10 +30,12 @@ class Crafter(Simulator):
     def reset(self, seed: int) -> np.ndarray:
         # a fresh Env per episode: its world seed is (seed, episode count), so this keeps episodes independent
         self.env = crafter_pkg.Env(size=(self.size, self.size), seed=int(seed) % (2 ** 31 - 1))
+        self.last_reward = 0.0
         return self.resize(self.env.reset())
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray | None, bool]:
-        obs, _, done, _ = self.env.step(int(np.argmax(action)))
+        obs, reward, done, _ = self.env.step(int(np.argmax(action)))
+        self.last_reward = float(reward)
         return (None, True) if done else (self.resize(obs), False)
 
     def scripted_action(self, rng: np.random.Generator) -> np.ndarray:

@@ -49,12 +49,13 @@ class VizDoom(Simulator):
     def reset(self, seed: int) -> np.ndarray:
         self.game.set_seed(int(seed) % (2 ** 31))
         self.game.new_episode()
+        self.last_reward = 0.0
         return self.resize(self.game.get_state().screen_buffer)
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray | None, bool]:
         buttons = [float(v > 0.5) for v in action[: len(BUTTONS)]]
         turn = TURN_DEGREES[int(np.argmax(action[len(BUTTONS):]))] / TICS_PER_STEP  # the delta applies every tic
-        self.game.make_action(buttons + [turn], TICS_PER_STEP)
+        self.last_reward = float(self.game.make_action(buttons + [turn], TICS_PER_STEP))
         if self.game.is_episode_finished():
             return None, True
         return self.resize(self.game.get_state().screen_buffer), False

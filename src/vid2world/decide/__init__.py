@@ -1,0 +1,1 @@
+"""Decisions with a world model: policies, outcome heads, policy evaluation (docs/decisions.md)."""

@@ -1,0 +1,148 @@
+"""`vid2world policy-eval`, `vid2world head train`, `vid2world policy-train` (docs/decisions.md)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..io.args import add_progress_flag, int_list, positive_int
+from ..io.atomic import absolute
+from ..io.outputs import OutputDirectory
+from .catalog import POLICY_HELP
+
+
+def _model_and_env(ref: str, env: str | None, device: str):
+    from ..world.bundled import load_model, resolve
+    from ..world.spaces import model_spec
+
+    model = load_model(ref, device)
+    env = env or model.metadata.get("env")
+    if not env:
+        raise ValueError(f"--model {ref}: its metadata names no simulator; give --env (e.g. atari:Boxing)")
+    spec = model_spec(model)
+    if spec is None:
+        raise ValueError(f"--model {ref}: takes no actions; policies have nothing to choose")
+    return model, env, spec, Path(resolve(ref, "model"))
+
+
+def _policy_eval(args: argparse.Namespace) -> int:
+    from .heads import load_head
+    from .policy_eval import PolicyEvalConfig, evaluate_policies
+    from .report import write_outputs
+
+    config = PolicyEvalConfig(env="?", policies=tuple(args.policies), episodes=args.episodes, horizon=args.horizon,
+                              context=args.context, random_start=args.random_start, seed=args.seed,
+                              gate=args.gate)  # the flags checked before a model loads
+    out = OutputDirectory(args.out, "policy-eval", outputs=("results.json", "report.md", "returns.png"))
+    model, env, spec, model_dir = _model_and_env(args.model, args.env, args.device)
+    head_dir = Path(args.head) if args.head else model_dir / "head"
+    if not (head_dir / "head.json").is_file():
+        raise FileNotFoundError(f"--head {head_dir}: no outcome head (train one: vid2world head train --env {env})")
+    head = load_head(head_dir)
+    if head.config.env != env:
+        raise ValueError(f"--head {head_dir}: reads {head.config.env} frames, the evaluation runs {env}")
+    config = PolicyEvalConfig(**{**config.__dict__, "env": env})
+    sampling = model.sampling(args.preset, steps=args.steps, guidance=args.guidance)
+    results, runs = evaluate_policies(model, sampling, head, config, spec, progress=not args.no_progress)
+    results.update(model=str(args.model), sampling={"preset": args.preset, "steps": sampling.steps,
+                                                    "guidance": sampling.guidance},
+                   head={"path": str(head_dir), "heldout": getattr(head, "heldout", {})})
+    write_outputs(out, results, runs, args.videos)
+    if not results["gate"]["passed"]:
+        print(f"policy-eval: the model's frames change with the actions only {results['gate']['ratio']:.2f}x as "
+              f"much as with the noise (threshold {args.gate}): it would rank every policy alike; see "
+              f"{out.path / 'report.md'}")
+        return 1
+    agree = results["agreement"]
+    print(f"policy-eval: Spearman {agree['spearman']['value']:.2f}, Pearson {agree['pearson']['value']:.2f}, "
+          f"MMRV {agree['mmrv']['value']:.2f} over {len(results['policies'])} policies; {out.path / 'report.md'}")
+    return 0
+
+
+def _head_train(args: argparse.Namespace) -> int:
+    from ..data.sim import make_simulator
+    from .heads import HeadConfig, fit_reward_head, head_scores, save_head
+    from .outcomes import collect_transitions
+
+    out = absolute(args.out)
+    if out.exists() and not (out / "head.json").is_file():
+        raise FileExistsError(f"--out {out}: exists and holds no outcome head; give a new directory")
+    sim = make_simulator(args.env, args.size)
+    spec = sim.spec
+    sim.close()
+    config = HeadConfig(args.env, frame_size=args.size, steps=args.steps, seed=args.seed)
+    train = collect_transitions(args.env, args.policies, args.episodes, args.horizon, args.seed, args.size, spec)
+    held = collect_transitions(args.env, args.policies, args.heldout_episodes, args.horizon, args.seed + 1,
+                               args.size, spec)
+    head = fit_reward_head(config, train.before, train.after, train.rewards, progress=not args.no_progress)
+    scores = head_scores(head, held.before, held.after, held.rewards, held.episode)
+    scores["train_transitions"], scores["policies"] = int(len(train.rewards)), list(args.policies)
+    save_head(head, out, scores)
+    print(f"head train: held-out accuracy {scores['accuracy']:.3f}, per-episode return Pearson "
+          f"{scores['return_pearson'] if scores['return_pearson'] is not None else float('nan'):.3f}, "
+          f"MAE {scores['return_mae']:.2f}; {out}")
+    return 0
+
+
+def _policy_train(args: argparse.Namespace) -> int:
+    from .ppo import PPOConfig, train_ppo
+
+    cfg = PPOConfig(args.env, tuple(args.stages), envs=args.envs, max_steps=args.max_steps, size=args.size,
+                    seed=args.seed)
+    train_ppo(cfg, absolute(args.out), progress=not args.no_progress)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("policy-eval", help="policies inside a world model vs in the real game: returns, ranking",
+                       description="Run every policy from the same seeded starts in the real simulator and inside "
+                       "the world model; score the imagined frames with an outcome head; report how well the "
+                       "imagined returns rank the policies as the real ones do (Pearson, Spearman, MMRV, MAE, bias, "
+                       "bootstrap intervals). A gate first checks that the model responds to actions.")
+    p.add_argument("--model", required=True, help="a world-model directory or a bundled model's name")
+    p.add_argument("--env", default=None, help="the real simulator (default: the model's, from its metadata)")
+    p.add_argument("--policies", nargs="+", required=True, help=POLICY_HELP)
+    p.add_argument("--episodes", type=positive_int, default=16, help="episodes per policy (default 16)")
+    p.add_argument("--horizon", type=positive_int, default=40, help="steps per episode (default 40)")
+    p.add_argument("--context", type=positive_int, default=2, help="real frames the model starts from (default 2)")
+    p.add_argument("--random-start", type=int, default=20, help="0..N random steps before an episode (default 20)")
+    p.add_argument("--head", default=None, help="outcome head directory (default: MODEL/head)")
+    p.add_argument("--preset", default="fast", choices=("fast", "quality"), help="the model's sampling preset")
+    p.add_argument("--steps", type=positive_int, default=None, help="DDIM steps instead of the preset's")
+    p.add_argument("--guidance", type=float, default=None, help="guidance scale instead of the preset's")
+    p.add_argument("--gate", type=float, default=0.2, help="least action response to go on (default 0.2)")
+    p.add_argument("--videos", type=int, default=2, help="episodes per policy written as real|imagined mp4")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", required=True, help="output directory")
+    add_progress_flag(p)
+    p.set_defaults(func=_policy_eval)
+
+    head = sub.add_parser("head", help="outcome heads (reward from frames) trained on the real game")
+    head_sub = head.add_subparsers(dest="head_command", required=True)
+    t = head_sub.add_parser("train", help="a reward head from real transitions of several policies",
+                            description="Play the policies in the real simulator, train a reward head on the "
+                            "frames before and after every step, and score it on held-out episodes.")
+    t.add_argument("--env", required=True, help="e.g. atari:Boxing")
+    t.add_argument("--policies", nargs="+", default=["chase", "chase@0.5", "random", "scripted", "noop"],
+                   help=POLICY_HELP)
+    t.add_argument("--episodes", type=positive_int, default=48, help="training episodes per policy")
+    t.add_argument("--heldout-episodes", type=positive_int, default=16, help="held-out episodes per policy")
+    t.add_argument("--horizon", type=positive_int, default=100, help="steps per episode")
+    t.add_argument("--steps", type=positive_int, default=1500, help="optimiser steps")
+    t.add_argument("--size", type=positive_int, default=64, help="frame size (the world model's)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", required=True)
+    add_progress_flag(t)
+    t.set_defaults(func=_head_train)
+
+    p = sub.add_parser("policy-train", help="PPO (stable-baselines3) in the real game, saved at several stages")
+    p.add_argument("--env", required=True)
+    p.add_argument("--stages", type=int_list, required=True, help="step counts to save at, e.g. 20000,100000")
+    p.add_argument("--envs", type=positive_int, default=8)
+    p.add_argument("--max-steps", type=positive_int, default=200, help="steps per training episode")
+    p.add_argument("--size", type=positive_int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True)
+    add_progress_flag(p)
+    p.set_defaults(func=_policy_train)

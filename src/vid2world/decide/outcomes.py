@@ -1,0 +1,43 @@
+"""Real transitions for outcome heads: several policies played in the real simulator from seeded starts, every
+step's frames before and after and the game's reward (`vid2world heads fit`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..data.sim import make_simulator
+from .catalog import make_policy
+from .rollouts import run_real
+
+
+@dataclass
+class Transitions:
+    before: np.ndarray  # [N, H, W, 3] uint8
+    after: np.ndarray
+    rewards: np.ndarray  # [N]
+    episode: np.ndarray  # [N]: which episode (for per-episode returns)
+
+
+def collect_transitions(env: str, policies: list[str], episodes: int, steps: int, seed: int, size: int,
+                        spec, batch: int = 16) -> Transitions:
+    """`episodes` episodes of `steps` steps per policy, from starts seeded by `seed` (disjoint seeds per call
+    with different `seed`s), in batches of `batch` lockstep simulators."""
+    sim = make_simulator(env, size)
+    scripted = sim.scripted_action
+    parts, index = [], 0
+    for p, word in enumerate(policies):
+        for lo in range(0, episodes, batch):
+            seeds = [seed * 1_000_003 + p * 10_007 + e for e in range(lo, min(episodes, lo + batch))]
+            run = run_real(env, seeds, 1, 20, size, make_policy(word, spec, scripted), steps, seed + lo)
+            e, t = run.alive.shape
+            keep = run.alive.reshape(-1)
+            parts.append(Transitions(run.frames[:, :-1].reshape(e * t, size, size, 3)[keep],
+                                     run.frames[:, 1:].reshape(e * t, size, size, 3)[keep],
+                                     run.rewards.reshape(-1)[keep],
+                                     np.repeat(np.arange(index, index + e), t)[keep]))
+            index += e
+    sim.close()
+    return Transitions(*(np.concatenate([getattr(x, f) for x in parts]) for f in ("before", "after", "rewards",
+                                                                                  "episode")))

@@ -1,0 +1,79 @@
+"""What `policy-eval` writes: results.json, report.md, a plot of imagined against real returns, and videos of
+each policy's first episodes, real beside imagined."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from ..io.atomic import atomic_file, write_text
+from ..io.outputs import OutputDirectory
+from ..io.video import upscale, write_video
+from .rollouts import Episodes
+
+COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+
+
+def _interval(stat: dict[str, float], digits: int = 2) -> str:
+    return f"{stat['value']:.{digits}f} ({stat['low']:.{digits}f} to {stat['high']:.{digits}f})"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    cfg, gate = results["config"], results["gate"]
+    lines = [f"# Policy evaluation: {results.get('model', '?')} on {cfg['env']}", "",
+             f"{cfg['episodes']} episodes per policy from the same seeded starts (seed {cfg['seed']}), "
+             f"{cfg['context']} context frames, {cfg['horizon']} steps; the imagined returns are the outcome "
+             f"head's reading of the imagined frames.", "",
+             f"Action gate: the model's frames change with the actions {gate['ratio']:.2f}x as much as with the "
+             f"noise (threshold {gate['threshold']}): **{'passed' if gate['passed'] else 'FAILED'}**.", ""]
+    if "policies" not in results:
+        return "\n".join(lines + ["No policy was evaluated: the model does not respond to actions."]) + "\n"
+    lines += ["| policy | real return | head on real frames | imagined return |", "|---|---|---|---|"]
+    for row in results["policies"]:
+        lines.append(f"| {row['policy']} | {row['real_mean']:.2f} | {row['head_on_real_mean']:.2f} | "
+                     f"{row['imagined_mean']:.2f} |")
+    lines += ["", "| agreement with the real returns (95% bootstrap interval) | imagined | head on real frames |",
+              "|---|---|---|"]
+    for name in results["agreement"]:
+        lines.append(f"| {name} | {_interval(results['agreement'][name])} | "
+                     f"{_interval(results['agreement_head_on_real'][name])} |")
+    head = results.get("head", {}).get("heldout")
+    if head:
+        lines += ["", f"The outcome head on held-out real transitions: accuracy {head['accuracy']:.3f}, per-episode "
+                  f"return Pearson {head.get('return_pearson') or float('nan'):.2f} (`head.json`)."]
+    lines += ["", "![imagined against real returns](returns.png)", ""]
+    return "\n".join(lines)
+
+
+def plot(results: dict[str, Any], path) -> None:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.8, 4.2), dpi=110)
+    ax = fig.add_subplot()
+    rows = results["policies"]
+    for i, row in enumerate(rows):
+        ax.scatter(row["real_mean"], row["imagined_mean"], color=COLOURS[i % len(COLOURS)], label=row["policy"])
+    values = [r[k] for r in rows for k in ("real_mean", "imagined_mean")]
+    low, high = min(values) - 0.5, max(values) + 0.5
+    ax.plot([low, high], [low, high], color="#999999", linewidth=0.8, linestyle="--")
+    rho = results["agreement"]["spearman"]["value"]
+    ax.set(xlabel="real return (game)", ylabel="imagined return (head on imagined frames)",
+           title=f"{results['config']['env']}: Spearman {rho:.2f}")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, format="png", metadata={"Software": None})
+
+
+def write_outputs(out: OutputDirectory, results: dict[str, Any], runs: dict[str, tuple[Episodes, Episodes]],
+                  videos: int) -> None:
+    write_text(out.file("results.json"), json.dumps(results, indent=1))
+    if "policies" in results:
+        plot(results, out.file("returns.png"))
+    write_text(out.file("report.md"), markdown(results))
+    for name, (real, imagined) in runs.items():
+        for e in range(min(videos, len(real.frames))):
+            pair = np.concatenate([real.frames[e], imagined.frames[e]], axis=2)  # real left, imagined right
+            write_video(upscale(pair, 4), out.file(f"videos/{name.replace('/', '_')}-{e}.mp4"), fps=8)

@@ -1,0 +1,39 @@
+"""Policies trained with stable-baselines3 (PPO over the real simulator, `vid2world policy-train`) as `Policy`
+objects: SB3's `predict` on the frames, its flat action turned into the env's raw action vectors. Only this module
+and `ppo.py` import stable-baselines3."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..data.spec import ActionSpec
+from ..world.spaces import action_space, flat_action_space, from_flat, to_vector
+
+
+class SB3Policy:
+    """A saved SB3 model (`.zip`) acting on frames; `deterministic`: its most likely action, else a sample."""
+
+    def __init__(self, path: str | Path, spec: ActionSpec, deterministic: bool = False, name: str | None = None):
+        from stable_baselines3 import PPO
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"policy sb3:{path}: no such file (a stable-baselines3 .zip)")
+        self.model = PPO.load(path, device="cpu")
+        self.spec, self.deterministic = spec, deterministic
+        self.model_space = action_space(spec)
+        expected = flat_action_space(spec, self.model_space)
+        if self.model.action_space != expected:
+            raise ValueError(f"policy sb3:{path}: its action space {self.model.action_space} is not this env's "
+                             f"{expected}")
+        self.name = name or path.stem
+
+    def reset(self, rows: int, seed: int) -> None:
+        self.model.set_random_seed(seed)
+
+    def act(self, frames: np.ndarray) -> np.ndarray:
+        actions, _ = self.model.predict(np.asarray(frames), deterministic=self.deterministic)
+        return np.stack([to_vector(self.spec, self.model_space, from_flat(self.spec, self.model_space, a))
+                         for a in actions])
