@@ -32,7 +32,7 @@ def _policy_eval(args: argparse.Namespace) -> int:
 
     config = PolicyEvalConfig(env="?", policies=tuple(args.policies), episodes=args.episodes, horizon=args.horizon,
                               context=args.context, random_start=args.random_start, seed=args.seed,
-                              gate=args.gate)  # the flags checked before a model loads
+                              gate=args.gate, gate_steps=args.gate_steps)  # checked before a model loads
     out = OutputDirectory(args.out, "policy-eval", outputs=("results.json", "report.md", "returns.png"))
     model, env, spec, model_dir = _model_and_env(args.model, args.env, args.device)
     head_dir = Path(args.head) if args.head else model_dir / "head"
@@ -111,6 +111,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=positive_int, default=None, help="DDIM steps instead of the preset's")
     p.add_argument("--guidance", type=float, default=None, help="guidance scale instead of the preset's")
     p.add_argument("--gate", type=float, default=0.2, help="least action response to go on (default 0.2)")
+    p.add_argument("--gate-steps", type=positive_int, default=8, help="steps of the gate's rollouts (default 8)")
     p.add_argument("--videos", type=int, default=2, help="episodes per policy written as real|imagined mp4")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")

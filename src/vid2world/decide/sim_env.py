@@ -22,9 +22,9 @@ class SimulatorEnv(gym.Env):
 
     def __init__(self, env_id: str, size: int = 64, max_steps: int = 200, random_start: int = 20) -> None:
         self.sim = make_simulator(env_id, size)
-        self.spec, self.max_steps, self.random_start = self.sim.spec, max_steps, random_start
-        self.model_space = action_space(self.spec)
-        self.action_space = flat_action_space(self.spec, self.model_space)
+        self.action_spec, self.max_steps, self.random_start = self.sim.spec, max_steps, random_start
+        self.model_space = action_space(self.action_spec)
+        self.action_space = flat_action_space(self.action_spec, self.model_space)
         self.observation_space = gym.spaces.Box(0, 255, (size, size, 3), np.uint8)
         self.frame: np.ndarray | None = None
 
@@ -35,7 +35,7 @@ class SimulatorEnv(gym.Env):
         return self.frame, {}
 
     def step(self, action: Any):
-        vector = to_vector(self.spec, self.model_space, from_flat(self.spec, self.model_space, action))
+        vector = to_vector(self.action_spec, self.model_space, from_flat(self.action_spec, self.model_space, action))
         frame, ended = self.sim.step(vector)
         self.steps += 1
         if frame is not None:

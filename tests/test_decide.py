@@ -1,0 +1,171 @@
+"""Decisions with a world model (issue 32): the agreement statistics on hand-worked cases, the policies (levels,
+no-op labels, a user's import, bad words named), the Boxing chaser against random play in the real game, the real
+game as a gymnasium env, the reward head's fit and files, and a `policy-eval` smoke run on a tiny model (the gate
+passing, and failing for a model whose actions do nothing)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env
+
+import vid2world as v2w
+from vid2world.cli import main
+from vid2world.data.sim import make_simulator
+from vid2world.data.spec import ActionSpec
+from vid2world.decide.agreement import agreement, mmrv, ranks, spearman
+from vid2world.decide.catalog import make_policy, noop_label
+from vid2world.decide.heads import HeadConfig, fit_reward_head, head_scores, load_head, reward_class, save_head
+from vid2world.decide.outcomes import collect_transitions
+from vid2world.decide.rollouts import real_starts, run_real
+from vid2world.decide.sim_env import SimulatorEnv
+from vid2world.testing import randomize_weights
+
+pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.filterwarnings("ignore:.*render modes")]
+BOXING = "atari:Boxing"
+
+
+@pytest.fixture(scope="module")
+def boxing_spec() -> ActionSpec:
+    sim = make_simulator(BOXING, 16)
+    sim.close()
+    return sim.spec
+
+
+def test_agreement_statistics_on_worked_cases():
+    assert ranks(np.array([3.0, 1.0, 3.0])).tolist() == [2.5, 1.0, 2.5]
+    assert spearman(np.array([1, 2, 3]), np.array([10, 20, 30])) == pytest.approx(1.0)
+    assert spearman(np.array([1, 2, 3]), np.array([3, 2, 1])) == pytest.approx(-1.0)
+    # SIMPLER's MMRV: only policy pairs ordered differently count, by their real gap; here 0 and 2 are swapped
+    real, imagined = np.array([0.0, 1.0, 3.0]), np.array([5.0, 6.0, 4.0])
+    # policy 0: violated with 2 (gap 3); 1: with 2 (gap 2); 2: with 0 and 1 (max gap 3) -> (3 + 2 + 3) / 3
+    assert mmrv(real, imagined) == pytest.approx(8 / 3)
+    assert mmrv(real, real + 7) == 0.0
+    rng = np.random.default_rng(0)
+    real_eps = [rng.normal(m, 1, 20) for m in (0, 2, 4, 6)]
+    result = agreement(real_eps, [r * 0.5 + 1 for r in real_eps], resamples=300)
+    assert result["spearman"]["value"] == pytest.approx(1.0) and result["mmrv"]["value"] == 0.0
+    assert result["bias"]["low"] <= result["bias"]["value"] <= result["bias"]["high"] < 0
+    with pytest.raises(ValueError, match="pair episode by episode"):
+        agreement(real_eps, real_eps[:3])
+
+
+def test_policies_by_word(boxing_spec, tmp_path, monkeypatch):
+    frames = np.zeros((3, 16, 16, 3), np.uint8)
+    noop = make_policy("noop", boxing_spec)
+    noop.reset(3, 0)
+    assert noop_label(boxing_spec) == ["NOOP"] and (noop.act(frames).argmax(1) == 0).all()
+    always = make_policy("noop@1", boxing_spec)  # every action replaced by a random one
+    always.reset(3, 0)
+    assert always.name == "noop@1" and always.act(frames).argmax(1).tolist() != [0, 0, 0]
+    first = make_policy("random", boxing_spec)
+    first.reset(3, 5)
+    again = make_policy("random", boxing_spec)
+    again.reset(3, 5)
+    assert np.array_equal(first.act(frames), again.act(frames))
+    module = types.ModuleType("my_policies")
+    module.act = lambda f: np.tile(np.eye(18, dtype=np.float32)[2], (len(f), 1))
+    monkeypatch.setitem(sys.modules, "my_policies", module)
+    user = make_policy("import:my_policies:act", boxing_spec)
+    assert user.act(frames).argmax(1).tolist() == [2, 2, 2]
+    for word, message in (("jump", "unknown policy 'jump'"), ("chase@x", "NAME@EPS"), ("chase@2", r"\[0, 1\]"),
+                          ("import:nowhere", "module:attribute"), ("scripted", "needs the simulator"),
+                          (f"sb3:{tmp_path}/none.zip", "no such file")):
+        with pytest.raises((ValueError, FileNotFoundError), match=message):
+            make_policy(word, boxing_spec)
+
+
+def test_the_chaser_outscores_random_play_in_the_real_game(boxing_spec):
+    seeds = list(range(100, 108))
+    returns = {word: run_real(BOXING, seeds, 1, 20, 64, make_policy(word, boxing_spec), 100, 0).rewards.sum(1)
+               for word in ("chase", "random")}
+    assert returns["chase"].mean() > returns["random"].mean() + 2
+
+
+def test_real_env_and_starts(boxing_spec):
+    env = SimulatorEnv(BOXING, size=16, max_steps=3)
+    check_env(env, skip_render_check=True)
+    env.reset(seed=0)
+    truncated = [env.step(env.action_space.sample())[3] for _ in range(3)]
+    assert truncated == [False, False, True]
+    env.close()
+    starts = real_starts(BOXING, [0, 1], 3, 5, 16)
+    assert starts.frames.shape == (2, 3, 16, 16, 3) and starts.actions.shape == (2, 2, 18)
+    run = run_real(BOXING, [0, 1], 3, 5, 16, make_policy("random", boxing_spec), 2, 0)
+    assert np.array_equal(run.frames[:, 0], starts.frames[:, -1])  # the episode goes on from the start's last frame
+
+
+def test_reward_classes_and_head_files(tmp_path, boxing_spec):
+    assert reward_class(np.array([-3.0, -1.0, 0.0, 0.4, 2.0])).tolist() == [0, 1, 2, 2, 4]
+    data = collect_transitions(BOXING, ["chase", "random"], 2, 30, 0, 16, boxing_spec)
+    assert len(data.before) == len(data.rewards) == 4 * 30 and set(np.unique(data.episode)) == {0, 1, 2, 3}
+    head = fit_reward_head(HeadConfig(BOXING, frame_size=16, width=8, steps=5, batch=8), data.before, data.after,
+                           data.rewards, progress=False)
+    scores = head_scores(head, data.before, data.after, data.rewards, data.episode)
+    assert 0 <= scores["accuracy"] <= 1 and scores["episodes"] == 4
+    save_head(head, tmp_path / "head", scores)
+    loaded = load_head(tmp_path / "head")
+    assert np.array_equal(loaded.rewards(data.before, data.after), head.rewards(data.before, data.after))
+    with pytest.raises(FileNotFoundError, match="not an outcome head"):
+        load_head(tmp_path)
+
+
+def boxing_world_model(path, spec: ActionSpec, actions_matter: bool = True):
+    cfg = v2w.UNetConfig.preset("pixel-tiny", in_channels=6, temporal_length=8,
+                                action_space=v2w.ActionSpace.continuous(spec.dim), causal=v2w.CausalConfig("frame"))
+    unet = randomize_weights(v2w.VideoUNet(cfg), 0).eval()
+    if not actions_matter:
+        for name, p in unet.named_parameters():
+            if "action" in name:
+                torch.nn.init.zeros_(p)
+    model = v2w.WorldModel(unet, sampler=v2w.SamplerConfig(steps=2, window=4, guidance=v2w.GuidanceConfig(scale=1.0)),
+                           metadata={"env": BOXING, "frame_size": [16, 16], "actions": spec.to_dict()})
+    model.save_pretrained(path)
+    return path
+
+
+def test_policy_eval_smoke_and_the_action_gate(tmp_path, boxing_spec, capsys):
+    data = collect_transitions(BOXING, ["random"], 2, 10, 0, 16, boxing_spec)
+    head = fit_reward_head(HeadConfig(BOXING, frame_size=16, width=8, steps=2, batch=4), data.before, data.after,
+                           data.rewards, progress=False)
+    save_head(head, tmp_path / "head", {"accuracy": 0.5})
+    model = boxing_world_model(tmp_path / "model", boxing_spec)
+    args = ["policy-eval", "--model", str(model), "--policies", "chase", "random", "noop", "--episodes", "3",
+            "--horizon", "3", "--context", "2", "--random-start", "2", "--head", str(tmp_path / "head"),
+            "--videos", "1", "--gate-steps", "2", "--no-progress",
+            "--gate", "0.001"]  # a random tiny model moves its frames with the actions a little (0.02x); a deaf one 0
+    assert main(args + ["--out", str(tmp_path / "eval")]) == 0
+    results = json.loads((tmp_path / "eval" / "results.json").read_text())
+    assert results["gate"]["passed"] and [r["policy"] for r in results["policies"]] == ["chase", "random", "noop"]
+    assert all(len(r["imagined_returns"]) == 3 for r in results["policies"])
+    assert set(results["agreement"]) == {"pearson", "spearman", "mmrv", "mae", "bias"}
+    for name in ("report.md", "returns.png", "videos/chase-0.mp4"):
+        assert (tmp_path / "eval" / name).is_file()
+    deaf = boxing_world_model(tmp_path / "deaf", boxing_spec, actions_matter=False)
+    assert main(args[:2] + [str(deaf)] + args[3:] + ["--out", str(tmp_path / "deaf-eval")]) == 1
+    assert "change with the actions only 0.00x" in capsys.readouterr().out
+    assert "FAILED" in (tmp_path / "deaf-eval" / "report.md").read_text()
+    assert main(args + ["--out", str(tmp_path / "e2"), "--policies", "chase", "chase"]) == 2
+    assert "two or more different policies" in capsys.readouterr().err
+
+
+def test_ppo_stages_save_resume_and_act(tmp_path, boxing_spec):
+    from vid2world.decide.ppo import PPOConfig, train_ppo
+
+    cfg = PPOConfig(BOXING, (32, 64), envs=2, max_steps=20, size=36, n_steps=16)  # NatureCNN reads >= 36 px
+    records = train_ppo(cfg, tmp_path, progress=False)
+    assert [r["steps"] for r in records] == [32, 64] and (tmp_path / "ppo-32.zip").is_file()
+    (tmp_path / "ppo-64.zip").unlink()
+    again = train_ppo(cfg, tmp_path, progress=False)  # goes on from the stage it finds
+    assert [r["steps"] for r in again] == [32, 64, 64] and (tmp_path / "ppo-64.zip").is_file()
+    policy = make_policy(f"sb3:{tmp_path / 'ppo-64.zip'}", boxing_spec)
+    policy.reset(2, 0)
+    actions = policy.act(np.zeros((2, 36, 36, 3), np.uint8))
+    assert actions.shape == (2, 18) and (actions.sum(1) == 1).all()
+    with pytest.raises(ValueError, match="--stages"):
+        PPOConfig(BOXING, (64, 32))
