@@ -169,3 +169,27 @@ def test_ppo_stages_save_resume_and_act(tmp_path, boxing_spec):
     assert actions.shape == (2, 18) and (actions.sum(1) == 1).all()
     with pytest.raises(ValueError, match="--stages"):
         PPOConfig(BOXING, (64, 32))
+
+
+class _Scripted:
+    """An outcome model whose rewards and ends are known: reward = mean brightness after, ends above 200."""
+
+    def outcomes(self, before, after):
+        value = after.reshape(len(after), -1).mean(1)
+        return value / 255.0, value > 200
+
+
+def test_world_model_envs_take_an_outcome_model(tmp_path, boxing_spec):
+    model = v2w.WorldModel.from_pretrained(boxing_world_model(tmp_path / "m", boxing_spec))
+    env = v2w.WorldModelEnv(model, outcome=_Scripted())
+    start = np.zeros((1, 16, 16, 3), np.uint8)
+    env.reset(seed=0, options={"frames": start})
+    frame, reward, terminated, _, _ = env.step(3)
+    assert reward == pytest.approx(frame.mean() / 255) and terminated == (frame.mean() > 200)
+    envs = v2w.WorldModelVectorEnv(model, 2, outcome=_Scripted())
+    envs.reset(seed=0, options={"frames": start})
+    frames, rewards, terminated, _, _ = envs.step(np.array([3, 4]))
+    assert np.allclose(rewards, frames.reshape(2, -1).mean(1) / 255) and terminated.dtype == bool
+    plain = v2w.WorldModelEnv(model)
+    plain.reset(seed=0, options={"frames": start})
+    assert plain.step(3)[1:3] == (0.0, False)

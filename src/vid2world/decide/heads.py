@@ -56,7 +56,7 @@ class RewardHead(nn.Module):
 
     @torch.no_grad()
     def rewards(self, before: np.ndarray, after: np.ndarray, batch: int = 512) -> np.ndarray:
-        """The predicted reward (one of CLASSES) of each transition: frames before and after, uint8 [N, H, W, 3] each."""
+        """The predicted reward (one of CLASSES) of each transition: frames before and after, uint8 [N, H, W, 3]."""
         was = self.training
         self.eval()
         out = []
@@ -65,6 +65,10 @@ class RewardHead(nn.Module):
             out.append(self(pairs).argmax(-1).numpy())
         self.train(was)
         return np.array(CLASSES, np.float32)[np.concatenate(out)] if out else np.zeros(0, np.float32)
+
+    def outcomes(self, before: np.ndarray, after: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`WorldModelEnv`'s outcome model: the predicted rewards; a reward head ends no episode."""
+        return self.rewards(before, after), np.zeros(len(after), bool)
 
 
 def reward_class(rewards: np.ndarray) -> np.ndarray:

@@ -8,14 +8,15 @@ An episode starts (`reset(seed, options)`) from:
   (`metadata["env"]`, e.g. `vizdoom:deathmatch`);
 - no options: a random episode of `data` if given, else a simulator start drawn from the seed.
 Rewards are 0 and episodes never terminate (truncation only at `EnvConfig.max_steps`): a world model predicts frames,
-not rewards; attach a detector to score them. `WorldModelVectorEnv` steps N rows as one batched session and resets
+not rewards. Attach an outcome model (`outcome=`, e.g. a reward head from `vid2world head train`) and each step's
+reward and termination are its reading of the frame before and the frame after. `WorldModelVectorEnv` steps N rows as one batched session and resets
 rows independently (`options={"reset_mask": [...]}`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import gymnasium as gym
 import numpy as np
@@ -38,6 +39,21 @@ class EnvConfig:
     def sampling(self, model: Any) -> Any:
         """The `Sampling` this config asks of `model`: its preset with the config's steps and guidance."""
         return model.sampling(self.preset, steps=self.steps, guidance=self.guidance)
+
+
+class OutcomeModel(Protocol):
+    """Rewards [N] and terminations [N] bool read from the frames before and after N steps (uint8 [N, H, W, 3])."""
+
+    def outcomes(self, before: np.ndarray, after: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def read_outcomes(outcome: OutcomeModel | None, before: np.ndarray, after: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """`outcome`'s rewards (float) and terminations (bool) of N steps; zeros and False without one."""
+    if outcome is None:
+        return np.zeros(len(after)), np.zeros(len(after), bool)
+    rewards, ended = outcome.outcomes(before, after)
+    return np.asarray(rewards, np.float64), np.asarray(ended, bool)
 
 
 def check_one_frame_per_step(model: Any) -> None:
@@ -120,13 +136,13 @@ class Starts:
 
 class WorldModelEnv(gym.Env):
     """One world-model episode at a time (see module doc). `model`: a `WorldModel`; `data`: a dataset directory
-    (or `Dataset`) to start from; `config`: sampling and episode settings."""
+    (or `Dataset`) to start from; `config`: sampling and episode settings; `outcome`: rewards and terminations."""
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
 
     def __init__(self, model: Any, config: EnvConfig = EnvConfig(), data: Any = None,
-                 render_mode: str | None = "rgb_array") -> None:
-        self.model, self.config, self.render_mode = model, config, render_mode
+                 render_mode: str | None = "rgb_array", outcome: OutcomeModel | None = None) -> None:
+        self.model, self.config, self.render_mode, self.outcome = model, config, render_mode, outcome
         config.sampling(model)  # validates the preset's name and the overrides before any work
         check_one_frame_per_step(model)
         self.starts = Starts(model, data, config.context)
@@ -147,10 +163,11 @@ class WorldModelEnv(gym.Env):
         if self.session is None:
             raise RuntimeError("step: call reset() first")
         vector = to_vector(self.action_spec, self.action_space, action)
-        self.frame = self.session.step(None if vector is None else vector[None])[0]
+        before, self.frame = self.frame, self.session.step(None if vector is None else vector[None])[0]
         self.steps_taken += 1
         truncated = self.config.max_steps is not None and self.steps_taken >= self.config.max_steps
-        return self.frame.copy(), 0.0, False, truncated, {}
+        reward, terminated = read_outcomes(self.outcome, before[None], self.frame[None])
+        return self.frame.copy(), float(reward[0]), bool(terminated[0]), truncated, {}
 
     def set_sampling(self, steps: int | None = None, guidance: float | None = None) -> None:
         """New DDIM steps or guidance from the next step on and for the episodes after it. The episode's history

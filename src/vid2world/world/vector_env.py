@@ -1,7 +1,7 @@
 """`WorldModelVectorEnv`: N world-model episodes stepped together as one batched session (one UNet call per
 denoising step for all rows), each row reset on its own (`options={"reset_mask": bool [N]}`) without touching the
-others (`RolloutSession.reset`). Same starts, spaces and rewards as `WorldModelEnv`; autoreset is disabled, since
-no row ever terminates (truncation at `EnvConfig.max_steps` is reported, and the caller resets the row)."""
+others (`RolloutSession.reset`). Same starts, spaces and rewards (an `outcome` model's) as `WorldModelEnv`; autoreset
+is disabled: a row that terminates or is truncated at `EnvConfig.max_steps` is reported, and the caller resets it."""
 
 from __future__ import annotations
 
@@ -11,17 +11,18 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector.utils import batch_space, iterate
 
-from .env import EnvConfig, Starts, check_one_frame_per_step
+from .env import EnvConfig, OutcomeModel, Starts, check_one_frame_per_step, read_outcomes
 from .spaces import to_vector
 
 
 class WorldModelVectorEnv(gym.vector.VectorEnv):
     metadata = {"render_modes": ["rgb_array"], "autoreset_mode": gym.vector.AutoresetMode.DISABLED}
 
-    def __init__(self, model: Any, num_envs: int, config: EnvConfig = EnvConfig(), data: Any = None) -> None:
+    def __init__(self, model: Any, num_envs: int, config: EnvConfig = EnvConfig(), data: Any = None,
+                 outcome: OutcomeModel | None = None) -> None:
         if int(num_envs) < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
-        self.model, self.config, self.num_envs = model, config, int(num_envs)
+        self.model, self.config, self.num_envs, self.outcome = model, config, int(num_envs), outcome
         config.sampling(model)  # validates the preset's name and the overrides before any work
         check_one_frame_per_step(model)
         self.starts = Starts(model, data, config.context)
@@ -78,11 +79,12 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
             raise RuntimeError("step: call reset() first")
         vectors = [to_vector(self.action_spec, self.single_action_space, a) for a in iterate(self.action_space, actions)]
         batch = None if self.action_spec is None else np.stack(vectors)
-        self.frames = np.asarray(self.session.step(batch))
+        before, self.frames = self.frames, np.asarray(self.session.step(batch))
         self.steps_taken += 1
         truncated = np.zeros(self.num_envs, bool) if self.config.max_steps is None else \
             self.steps_taken >= self.config.max_steps
-        return (self.frames.copy(), np.zeros(self.num_envs), np.zeros(self.num_envs, bool), truncated, {})
+        rewards, terminated = read_outcomes(self.outcome, before, self.frames)
+        return self.frames.copy(), rewards, terminated, truncated, {}
 
     def render(self) -> np.ndarray | None:
         return None if self.frames is None else self.frames.copy()
