@@ -193,3 +193,52 @@ def test_world_model_envs_take_an_outcome_model(tmp_path, boxing_spec):
     plain = v2w.WorldModelEnv(model)
     plain.reset(seed=0, options={"frames": start})
     assert plain.step(3)[1:3] == (0.0, False)
+
+
+def test_cem_sequences_and_search():
+    from vid2world.data.spec import ActionGroup
+    from vid2world.decide.plan import PlanConfig, SequenceDistribution, cem
+
+    spec = ActionSpec((ActionGroup("move", "one_hot", ("a", "b", "c", "d")), ActionGroup("keys", "multi_hot", ("x", "y")),
+                       ActionGroup("push", "continuous", ("dx",), low=(-2.0,), high=(2.0,))))
+    rng = np.random.default_rng(0)
+    dist = SequenceDistribution(spec, 3)
+    seqs = dist.sample(50, rng)
+    assert seqs.shape == (50, 3, 7) and (seqs[..., :4].sum(-1) == 1).all() and np.isin(seqs[..., 4:6], (0, 1)).all()
+    assert (np.abs(seqs[..., 6]) <= 2).all()
+    wanted = lambda s: s[:, 0, 3] + s[:, 0, 4] - np.abs(s[:, 0, 6] - 1.5)  # noqa: E731  move d, press x, push 1.5
+    first = cem(wanted, spec, PlanConfig(lookahead=3, population=64, iterations=4, elites=8), rng)
+    assert first[3] == 1 and first[4] == 1 and abs(first[6] - 1.5) < 0.5
+    with pytest.raises(ValueError, match="--elites 9, --population 8"):
+        PlanConfig(population=8, elites=9)
+
+
+def test_simulator_scorer_restores_the_game():
+    from vid2world.decide.plan_run import simulator_scorer
+
+    sim = make_simulator(BOXING, 16)
+    sim.reset(0)
+    action = np.eye(18, dtype=np.float32)[1]
+    state = sim.snapshot()
+    expected = [sim.step(action)[0] for _ in range(3)]
+    sim.restore(state)
+    simulator_scorer(sim)(np.tile(np.eye(18, dtype=np.float32)[[2, 3, 4]], (4, 1, 1)))
+    assert all(np.array_equal(sim.step(action)[0], e) for e in expected)
+    sim.close()
+    with pytest.raises(NotImplementedError, match="cannot save"):
+        make_simulator("crafter", 18).snapshot()
+
+
+def test_plan_smoke_through_a_tiny_model(tmp_path, boxing_spec, capsys):
+    data = collect_transitions(BOXING, ["random"], 1, 5, 0, 16, boxing_spec)
+    head = fit_reward_head(HeadConfig(BOXING, frame_size=16, width=8, steps=1, batch=4), data.before, data.after,
+                           data.rewards, progress=False)
+    model = boxing_world_model(tmp_path / "model", boxing_spec)
+    save_head(head, model / "head", {"accuracy": 0.5})  # found beside the model without --head
+    assert main(["plan", "--model", str(model), "--episodes", "2", "--horizon", "2", "--lookahead", "2",
+                 "--population", "3", "--iterations", "1", "--elites", "1", "--out", str(tmp_path / "plan"),
+                 "--no-progress"]) == 0
+    results = json.loads((tmp_path / "plan" / "results.json").read_text())
+    players = {row["player"]: row for row in results["players"]}
+    assert set(players) == {"plan: world model", "plan: real simulator", "random"}
+    assert all(len(row["returns"]) == 2 and row["low"] <= row["mean"] <= row["high"] for row in players.values())

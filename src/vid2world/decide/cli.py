@@ -1,4 +1,4 @@
-"""`vid2world policy-eval`, `vid2world head train`, `vid2world policy-train` (docs/decisions.md)."""
+"""`vid2world policy-eval`, `plan`, `head train`, `policy-train` (docs/decisions.md)."""
 
 from __future__ import annotations
 
@@ -84,6 +84,44 @@ def _head_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plan(args: argparse.Namespace) -> int:
+    import json
+
+    from ..io.atomic import write_text
+    from .heads import load_head
+    from .plan import PlanConfig
+    from .plan_run import PlanRunConfig, run_planning
+
+    plan = PlanConfig(args.lookahead, args.population, args.iterations, args.elites)
+    out = OutputDirectory(args.out, "plan", outputs=("results.json", "report.md"))
+    model = sampling = head = None
+    env = args.env
+    if args.model:
+        model, env, _, model_dir = _model_and_env(args.model, args.env, args.device)
+        head_dir = Path(args.head) if args.head else model_dir / "head"
+        if not (head_dir / "head.json").is_file():
+            raise FileNotFoundError(f"--head {head_dir}: no outcome head (vid2world head train --env {env})")
+        head = load_head(head_dir)
+        sampling = model.sampling(args.preset, steps=args.steps, guidance=args.guidance)
+    if env is None:
+        raise ValueError("plan: give --model (a world model to plan through) or --env (the simulator only)")
+    config = PlanRunConfig(env, args.episodes, args.horizon, args.context, args.random_start, args.seed,
+                           tuple(args.baselines))
+    results = run_planning(config, plan, model, sampling, head, use_simulator=not args.no_simulator,
+                           progress=not args.no_progress)
+    results["model"] = args.model
+    write_text(out.file("results.json"), json.dumps(results, indent=1))
+    lines = [f"# Planning on {env}", "", f"{config.episodes} episodes of {config.steps} real steps from the same "
+             f"seeded starts; CEM: {plan.population} candidates x {plan.iterations} iterations, {plan.lookahead} "
+             "steps ahead.", "", "| player | real return (95% interval) | seconds per real step |", "|---|---|---|"]
+    for row in results["players"]:
+        per_step = f"{row['seconds_per_step']:.2f}" if "seconds_per_step" in row else "-"
+        lines.append(f"| {row['player']} | {row['mean']:.2f} ({row['low']:.2f} to {row['high']:.2f}) | {per_step} |")
+    write_text(out.file("report.md"), "\n".join(lines) + "\n")
+    print("\n".join(lines[-len(results["players"]):]))
+    return 0
+
+
 def _policy_train(args: argparse.Namespace) -> int:
     from .ppo import PPOConfig, train_ppo
 
@@ -136,6 +174,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--out", required=True)
     add_progress_flag(t)
     t.set_defaults(func=_head_train)
+
+    p = sub.add_parser("plan", help="model-predictive control (CEM) through a world model, played in the real game",
+                       description="Play episodes of the real game choosing every action by CEM over action "
+                       "sequences imagined by the world model (scored by its outcome head), and by the same CEM "
+                       "through the real simulator (restored state: the upper bound), and by baseline policies, "
+                       "all from the same seeded starts; report the real returns with intervals.")
+    p.add_argument("--model", default=None, help="world model to plan through (directory or bundled name)")
+    p.add_argument("--env", default=None, help="the real simulator (default: the model's)")
+    p.add_argument("--head", default=None, help="outcome head directory (default: MODEL/head)")
+    p.add_argument("--episodes", type=positive_int, default=8)
+    p.add_argument("--horizon", type=positive_int, default=60, help="real steps per episode (default 60)")
+    p.add_argument("--lookahead", type=positive_int, default=4, help="steps each candidate imagines (default 4)")
+    p.add_argument("--population", type=positive_int, default=16, help="candidates per iteration (default 16)")
+    p.add_argument("--iterations", type=positive_int, default=2, help="CEM iterations (default 2)")
+    p.add_argument("--elites", type=positive_int, default=4, help="candidates refitted to (default 4)")
+    p.add_argument("--context", type=positive_int, default=2, help="real frames a session starts from")
+    p.add_argument("--random-start", type=int, default=20)
+    p.add_argument("--baselines", nargs="*", default=["random"], help=POLICY_HELP)
+    p.add_argument("--no-simulator", action="store_true", help="skip planning through the real simulator")
+    p.add_argument("--preset", default="fast", choices=("fast", "quality"))
+    p.add_argument("--steps", type=positive_int, default=None, help="DDIM steps instead of the preset's")
+    p.add_argument("--guidance", type=float, default=None, help="guidance scale instead of the preset's")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", required=True)
+    add_progress_flag(p)
+    p.set_defaults(func=_plan)
 
     p = sub.add_parser("policy-train", help="PPO (stable-baselines3) in the real game, saved at several stages")
     p.add_argument("--env", required=True)

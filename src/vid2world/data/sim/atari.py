@@ -57,6 +57,13 @@ class Atari(Simulator):
                 return None, True
         return self.resize(self.ale.getScreenRGB()), False
 
+    def snapshot(self) -> object:
+        return self.ale.cloneState(), self.last_reward
+
+    def restore(self, state: object) -> None:
+        ale_state, self.last_reward = state
+        self.ale.restoreState(ale_state)
+
     def scripted_action(self, rng: np.random.Generator) -> np.ndarray:
         """Hold one action (moves more often than no-op); games that need FIRE to serve get it regularly."""
         names = [a.name for a in self.actions]

@@ -40,6 +40,13 @@ class Simulator(ABC):
     def scripted_action(self, rng: np.random.Generator) -> np.ndarray:
         """An action a purposeful player might hold for a while (walk, turn, fire), for `HoldPolicy`."""
 
+    def snapshot(self) -> object:
+        """The game's whole state, for `restore` (planning with the real game as its own model)."""
+        raise NotImplementedError(f"{self.env_id}: this simulator cannot save and restore its state")
+
+    def restore(self, state: object) -> None:
+        raise NotImplementedError(f"{self.env_id}: this simulator cannot save and restore its state")
+
     def settings(self) -> dict[str, object]:
         """What a recording needs to say about the simulator (stored in the dataset metadata)."""
         return {}

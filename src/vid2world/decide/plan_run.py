@@ -1,0 +1,124 @@
+"""`vid2world plan`: episodes in the real game played by CEM through a world model, by CEM through the real
+simulator (restored state: the upper bound), and by baseline policies, all from the same seeded starts; the real
+return of each, with bootstrap intervals over episodes."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from ..data.sim import make_simulator
+from ..io.progress import progress_bar
+from .catalog import make_policy
+from .heads import RewardHead
+from .plan import PlanConfig, cem
+from .rollouts import run_real
+from .sim_env import start_frames
+
+Scorer = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class PlanRunConfig:
+    env: str
+    episodes: int = 8
+    steps: int = 60  # real steps per episode
+    context: int = 2
+    random_start: int = 20
+    seed: int = 0
+    baselines: tuple[str, ...] = ("random",)
+
+
+def world_model_scorer(model, sampling, head: RewardHead, frames: np.ndarray, actions: np.ndarray,
+                       seed: int) -> Scorer:
+    """Candidates as the rows of one session from the last real frames [L, H, W, 3] (and the actions between
+    them [L - 1, A]); a candidate's score is the head's summed rewards over its imagined frames."""
+    def score(sequences: np.ndarray) -> np.ndarray:
+        p = len(sequences)
+        session = model.session(np.repeat(frames[None], p, 0),
+                                np.repeat(actions[None], p, 0) if len(actions) else None, seed=seed,
+                                sampling=sampling)
+        before, total = np.repeat(frames[-1:], p, 0), np.zeros(p)
+        for t in range(sequences.shape[1]):
+            after = np.asarray(session.step(sequences[:, t]))
+            total += head.rewards(before, after)
+            before = after
+        return total
+    return score
+
+
+def simulator_scorer(sim) -> Scorer:
+    """Each candidate played in the real game from its saved state, which is restored after each."""
+    def score(sequences: np.ndarray) -> np.ndarray:
+        state, totals = sim.snapshot(), []
+        for sequence in sequences:
+            sim.restore(state)
+            total = 0.0
+            for action in sequence:
+                _, ended = sim.step(action)
+                total += sim.last_reward
+                if ended:
+                    break
+            totals.append(total)
+        sim.restore(state)
+        return np.array(totals)
+    return score
+
+
+def planned_episode(sim, seed: int, config: PlanRunConfig, plan: PlanConfig,
+                    scorer: Callable[[Any, np.ndarray, np.ndarray, int], Scorer]) -> float:
+    """One real episode from the start of `seed`, every action chosen by CEM under `scorer(sim, frames, actions,
+    step)`; returns the game's return over `config.steps` steps."""
+    frames, actions = start_frames(sim, seed, config.random_start, least=config.context - 1)
+    frames, actions = list(frames[-config.context:]), list(actions[len(actions) - (config.context - 1):]) \
+        if config.context > 1 else (list(frames[-1:]), [])
+    rng, total = np.random.default_rng([seed, 3]), 0.0
+    for step in range(config.steps):
+        window = np.stack(frames[-config.context:])
+        past = np.array(actions[len(actions) - (config.context - 1):] if config.context > 1 else [],
+                        np.float32).reshape(-1, sim.spec.dim)
+        action = cem(scorer(sim, window, past, step), sim.spec, plan, rng)
+        frame, ended = sim.step(action)
+        total += sim.last_reward
+        if ended:
+            break
+        frames.append(frame)
+        actions.append(action)
+    return total
+
+
+def interval(returns: list[float], seed: int = 0, resamples: int = 2000) -> dict[str, float]:
+    x = np.asarray(returns, float)
+    means = np.random.default_rng(seed).choice(x, (resamples, len(x))).mean(1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return {"mean": float(x.mean()), "low": float(low), "high": float(high)}
+
+
+def run_planning(config: PlanRunConfig, plan: PlanConfig, model=None, sampling=None, head: RewardHead | None = None,
+                 use_simulator: bool = True, progress: bool = True) -> dict[str, Any]:
+    """Every player's real returns from the same starts (see the module doc); results.json's content."""
+    sim = make_simulator(config.env, model.metadata["frame_size"][0] if model is not None else 64)
+    size = sim.size
+    seeds = [config.seed * 100_003 + 50_000 + e for e in range(config.episodes)]
+    players: dict[str, Callable[[Any, np.ndarray, np.ndarray, int], Scorer]] = {}
+    if model is not None:
+        players["plan: world model"] = lambda s, f, a, t: world_model_scorer(model, sampling, head, f, a, t)
+    if use_simulator:
+        players["plan: real simulator"] = lambda s, f, a, t: simulator_scorer(s)
+    rows = []
+    for name, scorer in players.items():
+        started, returns = time.time(), []
+        for seed in progress_bar(seeds, desc=name, unit="episode", enabled=progress):
+            returns.append(planned_episode(sim, seed, config, plan, scorer))
+        seconds = (time.time() - started) / max(1, config.episodes * config.steps)
+        rows.append({"player": name, "returns": returns, **interval(returns), "seconds_per_step": seconds})
+    for word in config.baselines:
+        policy = make_policy(word, sim.spec, sim.scripted_action)
+        run = run_real(config.env, seeds, config.context, config.random_start, size, policy, config.steps, 0)
+        returns = run.rewards.sum(1).tolist()
+        rows.append({"player": policy.name, "returns": returns, **interval(returns)})
+    sim.close()
+    return {"config": asdict(config), "plan": asdict(plan), "players": rows}
