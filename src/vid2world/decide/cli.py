@@ -25,8 +25,22 @@ def _model_and_env(ref: str, env: str | None, device: str):
     return model, env, spec, Path(resolve(ref, "model"))
 
 
-def _policy_eval(args: argparse.Namespace) -> int:
+def _model_head_sampling(args: argparse.Namespace):
+    """The world model of --model, its simulator, action layout, outcome head (--head or MODEL/head) and sampling."""
     from .heads import load_head
+
+    model, env, spec, model_dir = _model_and_env(args.model, args.env, args.device)
+    head_dir = Path(args.head) if args.head else model_dir / "head"
+    if not (head_dir / "head.json").is_file():
+        raise FileNotFoundError(f"--head {head_dir}: no outcome head (train one: vid2world head train --env {env})")
+    head = load_head(head_dir)
+    if head.config.env != env:
+        raise ValueError(f"--head {head_dir}: reads {head.config.env} frames, the model plays {env}")
+    head.path = str(head_dir)
+    return model, env, spec, head, model.sampling(args.preset, steps=args.steps, guidance=args.guidance)
+
+
+def _policy_eval(args: argparse.Namespace) -> int:
     from .policy_eval import PolicyEvalConfig, evaluate_policies
     from .report import write_outputs
 
@@ -34,19 +48,12 @@ def _policy_eval(args: argparse.Namespace) -> int:
                               context=args.context, random_start=args.random_start, seed=args.seed,
                               gate=args.gate, gate_steps=args.gate_steps)  # checked before a model loads
     out = OutputDirectory(args.out, "policy-eval", outputs=("results.json", "report.md", "returns.png"))
-    model, env, spec, model_dir = _model_and_env(args.model, args.env, args.device)
-    head_dir = Path(args.head) if args.head else model_dir / "head"
-    if not (head_dir / "head.json").is_file():
-        raise FileNotFoundError(f"--head {head_dir}: no outcome head (train one: vid2world head train --env {env})")
-    head = load_head(head_dir)
-    if head.config.env != env:
-        raise ValueError(f"--head {head_dir}: reads {head.config.env} frames, the evaluation runs {env}")
+    model, env, spec, head, sampling = _model_head_sampling(args)
     config = PolicyEvalConfig(**{**config.__dict__, "env": env})
-    sampling = model.sampling(args.preset, steps=args.steps, guidance=args.guidance)
     results, runs = evaluate_policies(model, sampling, head, config, spec, progress=not args.no_progress)
     results.update(model=str(args.model), sampling={"preset": args.preset, "steps": sampling.steps,
                                                     "guidance": sampling.guidance},
-                   head={"path": str(head_dir), "heldout": getattr(head, "heldout", {})})
+                   head={"path": head.path, "heldout": getattr(head, "heldout", {})})
     write_outputs(out, results, runs, args.videos)
     if not results["gate"]["passed"]:
         print(f"policy-eval: the model's frames change with the actions only {results['gate']['ratio']:.2f}x as "
@@ -88,7 +95,6 @@ def _plan(args: argparse.Namespace) -> int:
     import json
 
     from ..io.atomic import write_text
-    from .heads import load_head
     from .plan import PlanConfig
     from .plan_run import PlanRunConfig, run_planning
 
@@ -97,12 +103,7 @@ def _plan(args: argparse.Namespace) -> int:
     model = sampling = head = None
     env = args.env
     if args.model:
-        model, env, _, model_dir = _model_and_env(args.model, args.env, args.device)
-        head_dir = Path(args.head) if args.head else model_dir / "head"
-        if not (head_dir / "head.json").is_file():
-            raise FileNotFoundError(f"--head {head_dir}: no outcome head (vid2world head train --env {env})")
-        head = load_head(head_dir)
-        sampling = model.sampling(args.preset, steps=args.steps, guidance=args.guidance)
+        model, env, _, head, sampling = _model_head_sampling(args)
     if env is None:
         raise ValueError("plan: give --model (a world model to plan through) or --env (the simulator only)")
     config = PlanRunConfig(env, args.episodes, args.horizon, args.context, args.random_start, args.seed,
@@ -131,32 +132,39 @@ def _policy_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def _add_world_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of a command that runs a world model beside its simulator (policy-eval, plan)."""
+    p.add_argument("--env", default=None, help="the real simulator (default: the model's, from its metadata)")
+    p.add_argument("--head", default=None, help="outcome head directory (default: MODEL/head)")
+    p.add_argument("--context", type=positive_int, default=2, help="real frames the model starts from (default 2)")
+    p.add_argument("--random-start", type=int, default=20, help="0..N random steps before an episode (default 20)")
+    p.add_argument("--preset", default="fast", choices=("fast", "quality"), help="the model's sampling preset")
+    p.add_argument("--steps", type=positive_int, default=None, help="DDIM steps instead of the preset's")
+    p.add_argument("--guidance", type=float, default=None, help="guidance scale instead of the preset's")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", required=True, help="output directory")
+    add_progress_flag(p)
+
+
+def _register_policy_eval(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("policy-eval", help="policies inside a world model vs in the real game: returns, ranking",
                        description="Run every policy from the same seeded starts in the real simulator and inside "
                        "the world model; score the imagined frames with an outcome head; report how well the "
                        "imagined returns rank the policies as the real ones do (Pearson, Spearman, MMRV, MAE, bias, "
                        "bootstrap intervals). A gate first checks that the model responds to actions.")
     p.add_argument("--model", required=True, help="a world-model directory or a bundled model's name")
-    p.add_argument("--env", default=None, help="the real simulator (default: the model's, from its metadata)")
     p.add_argument("--policies", nargs="+", required=True, help=POLICY_HELP)
     p.add_argument("--episodes", type=positive_int, default=16, help="episodes per policy (default 16)")
     p.add_argument("--horizon", type=positive_int, default=40, help="steps per episode (default 40)")
-    p.add_argument("--context", type=positive_int, default=2, help="real frames the model starts from (default 2)")
-    p.add_argument("--random-start", type=int, default=20, help="0..N random steps before an episode (default 20)")
-    p.add_argument("--head", default=None, help="outcome head directory (default: MODEL/head)")
-    p.add_argument("--preset", default="fast", choices=("fast", "quality"), help="the model's sampling preset")
-    p.add_argument("--steps", type=positive_int, default=None, help="DDIM steps instead of the preset's")
-    p.add_argument("--guidance", type=float, default=None, help="guidance scale instead of the preset's")
     p.add_argument("--gate", type=float, default=0.2, help="least action response to go on (default 0.2)")
     p.add_argument("--gate-steps", type=positive_int, default=8, help="steps of the gate's rollouts (default 8)")
     p.add_argument("--videos", type=int, default=2, help="episodes per policy written as real|imagined mp4")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--out", required=True, help="output directory")
-    add_progress_flag(p)
+    _add_world_flags(p)
     p.set_defaults(func=_policy_eval)
 
+
+def _register_head(sub: argparse._SubParsersAction) -> None:
     head = sub.add_parser("head", help="outcome heads (reward from frames) trained on the real game")
     head_sub = head.add_subparsers(dest="head_command", required=True)
     t = head_sub.add_parser("train", help="a reward head from real transitions of several policies",
@@ -175,33 +183,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_progress_flag(t)
     t.set_defaults(func=_head_train)
 
+
+def _register_plan(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("plan", help="model-predictive control (CEM) through a world model, played in the real game",
                        description="Play episodes of the real game choosing every action by CEM over action "
                        "sequences imagined by the world model (scored by its outcome head), and by the same CEM "
                        "through the real simulator (restored state: the upper bound), and by baseline policies, "
                        "all from the same seeded starts; report the real returns with intervals.")
     p.add_argument("--model", default=None, help="world model to plan through (directory or bundled name)")
-    p.add_argument("--env", default=None, help="the real simulator (default: the model's)")
-    p.add_argument("--head", default=None, help="outcome head directory (default: MODEL/head)")
     p.add_argument("--episodes", type=positive_int, default=8)
     p.add_argument("--horizon", type=positive_int, default=60, help="real steps per episode (default 60)")
     p.add_argument("--lookahead", type=positive_int, default=4, help="steps each candidate imagines (default 4)")
     p.add_argument("--population", type=positive_int, default=16, help="candidates per iteration (default 16)")
     p.add_argument("--iterations", type=positive_int, default=2, help="CEM iterations (default 2)")
     p.add_argument("--elites", type=positive_int, default=4, help="candidates refitted to (default 4)")
-    p.add_argument("--context", type=positive_int, default=2, help="real frames a session starts from")
-    p.add_argument("--random-start", type=int, default=20)
     p.add_argument("--baselines", nargs="*", default=["random"], help=POLICY_HELP)
     p.add_argument("--no-simulator", action="store_true", help="skip planning through the real simulator")
-    p.add_argument("--preset", default="fast", choices=("fast", "quality"))
-    p.add_argument("--steps", type=positive_int, default=None, help="DDIM steps instead of the preset's")
-    p.add_argument("--guidance", type=float, default=None, help="guidance scale instead of the preset's")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--out", required=True)
-    add_progress_flag(p)
+    _add_world_flags(p)
     p.set_defaults(func=_plan)
 
+
+def _register_policy_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("policy-train", help="PPO (stable-baselines3) in the real game, saved at several stages")
     p.add_argument("--env", required=True)
     p.add_argument("--stages", type=int_list, required=True, help="step counts to save at, e.g. 20000,100000")
@@ -212,3 +214,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True)
     add_progress_flag(p)
     p.set_defaults(func=_policy_train)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    for add in (_register_policy_eval, _register_plan, _register_head, _register_policy_train):
+        add(sub)

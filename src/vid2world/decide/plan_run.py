@@ -16,7 +16,7 @@ from .catalog import make_policy
 from .heads import RewardHead
 from .plan import PlanConfig, cem
 from .rollouts import run_real
-from .sim_env import start_frames
+from .sim_env import last_context, play, start_frames
 
 Scorer = Callable[[np.ndarray], np.ndarray]
 
@@ -56,13 +56,7 @@ def simulator_scorer(sim) -> Scorer:
         state, totals = sim.snapshot(), []
         for sequence in sequences:
             sim.restore(state)
-            total = 0.0
-            for action in sequence:
-                _, ended = sim.step(action)
-                total += sim.last_reward
-                if ended:
-                    break
-            totals.append(total)
+            totals.append(play(sim, sequence)[0])
         sim.restore(state)
         return np.array(totals)
     return score
@@ -73,20 +67,17 @@ def planned_episode(sim, seed: int, config: PlanRunConfig, plan: PlanConfig,
     """One real episode from the start of `seed`, every action chosen by CEM under `scorer(sim, frames, actions,
     step)`; returns the game's return over `config.steps` steps."""
     frames, actions = start_frames(sim, seed, config.random_start, least=config.context - 1)
-    frames, actions = list(frames[-config.context:]), list(actions[len(actions) - (config.context - 1):]) \
-        if config.context > 1 else (list(frames[-1:]), [])
     rng, total = np.random.default_rng([seed, 3]), 0.0
     for step in range(config.steps):
-        window = np.stack(frames[-config.context:])
-        past = np.array(actions[len(actions) - (config.context - 1):] if config.context > 1 else [],
-                        np.float32).reshape(-1, sim.spec.dim)
+        window, past = last_context(frames, actions, config.context)
         action = cem(scorer(sim, window, past, step), sim.spec, plan, rng)
         frame, ended = sim.step(action)
         total += sim.last_reward
         if ended:
             break
-        frames.append(frame)
-        actions.append(action)
+        # only the window is kept: the model sees the last `context` frames
+        frames = np.concatenate([window, frame[None]])
+        actions = np.concatenate([past, action[None]])
     return total
 
 

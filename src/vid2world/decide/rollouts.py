@@ -14,7 +14,7 @@ import numpy as np
 
 from ..data.sim import make_simulator
 from ..io.progress import progress_bar
-from .sim_env import start_frames
+from .sim_env import last_context, start_frames
 
 
 @dataclass
@@ -37,8 +37,8 @@ def real_starts(env: str, seeds: list[int], context: int, random_start: int, siz
         pairs = [start_frames(sim, seed, random_start, least=context - 1) for seed in seeds]
     finally:
         sim.close()
-    return Starts(np.stack([f[-context:] for f, _ in pairs]),
-                  np.stack([a[len(a) - (context - 1):] if context > 1 else a[:0] for _, a in pairs]))
+    windows = [last_context(f, a, context) for f, a in pairs]
+    return Starts(np.stack([f for f, _ in windows]), np.stack([a for _, a in windows]))
 
 
 def run_real(env: str, seeds: list[int], context: int, random_start: int, size: int, policy, horizon: int,

@@ -62,3 +62,19 @@ def start_frames(sim: Any, seed: int, random_start: int, least: int = 0) -> tupl
         frames.append(frame)
     actions = actions[:len(frames) - 1]
     return np.stack(frames), np.array(actions, np.float32).reshape(len(actions), sim.spec.dim)
+
+
+def last_context(frames: np.ndarray, actions: np.ndarray, context: int) -> tuple[np.ndarray, np.ndarray]:
+    """The last `context` frames and the `context - 1` actions between them."""
+    return frames[len(frames) - context:], actions[len(actions) - (context - 1):] if context > 1 else actions[:0]
+
+
+def play(sim: Any, actions: np.ndarray) -> tuple[float, bool]:
+    """Step `sim` through `actions` [n, A] until the game ends; the summed reward and whether it ended."""
+    total = 0.0
+    for action in actions:
+        _, ended = sim.step(action)
+        total += sim.last_reward
+        if ended:
+            return total, True
+    return total, False
