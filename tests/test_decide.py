@@ -115,7 +115,7 @@ def test_reward_classes_and_head_files(tmp_path, boxing_spec):
         load_head(tmp_path)
 
 
-def boxing_world_model(path, spec: ActionSpec, actions_matter: bool = True):
+def boxing_world_model(path, spec: ActionSpec, actions_matter: bool = True, size: int = 16):
     cfg = v2w.UNetConfig.preset("pixel-tiny", in_channels=6, temporal_length=8,
                                 action_space=v2w.ActionSpace.continuous(spec.dim), causal=v2w.CausalConfig("frame"))
     unet = randomize_weights(v2w.VideoUNet(cfg), 0).eval()
@@ -124,7 +124,7 @@ def boxing_world_model(path, spec: ActionSpec, actions_matter: bool = True):
             if "action" in name:
                 torch.nn.init.zeros_(p)
     model = v2w.WorldModel(unet, sampler=v2w.SamplerConfig(steps=2, window=4, guidance=v2w.GuidanceConfig(scale=1.0)),
-                           metadata={"env": BOXING, "frame_size": [16, 16], "actions": spec.to_dict()})
+                           metadata={"env": BOXING, "frame_size": [size, size], "actions": spec.to_dict()})
     model.save_pretrained(path)
     return path
 
@@ -242,3 +242,18 @@ def test_plan_smoke_through_a_tiny_model(tmp_path, boxing_spec, capsys):
     players = {row["player"]: row for row in results["players"]}
     assert set(players) == {"plan: world model", "plan: real simulator", "random"}
     assert all(len(row["returns"]) == 2 and row["low"] <= row["mean"] <= row["high"] for row in players.values())
+
+
+def test_imagine_trains_inside_a_model_and_scores_in_the_real_game(tmp_path, capsys):
+    spec = make_simulator(BOXING, 40).spec  # SB3's CNN reads frames of 36 pixels or more
+    data = collect_transitions(BOXING, ["random"], 1, 4, 0, 40, spec)
+    head = fit_reward_head(HeadConfig(BOXING, frame_size=40, width=8, steps=1, batch=4), data.before, data.after,
+                           data.rewards, progress=False)
+    model = boxing_world_model(tmp_path / "model", spec, size=40)
+    save_head(head, model / "head", {"accuracy": 0.5})
+    assert main(["imagine", "--model", str(model), "--train-steps", "8", "--envs", "2", "--n-steps", "4",
+                 "--episode-steps", "3", "--episodes", "2", "--horizon", "3", "--out", str(tmp_path / "agent"),
+                 "--no-progress"]) == 0
+    results = json.loads((tmp_path / "agent" / "results.json").read_text())
+    assert [row["player"] for row in results["players"]] == ["imagination-trained agent", "random"]
+    assert (tmp_path / "agent" / "agent.zip").is_file() and "real return" in capsys.readouterr().out

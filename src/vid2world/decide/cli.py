@@ -1,4 +1,4 @@
-"""`vid2world policy-eval`, `plan`, `head train`, `policy-train` (docs/decisions.md)."""
+"""`vid2world policy-eval`, `plan`, `imagine`, `head train`, `policy-train` (docs/decisions.md)."""
 
 from __future__ import annotations
 
@@ -123,6 +123,23 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _imagine(args: argparse.Namespace) -> int:
+    from ..world.env import EnvConfig
+    from .imagine import ImagineConfig, train_in_imagination
+
+    out = OutputDirectory(args.out, "imagine", outputs=("agent.zip", "results.json"))
+    model, env, _, head, _ = _model_head_sampling(args)
+    cfg = ImagineConfig(env, args.train_steps, envs=args.envs, episode_steps=args.episode_steps,
+                        n_steps=args.n_steps, seed=args.seed, eval_episodes=args.episodes,
+                        eval_horizon=args.horizon, baselines=tuple(args.baselines))
+    out.files(["agent.zip", "results.json"])
+    results = train_in_imagination(model, head, EnvConfig(args.preset, args.steps, args.guidance), cfg, out.path,
+                                   progress=not args.no_progress)
+    for row in results["players"]:
+        print(f"{row['player']}: real return {row['mean']:.2f} ({row['low']:.2f} to {row['high']:.2f})")
+    return 0
+
+
 def _policy_train(args: argparse.Namespace) -> int:
     from .ppo import PPOConfig, train_ppo
 
@@ -203,6 +220,23 @@ def _register_plan(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_plan)
 
 
+def _register_imagine(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("imagine", help="train an agent (PPO) only inside a world model, score it in the real game",
+                       description="Train an actor-critic agent (stable-baselines3 PPO) on the world model's "
+                       "batched environment with the outcome head's rewards, then play it and the baselines in "
+                       "the real game from the same starts.")
+    p.add_argument("--model", required=True, help="world model (directory or bundled name)")
+    p.add_argument("--train-steps", type=positive_int, default=20000, help="imagined steps of training")
+    p.add_argument("--envs", type=positive_int, default=8, help="imagined episodes stepped together")
+    p.add_argument("--episode-steps", type=positive_int, default=50, help="steps of an imagined episode")
+    p.add_argument("--n-steps", type=positive_int, default=64, help="PPO rollout length per episode row")
+    p.add_argument("--episodes", type=positive_int, default=16, help="real evaluation episodes")
+    p.add_argument("--horizon", type=positive_int, default=100, help="steps of a real evaluation episode")
+    p.add_argument("--baselines", nargs="*", default=["random"], help=POLICY_HELP)
+    _add_world_flags(p)
+    p.set_defaults(func=_imagine)
+
+
 def _register_policy_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("policy-train", help="PPO (stable-baselines3) in the real game, saved at several stages")
     p.add_argument("--env", required=True)
@@ -217,5 +251,5 @@ def _register_policy_train(sub: argparse._SubParsersAction) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    for add in (_register_policy_eval, _register_plan, _register_head, _register_policy_train):
+    for add in (_register_policy_eval, _register_plan, _register_imagine, _register_head, _register_policy_train):
         add(sub)
