@@ -144,8 +144,11 @@ def test_policy_eval_smoke_and_the_action_gate(tmp_path, boxing_spec, capsys):
     assert results["gate"]["passed"] and [r["policy"] for r in results["policies"]] == ["chase", "random", "noop"]
     assert all(len(r["imagined_returns"]) == 3 for r in results["policies"])
     assert set(results["agreement"]) == {"pearson", "spearman", "mmrv", "mae", "bias"}
-    for name in ("report.md", "returns.png", "videos/chase-0.mp4"):
+    for name in ("report.md", "returns.png", "videos/chase-0.mp4", "episodes/noop.npz"):
         assert (tmp_path / "eval" / name).is_file()
+    assert main(args + ["--out", str(tmp_path / "eval"), "--rescore"]) == 0  # the saved episodes, scored again
+    again = json.loads((tmp_path / "eval" / "results.json").read_text())
+    assert again["policies"] == results["policies"] and again["agreement"] == results["agreement"]
     deaf = boxing_world_model(tmp_path / "deaf", boxing_spec, actions_matter=False)
     assert main(args[:2] + [str(deaf)] + args[3:] + ["--out", str(tmp_path / "deaf-eval")]) == 1
     assert "change with the actions only 0.00x" in capsys.readouterr().out

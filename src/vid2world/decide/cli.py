@@ -41,19 +41,27 @@ def _model_head_sampling(args: argparse.Namespace):
 
 
 def _policy_eval(args: argparse.Namespace) -> int:
-    from .policy_eval import PolicyEvalConfig, evaluate_policies
-    from .report import write_outputs
+    import json
+
+    from .policy_eval import PolicyEvalConfig, evaluate_policies, score_runs
+    from .report import load_runs, save_runs, write_outputs
 
     config = PolicyEvalConfig(env="?", policies=tuple(args.policies), episodes=args.episodes, horizon=args.horizon,
                               context=args.context, random_start=args.random_start, seed=args.seed,
                               gate=args.gate, gate_steps=args.gate_steps)  # checked before a model loads
     out = OutputDirectory(args.out, "policy-eval", outputs=("results.json", "report.md", "returns.png"))
     model, env, spec, head, sampling = _model_head_sampling(args)
-    config = PolicyEvalConfig(**{**config.__dict__, "env": env})
-    results, runs = evaluate_policies(model, sampling, head, config, spec, progress=not args.no_progress)
-    results.update(model=str(args.model), sampling={"preset": args.preset, "steps": sampling.steps,
-                                                    "guidance": sampling.guidance},
-                   head={"path": head.path, "heldout": getattr(head, "heldout", {})})
+    if args.rescore:  # the saved episodes of an earlier run, scored by this head
+        results = json.loads((out.path / "results.json").read_text())
+        runs = load_runs(out.path, [row["policy"] for row in results["policies"]])
+        results = score_runs(results, runs, head)
+    else:
+        results, runs = evaluate_policies(model, sampling, head, PolicyEvalConfig(**{**config.__dict__, "env": env}),
+                                          spec, progress=not args.no_progress)
+        results.update(model=str(args.model), sampling={"preset": args.preset, "steps": sampling.steps,
+                                                        "guidance": sampling.guidance})
+        save_runs(out, runs)
+    results["head"] = {"path": head.path, "heldout": getattr(head, "heldout", {})}
     write_outputs(out, results, runs, args.videos)
     if not results["gate"]["passed"]:
         print(f"policy-eval: the model's frames change with the actions only {results['gate']['ratio']:.2f}x as "
@@ -177,6 +185,8 @@ def _register_policy_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gate", type=float, default=0.2, help="least action response to go on (default 0.2)")
     p.add_argument("--gate-steps", type=positive_int, default=8, help="steps of the gate's rollouts (default 8)")
     p.add_argument("--videos", type=int, default=2, help="episodes per policy written as real|imagined mp4")
+    p.add_argument("--rescore", action="store_true", help="score the episodes an earlier run saved in --out "
+                   "with --head again, without running anything")
     _add_world_flags(p)
     p.set_defaults(func=_policy_eval)
 

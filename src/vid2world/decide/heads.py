@@ -25,6 +25,7 @@ from ..io.progress import progress_bar
 from ..train.optim import lr_at, optimizer_step, set_lr
 
 CLASSES = (-2.0, -1.0, 0.0, 1.0, 2.0)  # reward values, in the order of the head's logits
+WEIGHT_POWER = 1.0  # class weights: (1 / frequency) ** this
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,8 @@ def fit_reward_head(config: HeadConfig, before: np.ndarray, after: np.ndarray, r
     head = RewardHead(config)
     labels = torch.from_numpy(reward_class(rewards))
     counts = torch.bincount(labels, minlength=len(CLASSES)).clamp(min=1).float()
-    weight = (counts.sum() / counts) / (counts.sum() / counts).mean()
+    weight = (counts.sum() / counts) ** WEIGHT_POWER
+    weight = weight / weight.mean()
     optimizer = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=1e-4)
     gen = torch.Generator().manual_seed(config.seed)
     for step in progress_bar(range(config.steps), desc="reward head", unit="step", enabled=progress):

@@ -65,8 +65,8 @@ def action_response(model, sampling, starts: Starts, spec, steps: int, seed: int
 def evaluate_policies(model, sampling, head: RewardHead, config: PolicyEvalConfig, spec, progress: bool = True
                       ) -> tuple[dict[str, Any], dict[str, tuple[Episodes, Episodes]]]:
     """Every policy in reality and in `model` from the same starts; returns results.json's content and the
-    episodes (real, imagined) of each policy. Raises `GateFailed` when the model does not respond to actions."""
-    size = model.metadata.get("frame_size", [64])[0] if hasattr(model, "metadata") else 64
+    episodes (real, imagined) of each policy. Without the gate passed there are no policies in the results."""
+    size = model.metadata.get("frame_size", [64])[0]
     seeds = [config.seed * 100_003 + e for e in range(config.episodes)]
     starts = real_starts(config.env, seeds, config.context, config.random_start, size)
     gate = action_response(model, sampling, starts, spec, config.gate_steps, config.seed)
@@ -75,25 +75,32 @@ def evaluate_policies(model, sampling, head: RewardHead, config: PolicyEvalConfi
     if not gate["passed"]:
         return results, {}
     sim = make_simulator(config.env, size)
-    scripted = sim.scripted_action
-    rows, runs = [], {}
+    runs = {}
     for word in progress_bar(config.policies, desc="policies", unit="policy", enabled=progress):
-        policy = make_policy(word, spec, scripted)
+        policy = make_policy(word, spec, sim.scripted_action)
         real = run_real(config.env, seeds, config.context, config.random_start, size, policy, config.horizon,
                         config.seed, progress)
         imagined = run_imagined(model, sampling, starts, policy, config.horizon, config.seed, config.seed, progress)
         runs[policy.name] = (real, imagined)
-        rows.append({"policy": policy.name, "word": word,
-                     "real_returns": real.rewards.sum(1).tolist(),
-                     "head_on_real_returns": head_returns(head, real).tolist(),
-                     "imagined_returns": head_returns(head, imagined).tolist()})
     sim.close()
-    for row in rows:
+    return score_runs(results, runs, head), runs
+
+
+def score_runs(results: dict[str, Any], runs: dict[str, tuple[Episodes, Episodes]], head: RewardHead
+               ) -> dict[str, Any]:
+    """`results` with each policy's real, head-on-real and imagined returns and their agreement (a head can
+    score saved episodes again: `policy-eval --rescore`)."""
+    rows = []
+    for name, (real, imagined) in runs.items():
+        row = {"policy": name, "real_returns": real.rewards.sum(1).tolist(),
+               "head_on_real_returns": head_returns(head, real).tolist(),
+               "imagined_returns": head_returns(head, imagined).tolist()}
         for key in ("real", "head_on_real", "imagined"):
             row[f"{key}_mean"] = float(np.mean(row[f"{key}_returns"]))
+        rows.append(row)
     real = [np.array(r["real_returns"]) for r in rows]
-    results["policies"] = rows
-    results["agreement"] = agreement(real, [np.array(r["imagined_returns"]) for r in rows], seed=config.seed)
-    results["agreement_head_on_real"] = agreement(real, [np.array(r["head_on_real_returns"]) for r in rows],
-                                                  seed=config.seed)
-    return results, runs
+    seed = results["config"]["seed"]
+    return {**results, "policies": rows,
+            "agreement": agreement(real, [np.array(r["imagined_returns"]) for r in rows], seed=seed),
+            "agreement_head_on_real": agreement(real, [np.array(r["head_on_real_returns"]) for r in rows],
+                                                seed=seed)}

@@ -4,6 +4,7 @@ each policy's first episodes, real beside imagined."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -67,6 +68,32 @@ def plot(results: dict[str, Any], path) -> None:
         fig.savefig(tmp, format="png", metadata={"Software": None})
 
 
+def save_runs(out: OutputDirectory, runs: dict[str, tuple[Episodes, Episodes]]) -> None:
+    """Every policy's episodes, real and imagined, in `episodes/NAME.npz` (a new head can score them again)."""
+    for name, (real, imagined) in runs.items():
+        with atomic_file(out.file(f"episodes/{_file_name(name)}.npz")) as tmp, open(tmp, "wb") as f:
+            np.savez_compressed(f, real_frames=real.frames, real_actions=real.actions, real_rewards=real.rewards,
+                                real_alive=real.alive, imagined_frames=imagined.frames,
+                                imagined_actions=imagined.actions)
+
+
+def load_runs(directory: Path, names: list[str]) -> dict[str, tuple[Episodes, Episodes]]:
+    runs = {}
+    for name in names:
+        path = directory / "episodes" / f"{_file_name(name)}.npz"
+        if not path.is_file():
+            raise FileNotFoundError(f"--rescore {directory}: no saved episodes of policy {name!r} ({path})")
+        with np.load(path) as z:
+            alive = z["real_alive"]
+            runs[name] = (Episodes(z["real_frames"], z["real_actions"], z["real_rewards"], alive),
+                          Episodes(z["imagined_frames"], z["imagined_actions"], None, np.ones_like(alive)))
+    return runs
+
+
+def _file_name(policy: str) -> str:
+    return policy.replace("/", "_").replace(":", "_")
+
+
 def write_outputs(out: OutputDirectory, results: dict[str, Any], runs: dict[str, tuple[Episodes, Episodes]],
                   videos: int) -> None:
     write_text(out.file("results.json"), json.dumps(results, indent=1))
@@ -76,4 +103,4 @@ def write_outputs(out: OutputDirectory, results: dict[str, Any], runs: dict[str,
     for name, (real, imagined) in runs.items():
         for e in range(min(videos, len(real.frames))):
             pair = np.concatenate([real.frames[e], imagined.frames[e]], axis=2)  # real left, imagined right
-            write_video(upscale(pair, 4), out.file(f"videos/{name.replace('/', '_')}-{e}.mp4"), fps=8)
+            write_video(upscale(pair, 4), out.file(f"videos/{_file_name(name)}-{e}.mp4"), fps=8)
