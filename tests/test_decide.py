@@ -202,7 +202,8 @@ def test_cem_sequences_and_search():
     from vid2world.data.spec import ActionGroup
     from vid2world.decide.plan import PlanConfig, SequenceDistribution, cem
 
-    spec = ActionSpec((ActionGroup("move", "one_hot", ("a", "b", "c", "d")), ActionGroup("keys", "multi_hot", ("x", "y")),
+    spec = ActionSpec((ActionGroup("move", "one_hot", ("a", "b", "c", "d")),
+                       ActionGroup("keys", "multi_hot", ("x", "y")),
                        ActionGroup("push", "continuous", ("dx",), low=(-2.0,), high=(2.0,))))
     rng = np.random.default_rng(0)
     dist = SequenceDistribution(spec, 3)

@@ -4,7 +4,8 @@ then applied to imagined frames: its accuracy on real frames is reported beside 
 scorer's errors are never blamed on the world model.
 
 A step's reward is classified among -2..+2 (Boxing: a punch landed by either side scores 1, a close one 2; larger
-rewards are clipped); an episode's return is the sum of the predicted values. OUT/head.safetensors + OUT/head.json (the env, the frame size, the held-out scores).
+rewards are clipped); an episode's return is the sum of the predicted values.
+OUT/head.safetensors + OUT/head.json (the env, the frame size, the held-out scores).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Scripted players that read the frame, so they act the same way in the real game and in a world model.
 
-`BoxingChaser`: Atari Boxing's white boxer (the player) walks to the black one's side, a fist level with its head,
-and punches when in reach. Positions are the centroids of near-white and near-black pixels inside the ring (the scores and the
-screen's black left edge excluded); when a frame shows no boxer (a blurred imagined frame), it acts at random.
+`BoxingChaser`: Atari Boxing's white boxer (the player) walks to the black one's side, a fist level with its
+head, and punches when in reach. Positions are the centroids of near-white and near-black pixels inside the ring
+(the scores and the screen's black left edge excluded); when a frame shows no boxer (a blurred imagined frame),
+it acts at random.
 """
 
 from __future__ import annotations
