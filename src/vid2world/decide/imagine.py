@@ -21,6 +21,7 @@ from ..world.vector_env import WorldModelVectorEnv
 from .catalog import make_policy
 from .plan_run import interval
 from .rollouts import run_real
+from .sb3_policy import ppo_class
 
 
 @dataclass(frozen=True)
@@ -40,9 +41,9 @@ def train_in_imagination(model, head, env_config: EnvConfig, cfg: ImagineConfig,
                          progress: bool = True) -> dict[str, Any]:
     """Train the agent inside `model` (sampling as `env_config` says; its max_steps is replaced by the config's
     episode length), save it and score it in the real game; returns results.json's content."""
-    from stable_baselines3 import PPO
-
     from ..world.sb3 import SB3VecEnv
+
+    PPO = ppo_class()
 
     env_config = replace(env_config, max_steps=cfg.episode_steps)
     venv = SB3VecEnv(WorldModelVectorEnv(model, cfg.envs, env_config, outcome=head))

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..io.atomic import atomic_file
+from .sb3_policy import ppo_class
 from .sim_env import SimulatorEnv
 
 
@@ -31,8 +32,9 @@ class PPOConfig:
 
 def train_ppo(cfg: PPOConfig, out: Path, progress: bool = True) -> list[dict]:
     """Train and save each stage (a stage already saved is kept and training goes on from the latest one)."""
-    from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import make_vec_env
+
+    PPO = ppo_class()
 
     out.mkdir(parents=True, exist_ok=True)
     venv = make_vec_env(lambda: SimulatorEnv(cfg.env, cfg.size, cfg.max_steps), n_envs=cfg.envs, seed=cfg.seed)

@@ -12,16 +12,23 @@ from ..data.spec import ActionSpec
 from ..world.spaces import action_space, flat_action_space, from_flat, to_vector
 
 
+def ppo_class():
+    """stable-baselines3's PPO, or a ValueError that says how to install it."""
+    try:
+        from stable_baselines3 import PPO
+    except ImportError:
+        raise ValueError("PPO policies need stable-baselines3: pip install 'vid2world[decide]'") from None
+    return PPO
+
+
 class SB3Policy:
     """A saved SB3 model (`.zip`) acting on frames; `deterministic`: its most likely action, else a sample."""
 
     def __init__(self, path: str | Path, spec: ActionSpec, deterministic: bool = False, name: str | None = None):
-        from stable_baselines3 import PPO
-
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"policy sb3:{path}: no such file (a stable-baselines3 .zip)")
-        self.model = PPO.load(path, device="cpu")
+        self.model = ppo_class().load(path, device="cpu")
         self.spec, self.deterministic = spec, deterministic
         self.model_space = action_space(spec)
         expected = flat_action_space(spec, self.model_space)
