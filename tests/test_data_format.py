@@ -121,3 +121,23 @@ def test_spec_validation_errors():
     with pytest.raises(ValueError, match="'dim' says 7"):
         ActionSpec.from_dict({"dim": 7, "groups": [g.to_dict() for g in SPEC.groups]})
     assert ActionSpec.from_dict(SPEC.to_dict()) == SPEC
+
+
+def test_a_per_frame_state_round_trips_and_is_checked(tmp_path):
+    rng = np.random.default_rng(1)
+    meta = DatasetMeta("test", 8.0, (6, 8), SPEC, state=("x", "y"))
+    episodes = [(*episode(rng, n), rng.normal(size=(n, 2)).astype(np.float32)) for n in (5, 9, 3)]
+    with DatasetWriter(tmp_path / "ds", meta, shard_frames=8) as writer:
+        for i, (frames, actions, state) in enumerate(episodes):
+            writer.add(frames, actions, f"ep{i}", state=state)
+    ds = open_dataset(tmp_path / "ds")
+    assert ds.meta.state == ("x", "y") and len(ds.shards) > 1
+    assert all(np.array_equal(ds.episode(i).state, s) for i, (_, _, s) in enumerate(episodes))
+    assert write(tmp_path, [episode(rng, 4)], name="plain").episode(0).state is None
+    frames, actions, state = episodes[0]
+    with DatasetWriter(tmp_path / "bad", meta) as writer:
+        with pytest.raises(ValueError, match=r"state is \[5, 3\], expected float \[5, 2\] \(x, y\)"):
+            writer.add(frames, actions, "e", state=np.zeros((5, 3)))
+        with pytest.raises(ValueError, match="NaN or inf"):
+            writer.add(frames, actions, "e", state=np.full((5, 2), np.nan))
+        writer.add(frames, actions, "e", state=state)

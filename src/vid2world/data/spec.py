@@ -175,6 +175,9 @@ class DatasetMeta:
     actions: ActionSpec | None  # None: action-free video (passive pretraining data)
     source: str = ""  # where the frames came from, e.g. "vizdoom:deathmatch", "rt1-npz:/data/rt1"
     extra: dict[str, Any] = field(default_factory=dict)  # recorder settings, importer reports, ...
+    # the names of a per-frame state vector stored beside the frames (a robot's joints, a simulator's poses:
+    # LeRobot's observation.state); empty: no state
+    state: tuple[str, ...] = ()
 
     @property
     def action_dim(self) -> int:
@@ -183,7 +186,7 @@ class DatasetMeta:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "fps": float(self.fps), "frame_size": list(self.frame_size),
                 "actions": self.actions.to_dict() if self.actions is not None else None, "source": self.source,
-                "extra": self.extra}
+                "extra": self.extra, **({"state": list(self.state)} if self.state else {})}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "DatasetMeta":
@@ -192,4 +195,5 @@ class DatasetMeta:
             raise ValueError(f"dataset metadata lacks {missing}")
         actions = ActionSpec.from_dict(d["actions"]) if d["actions"] is not None else None
         h, w = (int(v) for v in d["frame_size"])
-        return cls(d["name"], float(d["fps"]), (h, w), actions, d.get("source", ""), dict(d.get("extra", {})))
+        return cls(d["name"], float(d["fps"]), (h, w), actions, d.get("source", ""), dict(d.get("extra", {})),
+                   tuple(str(n) for n in d.get("state", ())))

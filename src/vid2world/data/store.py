@@ -34,6 +34,7 @@ class Episode:
     split: str
     frames: np.ndarray  # uint8 [T, H, W, 3], read-only memory map
     actions: np.ndarray | None  # float32 [T, A]
+    state: np.ndarray | None = None  # float32 [T, S] when the dataset stores a state (meta.state names it)
 
 
 class Dataset:
@@ -74,7 +75,7 @@ class Dataset:
             for path, dtype, shape in self._shard_files(k):
                 _check_size(path, dtype, shape,
                             f"{index_path} gives shard {self.shards[k]!r} {shape[0]} frames")
-        self._maps: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
+        self._maps: dict[int, dict[str, np.ndarray]] = {}
 
     def __len__(self) -> int:
         return len(self.names)
@@ -97,24 +98,29 @@ class Dataset:
     def episode(self, i: int) -> Episode:
         if not 0 <= i < len(self):
             raise IndexError(f"{self.root}: episode {i} out of range (dataset has {len(self)})")
-        frames, actions = self._shard_maps(int(self._shard[i]))
+        maps = self._shard_maps(int(self._shard[i]))
         start, stop = int(self._offset[i]), int(self._offset[i] + self.lengths[i])
-        return Episode(i, self.names[i], self.splits[i], frames[start:stop],
-                       actions[start:stop] if actions is not None else None)
+        actions, state = maps.get("actions"), maps.get("state")
+        return Episode(i, self.names[i], self.splits[i], maps["frames"][start:stop],
+                       actions[start:stop] if actions is not None else None,
+                       state[start:stop] if state is not None else None)
 
     def _shard_files(self, k: int) -> list[tuple[Path, np.dtype, tuple[int, ...]]]:
-        """Shard k's files: (path, dtype, shape) of its frames and, unless action-free, its actions."""
+        """Shard k's files: (path, dtype, shape) of its frames, its actions unless action-free, its state if any."""
         h, w = self.meta.frame_size
         rows, stem = self.shard_rows[k], self.root / "shards" / self.shards[k]
         files = [(Path(f"{stem}.frames"), np.dtype(np.uint8), (rows, h, w, 3))]
         if self.meta.actions is not None:
             files.append((Path(f"{stem}.actions"), np.dtype("<f4"), (rows, self.meta.action_dim)))
+        if self.meta.state:
+            files.append((Path(f"{stem}.state"), np.dtype("<f4"), (rows, len(self.meta.state))))
         return files
 
-    def _shard_maps(self, k: int) -> tuple[np.ndarray, np.ndarray | None]:
+    def _shard_maps(self, k: int) -> dict[str, np.ndarray]:
+        """Shard k's memory maps by kind (frames, actions, state: the file suffixes)."""
         if k not in self._maps:
-            maps = [_memmap(*file) for file in self._shard_files(k)]
-            self._maps[k] = (maps[0], maps[1] if len(maps) > 1 else None)
+            self._maps[k] = {path.suffix[1:]: _memmap(path, dtype, shape)
+                             for path, dtype, shape in self._shard_files(k)}
         return self._maps[k]
 
     def _check_index(self, path: Path) -> None:

@@ -31,26 +31,30 @@ class EpisodeRecord:
 
 
 class ShardWriter:
-    """Appends episodes to shard files `<prefix><k>.frames/.actions` in `shard_dir`; a new shard every
-    `shard_frames` frames so that no file grows without bound."""
+    """Appends episodes to shard files `<prefix><k>.frames/.actions/.state` in `shard_dir` (actions unless the
+    dataset is action-free, state when it has one); a new shard every `shard_frames` frames so that no file grows
+    without bound."""
 
     def __init__(self, shard_dir: Path, meta: DatasetMeta, prefix: str = "", shard_frames: int = 8192) -> None:
         self.dir, self.meta, self.prefix, self.shard_frames = Path(shard_dir), meta, prefix, shard_frames
         self.records: list[EpisodeRecord] = []
         self.rows: dict[str, int] = {}
         self._k = -1
-        self._files: tuple[BinaryIO, BinaryIO | None] | None = None
+        self._files: tuple[BinaryIO, BinaryIO | None, BinaryIO | None] | None = None
 
     def add(self, frames: np.ndarray, actions: np.ndarray | None, name: str, split: str = "train",
-            order: int = 0) -> EpisodeRecord:
+            order: int = 0, state: np.ndarray | None = None) -> EpisodeRecord:
         frames, actions = self._checked(frames, actions, name)
+        state = self._checked_state(state, len(frames), name)
         if self._files is None or self.rows[self._current] >= self.shard_frames:
             self._open_next()
         shard = self._current
-        frames_file, actions_file = self._files
+        frames_file, actions_file, state_file = self._files
         frames_file.write(np.ascontiguousarray(frames).tobytes())
         if actions_file is not None:
             actions_file.write(np.ascontiguousarray(actions, dtype="<f4").tobytes())
+        if state_file is not None:
+            state_file.write(np.ascontiguousarray(state, dtype="<f4").tobytes())
         record = EpisodeRecord(name, split, shard, self.rows[shard], len(frames), order)
         self.rows[shard] += len(frames)
         self.records.append(record)
@@ -66,7 +70,8 @@ class ShardWriter:
         self.dir.mkdir(parents=True, exist_ok=True)
         frames_file = open(self.dir / f"{self._current}.frames", "wb")
         actions_file = open(self.dir / f"{self._current}.actions", "wb") if self.meta.actions is not None else None
-        self._files = (frames_file, actions_file)
+        state_file = open(self.dir / f"{self._current}.state", "wb") if self.meta.state else None
+        self._files = (frames_file, actions_file, state_file)
         self.rows[self._current] = 0
 
     def close(self) -> None:
@@ -96,6 +101,20 @@ class ShardWriter:
         self.meta.actions.validate(actions, f"episode {name!r}")
         return frames, actions
 
+    def _checked_state(self, state: np.ndarray | None, frames: int, name: str) -> np.ndarray | None:
+        dim = len(self.meta.state)
+        if not dim:
+            if state is not None:
+                raise ValueError(f"episode {name!r}: the dataset stores no state but a state was given")
+            return None
+        state = None if state is None else np.asarray(state, dtype=np.float32)
+        if state is None or state.shape != (frames, dim):
+            raise ValueError(f"episode {name!r}: state is {None if state is None else list(state.shape)}, "
+                             f"expected float [{frames}, {dim}] ({', '.join(self.meta.state)})")
+        if not np.isfinite(state).all():
+            raise ValueError(f"episode {name!r}: state holds NaN or inf")
+        return state
+
 
 class DatasetWriter:
     """`with DatasetWriter(out, meta) as w: w.add(frames, actions, name)` writes `out` atomically."""
@@ -116,9 +135,9 @@ class DatasetWriter:
         self.closed = False
 
     def add(self, frames: np.ndarray, actions: np.ndarray | None = None, name: str | None = None,
-            split: str = "train") -> EpisodeRecord:
+            split: str = "train", state: np.ndarray | None = None) -> EpisodeRecord:
         order = len(self._records) + len(self._main.records)
-        return self._main.add(frames, actions, name or f"episode_{order:06d}", split, order)
+        return self._main.add(frames, actions, name or f"episode_{order:06d}", split, order, state)
 
     def add_records(self, records: list[EpisodeRecord], rows: dict[str, int]) -> None:
         """Episodes a `ShardWriter` in another process wrote into `self.shard_dir`."""
