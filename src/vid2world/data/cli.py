@@ -1,4 +1,4 @@
-"""`vid2world data record|convert|info|preview`: their arguments and handlers."""
+"""`vid2world data record|convert|export|info|preview`: their arguments and handlers."""
 
 from __future__ import annotations
 
@@ -27,9 +27,25 @@ def _data_convert(args: argparse.Namespace) -> int:
         options["split"] = args.rlds_split
     else:
         options["split_file"] = args.split_file
+    if args.format == "lerobot":
+        options["camera"] = args.camera
+    elif args.camera:
+        raise ValueError("--camera: only for --format lerobot (a dataset with several camera streams)")
     dataset, report = FORMATS[args.format](args.src, args.out, **options)
     print(report.summary())
     print(f"wrote {dataset.root}: {len(dataset)} episodes, {dataset.num_frames} frames")
+    return 0
+
+
+def _data_export(args: argparse.Namespace) -> int:
+    from ..data.export_lerobot import export_lerobot
+    from ..data.store import open_dataset
+
+    ds = open_dataset(args.src)
+    task = args.task if args.task is not None else (ds.meta.source or ds.meta.name)
+    out = export_lerobot(ds, args.out, camera=args.camera, task=task, lossless=not args.lossy,
+                         robot_type=args.robot_type, progress=not args.no_progress)
+    print(f"wrote {out}: a LeRobot {len(ds)}-episode dataset ({ds.num_frames} frames, camera {args.camera})")
     return 0
 
 
@@ -79,10 +95,11 @@ def register(sub) -> None:
     add_progress_flag(record)
     record.set_defaults(func=_data_record)
 
-    convert = data_sub.add_parser("convert", help="RT-1 / CS:GO / RECON into a dataset")
-    convert.add_argument("--format", required=True, choices=["rt1", "rlds", "csgo", "recon"],
+    convert = data_sub.add_parser("convert", help="RT-1 / CS:GO / RECON / LeRobot v3 into a dataset")
+    convert.add_argument("--format", required=True, choices=["rt1", "rlds", "csgo", "recon", "lerobot"],
                          help="rt1: official npz files (image, action); rlds: an RLDS/TFDS builder directory (needs "
-                              "the rlds extra); csgo: DIAMOND's HDF5 files; recon: NoMaD trajectory folders")
+                              "the rlds extra); csgo: DIAMOND's HDF5 files; recon: NoMaD trajectory folders; "
+                              "lerobot: a LeRobot v3.0 dataset directory (meta/info.json, parquet, mp4)")
     convert.add_argument("--src", required=True, help="source directory")
     convert.add_argument("--out", required=True, help="dataset directory to create (must not exist)")
     convert.add_argument("--size", type=frame_size, help="resize frames to HxW while importing (default: keep)")
@@ -91,8 +108,24 @@ def register(sub) -> None:
     convert.add_argument("--rlds-split", default="train", help="rlds: the TFDS split to read (default: train)")
     convert.add_argument("--skip-bad", action="store_true",
                          help="skip unreadable source files and list them in the summary (default: stop at the first)")
+    convert.add_argument("--camera", default=None, help="lerobot: the video feature to import (default: the first)")
     add_progress_flag(convert)
     convert.set_defaults(func=_data_convert)
+
+    export = data_sub.add_parser("export", help="a dataset as a LeRobot v3 dataset",
+                                 description="Write a dataset in LeRobot's v3.0 layout (meta/info.json, parquet "
+                                 "frames and episodes, one mp4 per camera), so LeRobot's tools open it.")
+    export.add_argument("--format", required=True, choices=["lerobot"], help="the layout to write")
+    export.add_argument("--src", required=True, help="a vid2world dataset directory")
+    export.add_argument("--out", required=True, help="directory to create (must not exist)")
+    export.add_argument("--camera", default="observation.image", help="the video feature's name")
+    export.add_argument("--task", default=None, help="the task text of every episode (default: the dataset's "
+                        "source, e.g. vizdoom:deathmatch)")
+    export.add_argument("--robot-type", default=None, help="info.json's robot_type")
+    export.add_argument("--lossy", action="store_true", help="yuv420p H.264 (smaller, not exact) instead of "
+                        "lossless RGB H.264")
+    add_progress_flag(export)
+    export.set_defaults(func=_data_export)
 
     info = data_sub.add_parser("info", help="counts, lengths and action statistics")
     info.add_argument("dir", help="dataset directory")

@@ -23,12 +23,13 @@ class DataImportError(ValueError):
 
 @dataclass(frozen=True)
 class SourceEpisode:
-    """One episode of a source dataset: `load()` returns (uint8 frames [T, H, W, 3], actions [T, A])."""
+    """One episode of a source dataset: `load()` returns (uint8 frames [T, H, W, 3], actions [T, A]) and, for a
+    dataset with a per-frame state, its state [T, S] third."""
 
     name: str
     path: Path
     split: str
-    load: Callable[[], tuple[np.ndarray, np.ndarray]]
+    load: Callable[[], tuple[np.ndarray, ...]]
 
 
 @dataclass
@@ -95,12 +96,12 @@ def import_episodes(sources: Iterable[SourceEpisode], out: str | Path, meta: Dat
     try:
         for source in _progress(sources, progress):
             try:
-                frames, actions = source.load()
+                frames, actions, *state = source.load()
                 frames = resize_uint8(frames, size) if size is not None else frames
                 if writer is None:
                     meta.frame_size = tuple(frames.shape[1:3])
                     writer = DatasetWriter(out, meta)
-                writer.add(frames, actions, source.name, source.split)
+                writer.add(frames, actions, source.name, source.split, state=state[0] if state else None)
             except errors as err:
                 reason = f"{type(err).__name__}: {err}"
                 if not skip_bad:
