@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml
 	# torch first, pinned: the CPU wheel; nothing later may pull another build.
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev]'
+	# Push-T's simulator without its declared pygame: vizdoom needs pygame-ce, and the two install one `pygame`
+	# module over each other; gym-pusht runs on pygame-ce (its pymunk, shapely, cv2 come with the pusht extra).
+	$(PY) -m pip install -q --no-deps gym-pusht==0.1.8
 	touch $(STAMP)
 
 install: $(STAMP)
