@@ -27,7 +27,7 @@ def test_round_trip_record_then_load_clips(tmp_path):
     sim = make_simulator(cfg.env, cfg.size)
     try:
         for i in range(3):  # what the recorder stored, recomputed independently
-            frames, actions = record_episode(sim, make_policy("scripted", sim), 12, seed=4, episode=i)
+            frames, actions, _ = record_episode(sim, make_policy("scripted", sim), 12, seed=4, episode=i)
             clips = ClipDataset(ds, ClipConfig(length=len(frames), split=None),
                                 windows=[Window(i, ds.names[i], 0)])
             clip = clips[0]
@@ -141,3 +141,22 @@ def test_bad_record_and_preview_arguments_are_named(tmp_path):
         with pytest.raises(ValueError, match=f"^preview: {name} must be >= 1, got 0$"):
             write_preview(ds, tmp_path / "p.gif", **{name: 0})
     assert not (tmp_path / "p.gif").exists()
+
+
+def test_pusht_records_its_state_and_restores_a_snapshot(tmp_path):
+    ds = record_dataset(RecordConfig("pusht", episodes=2, steps=8, size=32, policy="scripted"), tmp_path / "p",
+                        progress=False)
+    assert ds.meta.state == ("agent_x", "agent_y", "block_x", "block_y", "block_angle", "coverage")
+    ep = ds.episode(0)
+    assert ep.state.shape == (8, 6) and ep.actions.shape == (8, 2) and (ep.actions >= 0).all()
+    assert (ep.state[:, :4] >= 0).all() and (ep.state[:, :4] <= 512).all() and (ep.state[:, 5] <= 1).all()
+    assert np.abs(np.diff(ep.state[:, :2], axis=0)).max() > 1, "the disc moves to the targets"
+    sim = make_simulator("pusht", 32)
+    sim.reset(3)
+    saved, push = sim.snapshot(), np.array([300.0, 300.0], np.float32)
+    first = [sim.step(push)[0] for _ in range(3)]
+    sim.restore(saved)
+    assert all(np.array_equal(sim.step(push)[0], f) for f in first)
+    sim.close()
+    with pytest.raises(ValueError, match="no variants"):
+        make_simulator("pusht:hard", 32)

@@ -44,12 +44,14 @@ class RecordConfig:
             raise ValueError(f"record: val_episodes must lie in [0, {self.episodes}], got {self.val_episodes}")
 
 
-def record_episode(sim, policy, steps: int, seed: int, episode: int) -> tuple[np.ndarray, np.ndarray]:
-    """Frames o_0..o_{n-1} and actions a_0..a_{n-1} (a_t chosen after seeing o_t), n <= steps."""
+def record_episode(sim, policy, steps: int, seed: int, episode: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Frames o_0..o_{n-1}, actions a_0..a_{n-1} (a_t chosen after seeing o_t), n <= steps, and the simulator's
+    state beside each frame (None for a simulator without one)."""
     sim_seed, policy_seed = np.random.SeedSequence([seed, episode]).generate_state(2)
     rng = np.random.default_rng(int(policy_seed))
     frame = sim.reset(int(sim_seed))
-    frames, actions = [frame], []
+    frames, actions, states = [frame], [], [sim.state()]
     while True:
         actions.append(policy.act(rng))
         if len(frames) == steps:
@@ -58,7 +60,8 @@ def record_episode(sim, policy, steps: int, seed: int, episode: int) -> tuple[np
         if done:
             break
         frames.append(frame)
-    return np.stack(frames), np.stack(actions).astype(np.float32)
+        states.append(sim.state())
+    return np.stack(frames), np.stack(actions).astype(np.float32), np.stack(states) if sim.state_names else None
 
 
 def episode_name(env: str, episode: int) -> str:
@@ -72,9 +75,10 @@ def _record_chunk(cfg: RecordConfig, meta: DatasetMeta, shard_dir: str, first: i
     try:
         for episode in range(first, first + count):
             policy = make_policy(cfg.policy, sim)
-            frames, actions = record_episode(sim, policy, cfg.steps, cfg.seed, episode)
+            frames, actions, state = record_episode(sim, policy, cfg.steps, cfg.seed, episode)
             split = "val" if episode >= cfg.episodes - cfg.val_episodes else "train"
-            writer.add(frames, actions if cfg.actions else None, episode_name(cfg.env, episode), split, episode)
+            writer.add(frames, actions if cfg.actions else None, episode_name(cfg.env, episode), split, episode,
+                       state)
     finally:
         writer.close()
         sim.close()
@@ -86,7 +90,7 @@ def recording_meta(cfg: RecordConfig) -> DatasetMeta:
     try:
         return DatasetMeta(name=cfg.env.replace(":", "_"), fps=sim.fps, frame_size=(cfg.size, cfg.size),
                            actions=sim.spec if cfg.actions else None, source=cfg.env,
-                           extra={"recorder": asdict(cfg), "simulator": sim.settings()})
+                           extra={"recorder": asdict(cfg), "simulator": sim.settings()}, state=sim.state_names)
     finally:
         sim.close()
 

@@ -55,7 +55,7 @@ def record_starts(env: str, size: int, count: int, horizon: int, seed: int) -> t
     frames, actions, i = [], [], 0
     try:
         while len(frames) < count:
-            f, a = record_episode(sim, HoldPolicy(sim), horizon + 1, seed, i)
+            f, a, _ = record_episode(sim, HoldPolicy(sim), horizon + 1, seed, i)
             i += 1
             if len(f) == horizon + 1:
                 frames.append(f), actions.append(a[:horizon])

@@ -1,5 +1,5 @@
 """The simulator interface and the registry of environment ids (`vizdoom:deathmatch`, `atari:Breakout`,
-`crafter`)."""
+`crafter`, `pusht`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from ..spec import ActionSpec
 from ..transforms import resize_uint8
 
 # id prefix -> (module, class); a module is imported only when its simulator is asked for
-_REGISTRY = {"vizdoom": (".vizdoom", "VizDoom"), "atari": (".atari", "Atari"), "crafter": (".crafter", "Crafter")}
+_REGISTRY = {"vizdoom": (".vizdoom", "VizDoom"), "atari": (".atari", "Atari"), "crafter": (".crafter", "Crafter"),
+             "pusht": (".pusht", "PushT")}
 
 
 class Simulator(ABC):
@@ -24,6 +25,8 @@ class Simulator(ABC):
     # the game's reward for the last `step` (its score change), 0 after `reset`: real outcomes, against which
     # outcome heads and imagined returns are checked (decide/)
     last_reward: float = 0.0
+    # names of the simulator's state recorded beside each frame (`state()`); empty: none
+    state_names: tuple[str, ...] = ()
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -39,6 +42,10 @@ class Simulator(ABC):
     @abstractmethod
     def scripted_action(self, rng: np.random.Generator) -> np.ndarray:
         """An action a purposeful player might hold for a while (walk, turn, fire), for `HoldPolicy`."""
+
+    def state(self) -> np.ndarray:
+        """The state named by `state_names` now (float32)."""
+        return np.zeros(0, np.float32)
 
     def snapshot(self) -> object:
         """The game's whole state, for `restore` (planning with the real game as its own model)."""
@@ -59,11 +66,12 @@ class Simulator(ABC):
 
 
 def simulator_ids() -> list[str]:
-    return ["vizdoom:<scenario>", "atari:<Game>", "crafter"]
+    return ["vizdoom:<scenario>", "atari:<Game>", "crafter", "pusht"]
 
 
 def make_simulator(env_id: str, size: int = 64) -> Simulator:
-    """`vizdoom:deathmatch` | `vizdoom:my_way_home` | ... | `atari:Breakout` (any ALE game) | `crafter`."""
+    """`vizdoom:deathmatch` | `vizdoom:my_way_home` | ... | `atari:Breakout` (any ALE game) | `crafter` |
+    `pusht`."""
     kind, _, name = env_id.partition(":")
     if kind not in _REGISTRY:
         raise ValueError(f"unknown environment {env_id!r}: expected one of {simulator_ids()}")
