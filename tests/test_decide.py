@@ -261,3 +261,11 @@ def test_imagine_trains_inside_a_model_and_scores_in_the_real_game(tmp_path, cap
     results = json.loads((tmp_path / "agent" / "results.json").read_text())
     assert [row["player"] for row in results["players"]] == ["imagination-trained agent", "random"]
     assert (tmp_path / "agent" / "agent.zip").is_file() and "real return" in capsys.readouterr().out
+
+
+def test_frames_through_a_codec(tmp_path, boxing_spec):
+    from vid2world.decide.outcomes import through_codec
+
+    model = v2w.WorldModel.from_pretrained(boxing_world_model(tmp_path / "m", boxing_spec))  # a pixel model
+    frames = np.random.default_rng(0).integers(0, 256, (5, 16, 16, 3), dtype=np.uint8)
+    assert np.array_equal(through_codec(model.codec, frames, batch=2), frames)  # the identity codec keeps them

@@ -89,9 +89,17 @@ def _head_train(args: argparse.Namespace) -> int:
     train = collect_transitions(args.env, args.policies, args.episodes, args.horizon, args.seed, args.size, spec)
     held = collect_transitions(args.env, args.policies, args.heldout_episodes, args.horizon, args.seed + 1,
                                args.size, spec)
+    if args.codec:  # the frames as the world model's codec returns them: the blur imagined frames carry
+        from ..world.bundled import load_model
+        from .outcomes import through_codec
+
+        codec = load_model(args.codec, "cpu").codec
+        for data in (train, held):
+            data.before, data.after = through_codec(codec, data.before), through_codec(codec, data.after)
     head = fit_reward_head(config, train.before, train.after, train.rewards, progress=not args.no_progress)
     scores = head_scores(head, held.before, held.after, held.rewards, held.episode)
     scores["train_transitions"], scores["policies"] = int(len(train.rewards)), list(args.policies)
+    scores["through_codec"] = args.codec
     save_head(head, out, scores)
     print(f"head train: held-out accuracy {scores['accuracy']:.3f}, per-episode return Pearson "
           f"{scores['return_pearson'] if scores['return_pearson'] is not None else float('nan'):.3f}, "
@@ -205,6 +213,8 @@ def _register_head(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--horizon", type=positive_int, default=100, help="steps per episode")
     t.add_argument("--steps", type=positive_int, default=1500, help="optimiser steps")
     t.add_argument("--size", type=positive_int, default=64, help="frame size (the world model's)")
+    t.add_argument("--codec", default=None, help="a world model (directory or name) whose codec every frame goes "
+                   "through first (encoded and decoded), so the head learns on frames as blurred as imagined ones")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", required=True)
     add_progress_flag(t)

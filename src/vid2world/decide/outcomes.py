@@ -6,8 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
+from ..data.clips import to_model_input
 from ..data.sim import make_simulator
+from ..world.frames import tensor_to_frames
 from .catalog import make_policy
 from .rollouts import run_real
 
@@ -41,3 +44,14 @@ def collect_transitions(env: str, policies: list[str], episodes: int, steps: int
     sim.close()
     return Transitions(*(np.concatenate([getattr(x, f) for x in parts]) for f in ("before", "after", "rewards",
                                                                                   "episode")))
+
+
+@torch.no_grad()
+def through_codec(codec, frames: np.ndarray, batch: int = 256) -> np.ndarray:
+    """Frames [N, H, W, 3] as a world model's codec gives them back (encoded, decoded): a head trained on these
+    sees the codec's blur, as it will on imagined frames."""
+    out = []
+    for lo in range(0, len(frames), batch):
+        pixels = to_model_input(torch.from_numpy(np.ascontiguousarray(frames[lo:lo + batch]))[None])
+        out.append(tensor_to_frames(codec.decode(codec.encode(pixels)), True)[0])
+    return np.concatenate(out) if out else frames[:0]
