@@ -269,3 +269,15 @@ def test_frames_through_a_codec(tmp_path, boxing_spec):
     model = v2w.WorldModel.from_pretrained(boxing_world_model(tmp_path / "m", boxing_spec))  # a pixel model
     frames = np.random.default_rng(0).integers(0, 256, (5, 16, 16, 3), dtype=np.uint8)
     assert np.array_equal(through_codec(model.codec, frames, batch=2), frames)  # the identity codec keeps them
+
+
+def test_head_train_command_through_a_models_codec(tmp_path, boxing_spec, capsys):
+    model = boxing_world_model(tmp_path / "model", boxing_spec)  # a pixel model: its codec returns frames as given
+    assert main(["head", "train", "--env", BOXING, "--policies", "chase", "random", "--episodes", "2",
+                 "--heldout-episodes", "1", "--horizon", "6", "--steps", "2", "--size", "16", "--codec", str(model),
+                 "--out", str(tmp_path / "head"), "--no-progress"]) == 0
+    head = load_head(tmp_path / "head")
+    scores = json.loads((tmp_path / "head" / "head.json").read_text())["heldout"]
+    assert scores["train_transitions"] == 2 * 2 * 6 and scores["through_codec"] == str(model)
+    assert 0.0 <= scores["accuracy"] <= 1.0 and head.config.env == BOXING
+    assert "held-out accuracy" in capsys.readouterr().out

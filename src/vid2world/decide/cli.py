@@ -86,16 +86,16 @@ def _head_train(args: argparse.Namespace) -> int:
     spec = sim.spec
     sim.close()
     config = HeadConfig(args.env, frame_size=args.size, steps=args.steps, seed=args.seed)
-    train = collect_transitions(args.env, args.policies, args.episodes, args.horizon, args.seed, args.size, spec)
-    held = collect_transitions(args.env, args.policies, args.heldout_episodes, args.horizon, args.seed + 1,
-                               args.size, spec)
+    codec = None
     if args.codec:  # the frames as the world model's codec returns them: the blur imagined frames carry
         from ..world.bundled import load_model
-        from .outcomes import through_codec
 
         codec = load_model(args.codec, "cpu").codec
-        for data in (train, held):
-            data.before, data.after = through_codec(codec, data.before), through_codec(codec, data.after)
+    show = not args.no_progress
+    train = collect_transitions(args.env, args.policies, args.episodes, args.horizon, args.seed, args.size, spec,
+                                progress=show, codec=codec)
+    held = collect_transitions(args.env, args.policies, args.heldout_episodes, args.horizon, args.seed + 1,
+                               args.size, spec, progress=show, codec=codec)
     head = fit_reward_head(config, train.before, train.after, train.rewards, progress=not args.no_progress)
     scores = head_scores(head, held.before, held.after, held.rewards, held.episode)
     scores["train_transitions"], scores["policies"] = int(len(train.rewards)), list(args.policies)
@@ -211,7 +211,7 @@ def _register_head(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--episodes", type=positive_int, default=48, help="training episodes per policy")
     t.add_argument("--heldout-episodes", type=positive_int, default=16, help="held-out episodes per policy")
     t.add_argument("--horizon", type=positive_int, default=100, help="steps per episode")
-    t.add_argument("--steps", type=positive_int, default=1500, help="optimiser steps")
+    t.add_argument("--steps", type=positive_int, default=3000, help="optimiser steps")
     t.add_argument("--size", type=positive_int, default=64, help="frame size (the world model's)")
     t.add_argument("--codec", default=None, help="a world model (directory or name) whose codec every frame goes "
                    "through first (encoded and decoded), so the head learns on frames as blurred as imagined ones")

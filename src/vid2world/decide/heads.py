@@ -26,7 +26,9 @@ from ..io.progress import progress_bar
 from ..train.optim import lr_at, optimizer_step, set_lr
 
 CLASSES = (-2.0, -1.0, 0.0, 1.0, 2.0)  # reward values, in the order of the head's logits
-WEIGHT_POWER = 1.0  # class weights: (1 / frequency) ** this
+# class weights (1 / frequency) ** this: 0.5 beat 1.0 on Boxing's held-out episodes (accuracy 0.984 vs 0.961,
+# per-episode return Pearson 0.92 vs 0.68): full inverse frequency over-predicts the rare scoring classes
+WEIGHT_POWER = 0.5
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ class HeadConfig:
     env: str
     frame_size: int = 64
     width: int = 32
-    steps: int = 1500
+    steps: int = 3000
     batch: int = 128
     lr: float = 2e-3
     seed: int = 0
