@@ -59,3 +59,56 @@ def test_grouped_action_space():
     space = grouped_action_space(ActionSpace.continuous(2, ("x", "y")), 3)
     assert space == ActionSpace.continuous(6, ("x@0", "y@0", "x@1", "y@1", "x@2", "y@2"))
     assert grouped_action_space(ActionSpace.multi_hot(5), 4) == ActionSpace.multi_hot(20)
+
+
+# ---- action ranges: continuous actions enter the embedding scaled to [-1, 1] -----------------------------------------
+def test_a_ranged_space_scales_onto_minus_one_to_one_and_round_trips():
+    space = ActionSpace.continuous(3, ("x", "y", "still"), low=(0, -2, 5), high=(512, 2, 5))
+    a = torch.tensor([[0.0, -2.0, 5.0], [512.0, 2.0, 5.0], [256.0, 1.0, 6.0]], dtype=torch.float64)
+    assert torch.equal(space.scaled(a), torch.tensor([[-1.0, -1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.5, 1.0]],
+                                                     dtype=torch.float64))  # a constant entry is only centred
+    assert ActionSpace.from_dict(space.to_dict()) == space
+    plain = ActionSpace.continuous(3)
+    assert plain.scaled(a) is a and "low" not in plain.to_dict()  # the official models' raw actions stay raw
+    grouped = grouped_action_space(space, 2)
+    assert grouped.low == space.low * 2 and grouped.high == space.high * 2
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(kind="multi_hot", dim=2, low=(0, 0), high=(1, 1)), r"continuous space's 2 entries each.*multi_hot"),
+    (dict(kind="continuous", dim=2, low=(0,), high=(1, 1)), r"2 entries each, got 1 and 2"),
+    (dict(kind="continuous", dim=1, low=(1,), high=(0,)), r"high >= low"),
+    (dict(kind="continuous", dim=1, low=(float("nan"),), high=(0,)), r"finite"),
+])
+def test_bad_ranges_are_named(bad, match):
+    with pytest.raises(ValueError, match=match):
+        ActionSpace(**bad)
+
+
+def test_a_datasets_ranges_reach_the_model_space():
+    from vid2world.data.spec import ActionSpec
+
+    spec = ActionSpec.continuous(("x", "y"), (0.0, 0.0), (512.0, 512.0), name="target")
+    assert spec.model_space() == ActionSpace.continuous(2, ("target.x", "target.y"), (0, 0), (512, 512))
+    assert ActionSpec.continuous(("x", "y")).model_space().low == ()  # no range known: raw
+
+
+def test_the_unet_and_the_wan_transformer_embed_scaled_actions():
+    import vid2world as v2w
+    from vid2world.models.wan.transformer import WanTransformer
+    from tests.test_wan_transformer import inputs, random_model, tiny
+
+    ranged = ActionSpace.continuous(2, low=(0, 0), high=(512, 64))
+    raw = torch.tensor([[[0.0, 64.0], [128.0, 16.0], [512.0, 0.0]]], dtype=torch.float64)
+    scaled = ranged.scaled(raw)
+    a, b = (v2w.VideoUNet(v2w.UNetConfig.preset("pixel-tiny", action_space=s)).double()
+            for s in (ranged, ActionSpace.continuous(2)))
+    b.load_state_dict(a.state_dict())
+    assert torch.equal(a.action_embedding(raw), b.action_embedding(scaled))
+    assert not torch.equal(a.action_embedding(raw), b.action_embedding(raw))
+    a = random_model(tiny(action_space=ranged))
+    b = WanTransformer(tiny(action_space=ActionSpace.continuous(2))).double().eval()
+    b.load_state_dict(a.state_dict())
+    feed = inputs(a.config, b=1, t=3)
+    with torch.no_grad():
+        assert torch.equal(a(**{**feed, "actions": raw}), b(**{**feed, "actions": scaled}))

@@ -80,7 +80,10 @@ class ActionSpec:
     def model_space(self) -> ActionSpace:
         """The action head a world model on this data needs."""
         if all(g.kind == "continuous" for g in self.groups):
-            return ActionSpace.continuous(self.dim, self.names)
+            ranged = all(len(g.low) == g.dim and len(g.high) == g.dim for g in self.groups)
+            low = tuple(v for g in self.groups for v in g.low) if ranged else ()
+            high = tuple(v for g in self.groups for v in g.high) if ranged else ()
+            return ActionSpace.continuous(self.dim, self.names, low, high)
         return ActionSpace.multi_hot(self.dim, self.names)
 
     def validate(self, actions: np.ndarray, where: str) -> None:

@@ -64,7 +64,7 @@ def grouped_action_space(space: ActionSpace, k: int) -> ActionSpace:
     @0..@k-1."""
     _check_compression(k)
     names = tuple(f"{name}@{i}" for i in range(k) for name in space.names)
-    return ActionSpace(space.kind, space.dim * k, names)
+    return ActionSpace(space.kind, space.dim * k, names, space.low * k, space.high * k)
 
 
 def _check_compression(k: int) -> None:

@@ -8,6 +8,7 @@ upstream code expresses through string flags: the action space and the causal se
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -57,6 +58,10 @@ class ActionSpace:
     kind: str
     dim: int
     names: tuple[str, ...] = ()
+    # continuous only: the range of each entry; given, actions enter the embedding scaled to [-1, 1] (`scaled`), so
+    # a target position in a 512-pixel workspace (Push-T) meets the first Linear as gently as a unit vector does
+    low: tuple[float, ...] = ()
+    high: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in ("continuous", "multi_hot"):
@@ -65,21 +70,39 @@ class ActionSpace:
             raise ValueError(f"ActionSpace.dim must be >= 1, got {self.dim}")
         if self.names and len(self.names) != self.dim:
             raise ValueError(f"ActionSpace.names has {len(self.names)} entries, expected dim={self.dim}")
+        if self.low or self.high:
+            if self.kind != "continuous" or len(self.low) != self.dim or len(self.high) != self.dim:
+                raise ValueError(f"ActionSpace low/high: a continuous space's {self.dim} entries each, got "
+                                 f"{len(self.low)} and {len(self.high)} ({self.kind})")
+            if not all(math.isfinite(lo) and math.isfinite(hi) and hi >= lo for lo, hi in zip(self.low, self.high)):
+                raise ValueError(f"ActionSpace low/high: finite with high >= low, got {self.low} and {self.high}")
 
     @classmethod
-    def continuous(cls, dim: int, names: tuple[str, ...] = ()) -> "ActionSpace":
-        return cls("continuous", int(dim), tuple(names))
+    def continuous(cls, dim: int, names: tuple[str, ...] = (), low: tuple[float, ...] = (),
+                   high: tuple[float, ...] = ()) -> "ActionSpace":
+        return cls("continuous", int(dim), tuple(names), tuple(map(float, low)), tuple(map(float, high)))
 
     @classmethod
     def multi_hot(cls, dim: int, names: tuple[str, ...] = ()) -> "ActionSpace":
         return cls("multi_hot", int(dim), tuple(names))
 
+    def scaled(self, actions: Any) -> Any:
+        """Actions [..., dim] as the embedding takes them: [low, high] onto [-1, 1] where a range is known
+        (a constant entry is only centred), unchanged otherwise (the official models' raw inputs)."""
+        if not self.low:
+            return actions
+        centre = actions.new_tensor([(lo + hi) / 2 for lo, hi in zip(self.low, self.high)])
+        half = actions.new_tensor([(hi - lo) / 2 or 1.0 for lo, hi in zip(self.low, self.high)])
+        return (actions - centre) / half
+
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "dim": self.dim, "names": list(self.names)}
+        ranges = {"low": list(self.low), "high": list(self.high)} if self.low else {}
+        return {"kind": self.kind, "dim": self.dim, "names": list(self.names), **ranges}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ActionSpace":
-        return cls(d["kind"], int(d["dim"]), tuple(d.get("names", ())))
+        return cls(d["kind"], int(d["dim"]), tuple(d.get("names", ())), tuple(map(float, d.get("low", ()))),
+                   tuple(map(float, d.get("high", ()))))
 
 
 @dataclass(frozen=True)

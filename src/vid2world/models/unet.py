@@ -212,8 +212,8 @@ class VideoUNet(Backbone):
     def action_embedding(self, frame_actions: Tensor, action_mask: Tensor | None = None) -> Tensor:
         """Per-frame actions [B, T, A] (already shifted: the action each frame follows) -> embeddings [B, T, 4C],
         multiplied by the mask (0 = dropped)."""
-        a = frame_actions.to(self.action_emb_proj[0].weight.dtype if not hasattr(self, "action_emb_preprocess")
-                              else self.action_emb_preprocess.weight.dtype)
+        first = self.action_emb_preprocess if hasattr(self, "action_emb_preprocess") else self.action_emb_proj[0]
+        a = self.config.action_space.scaled(frame_actions).to(first.weight.dtype)
         if hasattr(self, "action_emb_preprocess"):  # multi-hot: sum of the active rows of the table
             a = a @ self.action_emb_preprocess.weight
         emb = self.action_emb_proj(a)

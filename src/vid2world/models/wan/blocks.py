@@ -113,6 +113,7 @@ class ConditionEmbedder(nn.Module):
         self.text_embedder = TextEmbedder(text_dim, dim)
         if image_dim is not None:
             self.image_embedder = ImageEmbedder(image_dim, dim, pos_embed_seq_len)
+        self.action_space = action_space
         if action_space is not None:
             self.action_embedder = action_embedder(action_space, dim)
 
@@ -122,7 +123,8 @@ class ConditionEmbedder(nn.Module):
         weight = self.time_embedder.linear_1.weight
         temb = self.time_embedder(timestep_embedding(levels, self.freq_dim).to(weight.dtype))
         if actions is not None:
-            embedded = self.action_embedder(actions.to(self.action_embedder[0].weight.dtype))
+            scaled = self.action_space.scaled(actions)
+            embedded = self.action_embedder(scaled.to(self.action_embedder[0].weight.dtype))
             if action_mask is not None:
                 embedded = embedded * action_mask.to(embedded.dtype)[..., None]
             temb = temb + embedded.to(temb.dtype)
