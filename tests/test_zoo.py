@@ -165,6 +165,9 @@ def test_recipes_and_their_errors(tmp_path, capsys):
     assert (boxing.pretrain, boxing.vae, boxing.pretrain_data) == (base.pretrain, base.vae, base.pretrain_data)
     assert boxing.finetune.compile and not boxing.quick().finetune.compile  # the quick variant never compiles
     assert boxing.decoder.steps > boxing.quick().decoder.steps == 3
+    pusht = load_recipe("pusht")  # the robot model's recipe: the same base, continuous actions with their range
+    assert pusht.base == base.name and pusht.target.env == pusht.heldout.env == "pusht"
+    assert pusht.target.seed != pusht.heldout.seed and pusht.vae == base.vae
     for text, needle in (("base: vizdoom-deathmatch\nvae: {ch: 8}\n", "['vae'] come from the base recipe"),
                          ("base: no-such-recipe\n", "unknown bundled model 'no-such-recipe'"),
                          ("decoder: {steps: 3}\n", "only a recipe with a base adapts its decoder")):
