@@ -111,6 +111,10 @@ def test_reward_classes_and_head_files(tmp_path, boxing_spec):
     save_head(head, tmp_path / "head", scores)
     loaded = load_head(tmp_path / "head")
     assert np.array_equal(loaded.rewards(data.before, data.after), head.rewards(data.before, data.after))
+    with torch.no_grad():  # the planner's score: the classes' values weighted by the head's probabilities
+        probs = torch.softmax(head(torch.from_numpy(np.stack([data.before, data.after], 1))), -1).double()
+    expected = (probs @ torch.tensor([-2.0, -1.0, 0.0, 1.0, 2.0], dtype=torch.float64)).numpy()
+    assert np.allclose(head.expected_rewards(data.before, data.after, batch=7), expected, rtol=1e-5, atol=1e-6)
     with pytest.raises(FileNotFoundError, match="not an outcome head"):
         load_head(tmp_path)
 

@@ -59,16 +59,23 @@ class RewardHead(nn.Module):
         return self.body(x.flatten(1, 2))
 
     @torch.no_grad()
-    def rewards(self, before: np.ndarray, after: np.ndarray, batch: int = 512) -> np.ndarray:
-        """The predicted reward (one of CLASSES) of each transition: frames before and after, uint8 [N, H, W, 3]."""
+    def _read(self, before: np.ndarray, after: np.ndarray, batch: int) -> Tensor:
+        """Class probabilities [N, len(CLASSES)] of transitions (frames before and after, uint8 [N, H, W, 3])."""
         was = self.training
         self.eval()
-        out = []
-        for lo in range(0, len(before), batch):
-            pairs = torch.from_numpy(np.stack([before[lo:lo + batch], after[lo:lo + batch]], 1))
-            out.append(self(pairs).argmax(-1).numpy())
+        out = [torch.softmax(self(torch.from_numpy(np.stack([before[lo:lo + batch], after[lo:lo + batch]], 1))), -1)
+               for lo in range(0, len(before), batch)]
         self.train(was)
-        return np.array(CLASSES, np.float32)[np.concatenate(out)] if out else np.zeros(0, np.float32)
+        return torch.cat(out) if out else torch.zeros(0, len(CLASSES))
+
+    def rewards(self, before: np.ndarray, after: np.ndarray, batch: int = 512) -> np.ndarray:
+        """The predicted reward (the most likely of CLASSES) of each transition: what a return counts."""
+        return np.array(CLASSES, np.float32)[self._read(before, after, batch).argmax(-1).numpy()]
+
+    def expected_rewards(self, before: np.ndarray, after: np.ndarray, batch: int = 512) -> np.ndarray:
+        """The reward each transition is expected to score (CLASSES weighted by their probabilities): graded
+        where the most likely value is 0 almost everywhere, so a planner can tell a near miss from nothing."""
+        return (self._read(before, after, batch) @ torch.tensor(CLASSES)).numpy().astype(np.float32)
 
     def outcomes(self, before: np.ndarray, after: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """`WorldModelEnv`'s outcome model: the predicted rewards; a reward head ends no episode."""

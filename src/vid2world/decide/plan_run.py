@@ -35,7 +35,7 @@ class PlanRunConfig:
 def world_model_scorer(model, sampling, head: RewardHead, frames: np.ndarray, actions: np.ndarray,
                        seed: int) -> Scorer:
     """Candidates as the rows of one session from the last real frames [L, H, W, 3] (and the actions between
-    them [L - 1, A]); a candidate's score is the head's summed rewards over its imagined frames."""
+    them [L - 1, A]); a candidate's score is the head's summed expected rewards over its imagined frames."""
     def score(sequences: np.ndarray) -> np.ndarray:
         p = len(sequences)
         session = model.session(np.repeat(frames[None], p, 0),
@@ -44,7 +44,7 @@ def world_model_scorer(model, sampling, head: RewardHead, frames: np.ndarray, ac
         before, total = np.repeat(frames[-1:], p, 0), np.zeros(p)
         for t in range(sequences.shape[1]):
             after = np.asarray(session.step(sequences[:, t]))
-            total += head.rewards(before, after)
+            total += head.expected_rewards(before, after)
             before = after
         return total
     return score
