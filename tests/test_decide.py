@@ -260,11 +260,12 @@ def test_imagine_trains_inside_a_model_and_scores_in_the_real_game(tmp_path, cap
     model = boxing_world_model(tmp_path / "model", spec, size=40)
     save_head(head, model / "head", {"accuracy": 0.5})
     assert main(["imagine", "--model", str(model), "--train-steps", "8", "--envs", "2", "--n-steps", "4",
-                 "--episode-steps", "3", "--episodes", "2", "--horizon", "3", "--out", str(tmp_path / "agent"),
-                 "--no-progress"]) == 0
+                 "--episode-steps", "3", "--episodes", "2", "--horizon", "3", "--out", str(tmp_path / "agent")]) == 0
     results = json.loads((tmp_path / "agent" / "results.json").read_text())
     assert [row["player"] for row in results["players"]] == ["imagination-trained agent", "random"]
-    assert (tmp_path / "agent" / "agent.zip").is_file() and "real return" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert (tmp_path / "agent" / "agent.zip").is_file() and "real return" in printed.out
+    assert "PPO in imagination: 8/8 step (100%)" in printed.err  # a log shows how far training got
 
 
 def test_frames_through_a_codec(tmp_path, boxing_spec):

@@ -21,7 +21,7 @@ from ..world.vector_env import WorldModelVectorEnv
 from .catalog import make_policy
 from .plan_run import interval
 from .rollouts import run_real
-from .sb3_policy import ppo_class
+from .sb3_policy import learn_with_progress, ppo_class
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def train_in_imagination(model, head, env_config: EnvConfig, cfg: ImagineConfig,
     agent = PPO("CnnPolicy", venv, n_steps=cfg.n_steps, batch_size=128, n_epochs=4, learning_rate=2.5e-4,
                 ent_coef=0.01, clip_range=0.1, seed=cfg.seed, device="cpu", verbose=0)
     started = time.time()
-    agent.learn(cfg.steps, progress_bar=progress)
+    learn_with_progress(agent, cfg.steps, "PPO in imagination", progress)
     wall = time.time() - started
     out.mkdir(parents=True, exist_ok=True)
     with atomic_file(out / "agent.zip") as tmp:

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..io.atomic import atomic_file
-from .sb3_policy import ppo_class
+from .sb3_policy import learn_with_progress, ppo_class
 from .sim_env import SimulatorEnv
 
 
@@ -50,7 +50,7 @@ def train_ppo(cfg: PPOConfig, out: Path, progress: bool = True) -> list[dict]:
         if stage in done:
             continue
         started = time.time()
-        model.learn(stage - model.num_timesteps, reset_num_timesteps=False, progress_bar=progress)
+        learn_with_progress(model, stage - model.num_timesteps, f"PPO {cfg.env} to {stage}", progress, reset=False)
         with atomic_file(out / f"ppo-{stage}.zip") as tmp:
             model.save(tmp)
         returns = [e["r"] for e in model.ep_info_buffer]

@@ -21,6 +21,33 @@ def ppo_class():
     return PPO
 
 
+def learn_with_progress(model, steps: int, desc: str, progress: bool, reset: bool = True) -> None:
+    """`model.learn(steps)` reporting through the house's progress bar (SB3's own bar writes nothing to a log):
+    steps done, their rate, and the mean return of the latest episodes."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    from ..io.progress import progress_bar
+
+    class Report(BaseCallback):
+        def _on_training_start(self) -> None:
+            self.bar = progress_bar(total=steps, desc=desc, unit="step", enabled=progress)
+            self.first, self.shown = self.model.num_timesteps, 0
+
+        def _on_step(self) -> bool:
+            done = min(steps, self.model.num_timesteps - self.first)
+            returns = [e["r"] for e in self.model.ep_info_buffer]
+            if returns:
+                self.bar.set_postfix(mean_return=round(float(np.mean(returns)), 2))
+            self.bar.update(done - self.shown)
+            self.shown = done
+            return True
+
+        def _on_training_end(self) -> None:
+            self.bar.close()
+
+    model.learn(steps, reset_num_timesteps=reset, callback=Report())
+
+
 class SB3Policy:
     """A saved SB3 model (`.zip`) acting on frames; `deterministic`: its most likely action, else a sample."""
 
