@@ -48,3 +48,14 @@ def test_a_fused_optimiser_step_is_seen_by_the_weights_version():
     layer(torch.ones(1, 3)).sum().backward()
     optimizer_step(optimizer, layer.parameters(), grad_clip=1.0)
     assert weights_version(layer) != before
+
+
+def test_a_nan_gradient_stops_training_before_any_weight_changes():
+    layer = torch.nn.Linear(3, 2)
+    before = [p.detach().clone() for p in layer.parameters()]
+    optimizer = torch.optim.AdamW(layer.parameters(), lr=1.0)
+    (layer(torch.tensor([[1.0, float("nan"), 0.0]]))).sum().backward()
+    with pytest.raises(FloatingPointError, match="gradient's norm is nan.*weights were not updated"):
+        optimizer_step(optimizer, layer.parameters(), grad_clip=1.0)
+    assert all(torch.equal(p, b) for p, b in zip(layer.parameters(), before))
+    assert all(p.grad is None for p in layer.parameters())

@@ -34,8 +34,13 @@ def optimizer_step(optimizer: torch.optim.Optimizer, params: Iterable[nn.Paramet
                    clip: Callable[..., Tensor] = torch.nn.utils.clip_grad_norm_) -> Tensor | None:
     """After the backward pass: clip the gradients' norm to `grad_clip` (None: no clipping; `clip` is the
     function that does it, accelerate's under several processes), step, clear the gradients, and update `ema`
-    from `module`. Returns the norm before clipping (None without clipping)."""
+    from `module`. Returns the norm before clipping (None without clipping); a norm that is NaN or inf raises
+    FloatingPointError before anything is updated."""
     norm = None if grad_clip is None else clip(params, grad_clip)
+    if norm is not None and not bool(torch.isfinite(norm)):  # one NaN step would turn every weight into NaN
+        optimizer.zero_grad(set_to_none=True)
+        raise FloatingPointError(f"the gradient's norm is {float(norm)}: the loss's gradient holds NaN or inf; "
+                                 "the weights were not updated (check the data, the learning rate, the precision)")
     optimizer.step()
     if optimizer.defaults.get("fused"):  # its kernel updates in place without counting it: count it, so what
         for group in optimizer.param_groups:  # watches the weights' versions (a bf16 sampling copy) sees the step
