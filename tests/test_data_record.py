@@ -157,6 +157,13 @@ def test_pusht_records_its_state_and_restores_a_snapshot(tmp_path):
     first = [sim.step(push)[0] for _ in range(3)]
     sim.restore(saved)
     assert all(np.array_equal(sim.step(push)[0], f) for f in first)
+    rng = np.random.default_rng(0)  # restored after the pusher has turned the block (pymunk: the angle goes first)
+    saved, at_save = sim.snapshot(), sim.state()
+    for _ in range(30):
+        sim.step(sim.scripted_action(rng))
+    assert abs(sim.state()[4] - at_save[4]) > 0.05, "the block turned"
+    sim.restore(saved)
+    np.testing.assert_allclose(sim.state(), at_save, rtol=1e-6, atol=1e-3)
     sim.close()
     with pytest.raises(ValueError, match="no variants"):
         make_simulator("pusht:hard", 32)

@@ -222,7 +222,7 @@ def test_cem_sequences_and_search():
 
 
 def test_simulator_scorer_restores_the_game():
-    from vid2world.decide.plan_run import simulator_scorer
+    from vid2world.decide.plan_run import RewardObjective, simulator_scorer
 
     sim = make_simulator(BOXING, 16)
     sim.reset(0)
@@ -230,7 +230,7 @@ def test_simulator_scorer_restores_the_game():
     state = sim.snapshot()
     expected = [sim.step(action)[0] for _ in range(3)]
     sim.restore(state)
-    simulator_scorer(sim)(np.tile(np.eye(18, dtype=np.float32)[[2, 3, 4]], (4, 1, 1)))
+    simulator_scorer(sim, RewardObjective(None))(np.tile(np.eye(18, dtype=np.float32)[[2, 3, 4]], (4, 1, 1)))
     assert all(np.array_equal(sim.step(action)[0], e) for e in expected)
     sim.close()
     with pytest.raises(NotImplementedError, match="cannot save"):

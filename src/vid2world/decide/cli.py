@@ -25,11 +25,17 @@ def _model_and_env(ref: str, env: str | None, device: str):
     return model, env, spec, Path(resolve(ref, "model"))
 
 
+def _model_sampling(args: argparse.Namespace):
+    """The world model of --model, its simulator, action layout, directory and sampling."""
+    model, env, spec, model_dir = _model_and_env(args.model, args.env, args.device)
+    return model, env, spec, model_dir, model.sampling(args.preset, steps=args.steps, guidance=args.guidance)
+
+
 def _model_head_sampling(args: argparse.Namespace):
     """The world model of --model, its simulator, action layout, outcome head (--head or MODEL/head) and sampling."""
     from .heads import load_head
 
-    model, env, spec, model_dir = _model_and_env(args.model, args.env, args.device)
+    model, env, spec, model_dir, sampling = _model_sampling(args)
     head_dir = Path(args.head) if args.head else model_dir / "head"
     if not (head_dir / "head.json").is_file():
         raise FileNotFoundError(f"--head {head_dir}: no outcome head (train one: vid2world head train --env {env})")
@@ -37,7 +43,7 @@ def _model_head_sampling(args: argparse.Namespace):
     if head.config.env != env:
         raise ValueError(f"--head {head_dir}: reads {head.config.env} frames, the model plays {env}")
     head.path = str(head_dir)
-    return model, env, spec, head, model.sampling(args.preset, steps=args.steps, guidance=args.guidance)
+    return model, env, spec, head, sampling
 
 
 def _policy_eval(args: argparse.Namespace) -> int:
@@ -111,32 +117,54 @@ def _plan(args: argparse.Namespace) -> int:
     import json
 
     from ..io.atomic import write_text
+    from .goals import GoalConfig
     from .plan import PlanConfig
+    from .plan_goal import run_goal_planning
     from .plan_run import PlanRunConfig, run_planning
 
-    plan = PlanConfig(args.lookahead, args.population, args.iterations, args.elites)
+    plan = PlanConfig(args.lookahead, args.population, args.iterations, args.elites, hold=args.hold)
+    goal = GoalConfig(gap=args.gap) if args.goal else None
     out = OutputDirectory(args.out, "plan", outputs=("results.json", "report.md"))
     model = sampling = head = None
     env = args.env
-    if args.model:
+    if args.model and goal:
+        model, env, _, _, sampling = _model_sampling(args)
+    elif args.model:
         model, env, _, head, sampling = _model_head_sampling(args)
     if env is None:
         raise ValueError("plan: give --model (a world model to plan through) or --env (the simulator only)")
     config = PlanRunConfig(env, args.episodes, args.horizon, args.context, args.random_start, args.seed,
                            tuple(args.baselines))
-    results = run_planning(config, plan, model, sampling, head, use_simulator=not args.no_simulator,
-                           progress=not args.no_progress)
+    if goal:
+        results = run_goal_planning(config, plan, goal, model, sampling, use_simulator=not args.no_simulator,
+                                    progress=not args.no_progress)
+    else:
+        results = run_planning(config, plan, model, sampling, head, use_simulator=not args.no_simulator,
+                               progress=not args.no_progress)
     results["model"] = args.model
     write_text(out.file("results.json"), json.dumps(results, indent=1))
-    lines = [f"# Planning on {env}", "", f"{config.episodes} episodes of {config.steps} real steps from the same "
-             f"seeded starts; CEM: {plan.population} candidates x {plan.iterations} iterations, {plan.lookahead} "
-             "steps ahead.", "", "| player | real return (95% interval) | seconds per real step |", "|---|---|---|"]
-    for row in results["players"]:
-        per_step = f"{row['seconds_per_step']:.2f}" if "seconds_per_step" in row else "-"
-        lines.append(f"| {row['player']} | {row['mean']:.2f} ({row['low']:.2f} to {row['high']:.2f}) | {per_step} |")
+    lines = _plan_report(env, config, plan, goal, results["players"])
     write_text(out.file("report.md"), "\n".join(lines) + "\n")
     print("\n".join(lines[-len(results["players"]):]))
     return 0
+
+
+def _plan_report(env: str, config, plan, goal, rows: list[dict]) -> list[str]:
+    task = (f"{config.episodes} goal-reaching tasks (the goal {goal.gap} scripted steps on from the start; success: "
+            f"the block within {goal.position_tolerance:g} px and {goal.angle_tolerance:g} degrees of the goal's "
+            f"pose) of {config.steps} real steps" if goal else
+            f"{config.episodes} episodes of {config.steps} real steps from the same seeded starts")
+    outcome = "success rate" if goal else "real return"
+    lines = [f"# Planning on {env}", "", f"{task}; CEM: {plan.population} candidates x {plan.iterations} "
+             f"iterations, {plan.lookahead} actions ahead, each held {plan.hold} steps.", "",
+             f"| player | {outcome} (95% interval) | seconds per real step |", "|---|---|---|"]
+    for row in rows:
+        per_step = f"{row['seconds_per_step']:.2f}" if "seconds_per_step" in row else "-"
+        extra = (f"; block {row['position_error']['mean']:.0f} px, {row['angle_error']['mean']:.0f} deg off"
+                 if goal else "")
+        lines.append(f"| {row['player']} | {row['mean']:.2f} ({row['low']:.2f} to {row['high']:.2f}){extra} "
+                     f"| {per_step} |")
+    return lines
 
 
 def _imagine(args: argparse.Namespace) -> int:
@@ -234,8 +262,13 @@ def _register_plan(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--population", type=positive_int, default=16, help="candidates per iteration (default 16)")
     p.add_argument("--iterations", type=positive_int, default=2, help="CEM iterations (default 2)")
     p.add_argument("--elites", type=positive_int, default=4, help="candidates refitted to (default 4)")
+    p.add_argument("--hold", type=positive_int, default=1, help="real steps each planned action is held for "
+                   "(default 1): a plan reaches lookahead x hold steps ahead")
     p.add_argument("--baselines", nargs="*", default=["random"], help=POLICY_HELP)
     p.add_argument("--no-simulator", action="store_true", help="skip planning through the real simulator")
+    p.add_argument("--goal", action="store_true", help="goal-reaching tasks (pusht): candidates scored by their "
+                   "frames' distance to the goal's frame, success judged on the block's pose (no head needed)")
+    p.add_argument("--gap", type=positive_int, default=25, help="--goal: scripted steps from start to goal (25)")
     _add_world_flags(p)
     p.set_defaults(func=_plan)
 

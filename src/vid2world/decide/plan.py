@@ -23,10 +23,12 @@ class PlanConfig:
     iterations: int = 2
     elites: int = 4  # best candidates the distribution is refitted to
     floor: float = 0.05  # probability mass kept uniform, so no action is ruled out after one iteration
+    hold: int = 1  # real steps each planned action is held for (DINO-WM's frameskip): reach lookahead x hold
 
     def __post_init__(self) -> None:
-        if min(self.lookahead, self.population, self.iterations, self.elites) < 1 or self.elites > self.population:
-            raise ValueError(f"plan: lookahead, population, iterations >= 1 and 1 <= elites <= population "
+        if min(self.lookahead, self.population, self.iterations, self.elites, self.hold) < 1 \
+                or self.elites > self.population:
+            raise ValueError(f"plan: lookahead, population, iterations, hold >= 1 and 1 <= elites <= population "
                              f"(--elites {self.elites}, --population {self.population})")
 
 
@@ -80,13 +82,14 @@ class SequenceDistribution:
 
 def cem(score: Callable[[np.ndarray], np.ndarray], spec: ActionSpec, config: PlanConfig,
         rng: np.random.Generator) -> np.ndarray:
-    """The first action [A] of the best sequence found; `score(sequences [P, H, A]) -> returns [P]`. Ties (a
-    model that sees no reward ahead) are broken at random, so an uninformed plan is random play."""
+    """The first action [A] of the best sequence found; `score(sequences [P, H * hold, A]) -> returns [P]` (each
+    planned action repeated `hold` times). Ties (a model that sees no reward ahead) are broken at random, so an
+    uninformed plan is random play."""
     dist = SequenceDistribution(spec, config.lookahead)
     best, best_score = None, -np.inf
     for _ in range(config.iterations):
         candidates = dist.sample(config.population, rng)
-        scores = np.asarray(score(candidates), float) + 1e-6 * rng.random(config.population)
+        scores = np.asarray(score(np.repeat(candidates, config.hold, axis=1)), float) + 1e-6 * rng.random(config.population)
         order = np.argsort(-scores)
         if scores[order[0]] > best_score:
             best, best_score = candidates[order[0]], scores[order[0]]

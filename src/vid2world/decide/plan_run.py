@@ -16,7 +16,7 @@ from .catalog import make_policy
 from .heads import RewardHead
 from .plan import PlanConfig, cem
 from .rollouts import run_real
-from .sim_env import last_context, play, start_frames
+from .sim_env import last_context, start_frames
 
 Scorer = Callable[[np.ndarray], np.ndarray]
 
@@ -32,10 +32,23 @@ class PlanRunConfig:
     baselines: tuple[str, ...] = ("random",)
 
 
-def world_model_scorer(model, sampling, head: RewardHead, frames: np.ndarray, actions: np.ndarray,
-                       seed: int) -> Scorer:
+class RewardObjective:
+    """Candidates scored by reward: the outcome head's expected rewards on imagined frames, the game's own in the
+    real simulator."""
+
+    def __init__(self, head: RewardHead) -> None:
+        self.head = head
+
+    def imagined(self, before: np.ndarray, after: np.ndarray) -> np.ndarray:
+        return self.head.expected_rewards(before, after)
+
+    def real(self, sim, before: np.ndarray, after: np.ndarray) -> float:
+        return sim.last_reward
+
+
+def world_model_scorer(model, sampling, objective, frames: np.ndarray, actions: np.ndarray, seed: int) -> Scorer:
     """Candidates as the rows of one session from the last real frames [L, H, W, 3] (and the actions between
-    them [L - 1, A]); a candidate's score is the head's summed expected rewards over its imagined frames."""
+    them [L - 1, A]); a candidate's score is the objective summed over its imagined steps."""
     def score(sequences: np.ndarray) -> np.ndarray:
         p = len(sequences)
         session = model.session(np.repeat(frames[None], p, 0),
@@ -44,40 +57,49 @@ def world_model_scorer(model, sampling, head: RewardHead, frames: np.ndarray, ac
         before, total = np.repeat(frames[-1:], p, 0), np.zeros(p)
         for t in range(sequences.shape[1]):
             after = np.asarray(session.step(sequences[:, t]))
-            total += head.expected_rewards(before, after)
+            total += objective.imagined(before, after)
             before = after
         return total
     return score
 
 
-def simulator_scorer(sim) -> Scorer:
-    """Each candidate played in the real game from its saved state, which is restored after each."""
+def simulator_scorer(sim, objective) -> Scorer:
+    """Each candidate played in the real game from its saved state, which is restored after each; scored by the
+    objective over the real steps it played (until the game ended)."""
     def score(sequences: np.ndarray) -> np.ndarray:
         state, totals = sim.snapshot(), []
         for sequence in sequences:
             sim.restore(state)
-            totals.append(play(sim, sequence)[0])
+            total, before = 0.0, None
+            for action in sequence:
+                after, ended = sim.step(action)
+                total += objective.real(sim, before, after)
+                if ended:
+                    break
+                before = after
+            totals.append(total)
         sim.restore(state)
         return np.array(totals)
     return score
 
 
-def planned_episode(sim, seed: int, config: PlanRunConfig, plan: PlanConfig,
-                    scorer: Callable[[Any, np.ndarray, np.ndarray, int], Scorer]) -> float:
-    """One real episode from the start of `seed`, every action chosen by CEM under `scorer(sim, frames, actions,
-    step)`; returns the game's return over `config.steps` steps."""
-    frames, actions = start_frames(sim, seed, config.random_start, least=config.context - 1)
-    rng, total = np.random.default_rng([seed, 3]), 0.0
+def planned_episode(sim, frames: np.ndarray, actions: np.ndarray, config: PlanRunConfig, plan: PlanConfig,
+                    scorer: Callable[[Any, np.ndarray, np.ndarray, int], Scorer], rng: np.random.Generator) -> float:
+    """One real episode on from `sim`'s present (`frames` and the `actions` between them led there), every
+    action chosen by CEM under `scorer(sim, frames, actions, step)`; returns the game's return over
+    `config.steps` steps."""
+    total = 0.0
     for step in range(config.steps):
-        window, past = last_context(frames, actions, config.context)
-        action = cem(scorer(sim, window, past, step), sim.spec, plan, rng)
+        if step % plan.hold == 0:  # a new plan; its first action is held `plan.hold` steps
+            window, past = last_context(frames, actions, config.context)
+            action = cem(scorer(sim, window, past, step), sim.spec, plan, rng)
         frame, ended = sim.step(action)
         total += sim.last_reward
         if ended:
             break
         # only the window is kept: the model sees the last `context` frames
-        frames = np.concatenate([window, frame[None]])
-        actions = np.concatenate([past, action[None]])
+        frames = np.concatenate([frames[len(frames) - config.context:], frame[None]])
+        actions = np.concatenate([actions[len(actions) - config.context + 1:], action[None]])
     return total
 
 
@@ -95,15 +117,18 @@ def run_planning(config: PlanRunConfig, plan: PlanConfig, model=None, sampling=N
     size = sim.size
     seeds = [config.seed * 100_003 + 50_000 + e for e in range(config.episodes)]
     players: dict[str, Callable[[Any, np.ndarray, np.ndarray, int], Scorer]] = {}
+    objective = RewardObjective(head) if head is not None else None
     if model is not None:
-        players["plan: world model"] = lambda s, f, a, t: world_model_scorer(model, sampling, head, f, a, t)
+        players["plan: world model"] = lambda s, f, a, t: world_model_scorer(model, sampling, objective, f, a, t)
     if use_simulator:
-        players["plan: real simulator"] = lambda s, f, a, t: simulator_scorer(s)
+        players["plan: real simulator"] = lambda s, f, a, t: simulator_scorer(s, RewardObjective(head))
     rows = []
     for name, scorer in players.items():
         started, returns = time.time(), []
         for seed in progress_bar(seeds, desc=name, unit="episode", enabled=progress):
-            returns.append(planned_episode(sim, seed, config, plan, scorer))
+            frames, actions = start_frames(sim, seed, config.random_start, least=config.context - 1)
+            rng = np.random.default_rng([seed, 3])
+            returns.append(planned_episode(sim, frames, actions, config, plan, scorer, rng))
         seconds = (time.time() - started) / max(1, config.episodes * config.steps)
         rows.append({"player": name, "returns": returns, **interval(returns), "seconds_per_step": seconds})
     for word in config.baselines:

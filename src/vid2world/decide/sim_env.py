@@ -68,13 +68,3 @@ def last_context(frames: np.ndarray, actions: np.ndarray, context: int) -> tuple
     """The last `context` frames and the `context - 1` actions between them."""
     return frames[len(frames) - context:], actions[len(actions) - (context - 1):] if context > 1 else actions[:0]
 
-
-def play(sim: Any, actions: np.ndarray) -> tuple[float, bool]:
-    """Step `sim` through `actions` [n, A] until the game ends; the summed reward and whether it ended."""
-    total = 0.0
-    for action in actions:
-        _, ended = sim.step(action)
-        total += sim.last_reward
-        if ended:
-            return total, True
-    return total, False

@@ -30,6 +30,8 @@ class PushT(Simulator):
         self.env = PushTEnv(obs_type="pixels", render_mode="rgb_array", observation_width=size,
                             observation_height=size)
         self.coverage = 0.0
+        # where the scripted pusher takes the block: gym-pusht's target pose, or a goal-reaching task's
+        self.target = GOAL.copy()
 
     def reset(self, seed: int) -> np.ndarray:
         frame, _ = self.env.reset(seed=int(seed) % (2 ** 31))
@@ -47,12 +49,12 @@ class PushT(Simulator):
         return np.array([*agent.position, *block.position, block.angle % (2 * np.pi), self.coverage], np.float32)
 
     def scripted_action(self, rng: np.random.Generator) -> np.ndarray:
-        """A pusher: get behind the block (as seen from the target), going around it, then push it towards the
+        """A pusher: get behind the block (as seen from `self.target`), going around it, then push it towards the
         target (position only: it does not turn the T), with a little noise. Called every step, in 10 seeded
         episodes of 300 steps it leaves the block 113 px from the target on average (random play: 228 px) and
         reaches a final coverage of 0.06 (random play: 0.00); it is a weak player, a level above random."""
         agent, block = np.asarray(self.env.agent.position), np.asarray(self.env.block.position)
-        to_goal = GOAL[:2] - block
+        to_goal = self.target[:2] - block
         distance = np.linalg.norm(to_goal)
         direction = to_goal / max(distance, 1e-6)
         behind = np.clip(block - 70.0 * direction, 15.0, WORKSPACE - 15.0)  # the walls bound where it can stand
@@ -75,8 +77,10 @@ class PushT(Simulator):
 
     def restore(self, state: object) -> None:
         agent, block = self.env.agent, self.env.block
-        (agent.position, agent.velocity, block.position, block.angle, block.velocity, block.angular_velocity,
+        (agent.position, agent.velocity, position, block.angle, block.velocity, block.angular_velocity,
          self.last_reward, self.coverage) = state
+        # after the angle: pymunk turns a body about its centre of gravity, which moves the T's origin
+        block.position = position
 
     def settings(self) -> dict[str, object]:
         return {"workspace": WORKSPACE, "goal_pose": GOAL.tolist(), "success_threshold": 0.95,

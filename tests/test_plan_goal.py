@@ -1,0 +1,104 @@
+"""Goal-reaching planning on Push-T (issue 33): tasks whose start does not meet the goal, pose errors with the
+angle taken the short way, the frame distance, CEM's held actions, and `plan --goal` end to end through the real
+simulator and a tiny world model (with a named error for a simulator without a block pose)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import vid2world as v2w
+from vid2world.cli import main
+from vid2world.data.sim import make_simulator
+from vid2world.data.spec import ActionSpec
+from vid2world.decide.goals import GoalConfig, frame_distance, make_task, pose_errors, reached
+from vid2world.decide.plan import PlanConfig, cem
+from vid2world.testing import randomize_weights
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_a_task_starts_off_its_goal_and_leaves_the_simulator_at_the_start():
+    sim = make_simulator("pusht", 32)
+    config = GoalConfig(lead=3, gap=12)
+    task = make_task(sim, 5, config)
+    assert task.frames.shape == (4, 32, 32, 3) and task.actions.shape == (3, 2) and task.goal_frame.shape == (32, 32, 3)
+    start = sim.state()
+    assert not reached(sim, start, task.goal_state, config)
+    frame = sim.step(start[:2])[0]  # the disc held still: the frame goes on from the start's, not the goal's
+    assert frame_distance(frame[None], task.frames[-1])[0] < frame_distance(frame[None], task.goal_frame)[0]
+    sim.restore(task.start)
+    np.testing.assert_allclose(sim.state(), start, rtol=1e-6, atol=1e-3)
+    sim.close()
+
+
+def test_pose_errors_take_the_angle_the_short_way():
+    sim = make_simulator("pusht", 16)
+    goal = np.array([0, 0, 100, 100, 2 * np.pi - 0.1, 0], np.float32)
+    position, angle = pose_errors(sim, np.array([0, 0, 103, 104, 0.1, 0], np.float32), goal)
+    assert position == pytest.approx(5.0) and angle == pytest.approx(np.degrees(0.2), rel=1e-4)
+    assert reached(sim, np.array([0, 0, 103, 104, 0.1, 0]), goal, GoalConfig())
+    assert not reached(sim, np.array([0, 0, 130, 100, 0.1, 0]), goal, GoalConfig())
+    sim.close()
+    boxing = make_simulator("atari:Boxing", 16)
+    with pytest.raises(ValueError, match="atari:Boxing records no block pose"):
+        make_task(boxing, 0, GoalConfig())
+    boxing.close()
+
+
+def test_frame_distance_orders_frames_by_closeness():
+    goal = np.zeros((8, 8, 3), np.uint8)
+    near, far = goal.copy(), goal.copy()
+    near[:2], far[:6] = 255, 255
+    d = frame_distance(np.stack([goal, near, far]), goal)
+    assert d[0] == 0 and 0 < d[1] < d[2] and d[2] == pytest.approx(0.75)
+
+
+def test_cem_scores_each_planned_action_held():
+    spec = ActionSpec.continuous(("x",), (-1.0,), (1.0,))
+    lengths = []
+
+    def score(sequences):
+        lengths.append(sequences.shape[1])
+        assert (sequences[:, 0::3] == sequences[:, 1::3]).all() and (sequences[:, 0::3] == sequences[:, 2::3]).all()
+        return -np.abs(sequences[:, :, 0] - 0.5).sum(1)
+
+    first = cem(score, spec, PlanConfig(lookahead=2, population=32, iterations=3, elites=4, hold=3),
+                np.random.default_rng(0))
+    assert set(lengths) == {6} and abs(first[0] - 0.5) < 0.3
+    with pytest.raises(ValueError, match="hold >= 1"):
+        PlanConfig(hold=0)
+
+
+def pusht_world_model(path, size: int = 16):
+    spec = make_simulator("pusht", size).spec
+    cfg = v2w.UNetConfig.preset("pixel-tiny", in_channels=6, temporal_length=8,
+                                action_space=v2w.ActionSpace.continuous(spec.dim), causal=v2w.CausalConfig("frame"))
+    model = v2w.WorldModel(randomize_weights(v2w.VideoUNet(cfg), 0).eval(),
+                           sampler=v2w.SamplerConfig(steps=1, window=4, guidance=v2w.GuidanceConfig(scale=1.0)),
+                           metadata={"env": "pusht", "frame_size": [size, size], "actions": spec.to_dict()})
+    model.save_pretrained(path)
+    return path
+
+
+def test_plan_goal_through_the_simulator_and_a_tiny_model(tmp_path, capsys):
+    model = pusht_world_model(tmp_path / "model")  # no outcome head: a goal needs none
+    args = ["plan", "--goal", "--gap", "6", "--episodes", "2", "--horizon", "4", "--lookahead", "2", "--hold", "2",
+            "--population", "3", "--iterations", "1", "--elites", "1", "--baselines", "random", "scripted",
+            "--no-progress"]
+    assert main(args + ["--model", str(model), "--out", str(tmp_path / "plan")]) == 0
+    results = json.loads((tmp_path / "plan" / "results.json").read_text())
+    players = {row["player"]: row for row in results["players"]}
+    assert list(players) == ["plan: world model", "plan: real simulator", "random", "scripted"]
+    for row in players.values():
+        assert len(row["success"]) == 2 and set(row["success"]) <= {0.0, 1.0}
+        assert row["low"] <= row["mean"] <= row["high"] and row["position_error"]["mean"] >= 0
+    assert len(set(results["tasks"])) == 2 and results["goal"]["gap"] == 6
+    report = (tmp_path / "plan" / "report.md").read_text()
+    assert "success rate" in report and "held 2 steps" in report
+    assert "| scripted |" in capsys.readouterr().out
+    assert main(["plan", "--goal", "--env", "atari:Boxing", "--episodes", "1", "--out", str(tmp_path / "b"),
+                 "--no-progress"]) == 2
+    assert "atari:Boxing records no block pose" in capsys.readouterr().err
