@@ -117,6 +117,10 @@ def test_reward_classes_and_head_files(tmp_path, boxing_spec):
     assert np.allclose(head.expected_rewards(data.before, data.after, batch=7), expected, rtol=1e-5, atol=1e-6)
     with pytest.raises(FileNotFoundError, match="not an outcome head"):
         load_head(tmp_path)
+    rare = np.where(np.arange(len(data.rewards)) % 10 == 0, 1.0, 0.0)  # one scoring step in ten
+    fits = [fit_reward_head(HeadConfig(BOXING, frame_size=16, width=8, steps=5, batch=8, weight_power=power),
+                            data.before, data.after, rare, progress=False) for power in (0.0, 1.0)]
+    assert not np.allclose(*(fit.expected_rewards(data.before, data.after) for fit in fits))  # weights reach the loss
 
 
 def boxing_world_model(path, spec: ActionSpec, actions_matter: bool = True, size: int = 16):
@@ -280,8 +284,9 @@ def test_head_train_command_through_a_models_codec(tmp_path, boxing_spec, capsys
     model = boxing_world_model(tmp_path / "model", boxing_spec)  # a pixel model: its codec returns frames as given
     assert main(["head", "train", "--env", BOXING, "--policies", "chase", "random", "--episodes", "2",
                  "--heldout-episodes", "1", "--horizon", "6", "--steps", "2", "--size", "16", "--codec", str(model),
-                 "--out", str(tmp_path / "head"), "--no-progress"]) == 0
+                 "--weight-power", "1.0", "--out", str(tmp_path / "head"), "--no-progress"]) == 0
     head = load_head(tmp_path / "head")
+    assert head.config.weight_power == 1.0  # the class weighting is recorded with the head
     scores = json.loads((tmp_path / "head" / "head.json").read_text())["heldout"]
     assert scores["train_transitions"] == 2 * 2 * 6 and scores["through_codec"] == str(model)
     assert 0.0 <= scores["accuracy"] <= 1.0 and head.config.env == BOXING

@@ -91,7 +91,8 @@ def _head_train(args: argparse.Namespace) -> int:
     sim = make_simulator(args.env, args.size)
     spec = sim.spec
     sim.close()
-    config = HeadConfig(args.env, frame_size=args.size, steps=args.steps, seed=args.seed)
+    config = HeadConfig(args.env, frame_size=args.size, steps=args.steps, seed=args.seed,
+                        weight_power=args.weight_power)
     codec = None
     if args.codec:  # the frames as the world model's codec returns them: the blur imagined frames carry
         from ..world.bundled import load_model
@@ -241,6 +242,8 @@ def _register_head(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--horizon", type=positive_int, default=100, help="steps per episode")
     t.add_argument("--steps", type=positive_int, default=3000, help="optimiser steps")
     t.add_argument("--size", type=positive_int, default=64, help="frame size (the world model's)")
+    t.add_argument("--weight-power", type=float, default=0.5, help="class weights (1/frequency)^P (default 0.5; "
+                   "1 is full inverse frequency, 0 none)")
     t.add_argument("--codec", default=None, help="a world model (directory or name) whose codec every frame goes "
                    "through first (encoded and decoded), so the head learns on frames as blurred as imagined ones")
     t.add_argument("--seed", type=int, default=0)
