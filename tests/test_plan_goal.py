@@ -91,7 +91,8 @@ def test_plan_goal_through_the_simulator_and_a_tiny_model(tmp_path, capsys):
     assert main(args + ["--model", str(model), "--out", str(tmp_path / "plan")]) == 0
     results = json.loads((tmp_path / "plan" / "results.json").read_text())
     players = {row["player"]: row for row in results["players"]}
-    assert list(players) == ["plan: world model", "plan: real simulator", "random", "scripted"]
+    assert list(players) == ["start (no steps)", "plan: world model", "plan: real simulator", "random", "scripted"]
+    assert players["start (no steps)"]["success"] == [0.0, 0.0]  # no task starts at its goal
     for row in players.values():
         assert len(row["success"]) == 2 and set(row["success"]) <= {0.0, 1.0}
         assert row["low"] <= row["mean"] <= row["high"] and row["position_error"]["mean"] >= 0

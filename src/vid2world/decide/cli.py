@@ -271,7 +271,7 @@ def _register_plan(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-simulator", action="store_true", help="skip planning through the real simulator")
     p.add_argument("--goal", action="store_true", help="goal-reaching tasks (pusht): candidates scored by their "
                    "frames' distance to the goal's frame, success judged on the block's pose (no head needed)")
-    p.add_argument("--gap", type=positive_int, default=25, help="--goal: scripted steps from start to goal (25)")
+    p.add_argument("--gap", type=positive_int, default=10, help="--goal: scripted steps from start to goal (10)")
     _add_world_flags(p)
     p.set_defaults(func=_plan)
 

@@ -1,7 +1,7 @@
 """Goal-reaching tasks (`vid2world plan --goal`): a start and a goal `gap` steps apart on one episode of the
-simulator's scripted player, as DINO-WM draws its Push-T tasks from trajectories 25 steps apart. The planner sees
-only the goal's frame; success is judged on the simulator's state: the block within 20 px and 20 degrees of the
-goal's pose (DINO-WM's criterion, on the block). A start that already meets its goal is drawn again.
+simulator's scripted player, as DINO-WM draws its Push-T tasks from (slower, human) trajectories 25 steps apart.
+The planner sees only the goal's frame; success is judged on the simulator's state: the block within 20 px and 20
+degrees of the goal's pose (DINO-WM's criterion, on the block). A start that already meets its goal is drawn again.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ POSE = ("block_x", "block_y", "block_angle")  # the state a goal is judged on
 @dataclass(frozen=True)
 class GoalConfig:
     lead: int = 10  # scripted steps from the reset to the start (the context frames)
-    gap: int = 25  # scripted steps from the start to the goal
+    gap: int = 10  # scripted steps from the start to the goal (our pusher moves the block ~110 px in 10)
     position_tolerance: float = 20.0  # pixels of the simulation
     angle_tolerance: float = 20.0  # degrees
 

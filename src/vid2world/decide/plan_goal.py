@@ -69,6 +69,11 @@ def run_goal_planning(config: PlanRunConfig, plan: PlanConfig, goal: GoalConfig,
         players["plan: real simulator"] = lambda task: (
             lambda s, f, a, t: simulator_scorer(s, GoalObjective(task.goal_frame)))
     rows = []
+    starts = []  # how far each start is from its goal: the task's difficulty, and what standing still scores
+    for task in tasks:
+        sim.restore(task.start)
+        starts.append(outcome(task))
+    rows.append(_row("start (no steps)", starts, None))
     for name, scorer in players.items():
         started, outcomes = time.time(), []
         for task in progress_bar(tasks, desc=name, unit="task", enabled=progress):
