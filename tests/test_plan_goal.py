@@ -1,6 +1,7 @@
 """Goal-reaching planning on Push-T (issue 33): tasks whose start does not meet the goal, pose errors with the
-angle taken the short way, the frame distance, CEM's held actions, and `plan --goal` end to end through the real
-simulator and a tiny world model (with a named error for a simulator without a block pose)."""
+angle taken the short way, the frame distance, CEM's held actions, the pose reader (it learns, its files), and
+`plan --goal` end to end through the real simulator and a tiny world model, by pixels and by read poses (with
+named errors for a simulator without a block pose and a directory that holds no reader)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ import vid2world as v2w
 from vid2world.cli import main
 from vid2world.data.sim import make_simulator
 from vid2world.data.spec import ActionSpec
-from vid2world.decide.goals import GoalConfig, frame_distance, make_task, pose_errors, reached
+from vid2world.decide.goals import GoalConfig, block_errors, frame_distance, make_task, reached
+from vid2world.decide.outcomes import collect_poses
 from vid2world.decide.plan import PlanConfig, cem
+from vid2world.decide.pose import (PoseReaderConfig, fit_pose_reader, load_pose_reader, pose_targets,
+                                   reader_scores, save_pose_reader)
 from vid2world.testing import randomize_weights
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -37,7 +41,7 @@ def test_a_task_starts_off_its_goal_and_leaves_the_simulator_at_the_start():
 def test_pose_errors_take_the_angle_the_short_way():
     sim = make_simulator("pusht", 16)
     goal = np.array([0, 0, 100, 100, 2 * np.pi - 0.1, 0], np.float32)
-    position, angle = pose_errors(sim, np.array([0, 0, 103, 104, 0.1, 0], np.float32), goal)
+    position, angle = block_errors(sim, np.array([0, 0, 103, 104, 0.1, 0], np.float32), goal)
     assert position == pytest.approx(5.0) and angle == pytest.approx(np.degrees(0.2), rel=1e-4)
     assert reached(sim, np.array([0, 0, 103, 104, 0.1, 0]), goal, GoalConfig())
     assert not reached(sim, np.array([0, 0, 130, 100, 0.1, 0]), goal, GoalConfig())
@@ -103,3 +107,42 @@ def test_plan_goal_through_the_simulator_and_a_tiny_model(tmp_path, capsys):
     assert main(["plan", "--goal", "--env", "atari:Boxing", "--episodes", "1", "--out", str(tmp_path / "b"),
                  "--no-progress"]) == 2
     assert "atari:Boxing records no block pose" in capsys.readouterr().err
+
+
+def test_the_pose_reader_learns_and_round_trips(tmp_path):
+    frames, poses = collect_poses("pusht", ["scripted", "random"], 3, 12, 0, 32)
+    assert frames.shape == (72, 32, 32, 3) and poses.shape == (72, 3) and (poses[:, 2] < 2 * np.pi).all()
+    target = pose_targets(poses)
+    np.testing.assert_allclose(np.hypot(target[:, 2], target[:, 3]), 1.0, rtol=1e-5)
+    config = PoseReaderConfig("pusht", frame_size=32, width=8, steps=1, batch=8)
+    untrained = reader_scores(fit_pose_reader(config, frames, poses, progress=False), frames, poses)
+    reader = fit_pose_reader(PoseReaderConfig("pusht", frame_size=32, width=8, steps=150, batch=16, lr=3e-3),
+                             frames, poses, progress=False)
+    scores = reader_scores(reader, frames, poses)
+    assert scores["position_px"]["mean"] < 0.7 * untrained["position_px"]["mean"], (scores, untrained)
+    save_pose_reader(reader, tmp_path / "reader", scores)
+    np.testing.assert_array_equal(load_pose_reader(tmp_path / "reader").read(frames[:5]), reader.read(frames[:5]))
+    with pytest.raises(FileNotFoundError, match="not a pose reader"):
+        load_pose_reader(tmp_path)
+
+
+def test_plan_goal_by_read_poses(tmp_path, capsys):
+    assert main(["head", "pose", "--episodes", "1", "--heldout-episodes", "1", "--horizon", "4", "--steps", "2",
+                 "--out", str(tmp_path / "reader"), "--no-progress"]) == 0
+    assert "held-out block position off by" in capsys.readouterr().out
+    args = ["plan", "--env", "pusht", "--goal", "--gap", "6", "--episodes", "1", "--horizon", "2", "--lookahead",
+            "1", "--population", "2", "--iterations", "1", "--elites", "1", "--baselines", "--no-progress"]
+    assert main(args + ["--out", str(tmp_path / "plan"), "--pose-reader", str(tmp_path / "reader")]) == 0
+    results = json.loads((tmp_path / "plan" / "results.json").read_text())
+    assert results["objective"] == "pose read by the reader"
+    assert [row["player"] for row in results["players"]] == ["start (no steps)", "plan: real simulator"]
+    small = PoseReaderConfig("pusht", frame_size=16)
+    save_pose_reader(fit_pose_reader(small, np.zeros((1, 16, 16, 3), np.uint8), np.zeros((1, 3)), progress=False),
+                     tmp_path / "small", {})
+    assert main(args + ["--out", str(tmp_path / "plan2"), "--pose-reader", str(tmp_path / "small")]) == 2
+    assert "reads 16x16 frames" in capsys.readouterr().err  # the simulator draws 64: the reader must match
+    assert main(args + ["--out", str(tmp_path / "plan3"), "--pose-reader", str(tmp_path)]) == 2
+    assert "not a pose reader" in capsys.readouterr().err
+    assert main(["plan", "--env", "pusht", "--pose-reader", str(tmp_path / "reader"),
+                 "--out", str(tmp_path / "plan4")]) == 2
+    assert "give --goal too" in capsys.readouterr().err

@@ -114,6 +114,33 @@ def _head_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _head_pose(args: argparse.Namespace) -> int:
+    from .outcomes import collect_poses
+    from .pose import PoseReaderConfig, fit_pose_reader, reader_scores, save_pose_reader
+
+    out = absolute(args.out)
+    if out.exists() and not (out / "head.json").is_file():
+        raise FileExistsError(f"--out {out}: exists and holds no head; give a new directory")
+    codec = None
+    if args.codec:  # the frames as the world model's codec returns them, as `head train --codec`
+        from ..world.bundled import load_model
+
+        codec = load_model(args.codec, "cpu").codec
+    show = not args.no_progress
+    frames, poses = collect_poses(args.env, args.policies, args.episodes, args.horizon, args.seed, args.size,
+                                  progress=show, codec=codec)
+    held_frames, held_poses = collect_poses(args.env, args.policies, args.heldout_episodes, args.horizon,
+                                            args.seed + 1, args.size, progress=show, codec=codec)
+    config = PoseReaderConfig(args.env, frame_size=args.size, steps=args.steps, seed=args.seed)
+    reader = fit_pose_reader(config, frames, poses, progress=show)
+    scores = {**reader_scores(reader, held_frames, held_poses), "train_frames": int(len(frames)),
+              "policies": list(args.policies), "through_codec": args.codec}
+    save_pose_reader(reader, out, scores)
+    print(f"head pose: held-out block position off by {scores['position_px']['mean']:.1f} px, angle by "
+          f"{scores['angle_deg']['mean']:.1f} degrees (means over {scores['frames']} frames); {out}")
+    return 0
+
+
 def _plan(args: argparse.Namespace) -> int:
     import json
 
@@ -136,9 +163,14 @@ def _plan(args: argparse.Namespace) -> int:
         raise ValueError("plan: give --model (a world model to plan through) or --env (the simulator only)")
     config = PlanRunConfig(env, args.episodes, args.horizon, args.context, args.random_start, args.seed,
                            tuple(args.baselines))
+    if args.pose_reader and not goal:
+        raise ValueError("--pose-reader: scores goal-reaching tasks; give --goal too")
     if goal:
+        from .pose import load_pose_reader
+
+        reader = load_pose_reader(args.pose_reader) if args.pose_reader else None
         results = run_goal_planning(config, plan, goal, model, sampling, use_simulator=not args.no_simulator,
-                                    progress=not args.no_progress)
+                                    progress=not args.no_progress, reader=reader)
     else:
         results = run_planning(config, plan, model, sampling, head, use_simulator=not args.no_simulator,
                                progress=not args.no_progress)
@@ -229,7 +261,7 @@ def _register_policy_eval(sub: argparse._SubParsersAction) -> None:
 
 
 def _register_head(sub: argparse._SubParsersAction) -> None:
-    head = sub.add_parser("head", help="outcome heads (reward from frames) trained on the real game")
+    head = sub.add_parser("head", help="outcome heads (reward, pose) read off frames, trained on the real game")
     head_sub = head.add_subparsers(dest="head_command", required=True)
     t = head_sub.add_parser("train", help="a reward head from real transitions of several policies",
                             description="Play the policies in the real simulator, train a reward head on the "
@@ -250,6 +282,21 @@ def _register_head(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--out", required=True)
     add_progress_flag(t)
     t.set_defaults(func=_head_train)
+    r = head_sub.add_parser("pose", help="a pose reader (Push-T's block: x, y, angle) from real frames",
+                            description="Play the policies in the real simulator, train a reader of the block's pose "
+                            "on every frame (the simulator's state is the label) and score it on held-out episodes.")
+    r.add_argument("--env", default="pusht", help="a simulator that records the block's pose (default pusht)")
+    r.add_argument("--policies", nargs="+", default=["scripted", "scripted@0.5", "random"], help=POLICY_HELP)
+    r.add_argument("--episodes", type=positive_int, default=48, help="training episodes per policy")
+    r.add_argument("--heldout-episodes", type=positive_int, default=8, help="held-out episodes per policy")
+    r.add_argument("--horizon", type=positive_int, default=60, help="steps per episode")
+    r.add_argument("--steps", type=positive_int, default=2000, help="optimiser steps")
+    r.add_argument("--size", type=positive_int, default=64, help="frame size (the world model's)")
+    r.add_argument("--codec", default=None, help="a world model whose codec every frame goes through first")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--out", required=True)
+    add_progress_flag(r)
+    r.set_defaults(func=_head_pose)
 
 
 def _register_plan(sub: argparse._SubParsersAction) -> None:
@@ -272,6 +319,8 @@ def _register_plan(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--goal", action="store_true", help="goal-reaching tasks (pusht): candidates scored by their "
                    "frames' distance to the goal's frame, success judged on the block's pose (no head needed)")
     p.add_argument("--gap", type=positive_int, default=10, help="--goal: scripted steps from start to goal (10)")
+    p.add_argument("--pose-reader", default=None, help="--goal: score candidates by the block's pose this reader "
+                   "(vid2world head pose) reads off their frames and the goal's, instead of the pixel distance")
     _add_world_flags(p)
     p.set_defaults(func=_plan)
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .pose import pose_errors
+
 POSE = ("block_x", "block_y", "block_angle")  # the state a goal is judged on
 
 
@@ -43,16 +45,15 @@ def pose_indices(sim) -> list[int]:
     return [names.index(n) for n in POSE]
 
 
-def pose_errors(sim, state: np.ndarray, goal_state: np.ndarray) -> tuple[float, float]:
+def block_errors(sim, state: np.ndarray, goal_state: np.ndarray) -> tuple[float, float]:
     """The block's distance to its goal position (pixels) and to its goal angle (degrees, the shorter way)."""
     i = pose_indices(sim)
-    x, goal = np.asarray(state, float)[i], np.asarray(goal_state, float)[i]
-    turn = abs(x[2] - goal[2]) % (2 * np.pi)
-    return float(np.linalg.norm(x[:2] - goal[:2])), float(np.degrees(min(turn, 2 * np.pi - turn)))
+    position, angle = pose_errors(np.asarray(state, float)[i][None], np.asarray(goal_state, float)[i][None])
+    return float(position[0]), float(angle[0])
 
 
 def reached(sim, state: np.ndarray, goal_state: np.ndarray, config: GoalConfig) -> bool:
-    position, angle = pose_errors(sim, state, goal_state)
+    position, angle = block_errors(sim, state, goal_state)
     return position < config.position_tolerance and angle < config.angle_tolerance
 
 

@@ -13,7 +13,9 @@ from ..data.sim import make_simulator
 from ..io.progress import progress_bar
 from ..world.frames import tensor_to_frames
 from .catalog import make_policy
+from .goals import pose_indices
 from .rollouts import run_real
+from .sim_env import start_frames
 
 
 @dataclass
@@ -53,6 +55,34 @@ def collect_transitions(env: str, policies: list[str], episodes: int, steps: int
     sim.close()
     return Transitions(*(np.concatenate([getattr(x, f) for x in parts]) for f in ("before", "after", "rewards",
                                                                                   "episode")))
+
+
+def collect_poses(env: str, policies: list[str], episodes: int, steps: int, seed: int, size: int,
+                  progress: bool = False, codec=None) -> tuple[np.ndarray, np.ndarray]:
+    """Real frames [N, H, W, 3] and the block's pose beside each [N, 3] (x, y, angle: the simulator's state), from
+    `episodes` episodes of `steps` steps per policy (seeded starts as `collect_transitions`'); with a `codec`, the
+    frames as it gives them back."""
+    sim = make_simulator(env, size)
+    index, frames, poses = pose_indices(sim), [], []
+    bar = progress_bar(total=len(policies) * episodes, desc=f"real episodes (seed {seed})", unit="episode",
+                       enabled=progress)
+    for p, word in enumerate(policies):
+        policy = make_policy(word, sim.spec, sim.scripted_action)
+        for e in range(episodes):
+            start = seed * 1_000_003 + p * 10_007 + e
+            frame, ended = start_frames(sim, start, 20)[0][-1], False
+            policy.reset(1, start)
+            for _ in range(steps):
+                frames.append(frame)
+                poses.append(sim.state()[index])
+                frame, ended = sim.step(np.asarray(policy.act(frame[None]), np.float32)[0])
+                if ended:
+                    break
+            bar.update(1)
+    bar.close()
+    sim.close()
+    frames = np.stack(frames)
+    return (through_codec(codec, frames) if codec is not None else frames), np.stack(poses).astype(np.float64)
 
 
 @torch.no_grad()

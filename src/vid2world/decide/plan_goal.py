@@ -14,8 +14,9 @@ import numpy as np
 from ..data.sim import make_simulator
 from ..io.progress import progress_bar
 from .catalog import make_policy
-from .goals import GoalConfig, frame_distance, make_task, pose_errors, reached
+from .goals import GoalConfig, block_errors, frame_distance, make_task, reached
 from .plan import PlanConfig
+from .pose import pose_errors
 from .plan_run import PlanRunConfig, interval, planned_episode, simulator_scorer, world_model_scorer
 
 
@@ -34,6 +35,23 @@ class GoalObjective:
         return 0.0 if shown is None else float(-frame_distance(shown[None], self.goal_frame)[0])
 
 
+class PoseObjective:
+    """Minus the distance of the block's pose read off each step's frame to the pose read off the goal's frame
+    (position over its tolerance plus angle over its), summed over the candidate's steps."""
+
+    def __init__(self, reader, goal_frame: np.ndarray, goal: GoalConfig) -> None:
+        self.reader, self.goal = reader, goal
+        self.goal_pose = reader.read(goal_frame[None])
+
+    def imagined(self, before: np.ndarray, after: np.ndarray) -> np.ndarray:
+        position, angle = pose_errors(self.reader.read(after), np.repeat(self.goal_pose, len(after), 0))
+        return -(position / self.goal.position_tolerance + angle / self.goal.angle_tolerance)
+
+    def real(self, sim, before: np.ndarray | None, after: np.ndarray | None) -> float:
+        shown = after if after is not None else before  # the game ended: judge the last frame it showed
+        return 0.0 if shown is None else float(self.imagined(shown[None], shown[None])[0])
+
+
 def policy_episode(sim, policy, steps: int, seed: int, frame: np.ndarray) -> None:
     """`policy` plays `steps` steps on from `sim`'s present, whose frame is `frame`."""
     policy.reset(1, seed)
@@ -41,6 +59,23 @@ def policy_episode(sim, policy, steps: int, seed: int, frame: np.ndarray) -> Non
         frame, ended = sim.step(np.asarray(policy.act(frame[None]), np.float32)[0])
         if ended:
             return
+
+
+def baselines(sim, tasks: list, config: PlanRunConfig, outcome) -> list[tuple[str, list]]:
+    """Each of `config.baselines` on every task: (its name, the `outcome` of each task)."""
+    default_target, rows = getattr(sim, "target", None), []
+    for word in config.baselines:
+        policy, outcomes = make_policy(word, sim.spec, sim.scripted_action), []
+        for task in tasks:
+            sim.restore(task.start)
+            if default_target is not None:  # the scripted pusher pushes towards the goal's block position
+                sim.target = task.goal_state[[sim.state_names.index("block_x"), sim.state_names.index("block_y")]]
+            policy_episode(sim, policy, config.steps, task.seed, task.frames[-1])
+            outcomes.append(outcome(task))
+        rows.append((policy.name, outcomes))
+    if default_target is not None:
+        sim.target = default_target
+    return rows
 
 
 def _row(name: str, outcomes: list[tuple[bool, float, float]], seconds: float | None) -> dict[str, Any]:
@@ -51,23 +86,31 @@ def _row(name: str, outcomes: list[tuple[bool, float, float]], seconds: float | 
 
 
 def run_goal_planning(config: PlanRunConfig, plan: PlanConfig, goal: GoalConfig, model=None, sampling=None,
-                      use_simulator: bool = True, progress: bool = True) -> dict[str, Any]:
-    """Every player on the same tasks (`config.steps` real steps each); results.json's content."""
-    sim = make_simulator(config.env, model.metadata["frame_size"][0] if model is not None else 64)
+                      use_simulator: bool = True, progress: bool = True, reader=None) -> dict[str, Any]:
+    """Every player on the same tasks (`config.steps` real steps each); candidates scored by the frame distance,
+    or with a pose `reader` by the read poses (`PoseObjective`); results.json's content."""
+    size = model.metadata["frame_size"][0] if model is not None else 64
+    if reader is not None and reader.config.frame_size != size:
+        raise ValueError(f"--pose-reader: reads {reader.config.frame_size}x{reader.config.frame_size} frames, the "
+                         f"planner's are {size}x{size} (train it with head pose --size {size})")
+    sim = make_simulator(config.env, size)
     seeds = [config.seed * 100_003 + 70_000 + 1_000 * e for e in range(config.episodes)]
     tasks = [make_task(sim, seed, goal) for seed in seeds]
 
     def outcome(task) -> tuple[bool, float, float]:
         state = sim.state()
-        return (reached(sim, state, task.goal_state, goal), *pose_errors(sim, state, task.goal_state))
+        return (reached(sim, state, task.goal_state, goal), *block_errors(sim, state, task.goal_state))
+
+    def objective(task):
+        return GoalObjective(task.goal_frame) if reader is None else PoseObjective(reader, task.goal_frame, goal)
 
     players = {}
     if model is not None:
         players["plan: world model"] = lambda task: (
-            lambda s, f, a, t: world_model_scorer(model, sampling, GoalObjective(task.goal_frame), f, a, t))
+            lambda s, f, a, t: world_model_scorer(model, sampling, objective(task), f, a, t))
     if use_simulator:
         players["plan: real simulator"] = lambda task: (
-            lambda s, f, a, t: simulator_scorer(s, GoalObjective(task.goal_frame)))
+            lambda s, f, a, t: simulator_scorer(s, objective(task)))
     rows = []
     starts = []  # how far each start is from its goal: the task's difficulty, and what standing still scores
     for task in tasks:
@@ -82,18 +125,8 @@ def run_goal_planning(config: PlanRunConfig, plan: PlanConfig, goal: GoalConfig,
                             np.random.default_rng([task.seed, 3]))
             outcomes.append(outcome(task))
         rows.append(_row(name, outcomes, (time.time() - started) / max(1, len(tasks) * config.steps)))
-    default_target = getattr(sim, "target", None)
-    for word in config.baselines:
-        policy, outcomes = make_policy(word, sim.spec, sim.scripted_action), []
-        for task in tasks:
-            sim.restore(task.start)
-            if default_target is not None:  # the scripted pusher pushes towards the goal's block position
-                sim.target = task.goal_state[[sim.state_names.index("block_x"), sim.state_names.index("block_y")]]
-            policy_episode(sim, policy, config.steps, task.seed, task.frames[-1])
-            outcomes.append(outcome(task))
-        if default_target is not None:
-            sim.target = default_target
-        rows.append(_row(policy.name, outcomes, None))
+    rows += [_row(name, outcomes, None) for name, outcomes in baselines(sim, tasks, config, outcome)]
     sim.close()
     return {"config": asdict(config), "plan": asdict(plan), "goal": asdict(goal),
+            "objective": "frame distance" if reader is None else "pose read by the reader",
             "tasks": [task.seed for task in tasks], "players": rows}
