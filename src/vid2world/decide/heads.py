@@ -127,20 +127,27 @@ def head_scores(head: RewardHead, before: np.ndarray, after: np.ndarray, rewards
             "return_bias": float((guess - real).mean()), "return_pearson": corr}
 
 
-def save_head(head: RewardHead, out: Path, scores: dict[str, Any]) -> Path:
+def save_head(head: nn.Module, out: Path, scores: dict[str, Any], kind: str = "reward") -> Path:
+    """A head's files (any head with a dataclass `config`): head.safetensors and head.json (kind, config, scores)."""
     with AtomicDirectory(out, overwrite=(out / "head.json").is_file()) as directory:
         save_file(head.state_dict(), str(directory.path / "head.safetensors"))
-        (directory.path / "head.json").write_text(json.dumps({"kind": "reward", "config": asdict(head.config),
+        (directory.path / "head.json").write_text(json.dumps({"kind": kind, "config": asdict(head.config),
                                                    "heldout": scores}, indent=1))
     return out
 
 
-def load_head(path: str | Path) -> RewardHead:
+def head_files(path: str | Path, kind: str, missing: str) -> tuple[dict[str, Any], dict[str, Tensor]]:
+    """The record and weights of a head of `kind` saved by `save_head`; `missing`: the error's words otherwise."""
     path = Path(path)
-    if not (path / "head.json").is_file() or not (path / "head.safetensors").is_file():
-        raise FileNotFoundError(f"{path}: not an outcome head (expected head.json and head.safetensors)")
-    record = json.loads((path / "head.json").read_text())
+    record = json.loads((path / "head.json").read_text()) if (path / "head.json").is_file() else {}
+    if record.get("kind", "reward") != kind or not record or not (path / "head.safetensors").is_file():
+        raise FileNotFoundError(f"{path}: {missing}")
+    return record, load_file(str(path / "head.safetensors"))
+
+
+def load_head(path: str | Path) -> RewardHead:
+    record, state = head_files(path, "reward", "not an outcome head (expected head.json and head.safetensors)")
     head = RewardHead(HeadConfig(**record["config"]))
-    head.load_state_dict(load_file(str(path / "head.safetensors")))
+    head.load_state_dict(state)
     head.heldout = record.get("heldout", {})
     return head.eval()

@@ -6,20 +6,18 @@ points the way when the imagined block does not overlap the goal's (a pixel dist
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from ..data.clips import to_model_input
-from ..io.atomic import AtomicDirectory
 from ..io.progress import progress_bar
 from ..train.optim import lr_at, optimizer_step, set_lr
+from .heads import head_files, save_head
 
 SCALE = 512.0  # Push-T's workspace: positions are read as fractions of it
 
@@ -102,20 +100,13 @@ def reader_scores(reader: PoseReader, frames: np.ndarray, poses: np.ndarray) -> 
 
 
 def save_pose_reader(reader: PoseReader, out: Path, scores: dict[str, Any]) -> Path:
-    with AtomicDirectory(out, overwrite=(out / "head.json").is_file()) as directory:
-        save_file(reader.state_dict(), str(directory.path / "head.safetensors"))
-        (directory.path / "head.json").write_text(json.dumps({"kind": "pose", "config": asdict(reader.config),
-                                                              "heldout": scores}, indent=1))
-    return out
+    return save_head(reader, out, scores, kind="pose")
 
 
 def load_pose_reader(path: str | Path) -> PoseReader:
-    path = Path(path)
-    record = json.loads((path / "head.json").read_text()) if (path / "head.json").is_file() else {}
-    if record.get("kind") != "pose" or not (path / "head.safetensors").is_file():
-        raise FileNotFoundError(f"{path}: not a pose reader (expected head.json of kind 'pose' and "
-                                "head.safetensors; train one: vid2world head pose --env pusht)")
+    record, state = head_files(path, "pose", "not a pose reader (expected head.json of kind 'pose' and "
+                               "head.safetensors; train one: vid2world head pose --env pusht)")
     reader = PoseReader(PoseReaderConfig(**record["config"]))
-    reader.load_state_dict(load_file(str(path / "head.safetensors")))
+    reader.load_state_dict(state)
     reader.heldout = record.get("heldout", {})
     return reader.eval()
