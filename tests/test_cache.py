@@ -7,8 +7,6 @@ import torch
 
 import vid2world as v2w
 
-from vid2world.testing import randomize_weights
-
 from .test_world_model import assert_close_relative, frames, latents_of, pixel_unet
 
 
@@ -130,75 +128,3 @@ def test_causal_norm_ring_equals_the_norm_over_the_frames_in_view():
     x = torch.randn(2, 4, 11, 3, 3, dtype=torch.float64) * 3 + 1  # [B, C, T, H, W]
     assert max(_stream_frames(norm, x, 4, 2, lambda layer, v, view: layer(v, view))) < 1e-12
 
-
-
-# ---- one call per frame: the waiting commit runs with the next frame's first denoising call --------------------
-
-def _unfused(sess):
-    """The session with every frame committed by a call of its own (the evaluator's `fuse` off)."""
-    with torch.no_grad():
-        sess.evaluator.flush()
-    sess.evaluator.fuse = False
-    return sess
-
-
-@pytest.mark.parametrize("norm,steps,guidance", [("frame", 1, 1.0), ("causal", 2, 1.0), ("causal", 2, 2.0)])
-def test_fused_commit_equals_a_commit_of_its_own_while_the_ring_wraps(norm, steps, guidance, monkeypatch):
-    # window 4: 13 frames wrap the rings three times, so the committed frame evicts the oldest one inside the call
-    wm = v2w.WorldModel(pixel_unet(norm).double(), sampler=v2w.SamplerConfig(steps=steps, window=4))
-    context, actions = frames(t=1), torch.randn(2, 13, 2, generator=torch.Generator().manual_seed(1))
-    import vid2world.world.evaluate as evaluate
-
-    calls = []
-    counted = evaluate.denoise
-    monkeypatch.setattr(evaluate, "denoise", lambda *a, **k: calls.append(a[1].shape[2]) or counted(*a, **k))
-
-    def rollout(fused: bool) -> torch.Tensor:
-        sess = wm.session(context, seed=3, guidance=guidance)
-        sess = sess if fused else _unfused(sess)
-        return torch.cat([sess.step_latent(actions[:, i]) for i in range(12)], dim=2)
-
-    fused = rollout(True)
-    fused_calls, calls[:] = list(calls), []
-    separate = rollout(False)
-    assert_close_relative(fused, separate, 1e-10)
-    assert len(calls) == 1 + 12 * (steps + 1) and set(calls) == {1}  # the context's commit, then per frame
-    if guidance == 1.0:  # every frame's commit rides on the next frame's first call (the last one's still waits)
-        assert len(fused_calls) == 12 * steps and fused_calls.count(2) == 12
-    else:  # guided calls read the history's moments: the commit runs first, on its own
-        assert fused_calls == calls[:-1]
-
-
-def test_a_waiting_commit_is_made_before_a_row_restarts():
-    wm = v2w.WorldModel(pixel_unet("causal").double(), sampler=v2w.SamplerConfig(steps=1, window=4))
-    actions = torch.randn(2, 8, 2, generator=torch.Generator().manual_seed(4))
-    restart = frames(b=1, t=1, seed=7)
-
-    def run(fused: bool) -> torch.Tensor:
-        sess = wm.session(frames(t=1), seed=1, guidance=1.0)
-        sess = sess if fused else _unfused(sess)
-        out = [sess.step_latent(actions[:, i]) for i in range(5)]
-        assert (sess.evaluator.pending is not None) == fused
-        sess.reset([1], restart)
-        return torch.cat(out + [sess.step_latent(actions[:, 5 + i]) for i in range(3)], dim=2)
-
-    assert_close_relative(run(True), run(False), 1e-10)
-
-
-def test_fused_commit_on_a_wan_backbone_equals_a_commit_of_its_own():
-    # window-relative RoPE: inside the fused call the newest frame sits one position later than it would after a
-    # commit of its own, and so does every key it sees (the evicted oldest one masked): the same attention
-    from vid2world.causal.wan import causalize_wan
-
-    from .test_wan_learning import tiny_pixel_wan
-
-    causal, _ = causalize_wan(tiny_pixel_wan(), v2w.ActionSpace.continuous(2), temporal_compression=1)
-    wm = v2w.WorldModel(randomize_weights(causal, 1).double().eval(), sampler=v2w.SamplerConfig(steps=1, window=3))
-    actions = torch.randn(2, 9, 2, generator=torch.Generator().manual_seed(2))
-
-    def rollout(fused: bool) -> torch.Tensor:
-        sess = wm.session(frames(t=1), seed=3, guidance=1.0)
-        sess = sess if fused else _unfused(sess)
-        return torch.cat([sess.step_latent(actions[:, i]) for i in range(9)], dim=2)
-
-    assert_close_relative(rollout(True), rollout(False), 1e-10)

@@ -95,20 +95,19 @@ class Attention(nn.Module):
         """[call batch, 1, new, capacity + new]: each new frame sees the valid slots and the new frames up to itself."""
         cap, rows = stream.capacity, len(stream.row_list())
         causal = torch.ones(new, cap + new, dtype=torch.bool, device=device).tril(cap)[None].repeat(rows, 1, 1)
-        visible = stream.visible(new, device)
-        if visible is not None:
-            causal[:, :, :cap] &= visible
+        valid = stream.valid(device)
+        if valid is not None:
+            causal[:, :, :cap] &= valid[:, None, :]
         return causal.repeat(stream.repeat, 1, 1)[:, None]
 
     def _commit(self, stream: CacheView, k: Tensor, v: Tensor, rows: int, spatial: int) -> None:
-        """Write the committed frames' keys/values into each row's ring of `capacity` frames."""
+        """Write the new frames' keys/values into each row's ring of `capacity` frames."""
         heads, new, d = k.shape[1:]
         shape = (spatial, heads, stream.capacity, d)
         ring_k, ring_v = stream.ensure(self.cache_slot, [shape, shape], k)
         index = torch.tensor(stream.row_list(), device=k.device)
         k6, v6 = (t.reshape(rows, spatial, heads, new, d) for t in (k, v))
-        kept = stream.committed(new)
-        for j in range(max(0, kept - stream.capacity), kept):
+        for j in range(max(0, new - stream.capacity), new):
             position = stream.ring_positions(j).to(k.device)
             ring_k[index, :, :, position] = k6[:, :, :, j]
             ring_v[index, :, :, position] = v6[:, :, :, j]

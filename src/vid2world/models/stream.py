@@ -30,12 +30,10 @@ class StreamCache:
         self.slots: list[tuple[Tensor, ...] | None] = [None] * slots
         self.fill = [0] * batch  # frames committed per row; host ints, so reading them never waits on a device
 
-    def view(self, rows: list[int] | None = None, repeat: int = 1, commit: bool = False,
-             keep: int | None = None) -> "CacheView":
+    def view(self, rows: list[int] | None = None, repeat: int = 1, commit: bool = False) -> "CacheView":
         """What one UNet call sees: the rows its batch holds (None: all, in order), repeated `repeat` times
-        (conditional and unconditional passes in one call); `commit` appends the call's frames, or only its
-        first `keep` (one call that commits the last frame and denoises the next after it)."""
-        return CacheView(self, None if rows is None else tuple(rows), repeat, commit, keep)
+        (conditional and unconditional passes in one call); `commit` appends the call's frames."""
+        return CacheView(self, None if rows is None else tuple(rows), repeat, commit)
 
     def restart(self, rows: list[int]) -> None:
         """Forget everything `rows` committed (their conv tails go back to the zero padding before frame 0)."""
@@ -59,7 +57,6 @@ class CacheView:
     rows: tuple[int, ...] | None
     repeat: int
     commit: bool
-    keep: int | None = None  # a committing call appends its first `keep` frames only (None: all)
 
     @property
     def capacity(self) -> int:
@@ -81,25 +78,6 @@ class CacheView:
         if min(fills) >= self.capacity:
             return None
         return (torch.arange(self.capacity)[None] < torch.tensor(fills)[:, None]).to(device)
-
-    def visible(self, new: int, device: torch.device) -> Tensor | None:
-        """[rows, new, capacity] bool: the slots each of a call's `new` frames sees: the valid ones, less those
-        that the call's earlier committed frames overwrite (a frame committed on a full ring evicts the oldest,
-        which the frames after it no longer see). None when every frame sees every slot."""
-        if self.capacity == 0:
-            return None
-        fills, kept = torch.tensor(self.fills()), self.committed(new)
-        slots = torch.arange(self.capacity)
-        seen = (slots[None] < fills[:, None])[:, None].repeat(1, new, 1)
-        for i in range(min(kept, new - 1)):
-            seen[:, i + 1:] &= (slots[None] != ((fills + i) % self.capacity)[:, None])[:, None]
-        return None if bool(seen.all()) else seen.to(device)
-
-    def committed(self, new: int) -> int:
-        """How many of a call's `new` frames it appends to the cache."""
-        if not self.commit:
-            return 0
-        return new if self.keep is None else min(self.keep, new)
 
     def has_past(self) -> bool:
         return self.capacity > 0 and max(self.fills()) > 0
@@ -142,13 +120,13 @@ class CacheView:
 
     def committing(self, commit: bool) -> "CacheView":
         """This view for one call, appending its frames when `commit` (the call's own argument decides)."""
-        return CacheView(self.cache, self.rows, self.repeat, commit, self.keep)
+        return CacheView(self.cache, self.rows, self.repeat, commit)
 
     def advance(self, frames: int) -> None:
-        """After a call of `frames` frames: its rows now hold the ones it committed as well."""
-        kept = self.committed(frames)
-        for row in self.row_list():
-            self.cache.fill[row] += kept
+        """After a committing call: its rows now hold `frames` more committed frames."""
+        if self.commit:
+            for row in self.row_list():
+                self.cache.fill[row] += frames
 
     def ensure(self, slot: int, shapes: list[tuple[int, ...]], like: Tensor) -> tuple[Tensor, ...]:
         """The slot's buffers, allocated (zeros, `like`'s dtype and device, batch = the cache's rows) if new."""

@@ -131,13 +131,8 @@ class TemporalGroupNorm(nn.GroupNorm):
             count, mean, m2 = g.new_zeros(b, 1), torch.zeros_like(mean_f[..., 0]), torch.zeros_like(mean_f[..., 0])
         else:  # the rows' merged moments over their valid slots (count 0 for a row that has none)
             mean, m2, count = past[2], past[3], past[4]
-        visible = None if past is None or t == 1 else stream.visible(t, x.device)
         means, inv_stds = [], []
         for j in range(t):
-            if visible is not None and j > 0:  # frames committed before frame j evicted slots it must not pool
-                count, mean, m2 = _merge_slots(past[0], past[1], visible[:, j].repeat(stream.repeat, 1), per_frame)
-                for i in range(j):
-                    count, mean, m2 = _combine(count, mean, m2, per_frame, mean_f[..., i], m2_f[..., i])
             count, mean, m2 = _combine(count, mean, m2, per_frame, mean_f[..., j], m2_f[..., j])
             means.append(mean)
             inv_stds.append(torch.rsqrt(m2 / count + self.eps))
@@ -145,9 +140,8 @@ class TemporalGroupNorm(nn.GroupNorm):
         inv_t = torch.stack(inv_stds, dim=-1)[:, :, None, :, None, None]
         out = ((g - mean_t) * inv_t).reshape(b, c, t, h, w)
         out = out * self.weight.to(g.dtype)[None, :, None, None, None] + self.bias.to(g.dtype)[None, :, None, None, None]
-        kept = stream.committed(t)
-        if kept and stream.capacity:
-            self._commit(stream, mean_f[..., :kept], m2_f[..., :kept], per_frame)
+        if stream.commit and stream.capacity:
+            self._commit(stream, mean_f, m2_f, per_frame)
         return out.to(x.dtype)
 
     def _commit(self, stream: CacheView, mean_f: Tensor, m2_f: Tensor, per_frame: int) -> None:
@@ -162,23 +156,15 @@ class TemporalGroupNorm(nn.GroupNorm):
             position = stream.ring_positions(j).to(mean_f.device)
             means[index, :, position], m2s[index, :, position] = mean_f[..., j], m2_f[..., j]
         filled = torch.tensor([min(f + t, cap) for f in stream.fills()], device=mean_f.device)[:, None]
-        in_use = torch.arange(cap, device=mean_f.device)[None] < filled
-        n, mean, m2 = _merge_slots(means[index], m2s[index], in_use, per_frame)
+        n, mean, m2 = mean_f.new_zeros(len(index), 1), torch.zeros_like(mean_f[..., 0]), torch.zeros_like(mean_f[..., 0])
+        row_means, row_m2s = means[index], m2s[index]
+        for slot in range(cap):
+            merged = _combine(n, mean, m2, per_frame, row_means[..., slot], row_m2s[..., slot])
+            n, mean, m2 = (torch.where(filled > slot, a, b) for a, b in zip(merged, (n, mean, m2)))
         merged_mean[index], merged_m2[index], merged_count[index] = mean, m2, n
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", mode={self.mode}"
-
-
-def _merge_slots(means: Tensor, m2s: Tensor, use: Tensor, per_frame: int) -> tuple[Tensor, Tensor, Tensor]:
-    """The merged moments (count [B, 1], mean and M2 [B, G]) of the ring slots `use` [B, capacity] marks, from
-    each slot's moments `means`, `m2s` [B, G, capacity]."""
-    n = means.new_zeros(means.shape[0], 1)
-    mean, m2 = torch.zeros_like(means[..., 0]), torch.zeros_like(means[..., 0])
-    for slot in range(means.shape[-1]):
-        merged = _combine(n, mean, m2, per_frame, means[..., slot], m2s[..., slot])
-        n, mean, m2 = (torch.where(use[:, slot:slot + 1], a, b) for a, b in zip(merged, (n, mean, m2)))
-    return n, mean, m2
 
 
 def _combine(n_a: Tensor, mean_a: Tensor, m2_a: Tensor, n_b: float, mean_b: Tensor, m2_b: Tensor):
@@ -219,9 +205,8 @@ class TemporalConv(nn.Conv3d):
         # one committed frame: the share computed at the last commit; several: the plain conv
         out = self._next_frame(x, None if state is None else state[1], 1) if x.shape[2] == 1 else \
             super().forward(extended)
-        kept = stream.committed(x.shape[2])
-        if kept:  # the last k-1 inputs up to the last committed frame
-            tail = extended[:, :, kept:kept + past]
+        if stream.commit:
+            tail = extended[:, :, -past:]
             stream.write(self.cache_slot, (tail, self._taps(tail, 0)))
         return out
 

@@ -8,10 +8,6 @@
 Both hold the history a window can see (nothing more) and return the newest frame's conditional and unconditional
 outputs and the history moments guidance rescale needs; conditional and unconditional passes share one batched call
 (or two calls, `batched=False`). What stays fixed while one frame is denoised is set once by `begin_frame`.
-
-A frame committed alone waits in the `CachedEvaluator` until the next backbone call that needs it: an unguided call
-then runs both frames at once, committing the first and denoising the second after it (`fuse=True`): one call per
-frame instead of two for a one-step sampler, the same frames up to rounding.
 """
 
 from __future__ import annotations
@@ -56,10 +52,9 @@ class CachedEvaluator:
     """The backbone on the newest frame only; the history lives in a `StreamCache` (see module doc)."""
 
     def __init__(self, backbone: Backbone, cache: StreamCache, conditioning: Conditioning, history_level: int,
-                 batched: bool = True, fuse: bool = True) -> None:
+                 batched: bool = True) -> None:
         self.backbone, self.cache, self.conditioning, self.batched = backbone, cache, conditioning, batched
-        self.history_level, self.fuse = history_level, fuse
-        self.pending: tuple[Tensor, Tensor | None] | None = None  # a committed frame not yet through the backbone
+        self.history_level = history_level
         self._doubled = conditioning.repeat(2)  # built once: the conditioning of guided, batched calls
         # sums and squares of each committed frame's conditional output, in the cache's ring order (float64)
         self.moments = torch.zeros(2, len(cache.fill), max(cache.capacity, 1), dtype=torch.float64,
@@ -70,17 +65,10 @@ class CachedEvaluator:
         """Called once per new frame: the passes it needs and the history moments in view (fixed meanwhile)."""
         self._guided = guided
         self._passes = _passes(None if action is None else action[:, None], 1, guided, self.batched)
-        if guided:  # guidance rescale reads the history's moments: the waiting frame's among them
-            self.flush()
-        self._history = self._history_moments() if guided else None
+        self._history = self._history_moments()
 
     def __call__(self, x: Tensor, level: int) -> Outputs:
         b = x.shape[0]
-        actions, mask = self._passes[0]
-        if self.pending is not None and len(self._passes) == 1 and mask is None \
-                and (self.pending[1] is None) == (actions is None):
-            return Outputs(self._commit_and_denoise(x, level, actions), None, self._history)
-        self.flush()
         outs = []
         for actions, mask in self._passes:
             repeat = actions.shape[0] // b if actions is not None else 1
@@ -92,43 +80,14 @@ class CachedEvaluator:
         return Outputs(out[:b], out[b:] if self._guided else None, self._history)
 
     def commit(self, noisy: Tensor, frame_actions: Tensor | None, rows: list[int] | None = None) -> None:
-        """Append frames [B, C, n, H, W] (noised at the history level) of `rows` (None: all) to the cache; one
-        frame of every row waits for the next call (`fuse`)."""
-        self.flush()
-        if self.fuse and rows is None and noisy.shape[2] == 1:
-            self.pending = (noisy, frame_actions)
-            return
-        self._commit_now(noisy, frame_actions, rows)
-
-    def flush(self) -> None:
-        """Commit the waiting frame now (before anything reads or changes the cache)."""
-        if self.pending is not None:
-            (noisy, frame_actions), self.pending = self.pending, None
-            self._commit_now(noisy, frame_actions)
-
-    def _commit_now(self, noisy: Tensor, frame_actions: Tensor | None, rows: list[int] | None = None) -> None:
+        """Append frames [B, C, n, H, W] (noised at the history level) of `rows` (None: all) to the cache."""
         view = self.cache.view(rows)
         fills, index = view.fills(), view.row_list()
-        levels = torch.full((noisy.shape[0], noisy.shape[2]), self.history_level, device=noisy.device, dtype=torch.long)
+        b, n = noisy.shape[0], noisy.shape[2]
+        levels = torch.full((b, n), self.history_level, device=noisy.device, dtype=torch.long)
         cond = self.conditioning if rows is None else self.conditioning.rows(rows)
         out = denoise(self.backbone, noisy, levels, cond, frame_actions, None, view, commit=True)
-        self._record_moments(out, fills, index)
-
-    def _commit_and_denoise(self, x: Tensor, level: int, actions: Tensor | None) -> Tensor:
-        """One call: the waiting frame committed, the newest frame `x` at `level` denoised after it."""
-        (noisy, frame_actions), self.pending = self.pending, None
-        view = self.cache.view(keep=1)
-        fills, index = view.fills(), view.row_list()
-        levels = torch.tensor([self.history_level, level], device=x.device, dtype=torch.long).repeat(x.shape[0], 1)
-        both = None if actions is None else torch.cat([frame_actions, actions], 1)
-        out = denoise(self.backbone, torch.cat([noisy, x], 2), levels, self.conditioning, both, None, view,
-                      commit=True)
-        self._record_moments(out[:, :, :1], fills, index)
-        return out[:, :, 1:].to(x.dtype)
-
-    def _record_moments(self, out: Tensor, fills: list[int], index: list[int]) -> None:
-        """Keep the moments of the committed frames' outputs `out` [B, C, n, H, W] (guidance rescale's)."""
-        n, capacity = out.shape[2], self.cache.capacity
+        capacity = self.cache.capacity
         for j in range(max(0, n - capacity), n):
             frame = Moments.of(out[:, :, j:j + 1])
             self.values_per_frame = frame.count
@@ -148,13 +107,11 @@ class CachedEvaluator:
         return Moments(rows[:, 0] * self.values_per_frame, total, squares)
 
     def restart(self, rows: list[int]) -> None:
-        self.flush()
         self.cache.restart(rows)
         self.moments[:, rows] = 0
 
     def condition_rows(self, rows: list[int], conditioning: Conditioning) -> None:
         """New conditioning for restarted `rows` (their own first frame and context)."""
-        self.flush()  # the waiting frame follows the conditioning it was made under
         self.conditioning = self.conditioning.with_rows(rows, conditioning)
         self._doubled = self.conditioning.repeat(2)
 
@@ -167,8 +124,7 @@ class CachedEvaluator:
         self.commit(history, frame_actions, rows)
 
     def nbytes(self) -> int:
-        waiting = sum(t.numel() * t.element_size() for t in self.pending or () if t is not None)
-        return self.cache.nbytes() + self.moments.numel() * self.moments.element_size() + waiting
+        return self.cache.nbytes() + self.moments.numel() * self.moments.element_size()
 
 
 class RecomputeEvaluator:

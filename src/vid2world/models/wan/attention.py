@@ -89,9 +89,9 @@ class SelfAttention(nn.Module):
                                  f"{tuple(past_k.shape[2:4])} per frame, this call has {tuple(k.shape[2:4])}")
             keys = torch.cat([rotations.past(past_k), rotations.new(k)], dim=1)
             values = torch.cat([past_v, v], dim=1)
-            visible = stream.visible(k.shape[1], q.device)
+            valid = stream.valid(q.device)
             out = _attend(rotations.new(q), keys, values, past=stream.capacity, causal=True,
-                          key_valid=None if visible is None else _repeat(visible, stream.repeat))
+                          key_valid=None if valid is None else _repeat(valid, stream.repeat))
         if stream.commit and stream.capacity:
             self._commit(stream, k, v)
         return out
@@ -99,11 +99,11 @@ class SelfAttention(nn.Module):
     def _commit(self, stream: CacheView, k: Tensor, v: Tensor) -> None:
         """Write the new frames' un-rotated keys and values into each row's ring of `capacity` frames
         (inference state: detached from autograd)."""
-        kept = stream.committed(k.shape[1])
+        new = k.shape[1]
         shape = (stream.capacity, *k.shape[2:])
         ring_k, ring_v = stream.ensure(self.cache_slot, [shape, shape], k)
         index = torch.tensor(stream.row_list(), device=k.device)
-        for j in range(max(0, kept - stream.capacity), kept):
+        for j in range(max(0, new - stream.capacity), new):
             position = stream.ring_positions(j).to(k.device)
             ring_k[index, position] = k[:, j].detach()
             ring_v[index, position] = v[:, j].detach()
@@ -128,21 +128,21 @@ def _attend(q: Tensor, k: Tensor, v: Tensor, past: int, causal: bool, key_valid:
     """Softmax attention of q [B, F, S, heads, d] over k, v [B, past + F, S, heads, d] -> [B, F, S, heads, d].
 
     Not `causal`: every query sees every key. `causal`: query frame j sees the `past` frames (those
-    `key_valid` [B, F, past] marks for it, all when None) and new frames 0..j, one SDPA call per query frame
-    over a key prefix, so frame j's output never depends on a later frame, bit for bit."""
+    `key_valid` [B, past] marks, all when None) and new frames 0..j, one SDPA call per query frame over a key
+    prefix, so frame j's output never depends on a later frame, bit for bit."""
     b, f, s, heads, d = q.shape
     to_heads = lambda t: t.flatten(1, 2).transpose(1, 2)  # noqa: E731  [B, heads, tokens, d]
     q4, k4, v4 = to_heads(q), to_heads(k), to_heads(v)
     if not causal:
         out = F.scaled_dot_product_attention(q4, k4, v4)
         return out.transpose(1, 2).reshape(b, f, s, heads, d)
+    mask = None
+    if key_valid is not None:  # [B, 1, 1, past tokens]: broadcast over heads and queries
+        mask = key_valid.repeat_interleave(s, dim=1)[:, None, None, :]
     outs = []
     for j in range(f):
         keys = (past + j + 1) * s
-        frame_mask = None  # else [B, 1, 1, keys]: broadcast over heads and queries
-        if key_valid is not None:
-            frame_mask = F.pad(key_valid[:, j].repeat_interleave(s, dim=1)[:, None, None, :], (0, (j + 1) * s),
-                               value=True)
+        frame_mask = None if mask is None else F.pad(mask, (0, (j + 1) * s), value=True)
         queries = q4[:, :, j * s:(j + 1) * s]
         outs.append(F.scaled_dot_product_attention(queries, k4[:, :, :keys], v4[:, :, :keys],
                                                    attn_mask=frame_mask))
