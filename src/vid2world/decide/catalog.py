@@ -8,10 +8,11 @@ import numpy as np
 
 from ..data.spec import ActionSpec
 from .policies import ConstantPolicy, EpsilonPolicy, HeldScriptedPolicy, RandomPolicy, import_policy
-from .scripted import BoxingChaser
+from .scripted import BoxingChaser, PushTPusher
 
 POLICY_HELP = ("random | noop | scripted (the simulator's recording player) | chase (Atari Boxing: walks to the "
-               "opponent and punches) | NAME@EPS (NAME with a random action instead, with probability EPS) | "
+               "opponent and punches) | push (Push-T: reads the disc and the block off the frame and pushes "
+               "the block towards the target) | NAME@EPS (NAME with a random action instead, with probability EPS) | "
                "sb3:FILE.zip (a stable-baselines3 model, e.g. from policy-train) | import:module:attribute (your "
                "function of frames [B, H, W, 3] uint8 to actions [B, A], or an object with act/reset)")
 
@@ -49,6 +50,8 @@ def make_policy(word: str, spec: ActionSpec, scripted_action: Callable[[np.rando
         return ConstantPolicy(spec, noop_label(spec), "noop")
     if base == "chase":
         return BoxingChaser(spec)
+    if base == "push":
+        return PushTPusher(spec)
     if base == "scripted":
         if scripted_action is None:
             raise ValueError("policy scripted: needs the simulator (its scripted actions); give --env")

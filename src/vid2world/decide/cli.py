@@ -31,11 +31,10 @@ def _model_sampling(args: argparse.Namespace):
     return model, env, spec, model_dir, model.sampling(args.preset, steps=args.steps, guidance=args.guidance)
 
 
-def _model_head_sampling(args: argparse.Namespace):
-    """The world model of --model, its simulator, action layout, outcome head (--head or MODEL/head) and sampling."""
+def _reward_head(args: argparse.Namespace, env: str, model_dir: Path):
+    """The outcome head of --head (default MODEL/head), checked against the model's simulator."""
     from .heads import load_head
 
-    model, env, spec, model_dir, sampling = _model_sampling(args)
     head_dir = Path(args.head) if args.head else model_dir / "head"
     if not (head_dir / "head.json").is_file():
         raise FileNotFoundError(f"--head {head_dir}: no outcome head (train one: vid2world head train --env {env})")
@@ -43,7 +42,40 @@ def _model_head_sampling(args: argparse.Namespace):
     if head.config.env != env:
         raise ValueError(f"--head {head_dir}: reads {head.config.env} frames, the model plays {env}")
     head.path = str(head_dir)
-    return model, env, spec, head, sampling
+    return head
+
+
+def _model_head_sampling(args: argparse.Namespace):
+    """The world model of --model, its simulator, action layout, outcome head (--head or MODEL/head) and sampling."""
+    model, env, spec, model_dir, sampling = _model_sampling(args)
+    return model, env, spec, _reward_head(args, env, model_dir), sampling
+
+
+def _episode_scorer(args: argparse.Namespace, env: str, model_dir: Path, frame_size: list[int]):
+    """What policy-eval scores episodes by: the block's progress read by --pose-reader, else summed rewards read by
+    the outcome head."""
+    from .episode_scores import BlockProgress, RewardSums
+
+    if not args.pose_reader:
+        head = _reward_head(args, env, model_dir)
+        return RewardSums(head, head.path)
+    if args.head:
+        raise ValueError("--head and --pose-reader: give one (episodes are scored by rewards or by the block's pose)")
+    from ..data.sim import make_simulator
+    from .pose import load_pose_reader
+
+    reader = load_pose_reader(args.pose_reader)
+    if reader.config.env != env:
+        raise ValueError(f"--pose-reader {args.pose_reader}: reads {reader.config.env} frames, the model plays {env}")
+    size = int(frame_size[0])
+    if reader.config.frame_size != size:
+        raise ValueError(f"--pose-reader {args.pose_reader}: reads {reader.config.frame_size}x"
+                         f"{reader.config.frame_size} frames, the model draws {size}x{size}")
+    sim = make_simulator(env, size)
+    try:
+        return BlockProgress(reader, str(args.pose_reader), sim)
+    finally:
+        sim.close()
 
 
 def _policy_eval(args: argparse.Namespace) -> int:
@@ -56,18 +88,18 @@ def _policy_eval(args: argparse.Namespace) -> int:
                               context=args.context, random_start=args.random_start, seed=args.seed,
                               gate=args.gate, gate_steps=args.gate_steps)  # checked before a model loads
     out = OutputDirectory(args.out, "policy-eval", outputs=("results.json", "report.md", "returns.png"))
-    model, env, spec, head, sampling = _model_head_sampling(args)
-    if args.rescore:  # the saved episodes of an earlier run, scored by this head
+    model, env, spec, model_dir, sampling = _model_sampling(args)
+    scorer = _episode_scorer(args, env, model_dir, model.metadata.get("frame_size", [64]))
+    if args.rescore:  # the saved episodes of an earlier run, scored again
         results = json.loads((out.path / "results.json").read_text())
         runs = load_runs(out.path, [row["policy"] for row in results["policies"]])
-        results = score_runs(results, runs, head)
+        results = score_runs(results, runs, scorer)
     else:
-        results, runs = evaluate_policies(model, sampling, head, PolicyEvalConfig(**{**config.__dict__, "env": env}),
+        results, runs = evaluate_policies(model, sampling, scorer, PolicyEvalConfig(**{**config.__dict__, "env": env}),
                                           spec, progress=not args.no_progress)
         results.update(model=str(args.model), sampling={"preset": args.preset, "steps": sampling.steps,
                                                         "guidance": sampling.guidance})
         save_runs(out, runs)
-    results["head"] = {"path": head.path, "heldout": getattr(head, "heldout", {})}
     write_outputs(out, results, runs, args.videos)
     if not results["gate"]["passed"]:
         print(f"policy-eval: the model's frames change with the actions only {results['gate']['ratio']:.2f}x as "
@@ -244,13 +276,17 @@ def _add_world_flags(p: argparse.ArgumentParser) -> None:
 def _register_policy_eval(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("policy-eval", help="policies inside a world model vs in the real game: returns, ranking",
                        description="Run every policy from the same seeded starts in the real simulator and inside "
-                       "the world model; score the imagined frames with an outcome head; report how well the "
-                       "imagined returns rank the policies as the real ones do (Pearson, Spearman, MMRV, MAE, bias, "
-                       "bootstrap intervals). A gate first checks that the model responds to actions.")
+                       "the world model; score the imagined frames with an outcome head (or a pose reader); "
+                       "report how well the imagined returns rank the policies as the real ones do (Pearson, "
+                       "Spearman, MMRV, MAE, bias, bootstrap intervals). A gate first checks that the model "
+                       "responds to actions.")
     p.add_argument("--model", required=True, help="a world-model directory or a bundled model's name")
     p.add_argument("--policies", nargs="+", required=True, help=POLICY_HELP)
     p.add_argument("--episodes", type=positive_int, default=16, help="episodes per policy (default 16)")
     p.add_argument("--horizon", type=positive_int, default=40, help="steps per episode (default 40)")
+    p.add_argument("--pose-reader", default=None, help="score episodes by how many pixels closer to the target the "
+                   "block ends than it started (Push-T), read off frames by this pose reader (vid2world head pose), "
+                   "instead of by rewards and an outcome head")
     p.add_argument("--gate", type=float, default=0.2, help="least action response to go on (default 0.2)")
     p.add_argument("--gate-steps", type=positive_int, default=8, help="steps of the gate's rollouts (default 8)")
     p.add_argument("--videos", type=int, default=2, help="episodes per policy written as real|imagined mp4")

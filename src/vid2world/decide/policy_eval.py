@@ -1,10 +1,10 @@
 """`policy-eval`: rank policies inside a world model and in reality from the same starts, and say how well the
 two rankings agree (Real2Sim policy evaluation, the paper's downstream use; `agreement.py` for the statistics).
 
-Real returns are the game's rewards; imagined returns are an outcome head's reading of the imagined frames. The
-same head also reads the real frames, so its own error (the agreement of "head on real" with the game) is reported
-apart from the world model's. A gate runs first: a model whose frames do not change with the actions would rank
-every policy alike.
+Real outcomes come from the game (its rewards, or its state: `episode_scores.py`); imagined ones are a reader's
+reading of the imagined frames (an outcome head, a pose reader). The same reader also reads the real frames, so its
+own error (the agreement of "head on real" with the game) is reported apart from the world model's. A gate runs
+first: a model whose frames do not change with the actions would rank every policy alike.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from ..data.sim import make_simulator
 from ..io.progress import progress_bar
 from .agreement import agreement
 from .catalog import make_policy
-from .heads import RewardHead
 from .policies import RandomPolicy
 from .rollouts import Episodes, Starts, real_starts, run_imagined, run_real
 
@@ -43,14 +42,6 @@ class PolicyEvalConfig:
             raise ValueError(f"--policies: two or more different policies to rank, got {list(self.policies)}")
 
 
-def head_returns(head: RewardHead, episodes: Episodes) -> np.ndarray:
-    """Per episode, the sum of the head's rewards over its transitions (steps after the game ended excluded)."""
-    e, t = episodes.alive.shape
-    before = episodes.frames[:, :-1].reshape(e * t, *episodes.frames.shape[2:])
-    after = episodes.frames[:, 1:].reshape(e * t, *episodes.frames.shape[2:])
-    return (head.rewards(before, after).reshape(e, t) * episodes.alive).sum(1)
-
-
 def action_response(model, sampling, starts: Starts, spec, steps: int, seed: int) -> dict[str, float]:
     """Mean pixel change between imagined rollouts under two different random action sequences (the same noise),
     as a share of the change between two noise seeds under the same actions: 0 for a model that ignores actions."""
@@ -62,7 +53,7 @@ def action_response(model, sampling, starts: Starts, spec, steps: int, seed: int
     return {"response": response, "noise": noise, "ratio": response / noise if noise > 0 else float("inf")}
 
 
-def evaluate_policies(model, sampling, head: RewardHead, config: PolicyEvalConfig, spec, progress: bool = True
+def evaluate_policies(model, sampling, scorer, config: PolicyEvalConfig, spec, progress: bool = True
                       ) -> tuple[dict[str, Any], dict[str, tuple[Episodes, Episodes]]]:
     """Every policy in reality and in `model` from the same starts; returns results.json's content and the
     episodes (real, imagined) of each policy. Without the gate passed there are no policies in the results."""
@@ -83,24 +74,23 @@ def evaluate_policies(model, sampling, head: RewardHead, config: PolicyEvalConfi
         imagined = run_imagined(model, sampling, starts, policy, config.horizon, config.seed, config.seed, progress)
         runs[policy.name] = (real, imagined)
     sim.close()
-    return score_runs(results, runs, head), runs
+    return score_runs(results, runs, scorer), runs
 
 
-def score_runs(results: dict[str, Any], runs: dict[str, tuple[Episodes, Episodes]], head: RewardHead
-               ) -> dict[str, Any]:
-    """`results` with each policy's real, head-on-real and imagined returns and their agreement (a head can
-    score saved episodes again: `policy-eval --rescore`)."""
+def score_runs(results: dict[str, Any], runs: dict[str, tuple[Episodes, Episodes]], scorer) -> dict[str, Any]:
+    """`results` with each policy's real, read-on-real and imagined outcomes (a `scorer` of `episode_scores`) and
+    their agreement (saved episodes can be scored again: `policy-eval --rescore`)."""
     rows = []
     for name, (real, imagined) in runs.items():
-        row = {"policy": name, "real_returns": real.rewards.sum(1).tolist(),
-               "head_on_real_returns": head_returns(head, real).tolist(),
-               "imagined_returns": head_returns(head, imagined).tolist()}
+        row = {"policy": name, "real_returns": scorer.real(real).tolist(),
+               "head_on_real_returns": scorer.read(real, real).tolist(),
+               "imagined_returns": scorer.read(imagined, real).tolist()}
         for key in ("real", "head_on_real", "imagined"):
             row[f"{key}_mean"] = float(np.mean(row[f"{key}_returns"]))
         rows.append(row)
     real = [np.array(r["real_returns"]) for r in rows]
     seed = results["config"]["seed"]
-    return {**results, "policies": rows,
+    return {**results, "outcome": scorer.describe(), "policies": rows,
             "agreement": agreement(real, [np.array(r["imagined_returns"]) for r in rows], seed=seed),
             "agreement_head_on_real": agreement(real, [np.array(r["head_on_real_returns"]) for r in rows],
                                                 seed=seed)}

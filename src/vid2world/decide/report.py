@@ -23,28 +23,33 @@ def _interval(stat: dict[str, float], digits: int = 2) -> str:
 
 def markdown(results: dict[str, Any]) -> str:
     cfg, gate = results["config"], results["gate"]
+    outcome = results.get("outcome", {"label": "return", "reader": "outcome head"})
+    label, reader = outcome["label"], outcome["reader"]
     lines = [f"# Policy evaluation: {results.get('model', '?')} on {cfg['env']}", "",
              f"{cfg['episodes']} episodes per policy from the same seeded starts (seed {cfg['seed']}), "
-             f"{cfg['context']} context frames, {cfg['horizon']} steps; the imagined returns are the outcome "
-             f"head's reading of the imagined frames.", "",
+             f"{cfg['context']} context frames, {cfg['horizon']} steps; scored by {label}, the imagined one the "
+             f"{reader}'s reading of the imagined frames.", "",
              f"Action gate: the model's frames change with the actions {gate['ratio']:.2f}x as much as with the "
              f"noise (threshold {gate['threshold']}): **{'passed' if gate['passed'] else 'FAILED'}**.", ""]
     if "policies" not in results:
         return "\n".join(lines + ["No policy was evaluated: the model does not respond to actions."]) + "\n"
-    lines += ["| policy | real return | head on real frames | imagined return |", "|---|---|---|---|"]
+    lines += [f"| policy | real {label} | {reader} on real frames | imagined {label} |", "|---|---|---|---|"]
     for row in results["policies"]:
         lines.append(f"| {row['policy']} | {row['real_mean']:.2f} | {row['head_on_real_mean']:.2f} | "
                      f"{row['imagined_mean']:.2f} |")
-    lines += ["", "| agreement with the real returns (95% bootstrap interval) | imagined | head on real frames |",
+    lines += ["", f"| agreement with the real {label} (95% bootstrap interval) | imagined | {reader} on real frames |",
               "|---|---|---|"]
     for name in results["agreement"]:
         lines.append(f"| {name} | {_interval(results['agreement'][name])} | "
                      f"{_interval(results['agreement_head_on_real'][name])} |")
-    head = results.get("head", {}).get("heldout")
-    if head:
-        lines += ["", f"The outcome head on held-out real transitions: accuracy {head['accuracy']:.3f}, per-episode "
-                  f"return Pearson {head.get('return_pearson') or float('nan'):.2f} (`head.json`)."]
-    lines += ["", "![imagined against real returns](returns.png)", ""]
+    held = outcome.get("heldout") or {}
+    if "accuracy" in held:
+        lines += ["", f"The outcome head on held-out real transitions: accuracy {held['accuracy']:.3f}, per-episode "
+                  f"return Pearson {held.get('return_pearson') or float('nan'):.2f} (`head.json`)."]
+    elif "position_px" in held:
+        lines += ["", f"The pose reader on held-out real frames: the block's position off by "
+                  f"{held['position_px']['mean']:.1f} px on average (`head.json`)."]
+    lines += ["", f"![imagined against real {label}](returns.png)", ""]
     return "\n".join(lines)
 
 
@@ -57,10 +62,12 @@ def plot(results: dict[str, Any], path) -> None:
     for i, row in enumerate(rows):
         ax.scatter(row["real_mean"], row["imagined_mean"], color=COLOURS[i % len(COLOURS)], label=row["policy"])
     values = [r[k] for r in rows for k in ("real_mean", "imagined_mean")]
-    low, high = min(values) - 0.5, max(values) + 0.5
+    pad = max(0.5, 0.05 * (max(values) - min(values)))
+    low, high = min(values) - pad, max(values) + pad
     ax.plot([low, high], [low, high], color="#999999", linewidth=0.8, linestyle="--")
     rho = results["agreement"]["spearman"]["value"]
-    ax.set(xlabel="real return (game)", ylabel="imagined return (head on imagined frames)",
+    label = results.get("outcome", {}).get("label", "return")
+    ax.set(xlabel=f"real {label} (game)", ylabel=f"imagined {label}",
            title=f"{results['config']['env']}: Spearman {rho:.2f}")
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -74,7 +81,8 @@ def save_runs(out: OutputDirectory, runs: dict[str, tuple[Episodes, Episodes]]) 
         with atomic_file(out.file(f"episodes/{_file_name(name)}.npz")) as tmp, open(tmp, "wb") as f:
             np.savez_compressed(f, real_frames=real.frames, real_actions=real.actions, real_rewards=real.rewards,
                                 real_alive=real.alive, imagined_frames=imagined.frames,
-                                imagined_actions=imagined.actions)
+                                imagined_actions=imagined.actions,
+                                **({} if real.states is None else {"real_states": real.states}))
 
 
 def load_runs(directory: Path, names: list[str]) -> dict[str, tuple[Episodes, Episodes]]:
@@ -85,7 +93,8 @@ def load_runs(directory: Path, names: list[str]) -> dict[str, tuple[Episodes, Ep
             raise FileNotFoundError(f"--rescore {directory}: no saved episodes of policy {name!r} ({path})")
         with np.load(path) as z:
             alive = z["real_alive"]
-            runs[name] = (Episodes(z["real_frames"], z["real_actions"], z["real_rewards"], alive),
+            states = z["real_states"] if "real_states" in z else None
+            runs[name] = (Episodes(z["real_frames"], z["real_actions"], z["real_rewards"], alive, states),
                           Episodes(z["imagined_frames"], z["imagined_actions"], None, np.ones_like(alive)))
     return runs
 

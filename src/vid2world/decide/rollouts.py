@@ -29,6 +29,7 @@ class Episodes:
     actions: np.ndarray  # [E, horizon, A]
     rewards: np.ndarray | None  # [E, horizon]: the game's (real episodes only)
     alive: np.ndarray  # [E, horizon] bool: the step happened before the game ended
+    states: np.ndarray | None = None  # [E, horizon + 1, S]: the simulator's state beside each frame (real only)
 
 
 def real_starts(env: str, seeds: list[int], context: int, random_start: int, size: int) -> Starts:
@@ -49,26 +50,27 @@ def run_real(env: str, seeds: list[int], context: int, random_start: int, size: 
         current = np.stack([start_frames(sim, seed, random_start, least=context - 1)[0][-1]
                             for sim, seed in zip(sims, seeds)])
         e = len(seeds)
-        frames, actions = [current], []
+        frames, actions, states = [current], [], [np.stack([sim.state() for sim in sims])]
         rewards, alive = np.zeros((e, horizon), np.float32), np.zeros((e, horizon), bool)
         ended = np.zeros(e, bool)
         policy.reset(e, policy_seed)
         for t in progress_bar(range(horizon), desc=f"real {policy.name}", unit="step", enabled=progress):
             action = np.asarray(policy.act(current), np.float32)
             actions.append(action)
-            current = current.copy()
+            current, state = current.copy(), states[-1].copy()
             for r, sim in enumerate(sims):
                 if ended[r]:
                     continue
                 frame, ended[r] = sim.step(action[r])
-                alive[r, t], rewards[r, t] = True, sim.last_reward
+                alive[r, t], rewards[r, t], state[r] = True, sim.last_reward, sim.state()
                 if frame is not None:
                     current[r] = frame
             frames.append(current)
+            states.append(state)
     finally:
         for sim in sims:
             sim.close()
-    return Episodes(np.stack(frames, 1), np.stack(actions, 1), rewards, alive)
+    return Episodes(np.stack(frames, 1), np.stack(actions, 1), rewards, alive, np.stack(states, 1))
 
 
 def run_imagined(model, sampling, starts: Starts, policy, horizon: int, policy_seed: int, seed: int,

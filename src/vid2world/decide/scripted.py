@@ -4,6 +4,10 @@
 head, and punches when in reach. Positions are the centroids of near-white and near-black pixels inside the ring
 (the scores and the screen's black left edge excluded); when a frame shows no boxer (a blurred imagined frame),
 it acts at random.
+
+`PushTPusher`: Push-T's scripted pusher (`push_towards`, the recorder's player) driven by the disc and the block
+as the frame shows them (the centroids of the disc's blue and the block's slate-grey pixels) instead of by the
+simulator's state; at random where a frame shows neither.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..data.sim.policies import random_action
+from ..data.sim.pusht import GOAL, WORKSPACE, push_towards
 from ..data.spec import ActionSpec
 
 # the ring's box in a frame, as fractions of its height and width (Boxing's 210x160 screen resized)
@@ -30,14 +35,29 @@ def boxer_positions(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     c0, c1 = int(RING_COLS[0] * w), int(RING_COLS[1] * w)
     ring = frames[:, r0:r1, c0:c1].astype(np.int16)
     rows, cols = np.mgrid[r0:r1, c0:c1]
-    out = []
-    for mask in ((ring > 170).all(-1), (ring < 60).all(-1)):
-        count = mask.sum((1, 2))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            centre = np.stack([(mask * rows).sum((1, 2)) / count, (mask * cols).sum((1, 2)) / count], -1)
-        centre[count < 4] = np.nan
-        out.append(centre)
-    return out[0], out[1]
+    return centroids((ring > 170).all(-1), rows, cols), centroids((ring < 60).all(-1), rows, cols)
+
+
+def centroids(mask: np.ndarray, rows: np.ndarray, cols: np.ndarray, least: int = 4) -> np.ndarray:
+    """[B, 2] (row, col) centroids of each frame's `mask` [B, h, w] at pixel coordinates `rows`, `cols` [h, w]; NaN
+    where fewer than `least` pixels are set."""
+    count = mask.sum((1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centre = np.stack([(mask * rows).sum((1, 2)) / count, (mask * cols).sum((1, 2)) / count], -1)
+    centre[count < least] = np.nan
+    return centre
+
+
+def pusht_positions(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The disc's and the block's centroids (x, y) in workspace pixels in each Push-T frame [B, H, W, 3] (the
+    frame draws the 512-pixel workspace, x across, y down); NaN where one shows fewer than 2 pixels."""
+    b, h, w, _ = frames.shape
+    f = frames.astype(np.int16)
+    r, g, bl = f[..., 0], f[..., 1], f[..., 2]
+    rows, cols = np.mgrid[0:h, 0:w] + 0.5
+    disc = (bl >= 200) & (r < 130) & (g < 170)  # royal blue
+    block = (bl > r + 20) & (bl < 200) & (r > 90) & (g < 200)  # slate grey; not the green target, not the disc
+    return tuple(centroids(m, rows, cols, least=2)[:, ::-1] * (WORKSPACE / np.array([w, h])) for m in (disc, block))
 
 
 class BoxingChaser:
@@ -72,3 +92,22 @@ class BoxingChaser:
             vector[self.labels.index(name)] = 1.0
             actions.append(vector)
         return np.stack(actions)
+
+
+class PushTPusher:
+    """Push-T's scripted pusher acting on what the frame shows (see the module doc)."""
+
+    def __init__(self, spec: ActionSpec, name: str = "push") -> None:
+        if spec.dim != 2 or spec.groups[0].kind != "continuous":
+            raise ValueError(f"policy {name}: needs Push-T's actions (the disc's target x, y), got {spec.dim} "
+                             f"{spec.groups[0].kind} values")
+        self.spec, self.name = spec, name
+
+    def reset(self, rows: int, seed: int) -> None:
+        self.rngs = [np.random.default_rng([seed, r]) for r in range(rows)]
+
+    def act(self, frames: np.ndarray) -> np.ndarray:
+        disc, block = pusht_positions(frames)
+        return np.stack([random_action(self.spec, rng) if np.isnan(disc[r]).any() or np.isnan(block[r]).any()
+                         else push_towards(disc[r], block[r], GOAL[:2], rng)
+                         for r, rng in enumerate(self.rngs[:len(frames)])]).astype(np.float32)

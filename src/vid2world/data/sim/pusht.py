@@ -17,6 +17,26 @@ WORKSPACE = 512.0
 GOAL = np.array([256.0, 256.0, np.pi / 4])  # gym-pusht's fixed target pose (x, y, angle)
 
 
+def push_towards(agent: np.ndarray, block: np.ndarray, target: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The scripted pusher's next disc target (workspace pixels) from the disc's and the block's positions: get
+    behind the block as seen from `target`, going around it when on the target's side, then push it there."""
+    to_goal = np.asarray(target, np.float64) - block
+    distance = np.linalg.norm(to_goal)
+    direction = to_goal / max(distance, 1e-6)
+    behind = np.clip(block - 70.0 * direction, 15.0, WORKSPACE - 15.0)  # the walls bound where it can stand
+    offset = agent - block
+    if np.linalg.norm(agent - behind) > 25.0:
+        if offset @ direction > -30.0:  # on the target's side: go round the block, not through it
+            side = np.array([-direction[1], direction[0]])
+            side = side if offset @ side >= 0 else -side
+            aim = block + 90.0 * side - 40.0 * direction
+        else:
+            aim = behind
+    else:
+        aim = block + min(40.0, distance) * direction
+    return np.clip(aim + rng.normal(0.0, 8.0, 2), 0, WORKSPACE).astype(np.float32)
+
+
 class PushT(Simulator):
     fps = 10.0
     state_names = ("agent_x", "agent_y", "block_x", "block_y", "block_angle", "coverage")
@@ -54,21 +74,7 @@ class PushT(Simulator):
         episodes of 300 steps it leaves the block 113 px from the target on average (random play: 228 px) and
         reaches a final coverage of 0.06 (random play: 0.00); it is a weak player, a level above random."""
         agent, block = np.asarray(self.env.agent.position), np.asarray(self.env.block.position)
-        to_goal = self.target[:2] - block
-        distance = np.linalg.norm(to_goal)
-        direction = to_goal / max(distance, 1e-6)
-        behind = np.clip(block - 70.0 * direction, 15.0, WORKSPACE - 15.0)  # the walls bound where it can stand
-        offset = agent - block
-        if np.linalg.norm(agent - behind) > 25.0:
-            if offset @ direction > -30.0:  # on the target's side: go round the block, not through it
-                side = np.array([-direction[1], direction[0]])
-                side = side if offset @ side >= 0 else -side
-                target = block + 90.0 * side - 40.0 * direction
-            else:
-                target = behind
-        else:
-            target = block + min(40.0, distance) * direction
-        return np.clip(target + rng.normal(0.0, 8.0, 2), 0, WORKSPACE).astype(np.float32)
+        return push_towards(agent, block, self.target[:2], rng)
 
     def snapshot(self) -> object:
         agent, block = self.env.agent, self.env.block
