@@ -146,3 +146,30 @@ def test_plan_goal_by_read_poses(tmp_path, capsys):
     assert main(["plan", "--env", "pusht", "--pose-reader", str(tmp_path / "reader"),
                  "--out", str(tmp_path / "plan4")]) == 2
     assert "give --goal too" in capsys.readouterr().err
+
+
+def test_the_simulator_scores_every_candidates_frames_in_one_call():
+    from vid2world.decide.plan_goal import GoalObjective
+    from vid2world.decide.plan_run import simulator_scorer
+
+    sim = make_simulator("pusht", 32)
+    goal_frame = sim.reset(9)
+    sim.reset(4)
+    candidates = np.random.default_rng(0).uniform(0, 512, (3, 4, 2)).astype(np.float32)
+    state, expected = sim.snapshot(), []
+    for sequence in candidates:  # each candidate by hand: its frames' distances to the goal, step by step
+        sim.restore(state)
+        expected.append(sum(-frame_distance(sim.step(a)[0][None], goal_frame)[0] for a in sequence))
+    sim.restore(state)
+    calls = []
+
+    class Counted(GoalObjective):
+        def imagined(self, before, after):
+            calls.append(len(after))
+            return super().imagined(before, after)
+
+    # float32 distances summed in another order: a few ulps apart
+    np.testing.assert_allclose(simulator_scorer(sim, Counted(goal_frame))(candidates), expected, rtol=1e-6)
+    assert calls == [12]  # 3 candidates x 4 steps, one batch
+    np.testing.assert_allclose(sim.state(), (sim.restore(state), sim.state())[1])  # the game is back at the start
+    sim.close()

@@ -30,9 +30,8 @@ class GoalObjective:
     def imagined(self, before: np.ndarray, after: np.ndarray) -> np.ndarray:
         return -frame_distance(after, self.goal_frame)
 
-    def real(self, sim, before: np.ndarray | None, after: np.ndarray | None) -> float:
-        shown = after if after is not None else before  # the game ended: judge the last frame it showed
-        return 0.0 if shown is None else float(-frame_distance(shown[None], self.goal_frame)[0])
+    def real(self, rewards: np.ndarray, frames: np.ndarray, seen: np.ndarray) -> np.ndarray:
+        return _summed(self.imagined, frames, seen)
 
 
 class PoseObjective:
@@ -47,9 +46,18 @@ class PoseObjective:
         position, angle = pose_errors(self.reader.read(after), np.repeat(self.goal_pose, len(after), 0))
         return -(position / self.goal.position_tolerance + angle / self.goal.angle_tolerance)
 
-    def real(self, sim, before: np.ndarray | None, after: np.ndarray | None) -> float:
-        shown = after if after is not None else before  # the game ended: judge the last frame it showed
-        return 0.0 if shown is None else float(self.imagined(shown[None], shown[None])[0])
+    def real(self, rewards: np.ndarray, frames: np.ndarray, seen: np.ndarray) -> np.ndarray:
+        return _summed(self.imagined, frames, seen)
+
+
+def _summed(per_frame, frames: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """`per_frame(before, after)` of the frames [P, T, H, W, 3] that `seen` [P, T] marks, summed per candidate:
+    one batched call over every candidate's steps."""
+    scores = np.zeros(seen.shape)
+    if seen.any():
+        shown = frames[seen]
+        scores[seen] = per_frame(shown, shown)
+    return scores.sum(1)
 
 
 def policy_episode(sim, policy, steps: int, seed: int, frame: np.ndarray) -> None:

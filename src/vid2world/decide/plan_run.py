@@ -42,8 +42,9 @@ class RewardObjective:
     def imagined(self, before: np.ndarray, after: np.ndarray) -> np.ndarray:
         return self.head.expected_rewards(before, after)
 
-    def real(self, sim, before: np.ndarray, after: np.ndarray) -> float:
-        return sim.last_reward
+    def real(self, rewards: np.ndarray, frames: np.ndarray, seen: np.ndarray) -> np.ndarray:
+        """The game's rewards [P, T] summed per candidate (a step after the game ended scores 0)."""
+        return rewards.sum(1)
 
 
 def world_model_scorer(model, sampling, objective, frames: np.ndarray, actions: np.ndarray, seed: int) -> Scorer:
@@ -65,21 +66,25 @@ def world_model_scorer(model, sampling, objective, frames: np.ndarray, actions: 
 
 def simulator_scorer(sim, objective) -> Scorer:
     """Each candidate played in the real game from its saved state, which is restored after each; scored by the
-    objective over the real steps it played (until the game ended)."""
+    objective over the real steps it played (until the game ended), all candidates' frames in one call."""
     def score(sequences: np.ndarray) -> np.ndarray:
-        state, totals = sim.snapshot(), []
-        for sequence in sequences:
+        state, (p, t) = sim.snapshot(), sequences.shape[:2]
+        rewards, seen = np.zeros((p, t)), np.zeros((p, t), bool)
+        frames = np.zeros((p, t, sim.size, sim.size, 3), np.uint8)
+        for row, sequence in enumerate(sequences):
             sim.restore(state)
-            total, before = 0.0, None
-            for action in sequence:
+            before = None
+            for step, action in enumerate(sequence):
                 after, ended = sim.step(action)
-                total += objective.real(sim, before, after)
+                rewards[row, step] = sim.last_reward
+                shown = after if after is not None else before  # the game ended: the last frame it showed
+                if shown is not None:
+                    frames[row, step], seen[row, step] = shown, True
                 if ended:
                     break
                 before = after
-            totals.append(total)
         sim.restore(state)
-        return np.array(totals)
+        return objective.real(rewards, frames, seen)
     return score
 
 
