@@ -76,6 +76,9 @@ def test_policy_eval_by_the_blocks_progress(tmp_path, capsys):
         assert np.isfinite(row["real_returns"] + row["imagined_returns"]).all()
     assert "real block progress (px)" in (tmp_path / "eval" / "report.md").read_text()
     capsys.readouterr()
+    assert main(args + ["--pose-reader", str(tmp_path / "reader"), "--gate", "1000",
+                        "--out", str(tmp_path / "deaf")]) == 1  # refused: the report still says what it scores by
+    assert "scored by block progress (px)" in (tmp_path / "deaf" / "report.md").read_text()
     assert main(args + ["--pose-reader", str(tmp_path / "reader"), "--head", str(tmp_path),
                         "--out", str(tmp_path / "e2")]) == 2
     assert "give one" in capsys.readouterr().err

@@ -62,7 +62,8 @@ def evaluate_policies(model, sampling, scorer, config: PolicyEvalConfig, spec, p
     starts = real_starts(config.env, seeds, config.context, config.random_start, size)
     gate = action_response(model, sampling, starts, spec, config.gate_steps, config.seed)
     gate["threshold"], gate["passed"] = config.gate, bool(gate["ratio"] >= config.gate)
-    results: dict[str, Any] = {"config": asdict(config), "gate": gate, "frame_size": size}
+    results: dict[str, Any] = {"config": asdict(config), "gate": gate, "frame_size": size,
+                               "outcome": scorer.describe()}
     if not gate["passed"]:
         return results, {}
     sim = make_simulator(config.env, size)
