@@ -15,7 +15,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..data.sim.policies import random_action
-from ..data.sim.pusht import GOAL, WORKSPACE, push_towards
 from ..data.spec import ActionSpec
 
 # the ring's box in a frame, as fractions of its height and width (Boxing's 210x160 screen resized)
@@ -51,6 +50,8 @@ def centroids(mask: np.ndarray, rows: np.ndarray, cols: np.ndarray, least: int =
 def pusht_positions(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The disc's and the block's centroids (x, y) in workspace pixels in each Push-T frame [B, H, W, 3] (the
     frame draws the 512-pixel workspace, x across, y down); NaN where one shows fewer than 2 pixels."""
+    from ..data.sim.pusht import WORKSPACE  # the pusht extra (gym-pusht): imported where Push-T is played
+
     b, h, w, _ = frames.shape
     f = frames.astype(np.int16)
     r, g, bl = f[..., 0], f[..., 1], f[..., 2]
@@ -107,6 +108,8 @@ class PushTPusher:
         self.rngs = [np.random.default_rng([seed, r]) for r in range(rows)]
 
     def act(self, frames: np.ndarray) -> np.ndarray:
+        from ..data.sim.pusht import GOAL, push_towards
+
         disc, block = pusht_positions(frames)
         return np.stack([random_action(self.spec, rng) if np.isnan(disc[r]).any() or np.isnan(block[r]).any()
                          else push_towards(disc[r], block[r], GOAL[:2], rng)
