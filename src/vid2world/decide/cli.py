@@ -62,15 +62,13 @@ def _episode_scorer(args: argparse.Namespace, env: str, model_dir: Path, frame_s
     if args.head:
         raise ValueError("--head and --pose-reader: give one (episodes are scored by rewards or by the block's pose)")
     from ..data.sim import make_simulator
-    from .pose import load_pose_reader
+    from .pose import check_reader_size, load_pose_reader
 
     reader = load_pose_reader(args.pose_reader)
     if reader.config.env != env:
         raise ValueError(f"--pose-reader {args.pose_reader}: reads {reader.config.env} frames, the model plays {env}")
     size = int(frame_size[0])
-    if reader.config.frame_size != size:
-        raise ValueError(f"--pose-reader {args.pose_reader}: reads {reader.config.frame_size}x"
-                         f"{reader.config.frame_size} frames, the model draws {size}x{size}")
+    check_reader_size(reader, size, "the model draws")
     sim = make_simulator(env, size)
     try:
         return BlockProgress(reader, str(args.pose_reader), sim)

@@ -16,7 +16,7 @@ from ..io.progress import progress_bar
 from .catalog import make_policy
 from .goals import GoalConfig, block_errors, frame_distance, make_task, reached
 from .plan import PlanConfig
-from .pose import pose_errors
+from .pose import check_reader_size, pose_errors
 from .plan_run import PlanRunConfig, interval, planned_episode, simulator_scorer, world_model_scorer
 
 
@@ -98,9 +98,8 @@ def run_goal_planning(config: PlanRunConfig, plan: PlanConfig, goal: GoalConfig,
     """Every player on the same tasks (`config.steps` real steps each); candidates scored by the frame distance,
     or with a pose `reader` by the read poses (`PoseObjective`); results.json's content."""
     size = model.metadata["frame_size"][0] if model is not None else 64
-    if reader is not None and reader.config.frame_size != size:
-        raise ValueError(f"--pose-reader: reads {reader.config.frame_size}x{reader.config.frame_size} frames, the "
-                         f"planner's are {size}x{size} (train it with head pose --size {size})")
+    if reader is not None:
+        check_reader_size(reader, size, "the planner's are")
     sim = make_simulator(config.env, size)
     seeds = [config.seed * 100_003 + 70_000 + 1_000 * e for e in range(config.episodes)]
     tasks = [make_task(sim, seed, goal) for seed in seeds]

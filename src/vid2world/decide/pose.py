@@ -103,6 +103,14 @@ def save_pose_reader(reader: PoseReader, out: Path, scores: dict[str, Any]) -> P
     return save_head(reader, out, scores, kind="pose")
 
 
+def check_reader_size(reader: PoseReader, size: int, whose: str) -> None:
+    """A reader reads frames of the size it was trained on: `whose` frames (e.g. "the model draws") must match."""
+    n = reader.config.frame_size
+    if n != size:
+        raise ValueError(f"--pose-reader: reads {n}x{n} frames, {whose} {size}x{size} (train it with head pose "
+                         f"--size {size})")
+
+
 def load_pose_reader(path: str | Path) -> PoseReader:
     record, state = head_files(path, "pose", "not a pose reader (expected head.json of kind 'pose' and "
                                "head.safetensors; train one: vid2world head pose --env pusht)")
