@@ -89,6 +89,23 @@ def test_scripted_policy_holds_purposeful_actions(tmp_path):
     assert motion > 2.0, f"the camera should move under held keys (mean |frame diff| {motion:.2f})"
 
 
+def test_explore_policy_moves_the_disc_where_the_pusher_rests():
+    """The pusher's actions are nearly a function of its frames (the disc mostly rests at its held target); the
+    explore policy's short segments, half of them random, keep the disc moving where the frames do not say."""
+    sim = make_simulator("pusht", 32)
+    try:
+        runs = {name: [record_episode(sim, make_policy(name, sim), 60, seed=0, episode=i) for i in range(3)]
+                for name in ("scripted", "explore")}
+    finally:
+        sim.close()
+    moved = {name: np.median(np.concatenate([np.linalg.norm(np.diff(s[:, :2], axis=0), axis=1)
+                                             for _, _, s in eps])) for name, eps in runs.items()}
+    assert moved["explore"] > 3 * moved["scripted"], moved
+    assert np.mean([run_lengths(a) for _, a, _ in runs["explore"]]) < 4, "segments of 1-5 steps"
+    with pytest.raises(ValueError, match="expected one of \\['explore', 'random', 'scripted'\\]"):
+        make_policy("greedy", sim)
+
+
 def test_action_free_recording(tmp_path):
     ds = record_dataset(RecordConfig("crafter", episodes=1, steps=6, size=32, actions=False), tmp_path / "v",
                         progress=False)

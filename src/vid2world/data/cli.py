@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..io.args import add_json_flag, add_progress_flag, frame_size, non_negative_int, positive_int, write_json
+from .sim.policies import POLICIES
 
 
 def _data_record(args: argparse.Namespace) -> int:
@@ -81,9 +82,9 @@ def register(sub) -> None:
     record.add_argument("--episodes", type=positive_int, required=True, help="number of episodes")
     record.add_argument("--steps", type=positive_int, default=200,
                         help="frames per episode; fewer if the game ends (200)")
-    record.add_argument("--policy", choices=["random", "scripted"], default="scripted",
+    record.add_argument("--policy", choices=sorted(POLICIES), default="scripted",
                         help="random: a new uniform action every step; scripted: purposeful actions held for "
-                             "several steps (default)")
+                             "several steps (default); explore: 1-5-step segments, scripted or random, half each")
     record.add_argument("--size", type=positive_int, default=64, help="frame height and width in pixels (default: 64)")
     record.add_argument("--seed", type=non_negative_int, default=0,
                         help="the same seed gives the same episodes (default: 0)")

@@ -29,7 +29,7 @@ class RecordConfig:
     env: str  # e.g. "vizdoom:deathmatch", "atari:Breakout", "crafter"
     episodes: int
     steps: int = 200  # frames per episode (fewer when the game ends first)
-    policy: str = "scripted"  # "random" | "scripted"
+    policy: str = "scripted"  # "random" | "scripted" | "explore"
     size: int = 64
     seed: int = 0
     actions: bool = True  # False: action-free video, for passive pretraining

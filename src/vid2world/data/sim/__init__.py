@@ -2,6 +2,6 @@
 drive them while recording."""
 
 from .base import Simulator, make_simulator, simulator_ids
-from .policies import HoldPolicy, RandomPolicy, make_policy
+from .policies import POLICIES, ExplorePolicy, HoldPolicy, RandomPolicy, make_policy
 
-__all__ = ["HoldPolicy", "RandomPolicy", "Simulator", "make_policy", "make_simulator", "simulator_ids"]
+__all__ = ["POLICIES", "ExplorePolicy", "HoldPolicy", "RandomPolicy", "Simulator", "make_policy", "make_simulator", "simulator_ids"]

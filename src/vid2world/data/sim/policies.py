@@ -1,4 +1,5 @@
-"""Policies for recording: uniformly random actions every step, or scripted actions held for several steps."""
+"""Policies for recording: uniformly random actions every step, scripted actions held for several steps, or the
+two mixed (segments of either, held briefly), so that the actions carry what the frames do not show."""
 
 from __future__ import annotations
 
@@ -47,14 +48,32 @@ class HoldPolicy:
 
     def act(self, rng: np.random.Generator) -> np.ndarray:
         if self._left <= 0:
-            self._action = self.sim.scripted_action(rng)
+            self._action = self.choose(rng)
             self._left = int(rng.integers(self.hold[0], self.hold[1] + 1))
         self._left -= 1
         return self._action.copy()
 
+    def choose(self, rng: np.random.Generator) -> np.ndarray:
+        return self.sim.scripted_action(rng)
+
+
+class ExplorePolicy(HoldPolicy):
+    """Segments of 1-5 steps, each the scripted action or (with probability `explore`) a uniformly random one.
+    A world model learns to follow actions only where they are not predictable from the frames: a scripted
+    player's actions mostly are (Push-T's pusher aims where its frames say; its model learned to ignore them)."""
+
+    def __init__(self, sim: Simulator, hold: tuple[int, int] = (1, 5), explore: float = 0.5) -> None:
+        super().__init__(sim, hold)
+        self.explore = explore
+
+    def choose(self, rng: np.random.Generator) -> np.ndarray:
+        return self.sim.scripted_action(rng) if rng.random() >= self.explore else random_action(self.sim.spec, rng)
+
+
+POLICIES = {"random": RandomPolicy, "scripted": HoldPolicy, "explore": ExplorePolicy}
+
 
 def make_policy(name: str, sim: Simulator) -> RandomPolicy | HoldPolicy:
-    policies = {"random": RandomPolicy, "scripted": HoldPolicy}
-    if name not in policies:
-        raise ValueError(f"unknown policy {name!r}: expected one of {sorted(policies)}")
-    return policies[name](sim)
+    if name not in POLICIES:
+        raise ValueError(f"unknown policy {name!r}: expected one of {sorted(POLICIES)}")
+    return POLICIES[name](sim)
