@@ -81,8 +81,8 @@ def register(sub) -> None:
                                                  "(default: all, the card last)")
     b.add_argument("--workers", type=positive_int, default=2, help="recording processes (default: 2)")
     b.add_argument("--eval-presets", default="quality,fast", choices=["quality,fast", "fast", "quality"],
-                   help="sampling presets to evaluate (default: quality,fast; the quality preset's 50 guided steps "
-                        "take about 15 minutes on 2 cores)")
+                   metavar="PRESETS", help="sampling presets to evaluate: quality,fast (default), fast or quality "
+                                           "(the quality preset's 50 guided steps take about 15 minutes on 2 cores)")
     b.add_argument("--keep-stages", default=None, metavar="DIR",
                    help="also copy the finished training stages a later one starts from (autoencoder, pretrain, and "
                         "every fine-tune stage a refine phase follows; float16) into DIR, to carry to another day or "
