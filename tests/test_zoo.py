@@ -170,7 +170,8 @@ def test_recipes_and_their_errors(tmp_path, capsys):
     assert pusht.target.seed != pusht.heldout.seed and pusht.vae == base.vae
     for text, needle in (("base: vizdoom-deathmatch\nvae: {ch: 8}\n", "['vae'] come from the base recipe"),
                          ("base: no-such-recipe\n", "unknown bundled model 'no-such-recipe'"),
-                         ("decoder: {steps: 3}\n", "only a recipe with a base adapts its decoder")):
+                         ("decoder: {steps: 3}\n", "only a recipe with a base adapts its decoder"),
+                         ("weights: int4\n", "weights: expected one of ['float16', 'int8-rows'], got 'int4'")):
         bad.write_text("name: x\n" + text)
         assert main(["zoo", "build", str(bad), "--out", str(tmp_path / "z")]) == 2
         assert needle in capsys.readouterr().err

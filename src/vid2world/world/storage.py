@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import Tensor, nn
 
 from ..diffusion.schedule import ScheduleConfig
 from ..io.atomic import AtomicDirectory, check_replaceable
+from ..io.weights import read_weights
 from ..models.backbones import backbone_config, build_backbone
 from ..models.clip import CLIPVisionConfig
 from ..models.codec import CODECS, codec_from_config
@@ -95,7 +96,7 @@ def load_world_model(cls: type, directory: str | os.PathLike, device: str | torc
             raise FileNotFoundError(f"{p}: missing; a world-model directory holds {CONFIG_NAME} and {WEIGHTS_NAME}")
     model = build_from_config(cls, config_path, read_config(config_path))
     try:
-        model.backbone.load_state_dict(load_file(str(weights_path)))
+        model.backbone.load_state_dict(read_weights(weights_path))
     except StateDictError as err:
         raise ValueError(f"{weights_path}: {err}") from None
     except Exception as err:  # safetensors raises its own error types for truncated or foreign files
@@ -266,7 +267,7 @@ def _cpu_state(module: nn.Module) -> dict[str, Tensor]:
 def _load_component(module: nn.Module, path: Path) -> None:
     """Strict load of a component's weights, naming the file and the keys that do not fit."""
     try:
-        state = load_file(str(path))
+        state = read_weights(path)
     except Exception as err:
         raise ValueError(f"{path}: cannot read weights ({err})") from None
     check_state_dict({k: tuple(v.shape) for k, v in module.state_dict().items()}, state, source=str(path))

@@ -1,9 +1,9 @@
-"""The last stages of `vid2world zoo build`: an inverse-dynamics model for action accuracy, the export (fp16
-weights, the recipe's sampling presets), the evaluation of exactly what ships on held-out episodes (both sampling
+"""The last stages of `vid2world zoo build`: an inverse-dynamics model for action accuracy, the export (float16 or
+int8 weights, the recipe's sampling presets), the evaluation of exactly what ships on held-out episodes (both sampling
 presets), and the model card.
 
     OUT/idm/                the IDM (`vid2world idm train` on the target's data)
-    OUT/model/              what ships: config.json, fp16 safetensors, idm/, card.md, card.json
+    OUT/model/              what ships: config.json, float16 / int8 safetensors, idm/, card.md, card.json
     OUT/eval-quality/, OUT/eval-fast/   `vid2world evaluate` outputs (results.json, report.html, videos)
 """
 
@@ -15,12 +15,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
-from safetensors.torch import load_file, save_file
 
 from ..eval.idm import FitConfig as IDMFitConfig, fit_idm, save_idm
+from ..eval.idm.store import FORMAT as IDM_FORMAT, WEIGHTS_NAME as IDM_WEIGHTS
 from ..eval.run import EvaluateConfig, evaluate
 from ..io.atomic import AtomicDirectory, write_text
+from ..io.weights import read_weights, write_weights
 from ..world.world_model import COMPONENT_FILES, CONFIG_NAME, WEIGHTS_NAME
 from .recipe import Recipe
 from .stages import STAGE_FILE, refine_stage, sampler
@@ -61,9 +61,9 @@ def evaluate_presets(out: Path, recipe: Recipe, model_dir: Path, heldout: Path, 
 
 
 def export(out: Path, recipe: Recipe, model_dir: Path, idm: Path) -> Path:
-    """OUT/model (rewritten every time): the fine-tuned model with every weight in float16 and the recipe's
-    sampler (its codec from OUT/decoder when the recipe adapts the decoder), the IDM (for the demo's action
-    accuracy) beside it."""
+    """OUT/model (rewritten every time): the fine-tuned model with its backbone and IDM at the recipe's `weights`
+    precision (float16 or int8-rows), its codec in float16, and the recipe's sampler (its codec from OUT/decoder
+    when the recipe adapts the decoder), the IDM (for the demo's action accuracy) beside it."""
     path = out / "model"
     with AtomicDirectory(path, overwrite=path.exists()) as tmp:
         config = json.loads((model_dir / CONFIG_NAME).read_text())
@@ -71,22 +71,23 @@ def export(out: Path, recipe: Recipe, model_dir: Path, idm: Path) -> Path:
             config["sampler"] = sampler(recipe).to_dict()
         config["metadata"] = {**config.get("metadata", {}), "card": "card.md"}
         (tmp.path / CONFIG_NAME).write_text(json.dumps(config, indent=1))
-        half_precision_weights(model_dir, tmp.path)
+        shipped_weights(model_dir, tmp.path, recipe.weights)
         if recipe.decoder:  # the codec with the decoder adapted to the target (the same encoder, the same latents)
-            half_precision_weights(out / "decoder", tmp.path)
+            shipped_weights(out / "decoder", tmp.path, recipe.weights)
         shutil.copytree(idm, tmp.path / "idm")
+        idm_file = tmp.path / "idm" / IDM_WEIGHTS
+        write_weights(read_weights(idm_file), idm_file, recipe.weights, IDM_FORMAT.removeprefix("vid2world."))
     return path
 
 
-def half_precision_weights(model_dir: Path, target: Path) -> None:
-    """Every weight file of a world-model directory written into `target` in float16 (half the size; loading
-    casts back to the model's float32)."""
+def shipped_weights(model_dir: Path, target: Path, precision: str) -> None:
+    """Every weight file of a world-model directory written into `target`: the backbone at `precision`, the
+    codec and conditioner in float16 (their errors go straight into every pixel; they are small). Loading
+    gives the model's float32 back."""
     for name in (WEIGHTS_NAME, *COMPONENT_FILES.values()):
         if (model_dir / name).is_file():
-            state = {k: v.to(torch.float16) if v.is_floating_point() else v
-                     for k, v in load_file(str(model_dir / name)).items()}
-            save_file(state, str(target / name), metadata={"format": f"vid2world.{name.split('.')[0]}",
-                                                           "dtype": "float16"})
+            write_weights(read_weights(model_dir / name), target / name,
+                          precision if name == WEIGHTS_NAME else "float16", name.split(".")[0])
 
 
 def keep_stages(out: Path, target: Path, recipe: Recipe) -> Path:
@@ -105,7 +106,7 @@ def keep_stages(out: Path, target: Path, recipe: Recipe) -> Path:
             (tmp.path / name).mkdir()
             for file in (CONFIG_NAME, STAGE_FILE):
                 shutil.copy2(out / name / file, tmp.path / name / file)
-            half_precision_weights(out / name, tmp.path / name)
+            shipped_weights(out / name, tmp.path / name, "float16")
     return target
 
 

@@ -15,6 +15,7 @@ from typing import Any, Mapping
 import yaml
 
 from ..data.record import RecordConfig
+from ..io.weights import PRECISIONS
 from ..models.config import reject_unknown_fields
 from ..models.vae import VAEConfig
 from ..train.autoencoder import AutoencoderFitConfig
@@ -85,6 +86,9 @@ class Recipe:
     # the last training stage: a few-step student of the fine-tuned model (`vid2world distill`), which is what ships;
     # both its presets sample with the student's steps, guidance off
     distill: DistillConfig | None = None
+    # the shipped backbone's and IDM's weights: float16, or int8 with a scale per output row (half the bytes again;
+    # io/weights.py), so that more models fit the bundle's size limit
+    weights: str = "float16"
 
     def quick(self) -> "Recipe":
         """The same stages with every count cut to what runs in a few minutes on 2 cores."""
@@ -120,6 +124,8 @@ INHERITED = ("pretrain_data", "vae", "autoencoder", "unet_preset", "unet", "pret
 def recipe_from_dict(d: Mapping[str, Any]) -> Recipe:
     d = dict(d)
     reject_unknown_fields(Recipe, d)
+    if d.get("weights", "float16") not in PRECISIONS:
+        raise ValueError(f"weights: expected one of {list(PRECISIONS)}, got {d['weights']!r}")
     if d.get("decoder") is not None and not d.get("base"):
         raise ValueError("decoder: only a recipe with a base adapts its decoder (the others train their own)")
     if d.get("base"):

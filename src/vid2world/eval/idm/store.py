@@ -10,10 +10,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from ...data.spec import ActionSpec
 from ...io.atomic import AtomicDirectory, check_replaceable
+from ...io.weights import read_weights
 from .model import IDM, IDMConfig
 
 WEIGHTS_NAME, CONFIG_NAME, FORMAT = "idm.safetensors", "idm.json", "vid2world.IDM"
@@ -81,7 +82,7 @@ def load_idm(directory: str | os.PathLike, device: str = "cpu") -> IDM:
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"{config_path}: bad or missing key ({err})") from None
     try:
-        idm.load_state_dict(load_file(str(weights_path)))
+        idm.load_state_dict(read_weights(weights_path))
     except Exception as err:  # safetensors' own errors for foreign or truncated files; shape mismatches
         reason = " ".join(str(err).split())[:400]
         raise ValueError(f"{weights_path}: cannot load the IDM's weights ({reason})") from None

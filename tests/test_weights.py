@@ -1,0 +1,67 @@
+"""Shipped weight files (io/weights.py): int8 with a scale per output row, float16, read back as float32."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from vid2world.io.weights import MIN_QUANTIZED, SCALE_SUFFIX, quantize_rows, read_weights, write_weights
+
+
+def test_int8_rows_error_is_at_most_half_a_step_of_each_row():
+    torch.manual_seed(0)
+    weight = torch.randn(16, 8, 3, 3) * torch.logspace(-3, 1, 16).reshape(16, 1, 1, 1)  # rows of unlike ranges
+    values, scale = quantize_rows(weight)
+    assert values.dtype == torch.int8 and scale.shape == (16, 1, 1, 1)
+    error = (values.float() * scale - weight).abs()
+    assert (error <= scale / 2 * (1 + 1e-6)).all()
+    peaks = weight.abs().reshape(16, -1).amax(1)
+    assert torch.equal(values.reshape(16, -1).abs().amax(1), torch.full((16,), 127, dtype=torch.int8))
+    torch.testing.assert_close((values.float() * scale).abs().reshape(16, -1).amax(1), peaks)
+    zero_values, zero_scale = quantize_rows(torch.zeros(4, 300))  # an all-zero row must not divide by zero
+    assert torch.isfinite(zero_scale).all() and not zero_values.any()
+
+
+def test_write_then_read_gives_float32_state(tmp_path):
+    torch.manual_seed(1)
+    state = {"conv.weight": torch.randn(32, 16, 3, 3), "conv.bias": torch.randn(32),
+             "small.weight": torch.randn(4, 4), "steps": torch.arange(3)}
+    path = tmp_path / "model.safetensors"
+    write_weights(state, path, "int8-rows", "model")
+    with safe_open(str(path), framework="pt") as f:
+        assert f.metadata() == {"format": "vid2world.model", "dtype": "int8-rows"}
+        assert f.get_tensor("conv.weight").dtype == torch.int8
+        assert f.get_tensor("conv.bias").dtype == torch.float16 and f.get_tensor("small.weight").numel() < MIN_QUANTIZED
+        assert "conv.weight" + SCALE_SUFFIX in f.keys()
+    back = read_weights(path)
+    assert sorted(back) == sorted(state)
+    assert back["conv.weight"].dtype == torch.float32 and torch.equal(back["steps"], state["steps"])
+    relative = (back["conv.weight"] - state["conv.weight"]).norm() / state["conv.weight"].norm()
+    assert 0 < relative < 0.01
+    torch.testing.assert_close(back["conv.bias"], state["conv.bias"].half().float(), rtol=0, atol=0)
+    write_weights(state, path, "float16", "model")
+    assert read_weights(path)["conv.weight"].dtype == torch.float16
+    with pytest.raises(ValueError, match="weights precision must be one of"):
+        write_weights(state, path, "int4", "model")
+
+
+def test_a_world_model_shipped_in_int8_loads_and_predicts_nearly_the_same(tmp_path):
+    import vid2world as v2w
+    from vid2world.zoo.finish import shipped_weights
+
+    from .test_world_model import frames, pixel_unet
+
+    wm = v2w.WorldModel(pixel_unet(), sampler=v2w.SamplerConfig(steps=2))
+    source = wm.save_pretrained(tmp_path / "float")
+    shipped = tmp_path / "int8"
+    shipped.mkdir()
+    (shipped / "config.json").write_bytes((source / "config.json").read_bytes())
+    shipped_weights(source, shipped, "int8-rows")
+    assert (shipped / "model.safetensors").stat().st_size < 0.4 * (source / "model.safetensors").stat().st_size
+    loaded = v2w.WorldModel.from_pretrained(shipped)
+    assert next(loaded.unet.parameters()).dtype == torch.float32
+    actions = torch.rand(2, 3, 2) * 2 - 1
+    ours, theirs = (m.rollout(frames(t=1), actions, seed=3).float() for m in (loaded, wm))
+    assert not torch.equal(ours, theirs)
+    assert (ours - theirs).abs().mean() < 0.03 * theirs.std(), "a few hundredths of the frames' spread"
