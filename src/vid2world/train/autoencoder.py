@@ -89,7 +89,7 @@ def encode_frames(codec: LatentCodec, frames: np.ndarray, batch: int = 256) -> t
     """uint8 frames [N, H, W, 3] -> scaled posterior means [N, C, h, w] (float32), in batches."""
     out = []
     for lo in range(0, len(frames), batch):
-        x = _to_images(torch.from_numpy(np.ascontiguousarray(frames[lo:lo + batch])))
+        x = _to_images(torch.from_numpy(np.array(frames[lo:lo + batch])))  # a copy: frames may be read-only
         out.append(codec.vae.encode(x).mode() * codec.scale_factor)
     return torch.cat(out)
 
