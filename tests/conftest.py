@@ -58,3 +58,12 @@ def _threads_given_back():
     left = torch.get_num_threads()
     torch.set_num_threads(threads)
     assert left == threads, f"the test left torch at {left} thread(s), not the {threads} it found"
+
+
+@pytest.fixture(autouse=True)
+def _bf16_as_if_native(monkeypatch):
+    """bf16 paths are tested on every CPU: where a CPU has no native bf16, vid2world runs fp32 instead
+    (`fitting_precision`), which would leave them untested there. Tests of that fallback patch this back."""
+    from vid2world.models import precision
+
+    monkeypatch.setattr(precision, "native_bf16", lambda device_type: True)

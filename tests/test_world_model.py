@@ -344,6 +344,25 @@ def test_bf16_sessions_autocast_the_unet_only():
         wm.session(context, precision="fp16")
 
 
+def test_bf16_on_a_cpu_without_native_bf16_runs_fp32_and_says_so(monkeypatch):
+    """A preset's or a caller's bf16 is a speed choice; a CPU that emulates bf16 (AVX2: 25x slower than fp32
+    measured) samples and trains in fp32 instead, with a warning, and gives exactly the fp32 results."""
+    from vid2world.models import precision
+    from vid2world.world.sampling import FastPreset
+
+    wm = v2w.WorldModel(pixel_unet("frame"), sampler=v2w.SamplerConfig(steps=2, fast=FastPreset(precision="bf16")))
+    context, actions = frames(t=1), torch.randn(2, 4, 2, generator=torch.Generator().manual_seed(1))
+    full = latents_of(wm, context, actions, 3, cache=True)
+    assert wm.sampling("fast").precision == "bf16"
+    monkeypatch.setattr(precision, "native_bf16", lambda device_type: device_type != "cpu")
+    with pytest.warns(RuntimeWarning, match="without native bf16"):
+        assert wm.sampling("fast").precision == "fp32"
+    with pytest.warns(RuntimeWarning, match="without native bf16"):
+        assert torch.equal(latents_of(wm, context, actions, 3, cache=True, precision="bf16"), full)
+    with pytest.warns(RuntimeWarning, match="without native bf16"):
+        assert isinstance(precision.autocast("bf16", "cpu"), type(precision.autocast("fp32", "cpu")))
+
+
 def test_bf16_sessions_sample_with_bf16_weights_made_once_and_equal_to_autocast():
     """A bf16 session's UNet is a copy with its linear and conv weights in bf16 already: under autocast it gives
     exactly the original's output (autocast rounds the same weights the same way), it is made once, made again when

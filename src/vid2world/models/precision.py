@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
+import warnings
 
 import torch
 from torch import nn
@@ -13,12 +15,35 @@ PRECISIONS = ("fp32", "bf16")
 
 
 def autocast(precision: str, device: torch.device | str):
-    """bf16 autocast on `device` (CPUs with AVX-512 BF16 run matmuls and convs ~3x faster), or nothing for fp32."""
+    """bf16 autocast on `device` (CPUs with AVX-512 BF16 run matmuls and convs ~3x faster), or nothing for fp32
+    (and for bf16 on a CPU without native bf16: `fitting_precision`)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if precision == "fp32":
+    if fitting_precision(precision, device) == "fp32":
         return contextlib.nullcontext()
     return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+
+
+@functools.lru_cache(maxsize=None)
+def native_bf16(device_type: str) -> bool:
+    """Whether bf16 matmuls and convs run natively on this kind of device: always off the CPU; on a CPU, where
+    oneDNN has bf16 kernels (AVX-512 BF16 / AMX). An AVX2 CPU emulates them, measured 25x slower than fp32."""
+    if device_type != "cpu":
+        return True
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def fitting_precision(precision: str, device: torch.device | str) -> str:
+    """`precision`, except bf16 on a CPU without native bf16 becomes fp32 (with a warning, once): presets and
+    recipes choose bf16 for speed, which such a CPU does not give."""
+    if precision == "bf16" and not native_bf16(torch.device(device).type):
+        warnings.warn("bf16 asked for on a CPU without native bf16 (AVX-512 BF16 or AMX): running fp32, which is "
+                      "many times faster there", RuntimeWarning, stacklevel=2)
+        return "fp32"
+    return precision
 
 
 # the layers whose weights and biases autocast casts to bf16 at every call (norms keep float32 parameters)

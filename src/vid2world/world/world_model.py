@@ -18,7 +18,7 @@ from ..models.action_groups import group_actions, latent_frame_count
 from ..models.backbone import Backbone
 from ..models.codec import IdentityCodec
 from ..models.embeddings import followed_actions
-from ..models.precision import autocast_weights, weights_version
+from ..models.precision import autocast_weights, fitting_precision, weights_version
 from . import storage
 from .anchor import first_in_view
 from .frames import actions_to_tensor, frames_to_tensor, tensor_to_frames
@@ -112,7 +112,8 @@ class WorldModel(nn.Module):
                  precision: str | None = None, cache: bool | None = None) -> Sampling:
         """The `Sampling` a preset resolves to for this model (`quality` or None: the sampler's own; `fast`: with
         `SamplerConfig.fast`), with a caller's explicit steps, guidance, precision or cache over it."""
-        return self.sampler.resolve(preset, steps=steps, guidance=guidance, precision=precision, cache=cache)
+        chosen = self.sampler.resolve(preset, steps=steps, guidance=guidance, precision=precision, cache=cache)
+        return chosen.override(precision=fitting_precision(chosen.precision, self.device))
 
     def check_step_action(self, action: Any, batch: int) -> Tensor | None:
         """One step's action [B, A] (numpy or torch; [B, k, A] when a step makes k = `frames_per_step` frames) as
@@ -140,9 +141,9 @@ class WorldModel(nn.Module):
     def _settings(self, sampling: Sampling | None, steps: int | None, guidance: float | None, cache: bool | None,
                   precision: str | None) -> SamplerConfig:
         """A session's full sampler settings: `sampling` (None: the `quality` preset) with the explicit values."""
-        base = sampling or self.sampler.resolve()
-        return self.sampler.with_sampling(base.override(steps=steps, guidance=guidance, precision=precision,
-                                                        cache=cache))
+        chosen = (sampling or self.sampler.resolve()).override(steps=steps, guidance=guidance, precision=precision,
+                                                                  cache=cache)
+        return self.sampler.with_sampling(chosen.override(precision=fitting_precision(chosen.precision, self.device)))
 
     # ---- rollouts ------------------------------------------------------------------------------------------
     def session(self, context_frames: Any, context_actions: Any = None, steps: int | None = None,
