@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from safetensors import safe_open
 
 from vid2world.io.weights import MIN_QUANTIZED, SCALE_SUFFIX, quantize_rows, read_weights, write_weights
+
+BUNDLED = Path(__file__).resolve().parents[1] / "src" / "vid2world" / "zoo" / "models"
 
 
 def test_int8_rows_error_is_at_most_half_a_step_of_each_row():
@@ -65,3 +69,30 @@ def test_a_world_model_shipped_in_int8_loads_and_predicts_nearly_the_same(tmp_pa
     ours, theirs = (m.rollout(frames(t=1), actions, seed=3).float() for m in (loaded, wm))
     assert not torch.equal(ours, theirs)
     assert (ours - theirs).abs().mean() < 0.03 * theirs.std(), "a few hundredths of the frames' spread"
+
+
+def test_requantize_rewrites_a_model_directory_in_place_and_the_card_says_so(tmp_path):
+    import json
+
+    import vid2world as v2w
+    from vid2world.zoo.card import card_markdown
+    from vid2world.zoo.finish import requantize
+
+    from .test_world_model import pixel_unet
+
+    model = v2w.WorldModel(pixel_unet()).save_pretrained(tmp_path / "m")
+    before = read_weights(model / "model.safetensors")
+    requantize(model, "int8-rows")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no temporary left beside it
+    with safe_open(str(model / "model.safetensors"), framework="pt") as f:
+        assert f.metadata()["dtype"] == "int8-rows"
+    after = v2w.WorldModel.from_pretrained(model).unet.state_dict()
+    assert all((after[k] - v).abs().max() <= v.abs().max() / 254 * 1.001 for k, v in before.items())
+    card = json.loads((BUNDLED / "vizdoom-deathmatch" / "card.json").read_text())  # a real card to render
+    card["weights"] = {"precision": "int8-rows", "requantized": {
+        "precision": "int8-rows", "from": "float16", "date": "2026-12-07", "windows": 32, "preset": "fast",
+        "gaps": {"PSNR": "19.08 against 19.10: -0.019 (-0.044 to -0.002)"}, "command": "python scripts/x.py"}}
+    markdown = card_markdown(card)
+    assert "weights stored in int8 with a scale per output row (the codec in float16)." in markdown
+    assert "## Weights in int8" in markdown and "| PSNR | 19.08 against 19.10: -0.019 (-0.044 to -0.002) |" in markdown
+    assert markdown.index("## Weights in int8") < markdown.index("## Rebuild")

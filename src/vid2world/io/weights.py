@@ -16,6 +16,8 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from .atomic import atomic_file
+
 PRECISIONS = ("float16", "int8-rows")
 SCALE_SUFFIX = ".int8_row_scale"
 MIN_QUANTIZED = 1024
@@ -59,9 +61,11 @@ def decode_state(tensors: dict[str, Tensor]) -> dict[str, Tensor]:
 
 
 def write_weights(state: dict[str, Tensor], path: str | os.PathLike, precision: str, kind: str) -> None:
-    """Write `state` to the safetensors file `path` at `precision`, the format named in its metadata."""
-    save_file(encode_state(state, precision), str(path),
-              metadata={"format": f"vid2world.{kind}", "dtype": precision})
+    """Write `state` to the safetensors file `path` at `precision`, the format named in its metadata (atomically:
+    `path` may be the file `state` was read from)."""
+    tensors = encode_state(state, precision)
+    with atomic_file(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": f"vid2world.{kind}", "dtype": precision})
 
 
 def read_weights(path: str | os.PathLike) -> dict[str, Tensor]:

@@ -56,6 +56,7 @@ def card_data(out: Path, recipe: Recipe, model: WorldModel, evals: dict[str, dic
     return {"name": recipe.name, "description": recipe.description, "env": recipe.target.env, "base": recipe.base,
             "frame_size": recipe.frame_size, "parameters": params, "data": _data_rows(out, recipe),
             "stages": stages, "evaluation": evals, "rebuild": f"vid2world zoo build {recipe.name}",
+            "weights": {"precision": recipe.weights},
             "heldout": f"Held-out episodes of {recipe.heldout.env} recorded from seed {recipe.heldout.seed}, never "
                        f"used for training; {recipe.eval_context} context frame(s), {recipe.eval_horizon} generated "
                        "autoregressively, every generated frame scored."}
@@ -84,6 +85,9 @@ def _metric_table(evals: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+STORED = {"float16": "float16", "int8-rows": "int8 with a scale per output row (the codec in float16)"}
+
+
 def _accuracy_line(a: dict[str, Any]) -> str:
     """`eval.idm_hook.action_accuracy`'s summary: floats under model / real / chance, or a note without them."""
     return ", ".join(f"{key} {a[key]:.3f}" for key in ("model", "real", "chance") if key in a) or a.get("note", "")
@@ -93,7 +97,8 @@ def card_markdown(data: dict[str, Any]) -> str:
     st = data["stages"]
     lines = [f"# {data['name']}", "", data["description"], "",
              f"Parameters: UNet {data['parameters']['unet'] / 1e6:.2f} M, autoencoder "
-             f"{data['parameters']['autoencoder'] / 1e6:.2f} M; weights stored in float16.", "",
+             f"{data['parameters']['autoencoder'] / 1e6:.2f} M; weights stored in "
+             f"{STORED[data.get('weights', {}).get('precision', 'float16')]}.", "",
              "## Data", "", "| role | env | seed | episodes | frames |", "|---|---|---|---|---|"]
     lines += [f"| {r['role']} | {r['env']} | {r['seed']} | {r['episodes']} | {r['frames'] or '-'} |"
               for r in data["data"]]
@@ -120,8 +125,22 @@ def card_markdown(data: dict[str, Any]) -> str:
         steps = ", ".join(f"{name} {n}" for name, n in old["stages"].items())
         lines += ["", "## The model this one replaced", "", f"Trained in the stages {steps}; on the held-out "
                   "episodes it scored:", ""] + _metric_table(old["evaluation"])
+    lines += requantized_section(data.get("weights", {}).get("requantized"))
     lines += ["", "## Rebuild", "", "```", data["rebuild"], "```", ""]
     return "\n".join(lines)
+
+
+def requantized_section(record: dict[str, Any] | None) -> list[str]:
+    """The card's lines on weights stored at a lower precision after the evaluation above: what that cost, paired
+    window by window on the same held-out windows (`scripts/requantize_bundled.py`)."""
+    if not record:
+        return []
+    lines = ["", f"## Weights in {STORED[record['precision']]} ({record['date']})", "",
+             f"The evaluation above ran the {record['from']} weights. Stored as now, against them, on "
+             f"{record['windows']} held-out windows ({record['preset']} preset; 95% interval over the windows):", "",
+             "| score | now - before |", "|---|---|"]
+    lines += [f"| {name} | {gap} |" for name, gap in record["gaps"].items()]
+    return lines + ["", f"Command: `{record['command']}`"]
 
 
 def replaced_models(installed: Path, new: Path) -> list[dict[str, Any]]:

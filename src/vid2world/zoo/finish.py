@@ -75,9 +75,23 @@ def export(out: Path, recipe: Recipe, model_dir: Path, idm: Path) -> Path:
         if recipe.decoder:  # the codec with the decoder adapted to the target (the same encoder, the same latents)
             shipped_weights(out / "decoder", tmp.path, recipe.weights)
         shutil.copytree(idm, tmp.path / "idm")
-        idm_file = tmp.path / "idm" / IDM_WEIGHTS
-        write_weights(read_weights(idm_file), idm_file, recipe.weights, IDM_FORMAT.removeprefix("vid2world."))
+        shipped_idm_weights(tmp.path / "idm", recipe.weights)
     return path
+
+
+def requantize(model_dir: Path, precision: str) -> None:
+    """Rewrite a finished model directory's backbone and IDM weights at `precision`, in place and atomically
+    (a bundled model moved to int8; its card says what that cost: scripts/requantize_bundled.py)."""
+    with AtomicDirectory(model_dir, overwrite=True) as tmp:
+        shutil.copytree(model_dir, tmp.path, dirs_exist_ok=True)
+        shipped_weights(model_dir, tmp.path, precision)
+        if (tmp.path / "idm").is_dir():
+            shipped_idm_weights(tmp.path / "idm", precision)
+
+
+def shipped_idm_weights(idm_dir: Path, precision: str) -> None:
+    path = idm_dir / IDM_WEIGHTS
+    write_weights(read_weights(path), path, precision, IDM_FORMAT.removeprefix("vid2world."))
 
 
 def shipped_weights(model_dir: Path, target: Path, precision: str) -> None:
