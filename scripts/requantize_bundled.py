@@ -30,7 +30,7 @@ def evaluate(model: Path, data: str, idm: Path, out: Path, windows: int) -> None
     code = cli(["evaluate", "--model", str(model), "--data", data, "--split", "all", "--protocol", "generic",
                 "--context", "1", "--horizon", "16", "--windows", str(windows), "--batch", "8", "--idm", str(idm),
                 "--videos", "0", "--no-counterfactual", "--no-random-actions", "--fast", "--out", str(out),
-                "--no-progress"] + (["--overwrite"] if out.exists() else []))
+                "--no-progress"])
     if code:
         sys.exit(f"evaluate {model} failed ({code})")
 

@@ -34,11 +34,14 @@ def test_write_then_read_gives_float32_state(tmp_path):
     path = tmp_path / "model.safetensors"
     write_weights(state, path, "int8-rows", "model")
     with safe_open(str(path), framework="pt") as f:
-        assert f.metadata() == {"format": "vid2world.model", "dtype": "int8-rows"}
+        assert f.metadata() == {"format": "vid2world.model"}
         assert f.get_tensor("conv.weight").dtype == torch.int8
         assert f.get_tensor("conv.bias").dtype == torch.float16 and f.get_tensor("small.weight").numel() < MIN_QUANTIZED
         assert "conv.weight" + SCALE_SUFFIX in f.keys()
     back = read_weights(path)
+    first = path.read_bytes()
+    write_weights(state, path, "int8-rows", "model")
+    assert path.read_bytes() == first, "the same weights make the same bytes"
     assert sorted(back) == sorted(state)
     assert back["conv.weight"].dtype == torch.float32 and torch.equal(back["steps"], state["steps"])
     relative = (back["conv.weight"] - state["conv.weight"]).norm() / state["conv.weight"].norm()
@@ -85,7 +88,7 @@ def test_requantize_rewrites_a_model_directory_in_place_and_the_card_says_so(tmp
     requantize(model, "int8-rows")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no temporary left beside it
     with safe_open(str(model / "model.safetensors"), framework="pt") as f:
-        assert f.metadata()["dtype"] == "int8-rows"
+        assert any(f.get_tensor(k).dtype == torch.int8 for k in f.keys())
     after = v2w.WorldModel.from_pretrained(model).unet.state_dict()
     assert all((after[k] - v).abs().max() <= v.abs().max() / 254 * 1.001 for k, v in before.items())
     card = json.loads((BUNDLED / "vizdoom-deathmatch" / "card.json").read_text())  # a real card to render

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 
 import torch
-from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
@@ -61,16 +60,15 @@ def decode_state(tensors: dict[str, Tensor]) -> dict[str, Tensor]:
 
 
 def write_weights(state: dict[str, Tensor], path: str | os.PathLike, precision: str, kind: str) -> None:
-    """Write `state` to the safetensors file `path` at `precision`, the format named in its metadata (atomically:
-    `path` may be the file `state` was read from)."""
+    """Write `state` to the safetensors file `path` at `precision` (atomically: `path` may be the file `state` was
+    read from). The metadata holds one key: safetensors writes a map of several in a random order, and the same
+    weights must make the same bytes (evaluations key their cached predictions on the files' hashes)."""
     tensors = encode_state(state, precision)
     with atomic_file(path) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": f"vid2world.{kind}", "dtype": precision})
+        save_file(tensors, str(tmp), metadata={"format": f"vid2world.{kind}"})
 
 
 def read_weights(path: str | os.PathLike) -> dict[str, Tensor]:
-    """A safetensors state dict; an int8-rows file (its metadata says so) decoded to float32."""
-    with safe_open(str(path), framework="pt") as f:
-        quantized = (f.metadata() or {}).get("dtype") == "int8-rows"
+    """A safetensors state dict; one with int8 rows (its scale tensors say so) decoded to float32."""
     tensors = load_file(str(path))
-    return decode_state(tensors) if quantized else tensors
+    return decode_state(tensors) if any(k.endswith(SCALE_SUFFIX) for k in tensors) else tensors

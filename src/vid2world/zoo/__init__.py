@@ -3,7 +3,7 @@
     v2w.zoo.names()                          # ["vizdoom-deathmatch"]
     wm = v2w.zoo.load("vizdoom-deathmatch")  # a WorldModel; wm.metadata names the env, frame size and actions
 
-Each model directory (`models/NAME/`) holds fp16 weights, `config.json` and a model card (`card.md`): the data,
+Each model directory (`models/NAME/`) holds float16 or int8 weights, `config.json` and a model card (`card.md`): the data,
 steps, wall time and machine, metrics, and how to rebuild it.
 """
 
