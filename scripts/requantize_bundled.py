@@ -20,7 +20,7 @@ from pathlib import Path
 from vid2world.cli import main as cli
 from vid2world.eval.compare import compare_evaluations
 from vid2world.io.atomic import write_text
-from vid2world.zoo.card import requantized_section
+from vid2world.zoo.card import STORED, requantized_section
 from vid2world.zoo.finish import requantize
 
 MODELS = Path(__file__).resolve().parents[1] / "src" / "vid2world" / "zoo" / "models"
@@ -69,9 +69,10 @@ def main() -> None:
               "windows": args.windows, "preset": "fast", "gaps": gaps(before, after),
               "command": f"python scripts/requantize_bundled.py {args.name} --data DIR (the recipe's heldout)"}
     card["weights"] = {"precision": "int8-rows", "requantized": record}
-    markdown = (bundled / "card.md").read_text().replace("weights stored in float16.", "weights stored in "
-                                                         "int8 with a scale per output row (the codec in float16).")
-    markdown = markdown.replace("\n\n## Rebuild\n", "\n".join(requantized_section(record)) + "\n\n## Rebuild\n", 1)
+    markdown = (bundled / "card.md").read_text().replace(f"weights stored in {STORED['float16']}.",
+                                                         f"weights stored in {STORED['int8-rows']}.")
+    section = "\n".join(requantized_section(record))
+    markdown = markdown.replace("\n\n## Rebuild\n", f"\n{section}\n\n## Rebuild\n", 1)
     requantize(bundled, "int8-rows")
     write_text(bundled / "card.json", json.dumps(card, indent=1) + "\n")
     write_text(bundled / "card.md", markdown)

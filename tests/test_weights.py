@@ -97,5 +97,5 @@ def test_requantize_rewrites_a_model_directory_in_place_and_the_card_says_so(tmp
         "gaps": {"PSNR": "19.08 against 19.10: -0.019 (-0.044 to -0.002)"}, "command": "python scripts/x.py"}}
     markdown = card_markdown(card)
     assert "weights stored in int8 with a scale per output row (the codec in float16)." in markdown
-    assert "## Weights in int8" in markdown and "| PSNR | 19.08 against 19.10: -0.019 (-0.044 to -0.002) |" in markdown
+    assert "## Weights in int8 (2026-12-07)" in markdown and "| PSNR | 19.08 against 19.10: -0.019 (-0.044 to -0.002) |" in markdown
     assert markdown.index("## Weights in int8") < markdown.index("## Rebuild")

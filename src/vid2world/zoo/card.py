@@ -135,7 +135,7 @@ def requantized_section(record: dict[str, Any] | None) -> list[str]:
     window by window on the same held-out windows (`scripts/requantize_bundled.py`)."""
     if not record:
         return []
-    lines = ["", f"## Weights in {STORED[record['precision']]} ({record['date']})", "",
+    lines = ["", f"## Weights in {record['precision'].split('-')[0]} ({record['date']})", "",
              f"The evaluation above ran the {record['from']} weights. Stored as now, against them, on "
              f"{record['windows']} held-out windows ({record['preset']} preset; 95% interval over the windows):", "",
              "| score | now - before |", "|---|---|"]
