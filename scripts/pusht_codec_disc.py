@@ -1,7 +1,7 @@
 """Can the codec keep Push-T's disc? Disc pixels (blue) in reconstructions of 256 held-out frames: the adapted
 decoder (encoder kept), then the whole autoencoder fine-tuned on Push-T frames for N steps (docs/results.md).
 
-    python scripts/pusht_codec_disc.py build/zoo/pusht/decoder 600    # a `zoo build pusht` directory's decoder stage
+    python scripts/pusht_codec_disc.py build/zoo/pusht/decoder 600    # a Push-T build's decoder stage
 """
 
 import sys
@@ -34,7 +34,8 @@ codec = load_codec(Path(sys.argv[1]))
 def report(tag):
     r = recon(codec, held)
     psnr = 10 * np.log10(255 ** 2 / ((r.astype(float) - held) ** 2).mean())
-    print(f"{tag}: disc pixels real {disc(held).mean():.1f}, reconstructed {disc(r).mean():.1f}; PSNR {psnr:.2f} dB", flush=True)
+    print(f"{tag}: disc pixels real {disc(held).mean():.1f}, reconstructed {disc(r).mean():.1f}; "
+          f"PSNR {psnr:.2f} dB", flush=True)
 
 report("as shipped")
 fit_autoencoder(codec, train, AutoencoderFitConfig(steps=int(sys.argv[2]), batch=32, lr=1e-3, warmup=20,

@@ -27,7 +27,8 @@ def autocast(precision: str, device: torch.device | str):
 @functools.lru_cache(maxsize=None)
 def native_bf16(device_type: str) -> bool:
     """Whether bf16 matmuls and convs run natively on this kind of device: always off the CPU; on a CPU, where
-    oneDNN has bf16 kernels (AVX-512 BF16 / AMX). An AVX2 CPU emulates them, measured 25x slower than fp32."""
+    oneDNN has bf16 kernels (AVX-512 BF16 / AMX). An AVX2 CPU emulates them: 25-100x slower than fp32
+    measured (docs/performance.md)."""
     if device_type != "cpu":
         return True
     try:

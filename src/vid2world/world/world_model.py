@@ -143,7 +143,8 @@ class WorldModel(nn.Module):
         """A session's full sampler settings: `sampling` (None: the `quality` preset) with the explicit values."""
         chosen = (sampling or self.sampler.resolve()).override(steps=steps, guidance=guidance, precision=precision,
                                                                   cache=cache)
-        return self.sampler.with_sampling(chosen.override(precision=fitting_precision(chosen.precision, self.device)))
+        runnable = fitting_precision(chosen.precision, self.device)
+        return self.sampler.with_sampling(chosen.override(precision=runnable))
 
     # ---- rollouts ------------------------------------------------------------------------------------------
     def session(self, context_frames: Any, context_actions: Any = None, steps: int | None = None,

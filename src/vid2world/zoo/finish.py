@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-
 from ..eval.idm import FitConfig as IDMFitConfig, fit_idm, save_idm
 from ..eval.idm.store import FORMAT as IDM_FORMAT, WEIGHTS_NAME as IDM_WEIGHTS
 from ..eval.run import EvaluateConfig, evaluate

@@ -60,14 +60,16 @@ class HoldPolicy:
 class ExplorePolicy(HoldPolicy):
     """Segments of 1-5 steps, each the scripted action or (with probability `explore`) a uniformly random one.
     A world model learns to follow actions only where they are not predictable from the frames: a scripted
-    player's actions mostly are (Push-T's pusher aims where its frames say; its model learned to ignore them)."""
+    player's actions mostly are (Push-T's pusher aims where its frames say the block is)."""
 
     def __init__(self, sim: Simulator, hold: tuple[int, int] = (1, 5), explore: float = 0.5) -> None:
         super().__init__(sim, hold)
         self.explore = explore
 
     def choose(self, rng: np.random.Generator) -> np.ndarray:
-        return self.sim.scripted_action(rng) if rng.random() >= self.explore else random_action(self.sim.spec, rng)
+        if rng.random() < self.explore:
+            return random_action(self.sim.spec, rng)
+        return self.sim.scripted_action(rng)
 
 
 POLICIES = {"random": RandomPolicy, "scripted": HoldPolicy, "explore": ExplorePolicy}
