@@ -63,7 +63,5 @@ def _threads_given_back():
 @pytest.fixture(autouse=True)
 def _bf16_as_if_native(monkeypatch):
     """bf16 paths are tested on every CPU: where a CPU has no native bf16, vid2world runs fp32 instead
-    (`fitting_precision`), which would leave them untested there. Tests of that fallback patch this back."""
-    from vid2world.models import precision
-
-    monkeypatch.setattr(precision, "native_bf16", lambda device_type: True)
+    (`fitting_precision`), which would leave them untested there. Tests of that fallback unset it."""
+    monkeypatch.setenv("VID2WORLD_BF16", "always")  # inherited by the subprocesses tests start

@@ -354,6 +354,7 @@ def test_bf16_on_a_cpu_without_native_bf16_runs_fp32_and_says_so(monkeypatch):
     context, actions = frames(t=1), torch.randn(2, 4, 2, generator=torch.Generator().manual_seed(1))
     full = latents_of(wm, context, actions, 3, cache=True)
     assert wm.sampling("fast").precision == "bf16"
+    monkeypatch.delenv("VID2WORLD_BF16")
     monkeypatch.setattr(precision, "native_bf16", lambda device_type: device_type != "cpu")
     with pytest.warns(RuntimeWarning, match="without native bf16"):
         assert wm.sampling("fast").precision == "fp32"
