@@ -149,8 +149,9 @@ def test_full_size_codec_shapes_scale_and_per_frame_equivalence(sd_codec, clip):
         for t in range(2):  # scale and (b, c, t) layout, frame by frame against the bare VAE
             torch.testing.assert_close(latents[:, :, t], SCALE * vae.encode(clip[:, :, t]).mean)
             torch.testing.assert_close(decoded[:, :, t], vae.decode(latents[:, :, t] / SCALE))
-        torch.testing.assert_close(batched.encode(clip), latents, rtol=1e-4, atol=1e-5)
-        torch.testing.assert_close(batched.decode(latents), decoded, rtol=1e-4, atol=1e-5)
+        # batched and per-frame convs sum in other orders: an error relative to each output's scale, not absolute
+        torch.testing.assert_close(batched.encode(clip), latents, rtol=1e-4, atol=1e-4 * latents.abs().max())
+        torch.testing.assert_close(batched.decode(latents), decoded, rtol=1e-4, atol=1e-4 * decoded.abs().max())
     assert not torch.equal(latents[:, :, 0], latents[:, :, 1])
 
 
