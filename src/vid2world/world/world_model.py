@@ -112,8 +112,12 @@ class WorldModel(nn.Module):
                  precision: str | None = None, cache: bool | None = None) -> Sampling:
         """The `Sampling` a preset resolves to for this model (`quality` or None: the sampler's own; `fast`: with
         `SamplerConfig.fast`), with a caller's explicit steps, guidance, precision or cache over it."""
-        chosen = self.sampler.resolve(preset, steps=steps, guidance=guidance, precision=precision, cache=cache)
-        return chosen.override(precision=fitting_precision(chosen.precision, self.device))
+        return self._runnable(self.sampler.resolve(preset, steps=steps, guidance=guidance, precision=precision,
+                                                   cache=cache))
+
+    def _runnable(self, sampling: Sampling) -> Sampling:
+        """`sampling` with bf16 replaced by fp32 where this model's device does not run bf16 natively."""
+        return sampling.override(precision=fitting_precision(sampling.precision, self.device))
 
     def check_step_action(self, action: Any, batch: int) -> Tensor | None:
         """One step's action [B, A] (numpy or torch; [B, k, A] when a step makes k = `frames_per_step` frames) as
@@ -143,8 +147,7 @@ class WorldModel(nn.Module):
         """A session's full sampler settings: `sampling` (None: the `quality` preset) with the explicit values."""
         chosen = (sampling or self.sampler.resolve()).override(steps=steps, guidance=guidance, precision=precision,
                                                                   cache=cache)
-        runnable = fitting_precision(chosen.precision, self.device)
-        return self.sampler.with_sampling(chosen.override(precision=runnable))
+        return self.sampler.with_sampling(self._runnable(chosen))
 
     # ---- rollouts ------------------------------------------------------------------------------------------
     def session(self, context_frames: Any, context_actions: Any = None, steps: int | None = None,
